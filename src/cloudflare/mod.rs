@@ -1,0 +1,1 @@
+//! cloudflare (in progress)

@@ -1,0 +1,18 @@
+//! flareops: a GitOps reconciler for Cloudflare.
+//!
+//! The pipeline (see `docs/ARCHITECTURE.md`):
+//! `manifest::load` -> [`model::DesiredState`]; `live::fetch` (through
+//! [`cloudflare::Client`]) -> [`model::LiveState`]; `plan::plan` (pure) ->
+//! [`plan::Plan`]; `render::*` (pure views); `apply::apply` executes exactly
+//! the plan. The `emulator` module is a local Cloudflare API that shares no
+//! wire types with the client.
+
+pub mod apply;
+pub mod cli;
+pub mod cloudflare;
+pub mod emulator;
+pub mod live;
+pub mod manifest;
+pub mod model;
+pub mod plan;
+pub mod render;

@@ -1,0 +1,348 @@
+//! The resource model shared by every stage of the pipeline: addresses, the
+//! desired state (what git declares for one environment) and the live state
+//! (what the account holds). No I/O, no YAML, no wire JSON lives here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of resource flareops manages. The serialized name is the
+/// manifest section and the first half of an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    KvNamespaces,
+    D1Databases,
+    R2Buckets,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 3] = [
+        ResourceKind::KvNamespaces,
+        ResourceKind::D1Databases,
+        ResourceKind::R2Buckets,
+    ];
+
+    /// The manifest section name (`kv_namespaces`, ...).
+    pub fn section(self) -> &'static str {
+        match self {
+            ResourceKind::KvNamespaces => "kv_namespaces",
+            ResourceKind::D1Databases => "d1_databases",
+            ResourceKind::R2Buckets => "r2_buckets",
+        }
+    }
+
+    pub fn from_section(section: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|kind| kind.section() == section)
+    }
+
+    /// A human name for messages ("KV namespace").
+    pub fn noun(self) -> &'static str {
+        match self {
+            ResourceKind::KvNamespaces => "KV namespace",
+            ResourceKind::D1Databases => "D1 database",
+            ResourceKind::R2Buckets => "R2 bucket",
+        }
+    }
+
+    /// Whether resources of this kind hold user data (so deleting or
+    /// replacing them loses data).
+    pub fn holds_data(self) -> bool {
+        true
+    }
+}
+
+/// A resource's stable logical name, `kind.key` (`kv_namespaces.users`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub kind: ResourceKind,
+    pub key: String,
+}
+
+impl Address {
+    pub fn new(kind: ResourceKind, key: impl Into<String>) -> Address {
+        Address { kind, key: key.into() }
+    }
+
+    /// Parses `kind.key`; `None` when the kind is unknown or the key empty.
+    pub fn parse(text: &str) -> Option<Address> {
+        let (section, key) = text.split_once('.')?;
+        let kind = ResourceKind::from_section(section)?;
+        if key.is_empty() {
+            return None;
+        }
+        Some(Address::new(kind, key))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind.section(), self.key)
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Address::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid address `{text}`")))
+    }
+}
+
+/// Data-residency jurisdictions shared by KV, D1 and R2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jurisdiction {
+    Eu,
+    Us,
+    Fedramp,
+}
+
+impl Jurisdiction {
+    pub const ALL: [Jurisdiction; 3] = [Jurisdiction::Eu, Jurisdiction::Us, Jurisdiction::Fedramp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Jurisdiction::Eu => "eu",
+            Jurisdiction::Us => "us",
+            Jurisdiction::Fedramp => "fedramp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Jurisdiction> {
+        Jurisdiction::ALL.into_iter().find(|j| j.as_str() == text)
+    }
+}
+
+/// Location hints accepted by D1 and R2 (`wnam`, `enam`, `weur`, `eeur`, `apac`, `oc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationHint {
+    Wnam,
+    Enam,
+    Weur,
+    Eeur,
+    Apac,
+    Oc,
+}
+
+impl LocationHint {
+    pub const ALL: [LocationHint; 6] = [
+        LocationHint::Wnam,
+        LocationHint::Enam,
+        LocationHint::Weur,
+        LocationHint::Eeur,
+        LocationHint::Apac,
+        LocationHint::Oc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationHint::Wnam => "wnam",
+            LocationHint::Enam => "enam",
+            LocationHint::Weur => "weur",
+            LocationHint::Eeur => "eeur",
+            LocationHint::Apac => "apac",
+            LocationHint::Oc => "oc",
+        }
+    }
+
+    /// Parses a hint case-insensitively (the API reports `WNAM`).
+    pub fn parse(text: &str) -> Option<LocationHint> {
+        let lower = text.to_ascii_lowercase();
+        LocationHint::ALL.into_iter().find(|h| h.as_str() == lower)
+    }
+}
+
+/// R2 storage classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StorageClass {
+    Standard,
+    InfrequentAccess,
+}
+
+impl StorageClass {
+    pub const ALL: [StorageClass; 2] = [StorageClass::Standard, StorageClass::InfrequentAccess];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageClass::Standard => "Standard",
+            StorageClass::InfrequentAccess => "InfrequentAccess",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StorageClass> {
+        StorageClass::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// A KV namespace as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvNamespaceSpec {
+    pub title: String,
+}
+
+/// A D1 database as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct D1DatabaseSpec {
+    pub name: String,
+    pub location_hint: Option<LocationHint>,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// An R2 bucket as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct R2BucketSpec {
+    pub name: String,
+    pub location_hint: Option<LocationHint>,
+    pub storage_class: Option<StorageClass>,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// One declared resource plus the settings that are flareops' own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared<T> {
+    pub spec: T,
+    /// `protect: true`: never delete or replace, even with `--allow-delete`.
+    pub protect: bool,
+}
+
+/// Where an environment lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum AccountTarget {
+    /// `account: local`: the embedded emulator.
+    Local,
+    /// `account_id: ...` in the environment file.
+    Id(String),
+    /// Neither given: `CLOUDFLARE_ACCOUNT_ID` must say.
+    FromEnvironment,
+}
+
+/// The validated, fully resolved model of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// The environment's name (`staging`).
+    pub environment: String,
+    pub account: AccountTarget,
+    pub kv_namespaces: BTreeMap<String, Declared<KvNamespaceSpec>>,
+    pub d1_databases: BTreeMap<String, Declared<D1DatabaseSpec>>,
+    pub r2_buckets: BTreeMap<String, Declared<R2BucketSpec>>,
+}
+
+impl DesiredState {
+    pub fn empty(environment: impl Into<String>, account: AccountTarget) -> DesiredState {
+        DesiredState {
+            environment: environment.into(),
+            account,
+            kv_namespaces: BTreeMap::new(),
+            d1_databases: BTreeMap::new(),
+            r2_buckets: BTreeMap::new(),
+        }
+    }
+
+    /// The R2 jurisdictions this environment uses (`None` is the default one).
+    pub fn r2_jurisdictions(&self) -> Vec<Option<Jurisdiction>> {
+        let mut out = vec![None];
+        for bucket in self.r2_buckets.values() {
+            if let Some(j) = bucket.spec.jurisdiction
+                && !out.contains(&Some(j))
+            {
+                out.push(Some(j));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// A KV namespace as the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveKvNamespace {
+    pub id: String,
+    pub title: String,
+}
+
+/// A D1 database as the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveD1Database {
+    pub uuid: String,
+    pub name: String,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// An R2 bucket as the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveR2Bucket {
+    pub name: String,
+    pub location: Option<LocationHint>,
+    pub storage_class: StorageClass,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// What the account holds now, in the same model as [`DesiredState`].
+/// Every list is sorted so that equal accounts give equal values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveState {
+    pub account_id: String,
+    pub kv_namespaces: Vec<LiveKvNamespace>,
+    pub d1_databases: Vec<LiveD1Database>,
+    pub r2_buckets: Vec<LiveR2Bucket>,
+    /// The R2 jurisdictions that were listed (others were not looked at).
+    pub r2_jurisdictions_listed: Vec<Option<Jurisdiction>>,
+}
+
+impl LiveState {
+    /// Sorts every list so that the value (and its fingerprint) does not depend
+    /// on the order the API returned things in.
+    pub fn normalize(&mut self) {
+        self.kv_namespaces.sort();
+        self.d1_databases.sort();
+        self.r2_buckets.sort();
+        self.r2_jurisdictions_listed.sort();
+        self.r2_jurisdictions_listed.dedup();
+    }
+
+    /// SHA-256 of the canonical JSON of the normalized state, hex encoded.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut normalized = self.clone();
+        normalized.normalize();
+        let bytes = serde_json::to_vec(&normalized).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_round_trips_through_text() {
+        let address = Address::parse("kv_namespaces.users").expect("valid address");
+        assert_eq!(address.kind, ResourceKind::KvNamespaces);
+        assert_eq!(address.key, "users");
+        assert_eq!(address.to_string(), "kv_namespaces.users");
+        assert!(Address::parse("queues.jobs").is_none());
+        assert!(Address::parse("kv_namespaces.").is_none());
+        assert!(Address::parse("kv_namespaces").is_none());
+    }
+
+    #[test]
+    fn fingerprint_ignores_list_order() {
+        let a = LiveKvNamespace { id: "1".into(), title: "a".into() };
+        let b = LiveKvNamespace { id: "2".into(), title: "b".into() };
+        let one = LiveState { kv_namespaces: vec![a.clone(), b.clone()], ..LiveState::default() };
+        let two = LiveState { kv_namespaces: vec![b, a], ..LiveState::default() };
+        assert_eq!(one.fingerprint(), two.fingerprint());
+        let three = LiveState::default();
+        assert_ne!(one.fingerprint(), three.fingerprint());
+    }
+}
