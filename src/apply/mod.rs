@@ -1,1 +1,255 @@
-//! apply (in progress)
+//! The executor: runs exactly the steps of a [`Plan`], nothing more. It makes
+//! no decision the plan did not make; it only refuses a plan whose
+//! destructive changes lack permission.
+//!
+//! Each step is idempotent so that a run stopped at any point is repaired by
+//! the next: a create whose answer was lost is looked up by name before it
+//! is reported as failed (never retried blindly), and a delete of something
+//! already gone succeeds.
+
+use futures::StreamExt;
+
+use crate::cloudflare::{Client, ClientError};
+use crate::model::{Address, Jurisdiction, LocationHint, StorageClass};
+use crate::plan::{Change, ChangeKind, Plan, Step};
+
+/// What the user allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// `--allow-delete`: destructive changes (replace) may run.
+    pub allow_delete: bool,
+    /// Changes run concurrently, at most this many at once.
+    pub concurrency: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            allow_delete: false,
+            concurrency: 4,
+        }
+    }
+}
+
+/// Why a plan may not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("refusing to apply: {} is protected (`protect: true`) and the plan would destroy its data", list(.0))]
+    Protected(Vec<Address>),
+    #[error("refusing to apply: the plan destroys data in {}", list(.0))]
+    NeedsAllowDelete(Vec<Address>),
+}
+
+impl Refusal {
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Refusal::Protected(_) => {
+                "remove `protect: true` from the manifest first if the data may really be lost"
+            }
+            Refusal::NeedsAllowDelete(_) => {
+                "review the plan, then rerun with --allow-delete to permit the loss of that data"
+            }
+        }
+    }
+}
+
+fn list(addresses: &[Address]) -> String {
+    addresses
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks, before any request, that every destructive change is allowed.
+pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refusal> {
+    let protected: Vec<Address> = plan
+        .destructive_changes()
+        .filter(|c| c.protected)
+        .map(|c| c.address.clone())
+        .collect();
+    if !protected.is_empty() {
+        return Err(Refusal::Protected(protected));
+    }
+    let destructive: Vec<Address> = plan
+        .destructive_changes()
+        .map(|c| c.address.clone())
+        .collect();
+    if !destructive.is_empty() && !options.allow_delete {
+        return Err(Refusal::NeedsAllowDelete(destructive));
+    }
+    Ok(())
+}
+
+/// The result of one change.
+#[derive(Debug)]
+pub struct ChangeOutcome {
+    pub address: Address,
+    pub kind: ChangeKind,
+    /// What was done (one line per step), or the step that failed.
+    pub result: Result<Vec<String>, ClientError>,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// In address order.
+    pub outcomes: Vec<ChangeOutcome>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.result.is_err()).count()
+    }
+
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.len() - self.failed()
+    }
+}
+
+/// Runs every change of `plan`; `progress` sees each outcome as it lands.
+/// Call [`check_permission`] first.
+pub async fn apply(
+    client: &Client,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: impl Fn(&ChangeOutcome),
+) -> ApplyReport {
+    let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(&plan.changes)
+        .map(|change| run_change(client, change))
+        .buffer_unordered(options.concurrency.max(1))
+        .inspect(|outcome| progress(outcome))
+        .collect()
+        .await;
+    outcomes.sort_by(|a, b| a.address.cmp(&b.address));
+    ApplyReport { outcomes }
+}
+
+async fn run_change(client: &Client, change: &Change) -> ChangeOutcome {
+    let mut done = Vec::new();
+    for step in &change.steps {
+        match run_step(client, step).await {
+            Ok(line) => done.push(line),
+            Err(error) => {
+                return ChangeOutcome {
+                    address: change.address.clone(),
+                    kind: change.kind,
+                    result: Err(error),
+                };
+            }
+        }
+    }
+    ChangeOutcome {
+        address: change.address.clone(),
+        kind: change.kind,
+        result: Ok(done),
+    }
+}
+
+fn j(jurisdiction: &Option<Jurisdiction>) -> Option<&'static str> {
+    jurisdiction.map(Jurisdiction::as_str)
+}
+
+fn hint(location: &Option<LocationHint>) -> Option<&'static str> {
+    location.map(LocationHint::as_str)
+}
+
+fn class(storage_class: &Option<StorageClass>) -> Option<&'static str> {
+    storage_class.map(StorageClass::as_str)
+}
+
+fn is_not_found(error: &ClientError) -> bool {
+    error.status() == Some(404)
+}
+
+async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
+    match step {
+        Step::CreateKvNamespace { title } => match client.create_kv_namespace(title).await {
+            Ok(ns) => Ok(format!("created KV namespace {title:?} (id {})", ns.id)),
+            Err(error) => {
+                // The namespace may exist after all (a lost answer, or a
+                // duplicate): find it by title before calling this a failure.
+                let found = client.list_kv_namespaces().await.ok().and_then(|all| {
+                    all.into_iter().find(|ns| &ns.title == title)
+                });
+                match found {
+                    Some(ns) => Ok(format!("found KV namespace {title:?} (id {})", ns.id)),
+                    None => Err(error),
+                }
+            }
+        },
+        Step::CreateD1Database {
+            name,
+            location_hint,
+            jurisdiction,
+        } => match client
+            .create_d1_database(name, hint(location_hint), j(jurisdiction))
+            .await
+        {
+            Ok(db) => Ok(format!("created D1 database {name:?} (uuid {})", db.uuid)),
+            Err(error) => {
+                let found = client
+                    .list_d1_databases()
+                    .await
+                    .ok()
+                    .and_then(|all| all.into_iter().find(|db| &db.name == name));
+                match found {
+                    Some(db) => Ok(format!("found D1 database {name:?} (uuid {})", db.uuid)),
+                    None => Err(error),
+                }
+            }
+        },
+        Step::DeleteD1Database { uuid, name } => match client.delete_d1_database(uuid).await {
+            Ok(()) => Ok(format!("deleted D1 database {name:?} (uuid {uuid})")),
+            Err(error) if is_not_found(&error) => {
+                Ok(format!("D1 database {name:?} (uuid {uuid}) was already gone"))
+            }
+            Err(error) => Err(error),
+        },
+        Step::CreateR2Bucket {
+            name,
+            location_hint,
+            storage_class,
+            jurisdiction,
+        } => match client
+            .create_r2_bucket(name, hint(location_hint), class(storage_class), j(jurisdiction))
+            .await
+        {
+            Ok(()) => Ok(format!("created R2 bucket {name:?}")),
+            Err(error) => {
+                let found = client
+                    .list_r2_buckets(j(jurisdiction))
+                    .await
+                    .ok()
+                    .is_some_and(|all| all.iter().any(|b| &b.name == name));
+                if found {
+                    Ok(format!("found R2 bucket {name:?}"))
+                } else {
+                    Err(error)
+                }
+            }
+        },
+        Step::SetR2StorageClass {
+            name,
+            jurisdiction,
+            storage_class,
+        } => client
+            .set_r2_storage_class(name, j(jurisdiction), storage_class.as_str())
+            .await
+            .map(|()| {
+                format!(
+                    "set the storage class of R2 bucket {name:?} to {}",
+                    storage_class.as_str()
+                )
+            }),
+        Step::DeleteR2Bucket { name, jurisdiction } => {
+            match client.delete_r2_bucket(name, j(jurisdiction)).await {
+                Ok(()) => Ok(format!("deleted R2 bucket {name:?}")),
+                Err(error) if is_not_found(&error) => {
+                    Ok(format!("R2 bucket {name:?} was already gone"))
+                }
+                Err(error) => Err(error),
+            }
+        }
+    }
+}

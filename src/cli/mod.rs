@@ -1,1 +1,150 @@
-//! cli (in progress)
+//! Command-line definitions and one thin file per verb. Each verb is a
+//! wrapper over library operations; all human output goes through
+//! [`Printer`]: data on stdout, messages on stderr.
+
+mod apply;
+mod emulator;
+mod plan;
+mod target;
+mod validate;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// flareops: a GitOps reconciler for Cloudflare.
+#[derive(Debug, Parser)]
+#[command(name = "flareops", version, about, long_about = None)]
+pub struct Cli {
+    /// The project root (holds `infra/` and `environments/`).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate the manifests; make no request.
+    Validate {
+        /// The environment to validate (repeatable); all of them when omitted.
+        #[arg(long = "env", value_name = "ENV")]
+        environments: Vec<String>,
+    },
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make the account match the manifests.
+    Apply(ApplyArgs),
+    /// Run the local Cloudflare API emulator.
+    Emulator(EmulatorArgs),
+}
+
+/// Where an environment's requests go.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The environment (`environments/<ENV>.yaml`).
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Use the embedded local account (the emulator, state in `.flareops/local/`).
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Permit changes that destroy data (replacing a KV namespace, D1 database or R2 bucket).
+    #[arg(long)]
+    pub allow_delete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The address to listen on (loopback unless you say otherwise).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// Where the emulator keeps its state.
+    #[arg(long, default_value = ".flareops/emulator", value_name = "DIR")]
+    pub state: PathBuf,
+    /// The API token every request must carry [default: $CLOUDFLARE_API_TOKEN].
+    #[arg(long, value_name = "T", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The account id the emulator serves.
+    #[arg(long, value_name = "ID", default_value = crate::emulator::DEFAULT_ACCOUNT_ID)]
+    pub account_id: String,
+}
+
+/// Where output goes: data on stdout, messages on stderr.
+pub struct Printer {
+    color: bool,
+}
+
+impl Printer {
+    pub fn new() -> Printer {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Printer { color }
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Data for stdout (a plan, a report). A closed pipe is not an error.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A message for stderr.
+    pub fn message(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer::new()
+    }
+}
+
+/// An error that has already been reported to the user (diagnostics): the
+/// caller only maps it to the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("reported")]
+pub struct Reported;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { environments } => validate::run(&cli.dir, &environments, printer),
+        Command::Plan(args) => plan::run(&cli.dir, &args, printer).await,
+        Command::Apply(args) => apply::run(&cli.dir, &args, printer).await,
+        Command::Emulator(args) => emulator::run(&args, printer).await,
+    }
+}

@@ -1,1 +1,407 @@
-//! plan (in progress)
+//! The planner: a pure, deterministic function from the desired state and
+//! the live state to an ordered list of changes. No I/O, no clock, no async:
+//! the same inputs give a byte-identical plan.
+//!
+//! Resources are matched to live ones by their Cloudflare name (KV title, D1
+//! name, R2 name within its jurisdiction). Until the ledger records which
+//! live resources flareops manages, live resources that git no longer
+//! declares are left alone, and the plan says so.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::model::{
+    Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LiveState,
+    LocationHint, R2BucketSpec, ResourceKind, StorageClass,
+};
+
+/// The version of the plan's JSON schema (`docs/plan-json.md`). Bumped on
+/// any change that is not a pure addition.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// An ordered list of changes for one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub environment: String,
+    pub account_id: String,
+    /// SHA-256 of the live state this plan was computed from.
+    pub live_fingerprint: String,
+    pub changes: Vec<Change>,
+    /// Declared resources that already match.
+    pub unchanged: Vec<Address>,
+    pub notes: Vec<String>,
+}
+
+/// What happens to one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Replace,
+}
+
+/// One planned change: the address, a field-level diff and the exact API
+/// steps `apply` will run, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub kind: ChangeKind,
+    /// Whether the change deletes data (a replace of a KV, D1 or R2 resource).
+    pub destructive: bool,
+    /// `protect: true` in the manifest: a destructive change is refused.
+    pub protected: bool,
+    pub fields: Vec<FieldDiff>,
+    pub steps: Vec<Step>,
+}
+
+/// One field's old and new value (`null` = absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// The field cannot change in place: the resource is replaced.
+    pub forces_replacement: bool,
+}
+
+/// One API operation of an apply. A plan's steps are all apply runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    CreateKvNamespace {
+        title: String,
+    },
+    CreateD1Database {
+        name: String,
+        location_hint: Option<LocationHint>,
+        jurisdiction: Option<Jurisdiction>,
+    },
+    DeleteD1Database {
+        uuid: String,
+        name: String,
+    },
+    CreateR2Bucket {
+        name: String,
+        location_hint: Option<LocationHint>,
+        storage_class: Option<StorageClass>,
+        jurisdiction: Option<Jurisdiction>,
+    },
+    SetR2StorageClass {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+        storage_class: StorageClass,
+    },
+    DeleteR2Bucket {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+    },
+}
+
+/// Counts of a plan's changes by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.kind {
+                ChangeKind::Create => summary.create += 1,
+                ChangeKind::Update => summary.update += 1,
+                ChangeKind::Replace => summary.replace += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn destructive_changes(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.destructive)
+    }
+}
+
+/// The note every plan carries until the ledger can tell managed resources
+/// from everything else in the account.
+pub const NOTE_NO_DELETES: &str = "resources removed from git are not deleted: flareops does not yet record which live resources it manages";
+
+/// Computes the plan that takes `live` to `desired`.
+pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
+    let mut changes = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut notes = vec![NOTE_NO_DELETES.to_string()];
+
+    for (key, declared) in &desired.kv_namespaces {
+        let address = Address::new(ResourceKind::KvNamespaces, key.clone());
+        match plan_kv(address.clone(), declared, live) {
+            Some(change) => changes.push(change),
+            None => unchanged.push(address),
+        }
+    }
+    for (key, declared) in &desired.d1_databases {
+        let address = Address::new(ResourceKind::D1Databases, key.clone());
+        match plan_d1(address.clone(), declared, live) {
+            Some(change) => changes.push(change),
+            None => unchanged.push(address),
+        }
+    }
+    for (key, declared) in &desired.r2_buckets {
+        let address = Address::new(ResourceKind::R2Buckets, key.clone());
+        match plan_r2(address.clone(), declared, live) {
+            Some(change) => changes.push(change),
+            None => unchanged.push(address),
+        }
+    }
+    if desired
+        .d1_databases
+        .values()
+        .any(|d| d.spec.location_hint.is_some())
+    {
+        notes.push(
+            "a D1 `location_hint` is used when the database is created; the API does not report it, so it is not compared afterwards"
+                .to_string(),
+        );
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    unchanged.sort();
+    Plan {
+        format_version: FORMAT_VERSION,
+        environment: desired.environment.clone(),
+        account_id: live.account_id.clone(),
+        live_fingerprint: live.fingerprint(),
+        changes,
+        unchanged,
+        notes,
+    }
+}
+
+fn added(field: &str, value: Value) -> FieldDiff {
+    FieldDiff {
+        field: field.to_string(),
+        before: None,
+        after: Some(value),
+        forces_replacement: false,
+    }
+}
+
+fn changed(field: &str, before: Option<Value>, after: Option<Value>, forces: bool) -> FieldDiff {
+    FieldDiff {
+        field: field.to_string(),
+        before,
+        after,
+        forces_replacement: forces,
+    }
+}
+
+fn opt<T: Serialize>(value: Option<T>) -> Option<Value> {
+    value.map(|v| json!(v))
+}
+
+fn plan_kv(address: Address, declared: &Declared<KvNamespaceSpec>, live: &LiveState) -> Option<Change> {
+    let KvNamespaceSpec { title } = &declared.spec;
+    if live.kv_namespaces.iter().any(|ns| &ns.title == title) {
+        return None;
+    }
+    Some(Change {
+        address,
+        kind: ChangeKind::Create,
+        destructive: false,
+        protected: declared.protect,
+        fields: vec![added("title", json!(title))],
+        steps: vec![Step::CreateKvNamespace {
+            title: title.clone(),
+        }],
+    })
+}
+
+fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
+    let D1DatabaseSpec {
+        name,
+        location_hint,
+        jurisdiction,
+    } = spec;
+    let mut fields = vec![added("name", json!(name))];
+    if let Some(hint) = location_hint {
+        fields.push(added("location_hint", json!(hint)));
+    }
+    if let Some(jurisdiction) = jurisdiction {
+        fields.push(added("jurisdiction", json!(jurisdiction)));
+    }
+    fields
+}
+
+fn create_d1_step(spec: &D1DatabaseSpec) -> Step {
+    Step::CreateD1Database {
+        name: spec.name.clone(),
+        location_hint: spec.location_hint,
+        jurisdiction: spec.jurisdiction,
+    }
+}
+
+fn plan_d1(address: Address, declared: &Declared<D1DatabaseSpec>, live: &LiveState) -> Option<Change> {
+    let spec = &declared.spec;
+    let Some(current) = live.d1_databases.iter().find(|db| db.name == spec.name) else {
+        return Some(Change {
+            address,
+            kind: ChangeKind::Create,
+            destructive: false,
+            protected: declared.protect,
+            fields: create_d1_fields(spec),
+            steps: vec![create_d1_step(spec)],
+        });
+    };
+    // `location_hint` is not reported by the API, so it cannot be compared.
+    if current.jurisdiction == spec.jurisdiction {
+        return None;
+    }
+    Some(Change {
+        address,
+        kind: ChangeKind::Replace,
+        destructive: ResourceKind::D1Databases.holds_data(),
+        protected: declared.protect,
+        fields: vec![changed(
+            "jurisdiction",
+            opt(current.jurisdiction),
+            opt(spec.jurisdiction),
+            true,
+        )],
+        steps: vec![
+            Step::DeleteD1Database {
+                uuid: current.uuid.clone(),
+                name: current.name.clone(),
+            },
+            create_d1_step(spec),
+        ],
+    })
+}
+
+fn create_r2_step(spec: &R2BucketSpec) -> Step {
+    Step::CreateR2Bucket {
+        name: spec.name.clone(),
+        location_hint: spec.location_hint,
+        storage_class: spec.storage_class,
+        jurisdiction: spec.jurisdiction,
+    }
+}
+
+fn plan_r2(address: Address, declared: &Declared<R2BucketSpec>, live: &LiveState) -> Option<Change> {
+    let spec = &declared.spec;
+    let R2BucketSpec {
+        name,
+        location_hint,
+        storage_class,
+        jurisdiction,
+    } = spec;
+    let same_place = live
+        .r2_buckets
+        .iter()
+        .find(|b| &b.name == name && &b.jurisdiction == jurisdiction);
+    let Some(current) = same_place else {
+        // The same name in another jurisdiction that was listed: the bucket
+        // moves, which Cloudflare cannot do in place.
+        if let Some(elsewhere) = live.r2_buckets.iter().find(|b| &b.name == name) {
+            return Some(Change {
+                address,
+                kind: ChangeKind::Replace,
+                destructive: ResourceKind::R2Buckets.holds_data(),
+                protected: declared.protect,
+                fields: vec![changed(
+                    "jurisdiction",
+                    opt(elsewhere.jurisdiction),
+                    opt(*jurisdiction),
+                    true,
+                )],
+                steps: vec![
+                    Step::DeleteR2Bucket {
+                        name: elsewhere.name.clone(),
+                        jurisdiction: elsewhere.jurisdiction,
+                    },
+                    create_r2_step(spec),
+                ],
+            });
+        }
+        let mut fields = vec![added("name", json!(name))];
+        if let Some(hint) = location_hint {
+            fields.push(added("location_hint", json!(hint)));
+        }
+        if let Some(class) = storage_class {
+            fields.push(added("storage_class", json!(class)));
+        }
+        if let Some(j) = jurisdiction {
+            fields.push(added("jurisdiction", json!(j)));
+        }
+        return Some(Change {
+            address,
+            kind: ChangeKind::Create,
+            destructive: false,
+            protected: declared.protect,
+            fields,
+            steps: vec![create_r2_step(spec)],
+        });
+    };
+
+    let mut fields = Vec::new();
+    // Unset fields are not managed: Cloudflare chooses, and git does not care.
+    let location_moves = matches!(location_hint, Some(hint) if current.location != Some(*hint));
+    if location_moves {
+        fields.push(changed(
+            "location_hint",
+            opt(current.location),
+            opt(*location_hint),
+            true,
+        ));
+    }
+    let class_changes = matches!(storage_class, Some(class) if current.storage_class != *class);
+    if class_changes {
+        fields.push(changed(
+            "storage_class",
+            Some(json!(current.storage_class)),
+            opt(*storage_class),
+            false,
+        ));
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    if location_moves {
+        return Some(Change {
+            address,
+            kind: ChangeKind::Replace,
+            destructive: ResourceKind::R2Buckets.holds_data(),
+            protected: declared.protect,
+            fields,
+            steps: vec![
+                Step::DeleteR2Bucket {
+                    name: current.name.clone(),
+                    jurisdiction: current.jurisdiction,
+                },
+                create_r2_step(spec),
+            ],
+        });
+    }
+    let class = storage_class.unwrap_or(current.storage_class);
+    Some(Change {
+        address,
+        kind: ChangeKind::Update,
+        destructive: false,
+        protected: declared.protect,
+        fields,
+        steps: vec![Step::SetR2StorageClass {
+            name: name.clone(),
+            jurisdiction: *jurisdiction,
+            storage_class: class,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests;

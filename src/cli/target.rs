@@ -1,0 +1,85 @@
+//! Resolves where an environment's requests go: the embedded local account
+//! (an in-process emulator on an ephemeral loopback port) or a real account
+//! through `CLOUDFLARE_API_TOKEN`, `CLOUDFLARE_ACCOUNT_ID` and
+//! `CLOUDFLARE_API_BASE_URL`.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::cloudflare::{Client, ClientConfig, DEFAULT_BASE_URL, Token};
+use crate::emulator;
+use crate::model::{AccountTarget, DesiredState};
+
+/// A client plus the local emulator it talks to, if any (kept alive here).
+pub struct Target {
+    pub client: Client,
+    local: Option<emulator::Emulator>,
+}
+
+impl Target {
+    /// Connects to the account `desired` names (or the local one).
+    pub async fn connect(root: &Path, desired: &DesiredState, local: bool) -> anyhow::Result<Target> {
+        if local || desired.account == AccountTarget::Local {
+            return Target::local(root).await;
+        }
+        let token = std::env::var("CLOUDFLARE_API_TOKEN").ok().filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            bail!(
+                "CLOUDFLARE_API_TOKEN is not set\nhint: export a token for the account of environment `{}`, or pass --local to use the embedded local account",
+                desired.environment
+            );
+        };
+        let account_id = match &desired.account {
+            AccountTarget::Id(id) => id.clone(),
+            _ => match std::env::var("CLOUDFLARE_ACCOUNT_ID").ok().filter(|a| !a.is_empty()) {
+                Some(id) => id,
+                None => bail!(
+                    "no account for environment `{}`\nhint: set `account_id:` in environments/{}.yaml or export CLOUDFLARE_ACCOUNT_ID",
+                    desired.environment,
+                    desired.environment
+                ),
+            },
+        };
+        let base_url = std::env::var("CLOUDFLARE_API_BASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let client = Client::new(ClientConfig::new(base_url, Token::new(token), account_id))?;
+        Ok(Target { client, local: None })
+    }
+
+    async fn local(root: &Path) -> anyhow::Result<Target> {
+        let state_dir = root.join(".flareops").join("local");
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let config = emulator::Config {
+            listen: ([127, 0, 0, 1], 0).into(),
+            state_dir: state_dir.clone(),
+            token: token.clone(),
+            account_id: emulator::DEFAULT_ACCOUNT_ID.to_string(),
+        };
+        let server = emulator::start(config)
+            .await
+            .with_context(|| format!("starting the local account in {}", state_dir.display()))?;
+        let client = Client::new(ClientConfig::new(
+            server.base_url(),
+            Token::new(token),
+            emulator::DEFAULT_ACCOUNT_ID,
+        ))?;
+        Ok(Target {
+            client,
+            local: Some(server),
+        })
+    }
+
+    /// Stops the local emulator, if one was started.
+    pub async fn close(self) {
+        if let Some(server) = self.local {
+            server.shutdown().await;
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+}

@@ -1,0 +1,47 @@
+//! Workers KV namespaces: `/accounts/{a}/storage/kv/namespaces`.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Body, Client, ClientError};
+
+/// A KV namespace as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KvNamespace {
+    pub id: String,
+    pub title: String,
+}
+
+/// The largest `per_page` the namespace list accepts.
+const MAX_PER_PAGE: u32 = 100;
+
+
+impl Client {
+    pub async fn list_kv_namespaces(&self) -> Result<Vec<KvNamespace>, ClientError> {
+        let path = self.account_path("/storage/kv/namespaces");
+        self.get_all_pages(
+            &path,
+            MAX_PER_PAGE,
+            &[("order", "title".into()), ("direction", "asc".into())],
+        )
+        .await
+    }
+
+    pub async fn create_kv_namespace(&self, title: &str) -> Result<KvNamespace, ClientError> {
+        let path = self.account_path("/storage/kv/namespaces");
+        let body = json!({ "title": title });
+        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body)).await
+    }
+
+    pub async fn rename_kv_namespace(&self, id: &str, title: &str) -> Result<(), ClientError> {
+        let path = self.account_path(&format!("/storage/kv/namespaces/{id}"));
+        let body = json!({ "title": title });
+        self.call_unit(Method::PUT, &path, &[], Body::Json(&body)).await
+    }
+
+    pub async fn delete_kv_namespace(&self, id: &str) -> Result<(), ClientError> {
+        let path = self.account_path(&format!("/storage/kv/namespaces/{id}"));
+        self.call_unit(Method::DELETE, &path, &[], Body::None).await
+    }
+}

@@ -1,0 +1,98 @@
+//! The plan as a reviewer reads it, in the style of `terraform plan`.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::plan::{ChangeKind, FieldDiff, Plan};
+
+fn symbol(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Create => "+",
+        ChangeKind::Update => "~",
+        ChangeKind::Replace => "-/+",
+    }
+}
+
+fn verb(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Create => "create",
+        ChangeKind::Update => "update",
+        ChangeKind::Replace => "replace",
+    }
+}
+
+fn value(value: &Option<Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "(none)".to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn field_line(out: &mut String, kind: ChangeKind, diff: &FieldDiff) {
+    let FieldDiff {
+        field,
+        before,
+        after,
+        forces_replacement,
+    } = diff;
+    let _ = match kind {
+        ChangeKind::Create => write!(out, "      {field}: {}", value(after)),
+        _ => write!(out, "      {field}: {} -> {}", value(before), value(after)),
+    };
+    if *forces_replacement {
+        out.push_str("   # forces replacement");
+    }
+    out.push('\n');
+}
+
+/// Renders the plan as text, ending in a newline.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "flareops plan: environment {} (account {})",
+        plan.environment, plan.account_id
+    );
+    out.push('\n');
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. The account matches the manifests ({} resources up to date).",
+            plan.unchanged.len()
+        );
+    } else {
+        for change in &plan.changes {
+            let _ = write!(
+                out,
+                "  {} {} {}",
+                symbol(change.kind),
+                verb(change.kind),
+                change.address
+            );
+            if change.destructive {
+                out.push_str("   (destructive: the data it holds is lost)");
+            }
+            out.push('\n');
+            for diff in &change.fields {
+                field_line(&mut out, change.kind, diff);
+            }
+            if change.destructive && change.protected {
+                out.push_str("      ! protect: true: apply refuses this change\n");
+            } else if change.destructive {
+                out.push_str("      ! apply refuses this change without --allow-delete\n");
+            }
+            out.push('\n');
+        }
+        let summary = plan.summary();
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to update, {} to replace, {} to delete.",
+            summary.create, summary.update, summary.replace, summary.delete
+        );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
