@@ -1,0 +1,270 @@
+//! The core loop through the real binary: create, no-op, in-place update,
+//! replace with and without permission, protect, bad token, restart.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::support::{TestEmulator, flareops, project, write};
+
+fn infra(storage_class: &str, location: &str, protect: bool) -> String {
+    format!(
+        "kv_namespaces:
+  users:
+    title: kk-users-${{env}}
+  reviews:
+    title: kk-reviews-${{env}}
+d1_databases:
+  main:
+    name: kk-db-${{env}}
+r2_buckets:
+  assets:
+    name: kk-assets-${{env}}
+    location_hint: {location}
+    storage_class: {storage_class}
+    protect: {protect}
+"
+    )
+}
+
+fn environment(emulator: &TestEmulator) -> String {
+    format!("account_id: {}\n", emulator.account_id)
+}
+
+fn kv_titles(emulator: &TestEmulator) -> Vec<String> {
+    let list = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+    let mut titles: Vec<String> = list["result"]
+        .as_array()
+        .expect("kv list")
+        .iter()
+        .map(|ns| ns["title"].as_str().expect("title").to_string())
+        .collect();
+    titles.sort();
+    titles
+}
+
+fn bucket(emulator: &TestEmulator, name: &str) -> serde_json::Value {
+    let list = emulator.get(&emulator.account_path("/r2/buckets"));
+    list["result"]["buckets"]
+        .as_array()
+        .expect("bucket list")
+        .iter()
+        .find(|b| b["name"] == name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn create_then_no_op_then_update_then_replace() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+
+    // Create: everything is new.
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(contains("+ create kv_namespaces.users"))
+        .stdout(contains("Plan: 4 to create, 0 to update, 0 to replace, 0 to delete."));
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("Apply complete: 4 of 4 changes made."));
+    assert_eq!(kv_titles(&emulator), ["kk-reviews-staging", "kk-users-staging"]);
+    assert_eq!(bucket(&emulator, "kk-assets-staging")["storage_class"], "Standard");
+
+    // No-op: a second apply changes nothing, and plan says so.
+    let before = emulator.stats_total();
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("No changes."));
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout(contains("No changes."));
+    // Two runs, each reading with the three list calls only.
+    assert_eq!(emulator.stats_total() - before, 6, "{}", emulator.stats());
+
+    // In-place update: the storage class.
+    write(root.path(), "infra/storage.yaml", &infra("InfrequentAccess", "weur", false));
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("~ update r2_buckets.assets"))
+        .stdout(contains(r#"storage_class: "Standard" -> "InfrequentAccess""#));
+    assert_eq!(bucket(&emulator, "kk-assets-staging")["storage_class"], "InfrequentAccess");
+
+    // Replace: a new location cannot change in place; refused without permission.
+    write(root.path(), "infra/storage.yaml", &infra("InfrequentAccess", "apac", false));
+    let writes_before = emulator.stats_total();
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stdout(contains("-/+ replace r2_buckets.assets"))
+        .stderr(contains("refusing to apply"))
+        .stderr(contains("--allow-delete"));
+    // Only the three reads of the plan: nothing was written.
+    assert_eq!(emulator.stats_total() - writes_before, 3);
+    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
+
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
+        .assert()
+        .success();
+    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "APAC");
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn protect_refuses_a_replace_even_with_allow_delete() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", true)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    write(root.path(), "infra/storage.yaml", &infra("Standard", "apac", true));
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
+        .assert()
+        .code(1)
+        .stderr(contains("`r2_buckets.assets` is protected"));
+    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
+}
+
+#[test]
+fn json_plan_has_a_format_version_and_the_changes() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    let output = flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--format", "json"])
+        .output()
+        .expect("run plan");
+    assert!(output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["environment"], "staging");
+    assert_eq!(plan["summary"]["create"], 4);
+    assert_eq!(plan["changes"][0]["address"], "d1_databases.main");
+    assert_eq!(plan["changes"][0]["steps"][0]["op"], "create_d1_database");
+    assert_eq!(plan["live_fingerprint"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_error_and_never_printed() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    let wrong = "wrong-token-canary-5d41402abc4b2a76";
+    flareops(root.path(), &emulator)
+        .env("CLOUDFLARE_API_TOKEN", wrong)
+        .env("RUST_LOG", "trace")
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(contains("hint: check CLOUDFLARE_API_TOKEN"))
+        .stderr(contains(wrong).not())
+        .stdout(contains(wrong).not());
+    assert!(kv_titles(&emulator).is_empty());
+}
+
+#[test]
+fn a_missing_token_says_what_to_do() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    flareops(root.path(), &emulator)
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .args(["plan", "--env", "staging"])
+        .assert()
+        .code(1)
+        .stderr(contains("CLOUDFLARE_API_TOKEN is not set"))
+        .stderr(contains("--local"));
+    assert_eq!(emulator.stats_total(), 0);
+}
+
+#[test]
+fn apply_without_a_terminal_needs_yes() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging"])
+        .write_stdin("yes\n")
+        .assert()
+        .code(1)
+        .stderr(contains("pass --yes"));
+    assert!(kv_titles(&emulator).is_empty());
+}
+
+#[test]
+fn the_emulator_keeps_its_state_across_a_restart() {
+    let mut emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    emulator.restart();
+    assert_eq!(emulator.stats_total(), 0, "a new process starts new counters");
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout(contains("No changes."));
+}
+
+#[test]
+fn local_mode_runs_the_whole_loop_without_an_account() {
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", "account_id: 00000000000000000000000000000001\n"),
+        ("environments/dev.yaml", "account: local\n"),
+    ]);
+    let bin = crate::support::flareops_bin();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::new(&bin)
+            .current_dir(root.path())
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CLOUDFLARE_API_BASE_URL")
+            .args(args)
+            .assert()
+    };
+    run(&["apply", "--env", "staging", "--local", "--yes"])
+        .success()
+        .stdout(contains("Apply complete: 4 of 4 changes made."));
+    run(&["plan", "--env", "staging", "--local"])
+        .success()
+        .stdout(contains("No changes."));
+    // `account: local` needs no flag.
+    run(&["apply", "--env", "dev", "--yes"])
+        .success()
+        .stdout(contains("+ create kv_namespaces.users"));
+    assert!(root.path().join(".flareops/local").is_dir());
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary: drives the real `flareops` binary
+//! against an emulator on an ephemeral loopback port.
+
+mod cli;
+mod manifest_errors;
+mod support;
+mod wrangler;

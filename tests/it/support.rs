@@ -1,0 +1,206 @@
+//! Test support: an emulator process on an ephemeral port, temp projects,
+//! and the `flareops` command wired to them.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The path of the `flareops` binary under test.
+pub fn flareops_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flareops"))
+}
+
+/// A `flareops emulator` process with its own state directory.
+pub struct TestEmulator {
+    pub base_url: String,
+    pub token: String,
+    pub account_id: String,
+    state: TempDir,
+    child: Option<Child>,
+}
+
+impl TestEmulator {
+    pub fn start() -> TestEmulator {
+        let state = tempfile::tempdir().expect("temp state dir");
+        let mut emulator = TestEmulator {
+            base_url: String::new(),
+            token: format!("test-token-{}", std::process::id()),
+            account_id: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string(),
+            state,
+            child: None,
+        };
+        emulator.spawn();
+        emulator
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    fn spawn(&mut self) {
+        let mut child = StdCommand::new(flareops_bin())
+            .args(["emulator", "--listen", "127.0.0.1:0", "--state"])
+            .arg(self.state.path())
+            .args(["--token", &self.token, "--account-id", &self.account_id])
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start flareops emulator");
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the emulator's first line");
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected emulator banner: {line:?}"))
+            .to_string();
+        self.base_url = url;
+        self.child = Some(child);
+    }
+
+    /// Stops the process gracefully (SIGTERM) and starts a new one on the
+    /// same state directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = StdCommand::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn http() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client")
+    }
+
+    fn origin(&self) -> String {
+        self.base_url.trim_end_matches("/client/v4").to_string()
+    }
+
+    /// The request counters.
+    pub fn stats(&self) -> Value {
+        Self::http()
+            .get(format!("{}/__emulator/stats", self.origin()))
+            .bearer_auth(&self.token)
+            .send()
+            .and_then(|r| r.json())
+            .expect("GET /__emulator/stats")
+    }
+
+    pub fn stats_total(&self) -> u64 {
+        self.stats()["total"].as_u64().expect("stats.total")
+    }
+
+    /// A raw API GET (`path` under `/client/v4`), decoded as JSON.
+    pub fn get(&self, path: &str) -> Value {
+        Self::http()
+            .get(format!("{}{}", self.base_url, path))
+            .bearer_auth(&self.token)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// A raw API call with a JSON body.
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = Self::http()
+            .request(method, format!("{}{}", self.base_url, path))
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `/accounts/{account_id}` + rest.
+    pub fn account_path(&self, rest: &str) -> String {
+        format!("/accounts/{}{}", self.account_id, rest)
+    }
+}
+
+impl Drop for TestEmulator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A new temp project holding `files` (paths relative to its root).
+pub fn project(files: &[(&str, &str)]) -> TempDir {
+    let root = tempfile::tempdir().expect("temp project");
+    for (path, content) in files {
+        write(root.path(), path, content);
+    }
+    root
+}
+
+/// Writes (or overwrites) one file of a project.
+pub fn write(root: &Path, path: &str, content: &str) {
+    let full = root.join(path);
+    if let Some(parent) = full.parent() {
+        std::fs::create_dir_all(parent).expect("create project dir");
+    }
+    std::fs::write(&full, content).expect("write project file");
+}
+
+/// The `flareops` binary run in `root`, pointed at `emulator`.
+pub fn flareops(root: &Path, emulator: &TestEmulator) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(flareops_bin());
+    command
+        .current_dir(root)
+        .env("CLOUDFLARE_API_BASE_URL", &emulator.base_url)
+        .env("CLOUDFLARE_API_TOKEN", &emulator.token)
+        .env("CLOUDFLARE_ACCOUNT_ID", &emulator.account_id)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .timeout(Duration::from_secs(120));
+    command
+}
+
+/// The pinned wrangler, or `None` when node or the package is missing.
+pub fn wrangler_bin() -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools/wrangler/node_modules/.bin/wrangler");
+    let node = StdCommand::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    (node && bin.exists()).then_some(bin)
+}
