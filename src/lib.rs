@@ -8,7 +8,7 @@
 //! wire types with the client.
 
 pub mod apply;
-// pub mod cli; (re-enabled once the emulator and manifest APIs land)
+pub mod cli;
 pub mod cloudflare;
 pub mod emulator;
 pub mod live;

@@ -1,1 +1,56 @@
-fn main() {}
+//! The `flareops` binary: parse the arguments, run, map the outcome to an
+//! exit code. The only place that prints errors.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use flareops::cli::{self, Cli, Printer, Reported};
+use flareops::cloudflare::ClientError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let printer = Printer::new();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            printer.message(&format!("error: cannot start the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli, &printer)) {
+        Ok(code) => code,
+        Err(error) => {
+            if error.downcast_ref::<Reported>().is_none() {
+                report(&printer, &error);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the error chain once, then a hint when one applies.
+fn report(printer: &Printer, error: &anyhow::Error) {
+    let mut text = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    if let Some(hint) = error.chain().find_map(|e| e.downcast_ref::<ClientError>()?.hint()) {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    printer.message(&text);
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}

@@ -78,8 +78,4 @@ impl Target {
             server.shutdown().await;
         }
     }
-
-    pub fn is_local(&self) -> bool {
-        self.local.is_some()
-    }
 }

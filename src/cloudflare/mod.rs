@@ -512,3 +512,6 @@ mod tests {
         assert_eq!(error.status(), Some(502));
     }
 }
+
+#[cfg(test)]
+mod wire_tests;

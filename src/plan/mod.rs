@@ -138,7 +138,7 @@ pub const NOTE_NO_DELETES: &str = "resources removed from git are not deleted: f
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
-    let mut notes = vec![NOTE_NO_DELETES.to_string()];
+    let notes = vec![NOTE_NO_DELETES.to_string()];
 
     for (key, declared) in &desired.kv_namespaces {
         let address = Address::new(ResourceKind::KvNamespaces, key.clone());
@@ -160,16 +160,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             Some(change) => changes.push(change),
             None => unchanged.push(address),
         }
-    }
-    if desired
-        .d1_databases
-        .values()
-        .any(|d| d.spec.location_hint.is_some())
-    {
-        notes.push(
-            "a D1 `location_hint` is used when the database is created; the API does not report it, so it is not compared afterwards"
-                .to_string(),
-        );
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();

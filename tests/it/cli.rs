@@ -162,8 +162,8 @@ fn json_plan_has_a_format_version_and_the_changes() {
     assert_eq!(plan["format_version"], 1);
     assert_eq!(plan["environment"], "staging");
     assert_eq!(plan["summary"]["create"], 4);
-    assert_eq!(plan["changes"][0]["address"], "d1_databases.main");
-    assert_eq!(plan["changes"][0]["steps"][0]["op"], "create_d1_database");
+    assert_eq!(plan["changes"][0]["address"], "kv_namespaces.reviews");
+    assert_eq!(plan["changes"][2]["steps"][0]["op"], "create_d1_database");
     assert_eq!(plan["live_fingerprint"].as_str().map(str::len), Some(64));
 }
 

@@ -1,0 +1,159 @@
+//! The client against small scripted HTTP servers: pagination, retries,
+//! `Retry-After`, and never retrying a create after a server error. (The
+//! emulator is not used here: these servers misbehave on purpose.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::*;
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}/client/v4")
+}
+
+fn client(base_url: String) -> Client {
+    let mut config = ClientConfig::new(base_url, Token::new("t"), "acc");
+    config.retry.base_delay = Duration::from_millis(1);
+    Client::new(config).expect("client")
+}
+
+fn ok(result: Value, info: Value) -> Response {
+    axum::Json(json!({"success": true, "errors": [], "messages": [], "result": result, "result_info": info}))
+        .into_response()
+}
+
+#[tokio::test]
+async fn page_pagination_follows_total_count() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .route(
+            "/client/v4/accounts/acc/storage/kv/namespaces",
+            get(|State(calls): State<Arc<AtomicUsize>>, Query(q): Query<Vec<(String, String)>>| async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let page: usize = q.iter().find(|(k, _)| k == "page").map(|(_, v)| v.parse().unwrap()).unwrap();
+                let per_page: usize = q.iter().find(|(k, _)| k == "per_page").map(|(_, v)| v.parse().unwrap()).unwrap();
+                assert_eq!(per_page, 100, "the largest page size");
+                let total = 250;
+                let items: Vec<Value> = ((page - 1) * per_page..(page * per_page).min(total))
+                    .map(|i| json!({"id": format!("id{i}"), "title": format!("t{i}")}))
+                    .collect();
+                ok(json!(items), json!({"page": page, "per_page": per_page, "count": items.len(), "total_count": total}))
+            }),
+        )
+        .with_state(calls.clone());
+    let client = client(serve(router).await);
+    let all = client.list_kv_namespaces().await.expect("list");
+    assert_eq!(all.len(), 250);
+    assert_eq!(all[249].id, "id249");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn cursor_pagination_reads_wrapped_lists_until_the_empty_cursor() {
+    let router = Router::new().route(
+        "/client/v4/accounts/acc/r2/buckets",
+        get(|headers: HeaderMap, Query(q): Query<Vec<(String, String)>>| async move {
+            assert_eq!(headers["cf-r2-jurisdiction"], "eu");
+            let cursor = q.iter().find(|(k, _)| k == "cursor").map(|(_, v)| v.clone());
+            let (names, next) = match cursor.as_deref() {
+                None => (vec!["a", "b"], "c1"),
+                Some("c1") => (vec!["c"], ""),
+                other => panic!("unexpected cursor {other:?}"),
+            };
+            let buckets: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"name": n, "creation_date": "x", "location": "WEUR", "storage_class": "Standard"}))
+                .collect();
+            ok(json!({"buckets": buckets}), json!({"cursor": next, "per_page": 1000}))
+        }),
+    );
+    let client = client(serve(router).await);
+    let buckets = client.list_r2_buckets(Some("eu")).await.expect("list");
+    let names: Vec<&str> = buckets.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert!(buckets.iter().all(|b| b.jurisdiction.as_deref() == Some("eu")));
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_the_time_the_server_asks() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .route(
+            "/client/v4/accounts/acc/d1/database",
+            get(|State(calls): State<Arc<AtomicUsize>>| async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "1")],
+                        axum::Json(json!({"success": false, "errors": [{"code": 971, "message": "Please wait and consider throttling your request speed"}], "messages": [], "result": null})),
+                    )
+                        .into_response();
+                }
+                ok(json!([]), json!({"total_count": 0}))
+            }),
+        )
+        .with_state(calls.clone());
+    let client = client(serve(router).await);
+    let started = Instant::now();
+    client.list_d1_databases().await.expect("list after retry");
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn server_errors_retry_reads_but_never_creates() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .route(
+            "/client/v4/accounts/acc/storage/kv/namespaces",
+            get(|State(calls): State<Arc<AtomicUsize>>| async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return StatusCode::BAD_GATEWAY.into_response();
+                }
+                ok(json!([]), json!({"total_count": 0}))
+            })
+            .post(|State(calls): State<Arc<AtomicUsize>>| async move {
+                calls.fetch_add(100, Ordering::SeqCst);
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }),
+        )
+        .with_state(calls.clone());
+    let client = client(serve(router).await);
+    client.list_kv_namespaces().await.expect("list after two 502s");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let error = client.create_kv_namespace("x").await.expect_err("the create fails");
+    assert_eq!(error.status(), Some(500));
+    assert_eq!(calls.load(Ordering::SeqCst), 103, "exactly one POST");
+}
+
+#[tokio::test]
+async fn authentication_errors_carry_codes_and_a_hint() {
+    let router = Router::new().route(
+        "/client/v4/accounts/acc/d1/database",
+        get(|| async {
+            (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": [], "result": null})),
+            )
+        }),
+    );
+    let client = client(serve(router).await);
+    let error = client.list_d1_databases().await.expect_err("forbidden");
+    assert!(error.is_authentication());
+    assert!(error.has_code(10000));
+    assert!(error.to_string().contains("[10000] Authentication error"), "{error}");
+    assert!(error.hint().is_some_and(|h| h.contains("CLOUDFLARE_API_TOKEN")));
+}
