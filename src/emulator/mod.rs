@@ -1,1 +1,431 @@
-//! emulator (in progress)
+//! A local Cloudflare REST API v4 emulator.
+//!
+//! It speaks the real wire format (envelope, error codes, pagination quirks) so that both our own
+//! client and the real `wrangler` CLI work against it. It shares no types with
+//! `crate::cloudflare`: this module has its own wire code on purpose, so a mistake in one side
+//! cannot hide the same mistake in the other.
+//!
+//! Served under `/client/v4`: accounts, memberships, user and token verification
+//! ([`accounts`]), Workers KV ([`kv`]), D1 backed by real SQLite files ([`d1`]), R2 bucket
+//! management ([`r2`]) and the one GraphQL analytics query `wrangler d1 info` sends
+//! ([`graphql`]). `GET /__emulator/stats` reports request counts ([`stats`]).
+//!
+//! Every Cloudflare-path request needs `Authorization: Bearer <token>`; the token is compared in
+//! constant time and never logged. State lives in `state_dir` ([`store`]) and survives restarts.
+
+mod accounts;
+mod d1;
+mod envelope;
+mod graphql;
+mod kv;
+mod r2;
+mod stats;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use envelope::ApiError;
+use stats::Stats;
+use store::{D1Files, Store};
+
+/// The account id used when none is configured (32 lowercase hex characters, like Cloudflare's).
+pub const DEFAULT_ACCOUNT_ID: &str = "f1a7e0c5d4b3a2918f7e6d5c4b3a2910";
+
+/// Path prefix of every Cloudflare API route.
+pub(crate) const API_PREFIX: &str = "/client/v4";
+
+/// Path of the emulator's own statistics endpoint (outside the Cloudflare API).
+const STATS_PATH: &str = "/__emulator/stats";
+
+/// Largest request body accepted: KV bulk writes may be up to 100 MB.
+const MAX_BODY_BYTES: usize = 110 * 1024 * 1024;
+
+/// How to run the emulator.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind; port 0 picks an ephemeral port.
+    pub listen: SocketAddr,
+    /// Directory holding the emulator's state (created if missing).
+    pub state_dir: PathBuf,
+    /// The one API token accepted (`Authorization: Bearer <token>`). Never logged.
+    pub token: String,
+    /// The one account served.
+    pub account_id: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("token", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("invalid emulator configuration: {message}")]
+    InvalidConfig { message: String },
+    #[error("cannot create state directory {}", path.display())]
+    CreateStateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open state database {}", path.display())]
+    OpenDatabase {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {} has schema version {found}, this emulator expects {expected}",
+        path.display()
+    )]
+    IncompatibleState {
+        path: PathBuf,
+        found: String,
+        expected: i64,
+    },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the address the emulator listens on")]
+    LocalAddr {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shared state of the running server.
+pub(crate) struct AppState {
+    token: String,
+    pub account_id: String,
+    pub store: Store,
+    pub d1: D1Files,
+    pub stats: Stats,
+}
+
+pub(crate) type SharedState = Arc<AppState>;
+
+/// A running emulator. Dropping it stops the server without waiting; prefer [`Emulator::shutdown`].
+pub struct Emulator {
+    addr: SocketAddr,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    state: SharedState,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// The address the server listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT/client/v4`, the value for `CLOUDFLARE_API_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{API_PREFIX}", self.addr)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and flushes state to disk.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown_tx) = self.shutdown_tx.take() {
+            let _ = shutdown_tx.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::warn!(%error, "emulator server task ended abnormally");
+        }
+        let state = Arc::clone(&self.state);
+        let flushed = tokio::task::spawn_blocking(move || {
+            state.d1.close_all();
+            state.store.flush()
+        })
+        .await;
+        match flushed {
+            Ok(Ok(())) => tracing::debug!("emulator state flushed"),
+            Ok(Err(error)) => tracing::warn!(%error, "flushing emulator state failed"),
+            Err(error) => tracing::warn!(%error, "flushing emulator state failed"),
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(shutdown_tx) = self.shutdown_tx.take() {
+            let _ = shutdown_tx.send(());
+        }
+    }
+}
+
+/// Binds `config.listen`, opens or creates the state in `config.state_dir`, spawns the server
+/// and returns once it is listening.
+pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
+    validate_config(&config)?;
+    let state_dir = config.state_dir.clone();
+    std::fs::create_dir_all(&state_dir).map_err(|source| EmulatorError::CreateStateDir {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let (store, d1) = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&state_dir)?;
+        let d1 = D1Files::new(&state_dir)?;
+        Ok::<_, EmulatorError>((store, d1))
+    })
+    .await
+    .map_err(|error| EmulatorError::InvalidConfig {
+        message: format!("opening state panicked: {error}"),
+    })??;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::LocalAddr { source })?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the emulator listens on a non-loopback address");
+    }
+
+    let state = Arc::new(AppState {
+        token: config.token,
+        account_id: config.account_id,
+        store,
+        d1,
+        stats: Stats::default(),
+    });
+    let app = router(Arc::clone(&state));
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown_rx.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "emulator server failed");
+        }
+    });
+    tracing::info!(%addr, state_dir = %config.state_dir.display(), "emulator listening");
+    Ok(Emulator {
+        addr,
+        shutdown_tx: Some(shutdown_tx),
+        task: Some(task),
+        state,
+    })
+}
+
+fn validate_config(config: &Config) -> Result<(), EmulatorError> {
+    if config.token.is_empty() || !config.token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(EmulatorError::InvalidConfig {
+            message: String::from(
+                "the token must be non-empty printable ASCII without spaces (it is sent as a Bearer token)",
+            ),
+        });
+    }
+    let account = &config.account_id;
+    if account.is_empty()
+        || account.len() > 32
+        || !account.bytes().all(|byte| byte.is_ascii_alphanumeric())
+    {
+        return Err(EmulatorError::InvalidConfig {
+            message: format!(
+                "account id {account:?} must be 1 to 32 ASCII letters or digits (Cloudflare uses 32 lowercase hex)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The whole HTTP surface.
+fn router(state: SharedState) -> Router {
+    Router::new()
+        .merge(accounts::routes())
+        .merge(kv::routes())
+        .merge(d1::routes())
+        .merge(r2::routes())
+        .merge(graphql::routes())
+        .route(STATS_PATH, axum::routing::get(stats_handler))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            gate,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn no_route() -> Response {
+    ApiError::no_route().into_response()
+}
+
+async fn stats_handler(State(state): State<SharedState>) -> Response {
+    axum::Json(state.stats.snapshot()).into_response()
+}
+
+/// Runs before every handler: counts Cloudflare-path requests, logs them (never the token),
+/// checks the token and the account id.
+async fn gate(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let is_api = path == API_PREFIX || path.starts_with(&format!("{API_PREFIX}/"));
+    let is_stats = path == STATS_PATH;
+    if !is_api && !is_stats {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| stats::template(matched.as_str()))
+        .unwrap_or_else(|| String::from(stats::NO_ROUTE));
+    if is_api {
+        state.stats.record(method.as_str(), &template);
+    }
+    tracing::debug!(
+        method = %method,
+        path = %path,
+        query = request.uri().query().unwrap_or(""),
+        route = %template,
+        content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or(""),
+        "request"
+    );
+
+    if let Err(error) = authenticate(request.headers(), &state.token, &path) {
+        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), code = error.code, "rejected: authentication");
+        return error.into_response();
+    }
+    if is_api && let Err(error) = check_account(&path, &state.account_id) {
+        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), "rejected: account");
+        return error.into_response();
+    }
+    let response = next.run(request).await;
+    tracing::debug!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        "response"
+    );
+    response
+}
+
+/// Cloudflare's answers, in order: no credentials at all (400, 9106); API-key credentials
+/// (not supported here: 403, 9103); a malformed `Authorization` header (400, 6003 with 6111 in
+/// the chain); a well-formed but unknown token (401: 1000 on token verification, 9109 on the
+/// user-level endpoints, 10000 "Authentication error" elsewhere).
+fn authenticate(headers: &HeaderMap, token: &str, path: &str) -> Result<(), ApiError> {
+    let authorization = headers.get(axum::http::header::AUTHORIZATION);
+    let has_key_auth = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
+    let Some(authorization) = authorization else {
+        if has_key_auth {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                9103,
+                "Unknown X-Auth-Key or X-Auth-Email",
+            ));
+        }
+        return Err(ApiError::bad_request(
+            9106,
+            "Missing X-Auth-Key, X-Auth-Email or Authorization headers",
+        ));
+    };
+    let malformed = || {
+        ApiError::bad_request(6003, "Invalid request headers")
+            .with_chain(6111, "Invalid format for Authorization header")
+    };
+    let value = authorization.to_str().map_err(|_| malformed())?;
+    let (scheme, presented) = value.split_once(' ').ok_or_else(malformed)?;
+    let presented = presented.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || presented.is_empty()
+        || !presented.bytes().all(|byte| byte.is_ascii_graphic())
+    {
+        return Err(malformed());
+    }
+    if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+        return Ok(());
+    }
+    let relative = path.strip_prefix(API_PREFIX).unwrap_or(path);
+    if relative.ends_with("/tokens/verify") {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            1000,
+            "Invalid API Token",
+        ));
+    }
+    if relative == "/accounts" || relative == "/memberships" || relative.starts_with("/user") {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            9109,
+            "Invalid access token",
+        ));
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        10000,
+        "Authentication error",
+    ))
+}
+
+/// A request for `/accounts/{other}/…` with a valid token is refused like a token without access
+/// to that account: 403, 10000 "Authentication error".
+fn check_account(path: &str, account_id: &str) -> Result<(), ApiError> {
+    let relative = path.strip_prefix(API_PREFIX).unwrap_or(path);
+    let mut segments = relative.trim_start_matches('/').split('/');
+    if segments.next() != Some("accounts") {
+        return Ok(());
+    }
+    match segments.next() {
+        Some(account) if !account.is_empty() && account != account_id => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            10000,
+            "Authentication error",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}

@@ -1,0 +1,257 @@
+//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata and KV data, and one
+//! SQLite file per D1 database under `d1/`.
+//!
+//! SQLite is blocking, so every access runs on tokio's blocking pool ([`Store::call`],
+//! [`D1Files::call`]) behind a mutex per file: writes are serialized, none is lost under
+//! concurrent clients. WAL mode on the metadata file keeps commits durable; `flush` checkpoints
+//! it on shutdown so the state directory holds plain database files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::EmulatorError;
+use super::envelope::{ApiError, ApiResult};
+
+const METADATA_FILE: &str = "emulator.sqlite3";
+const D1_DIR: &str = "d1";
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv_namespaces (
+    id           TEXT PRIMARY KEY,
+    title        TEXT NOT NULL UNIQUE,
+    jurisdiction TEXT
+);
+CREATE TABLE IF NOT EXISTS kv_entries (
+    namespace_id TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    value        BLOB NOT NULL,
+    metadata     TEXT,
+    expiration   INTEGER,
+    PRIMARY KEY (namespace_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS d1_databases (
+    uuid                  TEXT PRIMARY KEY,
+    name                  TEXT NOT NULL UNIQUE,
+    created_at            TEXT NOT NULL,
+    primary_location_hint TEXT,
+    jurisdiction          TEXT,
+    created_in_region     TEXT NOT NULL,
+    seq                   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS d1_metrics (
+    uuid          TEXT NOT NULL,
+    hour          INTEGER NOT NULL,
+    read_queries  INTEGER NOT NULL DEFAULT 0,
+    write_queries INTEGER NOT NULL DEFAULT 0,
+    rows_read     INTEGER NOT NULL DEFAULT 0,
+    rows_written  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (uuid, hour)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS r2_buckets (
+    jurisdiction  TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    creation_date TEXT NOT NULL,
+    location      TEXT NOT NULL,
+    storage_class TEXT NOT NULL,
+    PRIMARY KEY (jurisdiction, name)
+) WITHOUT ROWID;
+";
+
+/// The metadata database, shared by all handlers.
+#[derive(Clone)]
+pub(crate) struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `state_dir/emulator.sqlite3` and applies the schema.
+    pub fn open(state_dir: &Path) -> Result<Store, EmulatorError> {
+        let path = state_dir.join(METADATA_FILE);
+        let open_error = |source| EmulatorError::OpenDatabase {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(open_error)?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(open_error)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(open_error)?;
+        conn.execute_batch(SCHEMA).map_err(open_error)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(open_error)?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(open_error)?;
+            }
+            Some(found) if found == SCHEMA_VERSION.to_string() => {}
+            Some(found) => {
+                return Err(EmulatorError::IncompatibleState {
+                    path,
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `operation` with exclusive access to the metadata connection, on the blocking pool.
+    pub async fn call<T, F>(&self, operation: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            operation(&mut guard)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Checkpoints the WAL into the main file (called on shutdown).
+    pub fn flush(&self) -> rusqlite::Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+    }
+}
+
+/// The D1 database files, each opened lazily and kept open behind its own mutex.
+#[derive(Clone)]
+pub(crate) struct D1Files {
+    dir: PathBuf,
+    open: Arc<Mutex<HashMap<String, Arc<Mutex<Connection>>>>>,
+}
+
+impl D1Files {
+    /// Creates `state_dir/d1/` if needed.
+    pub fn new(state_dir: &Path) -> Result<D1Files, EmulatorError> {
+        let dir = state_dir.join(D1_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::CreateStateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(D1Files {
+            dir,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The file holding database `uuid` (uuids are generated here, never taken from a client).
+    pub fn path(&self, uuid: &str) -> PathBuf {
+        self.dir.join(format!("{uuid}.sqlite3"))
+    }
+
+    fn connection(&self, uuid: &str) -> ApiResult<Arc<Mutex<Connection>>> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(conn) = open.get(uuid) {
+            return Ok(Arc::clone(conn));
+        }
+        let path = self.path(uuid);
+        let conn = Connection::open(&path).map_err(|error| {
+            ApiError::internal(format!("opening D1 file {}: {error}", path.display()))
+        })?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let conn = Arc::new(Mutex::new(conn));
+        open.insert(uuid.to_owned(), Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    /// Runs `operation` on database `uuid`'s connection, on the blocking pool.
+    pub async fn call<T, F>(&self, uuid: &str, operation: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let files = self.clone();
+        let uuid = uuid.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = files.connection(&uuid)?;
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            operation(&mut guard)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Creates the (empty) file for a new database.
+    pub async fn create(&self, uuid: &str) -> ApiResult<()> {
+        self.call(uuid, |conn| {
+            // Touch the file so it exists even before the first write.
+            conn.execute_batch("PRAGMA user_version = 0;")?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes and deletes database `uuid`'s file.
+    pub async fn remove(&self, uuid: &str) -> ApiResult<()> {
+        let files = self.clone();
+        let uuid = uuid.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = files
+                .open
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&uuid);
+            // Wait for any query still running on it, then close it.
+            if let Some(conn) = conn {
+                let guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                drop(guard);
+            }
+            let path = files.path(&uuid);
+            for candidate in [
+                path.clone(),
+                path.with_extension("sqlite3-wal"),
+                path.with_extension("sqlite3-shm"),
+                path.with_extension("sqlite3-journal"),
+            ] {
+                match std::fs::remove_file(&candidate) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(ApiError::internal(format!(
+                            "removing {}: {error}",
+                            candidate.display()
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Closes every open D1 connection (called on shutdown).
+    pub fn close_all(&self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.clear();
+    }
+}

@@ -1,0 +1,554 @@
+//! From node trees to values: a [`Fields`] reader that takes the fields of one
+//! mapping by name (so adding a field to the schema is one line), reports
+//! wrong types, missing and unknown fields (with did-you-mean), and
+//! interpolates `${var}` in strings into [`Text`]s that remember where each
+//! character came from.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::report::{Problem, Sink, did_you_mean, list};
+use super::yaml::{Entry, Node, Origin, ScalarKind, Sources, Value, join, quote_short};
+
+/// The name of the built-in variable (the environment's file stem).
+pub(crate) const ENV_VAR: &str = "env";
+
+/// A string value after interpolation, with the origin of every part of it:
+/// literal text points into the scalar where it is written, a variable's
+/// text points at the variable's value in the environment file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Text {
+    pub value: String,
+    /// Where the scalar is written.
+    pub origin: Origin,
+    pieces: Vec<Piece>,
+    /// A `${var}` could not be resolved (already reported, or the variables
+    /// are unknown): the value is not meaningful and must not be validated.
+    pub unresolved: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Piece {
+    /// Byte range in `Text::value`.
+    range: Range<usize>,
+    origin: Origin,
+    /// The variable this text came from.
+    var: Option<String>,
+    /// `origin` is exactly this text, one byte of source per byte of value
+    /// (so positions inside the piece can be computed).
+    exact: bool,
+}
+
+impl Text {
+    /// Where the character at byte `index` of the value is written, and the
+    /// variable it came from (if any).
+    pub fn origin_at(&self, index: usize) -> (Origin, Option<&str>) {
+        let Some(piece) = self
+            .pieces
+            .iter()
+            .find(|piece| piece.range.contains(&index))
+        else {
+            return (self.origin, None);
+        };
+        let var = piece.var.as_deref();
+        if !piece.exact {
+            return (piece.origin, var);
+        }
+        let before = self.value.get(piece.range.start..index).unwrap_or_default();
+        let width = self.value[index..]
+            .chars()
+            .next()
+            .map(char::len_utf8)
+            .unwrap_or(0);
+        let start = piece.origin.start + before.len();
+        let origin = Origin {
+            column: piece.origin.column + before.chars().count(),
+            start,
+            end: start + width,
+            ..piece.origin
+        };
+        (origin, var)
+    }
+}
+
+/// Variables available to interpolation.
+#[derive(Debug, Clone)]
+pub(crate) struct Vars {
+    values: BTreeMap<String, Text>,
+    /// False when the environment file could not be read: unknown names are
+    /// then not reported (they may well be defined there).
+    known: bool,
+}
+
+impl Vars {
+    /// Only `${env}`.
+    pub fn builtin(environment: &str, known: bool) -> Vars {
+        let mut values = BTreeMap::new();
+        values.insert(
+            ENV_VAR.to_string(),
+            Text {
+                value: environment.to_string(),
+                origin: Origin::whole(super::yaml::FileId::default()),
+                pieces: Vec::new(),
+                unresolved: false,
+            },
+        );
+        Vars { values, known }
+    }
+
+    /// Stops reporting references to undefined variables (the definitions
+    /// could not be read).
+    pub fn forget_undefined(&mut self) {
+        self.known = false;
+    }
+
+    pub fn insert(&mut self, name: String, value: Text) {
+        self.values.insert(name, value);
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+}
+
+/// The shared state of decoding: sources (to slice scalar text), the sink
+/// and the variables (`None` where `${...}` is not interpolated).
+pub(crate) struct Ctx<'a> {
+    pub sources: &'a Sources,
+    pub sink: &'a mut Sink,
+    pub vars: Option<&'a Vars>,
+}
+
+impl Ctx<'_> {
+    pub fn push(&mut self, problem: Problem) {
+        self.sink.push(problem);
+    }
+
+    /// Reads a scalar as a string: strings as they are, plain booleans and
+    /// numbers as their source text (`suffix: 2024` is the string "2024").
+    /// Reports anything else. Interpolates when variables are set.
+    pub fn text(&mut self, node: &Node, field: &str) -> Option<Text> {
+        let raw = match &node.value {
+            Value::Str(text) => text.clone(),
+            Value::Typed { raw, .. } => raw.clone(),
+            other => {
+                self.push(
+                    Problem::new(
+                        node.origin,
+                        field,
+                        format!("expected a string, found {}", other.describe()),
+                    )
+                    .hint(match other {
+                        Value::Null => "write a value after the `:`".to_string(),
+                        Value::Seq(_) | Value::Map(_) => {
+                            "write a single string here; quote it if it holds `[`, `{` or `: `"
+                                .to_string()
+                        }
+                        _ => "write a string".to_string(),
+                    }),
+                );
+                return None;
+            }
+        };
+        Some(match self.vars {
+            Some(vars) => interpolate(&raw, node.origin, self.sources, vars, field, self.sink),
+            None => literal(&raw, node.origin, self.sources),
+        })
+    }
+}
+
+/// A string used as written (no `${...}` processing).
+pub(crate) fn literal(raw: &str, origin: Origin, sources: &Sources) -> Text {
+    let (at, exact) = sub_origin(origin, raw, 0..raw.len(), sources);
+    let piece = Piece {
+        range: 0..raw.len(),
+        origin: at,
+        var: None,
+        exact,
+    };
+    Text {
+        value: raw.to_string(),
+        origin,
+        pieces: vec![piece],
+        unresolved: false,
+    }
+}
+
+/// Expands `${name}` in `raw` (written at `origin`). `$${` is a literal `${`.
+/// Unknown names are reported with the defined ones listed.
+pub(crate) fn interpolate(
+    raw: &str,
+    origin: Origin,
+    sources: &Sources,
+    vars: &Vars,
+    field: &str,
+    sink: &mut Sink,
+) -> Text {
+    let mut text = Text {
+        value: String::new(),
+        origin,
+        pieces: Vec::new(),
+        unresolved: false,
+    };
+    let mut literal_start = 0; // start (in `raw`) of the pending literal run
+    let mut index = 0;
+    let push_literal = |text: &mut Text, raw_range: Range<usize>, value: &str| {
+        if value.is_empty() {
+            return;
+        }
+        let start = text.value.len();
+        text.value.push_str(value);
+        // `$${` becomes `${`: not one byte of source per byte of value.
+        let (at, exact) = sub_origin(origin, raw, raw_range.clone(), sources);
+        let exact = exact && raw_range.len() == value.len();
+        text.pieces.push(Piece {
+            range: start..text.value.len(),
+            origin: at,
+            var: None,
+            exact,
+        });
+    };
+    while index < raw.len() {
+        let rest = &raw[index..];
+        if rest.starts_with("$${") {
+            push_literal(&mut text, literal_start..index, &raw[literal_start..index]);
+            push_literal(&mut text, index..index + 3, "${");
+            index += 3;
+            literal_start = index;
+            continue;
+        }
+        if !rest.starts_with("${") {
+            index += rest.chars().next().map(char::len_utf8).unwrap_or(1);
+            continue;
+        }
+        push_literal(&mut text, literal_start..index, &raw[literal_start..index]);
+        let Some(close) = rest.find('}') else {
+            sink.push(
+                Problem::new(
+                    sub_origin(origin, raw, index..raw.len(), sources).0,
+                    field,
+                    "unterminated `${`: a variable reference ends with `}`",
+                )
+                .hint("write `${name}`, or `$${` for a literal `${`"),
+            );
+            text.unresolved = true;
+            push_literal(&mut text, index..raw.len(), rest);
+            literal_start = raw.len();
+            break;
+        };
+        let reference = index..index + close + 1;
+        let name = &rest[2..close];
+        let at = sub_origin(origin, raw, reference.clone(), sources).0;
+        index = reference.end;
+        literal_start = index;
+        if !is_var_name(name) {
+            sink.push(
+                Problem::new(
+                    at,
+                    field,
+                    format!("invalid variable reference `${{{name}}}`"),
+                )
+                .hint("variable names are letters, digits and `_`, not starting with a digit"),
+            );
+            text.unresolved = true;
+            continue;
+        }
+        match vars.values.get(name) {
+            Some(value) => {
+                let offset = text.value.len();
+                text.value.push_str(&value.value);
+                if name == ENV_VAR {
+                    // `${env}` has no text of its own: point at the reference.
+                    text.pieces.push(Piece {
+                        range: offset..text.value.len(),
+                        origin: at,
+                        var: Some(name.to_string()),
+                        exact: false,
+                    });
+                } else {
+                    for piece in &value.pieces {
+                        text.pieces.push(Piece {
+                            range: piece.range.start + offset..piece.range.end + offset,
+                            origin: piece.origin,
+                            var: Some(name.to_string()),
+                            exact: piece.exact,
+                        });
+                    }
+                }
+                text.unresolved |= value.unresolved;
+            }
+            None => {
+                text.unresolved = true;
+                if vars.known {
+                    let defined = list(vars.names());
+                    let hint = match did_you_mean(name, vars.names()) {
+                        Some(guess) => {
+                            format!("did you mean `${{{guess}}}`? defined variables: {defined}")
+                        }
+                        None => format!(
+                            "define it under `vars:` in the environment file; defined variables: {defined}"
+                        ),
+                    };
+                    sink.push(
+                        Problem::new(at, field, format!("undefined variable `${{{name}}}`"))
+                            .hint(hint),
+                    );
+                }
+            }
+        }
+    }
+    push_literal(
+        &mut text,
+        literal_start..raw.len(),
+        &raw[literal_start.min(raw.len())..],
+    );
+    text
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The origin of `range` of a scalar's value, exact (`true`) when the scalar
+/// is written as-is on one line (plain, or quoted without escapes); the whole
+/// scalar otherwise.
+fn sub_origin(
+    origin: Origin,
+    value: &str,
+    range: Range<usize>,
+    sources: &Sources,
+) -> (Origin, bool) {
+    let Some(source) = sources
+        .text(origin.file)
+        .and_then(|text| text.get(origin.start..origin.end))
+    else {
+        return (origin, false);
+    };
+    let quoted = source.len() >= 2
+        && (source.starts_with('"') && source.ends_with('"')
+            || source.starts_with('\'') && source.ends_with('\''));
+    let offset = if source == value {
+        0
+    } else if quoted && &source[1..source.len() - 1] == value {
+        1
+    } else {
+        return (origin, false);
+    };
+    let before = &value[..range.start.min(value.len())];
+    if before.contains('\n') || value[range.clone()].contains('\n') {
+        return (origin, false);
+    }
+    let exact = Origin {
+        file: origin.file,
+        line: origin.line,
+        column: origin.column + offset + before.chars().count(),
+        start: origin.start + offset + range.start,
+        end: origin.start + offset + range.end,
+    };
+    (exact, true)
+}
+
+/// Reads the fields of one mapping by name. Every name asked for is a known
+/// field; [`Fields::finish`] reports the entries nobody asked for.
+pub(crate) struct Fields<'n> {
+    entries: &'n [Entry],
+    /// The manifest path of the mapping (`kv_namespaces.users`).
+    path: String,
+    /// Where a missing field is reported (the mapping's key).
+    anchor: Origin,
+    /// What the mapping is, for messages ("KV namespace").
+    what: String,
+    asked: Vec<&'static str>,
+}
+
+impl<'n> Fields<'n> {
+    /// Opens `node` as a mapping; `null` counts as an empty mapping. Reports
+    /// and returns `None` for anything else.
+    pub fn open(
+        ctx: &mut Ctx<'_>,
+        node: &'n Node,
+        path: &str,
+        anchor: Origin,
+        what: &str,
+    ) -> Option<Fields<'n>> {
+        let entries: &'n [Entry] = match &node.value {
+            Value::Map(entries) => entries,
+            Value::Null => &[],
+            other => {
+                ctx.push(
+                    Problem::new(
+                        node.origin,
+                        path,
+                        format!(
+                            "expected a mapping of {what} fields, found {}",
+                            other.describe()
+                        ),
+                    )
+                    .hint("write the fields indented under the key, one `name: value` per line"),
+                );
+                return None;
+            }
+        };
+        Some(Fields {
+            entries,
+            path: path.to_string(),
+            anchor,
+            what: what.to_string(),
+            asked: Vec::new(),
+        })
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        join(&self.path, name)
+    }
+
+    /// The node of field `name` (`None` when absent or null).
+    pub fn node(&mut self, name: &'static str) -> Option<&'n Node> {
+        self.asked.push(name);
+        self.entries
+            .iter()
+            .find(|entry| entry.key.name == name)
+            .map(|entry| &entry.value)
+            .filter(|node| node.value != Value::Null)
+    }
+
+    /// An optional string.
+    pub fn string(&mut self, ctx: &mut Ctx<'_>, name: &'static str) -> Option<Text> {
+        let node = self.node(name)?;
+        ctx.text(node, &self.path(name))
+    }
+
+    /// A required string; reports a missing one at the mapping's key.
+    pub fn required_string(&mut self, ctx: &mut Ctx<'_>, name: &'static str) -> Option<Text> {
+        match self.node(name) {
+            Some(node) => ctx.text(node, &self.path(name)),
+            None => {
+                ctx.push(
+                    Problem::new(
+                        self.anchor,
+                        self.path(name),
+                        format!(
+                            "missing field `{name}` for {} `{}`",
+                            self.what,
+                            last_segment(&self.path)
+                        ),
+                    )
+                    .hint(format!(
+                        "add `{name}: ...` under `{}`",
+                        last_segment(&self.path)
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// An optional `true`/`false`.
+    pub fn bool(&mut self, ctx: &mut Ctx<'_>, name: &'static str) -> Option<bool> {
+        let node = self.node(name)?;
+        match &node.value {
+            Value::Typed {
+                kind: ScalarKind::Bool(value),
+                ..
+            } => Some(*value),
+            other => {
+                let hint = match other {
+                    Value::Str(text) if matches!(text.as_str(), "true" | "false") => {
+                        format!("write `{name}: {text}` without quotes")
+                    }
+                    Value::Str(text)
+                        if matches!(text.to_ascii_lowercase().as_str(), "yes" | "on" | "y") =>
+                    {
+                        format!("write `{name}: true`")
+                    }
+                    Value::Str(text)
+                        if matches!(text.to_ascii_lowercase().as_str(), "no" | "off" | "n") =>
+                    {
+                        format!("write `{name}: false`")
+                    }
+                    _ => format!("write `{name}: true` or `{name}: false`"),
+                };
+                ctx.push(
+                    Problem::new(
+                        node.origin,
+                        self.path(name),
+                        format!("expected `true` or `false`, found {}", other.describe()),
+                    )
+                    .hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// An optional string that must be one of `values` (after interpolation).
+    pub fn one_of<T: Copy>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        name: &'static str,
+        values: &[T],
+        as_str: fn(T) -> &'static str,
+    ) -> Option<T> {
+        let text = self.string(ctx, name)?;
+        if text.unresolved {
+            return None;
+        }
+        if let Some(value) = values
+            .iter()
+            .copied()
+            .find(|value| as_str(*value) == text.value)
+        {
+            return Some(value);
+        }
+        let allowed: Vec<&str> = values.iter().map(|value| as_str(*value)).collect();
+        let hint = match did_you_mean(&text.value, allowed.iter().copied()) {
+            Some(guess) => format!("did you mean `{guess}`? allowed values: {}", list(&allowed)),
+            None => format!("allowed values: {}", list(&allowed)),
+        };
+        let (at, var) = text.origin_at(0);
+        let from = var
+            .map(|var| format!(" (from `${{{var}}}`)"))
+            .unwrap_or_default();
+        let mut problem = Problem::new(
+            at,
+            self.path(name),
+            format!("invalid {name} {}{from}", quote_short(&text.value)),
+        )
+        .hint(hint);
+        if var.is_some_and(|var| var != ENV_VAR) {
+            problem = problem.related(text.origin, format!("`{name}` is set here"));
+        }
+        ctx.push(problem);
+        None
+    }
+
+    /// Reports every entry that was not asked for, with a did-you-mean.
+    pub fn finish(self, ctx: &mut Ctx<'_>) {
+        for entry in self.entries {
+            let name = entry.key.name.as_str();
+            if self.asked.contains(&name) {
+                continue;
+            }
+            let known = list(&self.asked);
+            let hint = match did_you_mean(name, self.asked.iter().copied()) {
+                Some(guess) => format!("did you mean `{guess}`? {} fields: {known}", self.what),
+                None => format!("{} fields: {known}", self.what),
+            };
+            ctx.push(
+                Problem::new(
+                    entry.key.origin,
+                    self.path(name),
+                    format!("unknown field `{name}`"),
+                )
+                .hint(hint),
+            );
+        }
+    }
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}

@@ -1,0 +1,150 @@
+//! JSON Schemas of the manifest files, for editors (completion, structure).
+//! These types only describe the format; the loader does not use them and
+//! stays the authority (it checks names after `${var}` interpolation, which
+//! a schema cannot). A unit test keeps the field lists of both in step.
+
+#![allow(dead_code)] // The types below exist only to be described.
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+/// Logical keys: see `rules::key`.
+const KEY_PATTERN: &str = "^[a-z0-9_][a-z0-9_-]{0,63}$";
+
+/// `{"infra": <schema of infra/*.yaml>, "environment": <schema of
+/// environments/*.yaml>}` (JSON Schema draft 2020-12).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::json!({
+        "infra": schemars::schema_for!(InfraFile),
+        "environment": schemars::schema_for!(EnvironmentFile),
+    })
+}
+
+/// A file under `infra/`: any number of sections, each a mapping of logical
+/// keys to resources.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InfraFile {
+    /// Workers KV namespaces, by key (address `kv_namespaces.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    kv_namespaces: Option<BTreeMap<String, KvNamespace>>,
+    /// D1 databases, by key (address `d1_databases.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    d1_databases: Option<BTreeMap<String, D1Database>>,
+    /// R2 buckets, by key (address `r2_buckets.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    r2_buckets: Option<BTreeMap<String, R2Bucket>>,
+}
+
+/// A Workers KV namespace.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KvNamespace {
+    /// The namespace title (unique in the account, at most 512 bytes). `${var}` allowed.
+    title: String,
+    /// Never delete or replace this namespace.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// A D1 database.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct D1Database {
+    /// The database name: lowercase letters, digits, `-` and `_`. `${var}` allowed.
+    name: String,
+    /// Where to create the primary.
+    #[schemars(schema_with = "location_hint")]
+    #[serde(default)]
+    location_hint: Option<String>,
+    /// Data-residency jurisdiction.
+    #[schemars(schema_with = "jurisdiction")]
+    #[serde(default)]
+    jurisdiction: Option<String>,
+    /// Never delete or replace this database.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// An R2 bucket.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct R2Bucket {
+    /// The bucket name: 3-63 lowercase letters, digits and `-`. `${var}` allowed.
+    name: String,
+    /// Where to place the bucket.
+    #[schemars(schema_with = "location_hint")]
+    #[serde(default)]
+    location_hint: Option<String>,
+    /// Default storage class for new objects.
+    #[schemars(schema_with = "storage_class")]
+    #[serde(default)]
+    storage_class: Option<String>,
+    /// Data-residency jurisdiction.
+    #[schemars(schema_with = "jurisdiction")]
+    #[serde(default)]
+    jurisdiction: Option<String>,
+    /// Never delete or replace this bucket.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// An environment file `environments/<env>.yaml`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnvironmentFile {
+    /// The Cloudflare account (32 lowercase hex characters). Without it and
+    /// without `account`, `CLOUDFLARE_ACCOUNT_ID` says.
+    #[schemars(regex(pattern = r"^[0-9a-f]{32}$"))]
+    account_id: Option<String>,
+    /// `local`: the embedded emulator.
+    #[schemars(schema_with = "account")]
+    #[serde(default)]
+    account: Option<String>,
+    /// Variables for `${name}` in infra strings (`env` is built in).
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"const": "env"}}))]
+    vars: Option<BTreeMap<String, String>>,
+    /// Fields to change, by address (`r2_buckets.assets`); deep-merged, `null` removes a field.
+    #[schemars(extend("propertyNames" = {"pattern": "^(kv_namespaces|d1_databases|r2_buckets)\\.[a-z0-9_][a-z0-9_-]{0,63}$"}))]
+    overrides: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// One of `values`, or a string using a `${var}`.
+fn one_of(values: &[&str]) -> Schema {
+    json_schema!({
+        "anyOf": [
+            {"type": "string", "enum": values},
+            {"type": "string", "pattern": "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}"},
+            {"type": "null"},
+        ]
+    })
+}
+
+fn location_hint(_: &mut SchemaGenerator) -> Schema {
+    let values: Vec<&str> = crate::model::LocationHint::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    one_of(&values)
+}
+
+fn jurisdiction(_: &mut SchemaGenerator) -> Schema {
+    let values: Vec<&str> = crate::model::Jurisdiction::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    one_of(&values)
+}
+
+fn storage_class(_: &mut SchemaGenerator) -> Schema {
+    let values: Vec<&str> = crate::model::StorageClass::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    one_of(&values)
+}
+
+fn account(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"enum": ["local", null]})
+}

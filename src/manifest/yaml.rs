@@ -1,0 +1,668 @@
+//! Manifest files as text and as a spanned YAML node tree.
+//!
+//! Each file is read once (size-capped, UTF-8 checked), parsed by serde-saphyr
+//! under a tight [`Budget`] (no alias bombs, no deep nesting, one document) and
+//! turned into a [`Node`] tree in which every value and key knows the
+//! [`Origin`] of its text. Duplicate keys are reported here, with both places,
+//! and the later one is dropped. Nothing in this module knows the manifest
+//! schema.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Location, NonFiniteFloatPolicy, Spanned};
+
+use super::report::{Problem, Sink};
+
+/// A manifest file may not be larger than this (1 MiB): ample for thousands
+/// of resources, small enough to parse in well under a second.
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The deepest nesting of mappings and sequences accepted in a manifest.
+pub(crate) const MAX_DEPTH: usize = 32;
+const MAX_NODES: usize = 200_000;
+const MAX_ALIASES: usize = 1_000;
+const MAX_REPLAYED_EVENTS: usize = 100_000;
+
+/// Index of a file in [`Sources`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct FileId(u32);
+
+/// Where a piece of text is written: a file, a 1-based line and column
+/// (characters) and a byte range. `line == 0` means "the file as a whole".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub file: FileId,
+    pub line: usize,
+    pub column: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Origin {
+    /// The file as a whole, no position (a file that does not exist).
+    pub fn whole(file: FileId) -> Origin {
+        Origin {
+            file,
+            line: 0,
+            column: 0,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The first character of a file.
+    pub fn file_start(file: FileId) -> Origin {
+        Origin {
+            file,
+            line: 1,
+            column: 1,
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+/// The files read by one load, with their text (for snippets and for slicing
+/// the source text of scalars).
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    files: Vec<(PathBuf, Option<Arc<str>>)>,
+}
+
+impl Sources {
+    /// Registers `relative` (a path relative to the project root). `text` is
+    /// `None` for a file that could not be read or does not exist.
+    pub fn add(&mut self, relative: PathBuf, text: Option<Arc<str>>) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        self.files.push((relative, text));
+        id
+    }
+
+    pub fn path(&self, file: FileId) -> &Path {
+        self.files
+            .get(file.0 as usize)
+            .map(|(path, _)| path.as_path())
+            .unwrap_or(Path::new(""))
+    }
+
+    pub fn text(&self, file: FileId) -> Option<&str> {
+        self.files
+            .get(file.0 as usize)
+            .and_then(|(_, text)| text.as_deref())
+    }
+
+    pub fn into_texts(self) -> impl Iterator<Item = (PathBuf, Arc<str>)> {
+        self.files
+            .into_iter()
+            .filter_map(|(path, text)| Some((path, text?)))
+    }
+}
+
+/// A YAML value with the place it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub value: Value,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Str(String),
+    /// A plain scalar that YAML reads as a boolean or a number; `raw` is the
+    /// text exactly as written (so `0123` stays `0123` where a string is due).
+    Typed {
+        kind: ScalarKind,
+        raw: String,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ScalarKind {
+    Bool(bool),
+    Int,
+    Float,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub key: Key,
+    pub value: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Key {
+    pub name: String,
+    pub origin: Origin,
+}
+
+impl Value {
+    /// "a mapping", "a string", ... for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Null => "nothing (null)".to_string(),
+            Value::Str(text) => format!("the string {}", quote_short(text)),
+            Value::Typed {
+                kind: ScalarKind::Bool(_),
+                raw,
+            } => format!("the boolean `{raw}`"),
+            Value::Typed {
+                kind: ScalarKind::Int,
+                raw,
+            } => format!("the integer `{raw}`"),
+            Value::Typed {
+                kind: ScalarKind::Float,
+                raw,
+            } => format!("the number `{raw}`"),
+            Value::Seq(_) => "a sequence".to_string(),
+            Value::Map(_) => "a mapping".to_string(),
+        }
+    }
+}
+
+/// `"text"` with the text cut short when long.
+pub(crate) fn quote_short(text: &str) -> String {
+    const MAX: usize = 60;
+    if text.chars().count() <= MAX {
+        format!("{text:?}")
+    } else {
+        let cut: String = text.chars().take(MAX).collect();
+        format!("{cut:?}…")
+    }
+}
+
+impl Node {
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `root/relative` as a manifest file and registers it in `sources`.
+/// Returns the file id and its text when it could be read as UTF-8 within the
+/// size limit; reports a problem otherwise.
+pub(crate) fn read(
+    root: &Path,
+    relative: &Path,
+    sources: &mut Sources,
+    sink: &mut Sink,
+) -> (FileId, Option<Arc<str>>) {
+    let full = root.join(relative);
+    let size = match std::fs::metadata(&full) {
+        Ok(metadata) => metadata.len(),
+        Err(error) => {
+            let id = sources.add(relative.to_path_buf(), None);
+            sink.push(Problem::new(
+                Origin::whole(id),
+                "",
+                format!("cannot read the file: {error}"),
+            ));
+            return (id, None);
+        }
+    };
+    if size > MAX_FILE_BYTES {
+        let id = sources.add(relative.to_path_buf(), None);
+        sink.push(
+            Problem::new(
+                Origin::file_start(id),
+                "",
+                format!(
+                    "the file is {}, larger than the {} limit for a manifest file",
+                    human_bytes(size),
+                    human_bytes(MAX_FILE_BYTES)
+                ),
+            )
+            .hint("split the resources over several files under infra/, or check that this is the file you meant"),
+        );
+        return (id, None);
+    }
+    let bytes = match std::fs::read(&full) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let id = sources.add(relative.to_path_buf(), None);
+            sink.push(Problem::new(
+                Origin::whole(id),
+                "",
+                format!("cannot read the file: {error}"),
+            ));
+            return (id, None);
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let text: Arc<str> = Arc::from(text);
+            let id = sources.add(relative.to_path_buf(), Some(Arc::clone(&text)));
+            (id, Some(text))
+        }
+        Err(error) => {
+            let bytes = error.into_bytes();
+            let valid_up_to = std::str::from_utf8(&bytes)
+                .err()
+                .map(|e| e.valid_up_to())
+                .unwrap_or(0);
+            // The valid prefix is shown in snippets; the bad byte is not.
+            let prefix = String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned();
+            let (line, column) = line_column(&prefix, prefix.len());
+            let bad = bytes.get(valid_up_to).copied().unwrap_or(0);
+            let id = sources.add(relative.to_path_buf(), Some(Arc::from(prefix)));
+            sink.push(
+                Problem::new(
+                    Origin {
+                        file: id,
+                        line,
+                        column,
+                        start: valid_up_to,
+                        end: valid_up_to,
+                    },
+                    "",
+                    format!(
+                        "the file is not valid UTF-8 (byte 0x{bad:02x} at offset {valid_up_to})"
+                    ),
+                )
+                .hint("save the file as UTF-8"),
+            );
+            (id, None)
+        }
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    } else if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Parses one file into a tree. `None` (with a problem reported) when the
+/// YAML is malformed or over budget.
+pub(crate) fn parse(file: FileId, text: &str, sink: &mut Sink) -> Option<Node> {
+    let parsed = serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options());
+    match parsed {
+        Ok(raw) => {
+            let mut converter = Converter { file, text, sink };
+            Some(converter.node(raw, ""))
+        }
+        Err(error) => {
+            sink.push(yaml_error(file, text, &error));
+            None
+        }
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    budget.max_aliases = MAX_ALIASES;
+    budget.max_anchors = MAX_ALIASES;
+    budget.max_documents = 1;
+    budget.max_events = MAX_NODES * 2;
+    budget.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
+    budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize;
+    budget.max_recorded_anchor_events = MAX_REPLAYED_EVENTS;
+    budget.max_merge_keys = MAX_ALIASES;
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;
+    alias_limits.max_replay_stack_depth = MAX_DEPTH;
+    serde_saphyr::options! {
+        budget: Some(budget),
+        duplicate_keys: DuplicateKeyPolicy::PassThrough,
+        strict_booleans: true,
+        non_finite_float_policy: NonFiniteFloatPolicy::AsString,
+        with_snippet: false,
+        alias_limits: alias_limits,
+    }
+}
+
+/// Turns a serde-saphyr error into a located problem with plain wording.
+fn yaml_error(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem {
+    let inner = original(error);
+    let origin = error
+        .location()
+        .filter(|location| location.line() > 0)
+        .map(|location| origin_of(file, text, &location))
+        .unwrap_or_else(|| Origin::file_start(file));
+    let (message, hint) = match inner {
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => alias_message(),
+        serde_saphyr::Error::MultipleDocuments { .. } => (
+            "the file holds more than one YAML document".to_string(),
+            "a manifest file is one document: remove the `---` separator or move the rest to another file"
+                .to_string(),
+        ),
+        other => (
+            strip_position(&other.to_string()),
+            "fix the YAML syntax here; values holding `: `, ` #` or starting with `{`, `[`, `*`, `&`, `!`, `%`, `@` need quotes"
+                .to_string(),
+        ),
+    };
+    Problem::new(origin, "", format!("invalid YAML: {message}")).hint(hint)
+}
+
+fn budget_message(breach: &BudgetBreach) -> (String, String) {
+    match breach {
+        BudgetBreach::Depth { .. } => (
+            format!("nesting is deeper than {MAX_DEPTH} levels"),
+            "manifests nest a few levels at most; check the indentation".to_string(),
+        ),
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::Anchors { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::RecordedAnchorEvents { .. }
+        | BudgetBreach::RecordedAnchorBytes { .. }
+        | BudgetBreach::MergeKeys { .. } => alias_message(),
+        BudgetBreach::Documents { .. } => (
+            "the file holds more than one YAML document".to_string(),
+            "a manifest file is one document: remove the `---` separator or move the rest to another file"
+                .to_string(),
+        ),
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => (
+            format!("the file holds more than {MAX_NODES} values"),
+            "split the resources over several files under infra/".to_string(),
+        ),
+        _ => (
+            "the file is too large or too complex to be a manifest".to_string(),
+            "split the resources over several files under infra/".to_string(),
+        ),
+    }
+}
+
+fn alias_message() -> (String, String) {
+    (
+        "too many anchors, aliases or merge keys".to_string(),
+        "anchors (`&a`) and aliases (`*a`) expand to too much data; write the values out"
+            .to_string(),
+    )
+}
+
+/// The error under serde-saphyr's alias and snippet wrappers.
+fn original(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    loop {
+        match error {
+            serde_saphyr::Error::AliasError { error: inner, .. }
+            | serde_saphyr::Error::WithSnippet { error: inner, .. } => error = inner,
+            other => return other,
+        }
+    }
+}
+
+/// serde-saphyr appends ` at line L, column C` to its messages; the location
+/// is shown separately.
+fn strip_position(message: &str) -> String {
+    let trimmed = match message.rfind(" at line ") {
+        Some(index) if message[index..].contains("column") => &message[..index],
+        _ => message,
+    };
+    trimmed.trim().to_string()
+}
+
+fn origin_of(file: FileId, text: &str, location: &Location) -> Origin {
+    let line = usize::try_from(location.line()).unwrap_or(usize::MAX);
+    let column = usize::try_from(location.column()).unwrap_or(usize::MAX);
+    let span = location.span();
+    let (start, end) = match (span.byte_offset(), span.byte_len()) {
+        (Some(offset), Some(len)) => {
+            let start = usize::try_from(offset).unwrap_or(0).min(text.len());
+            let end = start
+                .saturating_add(usize::try_from(len).unwrap_or(0))
+                .min(text.len());
+            (start, end)
+        }
+        _ => {
+            let start = byte_offset_of(text, line, column);
+            (start, start)
+        }
+    };
+    Origin {
+        file,
+        line,
+        column,
+        start,
+        end,
+    }
+}
+
+/// Byte offset of a 1-based line and column (characters) in `text`.
+fn byte_offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (index, content) in text.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let within: usize = content
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            return offset + within;
+        }
+        offset += content.len();
+    }
+    text.len()
+}
+
+struct Converter<'a> {
+    file: FileId,
+    text: &'a str,
+    sink: &'a mut Sink,
+}
+
+impl Converter<'_> {
+    fn origin(&self, spanned: &Location) -> Origin {
+        origin_of(self.file, self.text, spanned)
+    }
+
+    /// The source text of a scalar (used for plain booleans and numbers).
+    fn raw_text(&self, origin: Origin) -> String {
+        self.text
+            .get(origin.start..origin.end)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn node(&mut self, raw: Spanned<Raw>, path: &str) -> Node {
+        // `defined` is where the text is written (for an alias, the anchor).
+        let origin = self.origin(&raw.defined);
+        let value = match raw.value {
+            Raw::Null => Value::Null,
+            Raw::Str(text) => Value::Str(text),
+            Raw::Bool(value) => Value::Typed {
+                kind: ScalarKind::Bool(value),
+                raw: self.raw_text(origin),
+            },
+            Raw::Int => Value::Typed {
+                kind: ScalarKind::Int,
+                raw: self.raw_text(origin),
+            },
+            Raw::Float => Value::Typed {
+                kind: ScalarKind::Float,
+                raw: self.raw_text(origin),
+            },
+            Raw::Seq(items) => Value::Seq(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, item)| self.node(item, &format!("{path}[{index}]")))
+                    .collect(),
+            ),
+            Raw::Map(pairs) => {
+                let mut seen: HashMap<String, Origin> = HashMap::new();
+                let mut entries = Vec::with_capacity(pairs.len());
+                for (raw_key, raw_value) in pairs {
+                    let key_origin = self.origin(&raw_key.defined);
+                    let name = match raw_key.value.0 {
+                        Some(name) => name,
+                        None => self.raw_text(key_origin),
+                    };
+                    let child_path = join(path, &name);
+                    if let Some(first) = seen.get(&name) {
+                        self.sink.push(
+                            Problem::new(key_origin, child_path, format!("duplicate key `{name}`"))
+                                .hint("a key may appear once in a mapping; remove or rename one of them")
+                                .related(*first, "first defined here"),
+                        );
+                        continue;
+                    }
+                    seen.insert(name.clone(), key_origin);
+                    let value = self.node(raw_value, &child_path);
+                    entries.push(Entry {
+                        key: Key {
+                            name,
+                            origin: key_origin,
+                        },
+                        value,
+                    });
+                }
+                Value::Map(entries)
+            }
+        };
+        Node { value, origin }
+    }
+}
+
+/// `parent.child`, or `child` at the top.
+pub(crate) fn join(parent: &str, child: &str) -> String {
+    if parent.is_empty() {
+        child.to_string()
+    } else {
+        format!("{parent}.{child}")
+    }
+}
+
+/// What serde-saphyr hands us, before locations are resolved.
+enum Raw {
+    Null,
+    Bool(bool),
+    Int,
+    Float,
+    Str(String),
+    Seq(Vec<Spanned<Raw>>),
+    Map(Vec<(Spanned<RawKey>, Spanned<Raw>)>),
+}
+
+/// A mapping key: `Some(text)` for a string, `None` for another scalar (its
+/// source text is taken from the span).
+struct RawKey(Option<String>);
+
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = RawKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar key")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawKey, E> {
+                Ok(RawKey(Some(value.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<RawKey, E> {
+                Ok(RawKey(Some(value)))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_i128<E: de::Error>(self, _: i128) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_u128<E: de::Error>(self, _: u128) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawKey, E> {
+                Ok(RawKey(None))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawVisitor;
+        impl<'de> Visitor<'de> for RawVisitor {
+            type Value = Raw;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Raw, D::Error> {
+                Raw::deserialize(deserializer)
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Raw, E> {
+                Ok(Raw::Bool(value))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Raw, E> {
+                Ok(Raw::Int)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Raw, E> {
+                Ok(Raw::Int)
+            }
+            fn visit_i128<E: de::Error>(self, _: i128) -> Result<Raw, E> {
+                Ok(Raw::Int)
+            }
+            fn visit_u128<E: de::Error>(self, _: u128) -> Result<Raw, E> {
+                Ok(Raw::Int)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Raw, E> {
+                Ok(Raw::Float)
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Raw, E> {
+                Ok(Raw::Str(value.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Raw, E> {
+                Ok(Raw::Str(value))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = access.next_element()? {
+                    items.push(item);
+                }
+                Ok(Raw::Seq(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = access.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Raw::Map(pairs))
+            }
+        }
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
