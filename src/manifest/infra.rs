@@ -57,6 +57,17 @@ pub(crate) fn collect(files: &[(FileId, Node)], sink: &mut Sink) -> BTreeMap<Add
                 );
                 continue;
             };
+            if kind == ResourceKind::Workers {
+                sink.push(
+                    Problem::new(
+                        entry.key.origin,
+                        section,
+                        "the `workers` section is not supported by this version of flareops".to_string(),
+                    )
+                    .hint("deploy workers with wrangler for now; flareops manages KV, D1 and R2"),
+                );
+                continue;
+            }
             let resources = match &entry.value.value {
                 Value::Map(resources) => resources.as_slice(),
                 Value::Null => &[],
@@ -167,6 +178,8 @@ pub(crate) fn build(
                     state.r2_buckets.insert(key, Declared { spec, protect });
                 }
             }
+            // Rejected above, before any resource is read.
+            ResourceKind::Workers => {}
         }
         fields.finish(ctx);
     }

@@ -7,6 +7,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod worker;
+
+pub use worker::{
+    Binding, ModuleKind, Rollout, SecretRef, SecretSource, SecretValue, WorkerModule, WorkerSpec,
+    Zone,
+};
+
 /// The kinds of resource flareops manages. The serialized name is the
 /// manifest section and the first half of an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -15,13 +22,15 @@ pub enum ResourceKind {
     KvNamespaces,
     D1Databases,
     R2Buckets,
+    Workers,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 3] = [
+    pub const ALL: [ResourceKind; 4] = [
         ResourceKind::KvNamespaces,
         ResourceKind::D1Databases,
         ResourceKind::R2Buckets,
+        ResourceKind::Workers,
     ];
 
     /// The manifest section name (`kv_namespaces`, ...).
@@ -30,6 +39,7 @@ impl ResourceKind {
             ResourceKind::KvNamespaces => "kv_namespaces",
             ResourceKind::D1Databases => "d1_databases",
             ResourceKind::R2Buckets => "r2_buckets",
+            ResourceKind::Workers => "workers",
         }
     }
 
@@ -43,13 +53,18 @@ impl ResourceKind {
             ResourceKind::KvNamespaces => "KV namespace",
             ResourceKind::D1Databases => "D1 database",
             ResourceKind::R2Buckets => "R2 bucket",
+            ResourceKind::Workers => "Worker",
         }
     }
 
     /// Whether resources of this kind hold user data (so deleting or
     /// replacing them loses data).
     pub fn holds_data(self) -> bool {
-        true
+        match self {
+            ResourceKind::KvNamespaces | ResourceKind::D1Databases | ResourceKind::R2Buckets => true,
+            // A worker's code and settings live in git.
+            ResourceKind::Workers => false,
+        }
     }
 }
 
@@ -207,7 +222,7 @@ pub struct R2BucketSpec {
 }
 
 /// One declared resource plus the settings that are flareops' own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Declared<T> {
     pub spec: T,
     /// `protect: true`: never delete or replace, even with `--allow-delete`.
@@ -227,14 +242,17 @@ pub enum AccountTarget {
 }
 
 /// The validated, fully resolved model of one environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredState {
     /// The environment's name (`staging`).
     pub environment: String,
     pub account: AccountTarget,
+    /// The zone routes and custom domains live on (`zone:` in the environment).
+    pub zone: Option<Zone>,
     pub kv_namespaces: BTreeMap<String, Declared<KvNamespaceSpec>>,
     pub d1_databases: BTreeMap<String, Declared<D1DatabaseSpec>>,
     pub r2_buckets: BTreeMap<String, Declared<R2BucketSpec>>,
+    pub workers: BTreeMap<String, Declared<WorkerSpec>>,
 }
 
 impl DesiredState {
@@ -242,9 +260,11 @@ impl DesiredState {
         DesiredState {
             environment: environment.into(),
             account,
+            zone: None,
             kv_namespaces: BTreeMap::new(),
             d1_databases: BTreeMap::new(),
             r2_buckets: BTreeMap::new(),
+            workers: BTreeMap::new(),
         }
     }
 
