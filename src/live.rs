@@ -45,7 +45,10 @@ fn d1_from_wire(database: D1Database) -> LiveD1Database {
     LiveD1Database {
         uuid: database.uuid,
         name: database.name,
-        jurisdiction: database.jurisdiction.as_deref().and_then(Jurisdiction::parse),
+        jurisdiction: database
+            .jurisdiction
+            .as_deref()
+            .and_then(Jurisdiction::parse),
     }
 }
 

@@ -39,7 +39,10 @@ fn report(printer: &Printer, error: &anyhow::Error) {
     for cause in error.chain().skip(1) {
         text.push_str(&format!("\n  caused by: {cause}"));
     }
-    if let Some(hint) = error.chain().find_map(|e| e.downcast_ref::<ClientError>()?.hint()) {
+    if let Some(hint) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<ClientError>()?.hint())
+    {
         text.push_str(&format!("\nhint: {hint}"));
     }
     printer.message(&text);

@@ -169,9 +169,11 @@ async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
             Err(error) => {
                 // The namespace may exist after all (a lost answer, or a
                 // duplicate): find it by title before calling this a failure.
-                let found = client.list_kv_namespaces().await.ok().and_then(|all| {
-                    all.into_iter().find(|ns| &ns.title == title)
-                });
+                let found = client
+                    .list_kv_namespaces()
+                    .await
+                    .ok()
+                    .and_then(|all| all.into_iter().find(|ns| &ns.title == title));
                 match found {
                     Some(ns) => Ok(format!("found KV namespace {title:?} (id {})", ns.id)),
                     None => Err(error),
@@ -201,9 +203,9 @@ async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
         },
         Step::DeleteD1Database { uuid, name } => match client.delete_d1_database(uuid).await {
             Ok(()) => Ok(format!("deleted D1 database {name:?} (uuid {uuid})")),
-            Err(error) if is_not_found(&error) => {
-                Ok(format!("D1 database {name:?} (uuid {uuid}) was already gone"))
-            }
+            Err(error) if is_not_found(&error) => Ok(format!(
+                "D1 database {name:?} (uuid {uuid}) was already gone"
+            )),
             Err(error) => Err(error),
         },
         Step::CreateR2Bucket {
@@ -212,7 +214,12 @@ async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
             storage_class,
             jurisdiction,
         } => match client
-            .create_r2_bucket(name, hint(location_hint), class(storage_class), j(jurisdiction))
+            .create_r2_bucket(
+                name,
+                hint(location_hint),
+                class(storage_class),
+                j(jurisdiction),
+            )
             .await
         {
             Ok(()) => Ok(format!("created R2 bucket {name:?}")),

@@ -47,7 +47,11 @@ async fn execute(
     .await;
     let summary = format!(
         "\nApply {}: {} of {} changes made{}.\n",
-        if report.failed() == 0 { "complete" } else { "incomplete" },
+        if report.failed() == 0 {
+            "complete"
+        } else {
+            "incomplete"
+        },
         report.succeeded(),
         report.outcomes.len(),
         if report.failed() == 0 {

@@ -10,7 +10,10 @@ use crate::emulator;
 pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let token = match &args.token {
         Some(token) => token.clone(),
-        None => match std::env::var("CLOUDFLARE_API_TOKEN").ok().filter(|t| !t.is_empty()) {
+        None => match std::env::var("CLOUDFLARE_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
             Some(token) => token,
             None => bail!(
                 "the emulator needs a token that every request must carry\nhint: pass --token T or export CLOUDFLARE_API_TOKEN"
@@ -29,9 +32,12 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         token,
         account_id: args.account_id.clone(),
     };
-    let server = emulator::start(config)
-        .await
-        .with_context(|| format!("starting the emulator with state in {}", args.state.display()))?;
+    let server = emulator::start(config).await.with_context(|| {
+        format!(
+            "starting the emulator with state in {}",
+            args.state.display()
+        )
+    })?;
     printer.data(&format!(
         "flareops emulator listening on {}\naccount id: {}\n",
         server.base_url(),

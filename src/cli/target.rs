@@ -19,11 +19,17 @@ pub struct Target {
 
 impl Target {
     /// Connects to the account `desired` names (or the local one).
-    pub async fn connect(root: &Path, desired: &DesiredState, local: bool) -> anyhow::Result<Target> {
+    pub async fn connect(
+        root: &Path,
+        desired: &DesiredState,
+        local: bool,
+    ) -> anyhow::Result<Target> {
         if local || desired.account == AccountTarget::Local {
             return Target::local(root).await;
         }
-        let token = std::env::var("CLOUDFLARE_API_TOKEN").ok().filter(|t| !t.is_empty());
+        let token = std::env::var("CLOUDFLARE_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
         let Some(token) = token else {
             bail!(
                 "CLOUDFLARE_API_TOKEN is not set\nhint: export a token for the account of environment `{}`, or pass --local to use the embedded local account",
@@ -32,7 +38,10 @@ impl Target {
         };
         let account_id = match &desired.account {
             AccountTarget::Id(id) => id.clone(),
-            _ => match std::env::var("CLOUDFLARE_ACCOUNT_ID").ok().filter(|a| !a.is_empty()) {
+            _ => match std::env::var("CLOUDFLARE_ACCOUNT_ID")
+                .ok()
+                .filter(|a| !a.is_empty())
+            {
                 Some(id) => id,
                 None => bail!(
                     "no account for environment `{}`\nhint: set `account_id:` in environments/{}.yaml or export CLOUDFLARE_ACCOUNT_ID",
@@ -46,7 +55,10 @@ impl Target {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let client = Client::new(ClientConfig::new(base_url, Token::new(token), account_id))?;
-        Ok(Target { client, local: None })
+        Ok(Target {
+            client,
+            local: None,
+        })
     }
 
     async fn local(root: &Path) -> anyhow::Result<Target> {

@@ -39,6 +39,10 @@ fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {
 }
 
 /// Loads one environment, reporting diagnostics on failure.
-pub fn load(root: &Path, environment: &str, printer: &Printer) -> anyhow::Result<crate::model::DesiredState> {
+pub fn load(
+    root: &Path,
+    environment: &str,
+    printer: &Printer,
+) -> anyhow::Result<crate::model::DesiredState> {
     manifest::load(root, environment).map_err(|d| report(printer, &d).into())
 }

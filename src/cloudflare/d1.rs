@@ -18,7 +18,6 @@ pub struct D1Database {
 /// The largest `per_page` the database list accepts.
 const MAX_PER_PAGE: u32 = 10_000;
 
-
 impl Client {
     pub async fn list_d1_databases(&self) -> Result<Vec<D1Database>, ClientError> {
         let path = self.account_path("/d1/database");
@@ -39,7 +38,8 @@ impl Client {
         if let Some(jurisdiction) = jurisdiction {
             body["jurisdiction"] = json!(jurisdiction);
         }
-        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body)).await
+        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body))
+            .await
     }
 
     pub async fn delete_d1_database(&self, uuid: &str) -> Result<(), ClientError> {

@@ -16,7 +16,6 @@ pub struct KvNamespace {
 /// The largest `per_page` the namespace list accepts.
 const MAX_PER_PAGE: u32 = 100;
 
-
 impl Client {
     pub async fn list_kv_namespaces(&self) -> Result<Vec<KvNamespace>, ClientError> {
         let path = self.account_path("/storage/kv/namespaces");
@@ -31,13 +30,15 @@ impl Client {
     pub async fn create_kv_namespace(&self, title: &str) -> Result<KvNamespace, ClientError> {
         let path = self.account_path("/storage/kv/namespaces");
         let body = json!({ "title": title });
-        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body)).await
+        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body))
+            .await
     }
 
     pub async fn rename_kv_namespace(&self, id: &str, title: &str) -> Result<(), ClientError> {
         let path = self.account_path(&format!("/storage/kv/namespaces/{id}"));
         let body = json!({ "title": title });
-        self.call_unit(Method::PUT, &path, &[], Body::Json(&body)).await
+        self.call_unit(Method::PUT, &path, &[], Body::Json(&body))
+            .await
     }
 
     pub async fn delete_kv_namespace(&self, id: &str) -> Result<(), ClientError> {

@@ -156,7 +156,9 @@ impl ClientError {
             ClientError::Api { status, errors, .. } => {
                 *status == 401
                     || (*status == 403
-                        && errors.iter().any(|e| matches!(e.code, 10000 | 9109 | 6003 | 6111 | 1000)))
+                        && errors
+                            .iter()
+                            .any(|e| matches!(e.code, 10000 | 9109 | 6003 | 6111 | 1000)))
                     || errors.iter().any(|e| matches!(e.code, 6003 | 6111 | 9106))
             }
             _ => false,
@@ -324,10 +326,12 @@ impl Client {
                 }
             };
             tracing::debug!(%method, path, status = status.as_u16(), ray = ray.as_deref().unwrap_or("-"), "cloudflare response");
-            if let Some(delay) =
-                self.retry
-                    .delay_for_status(&method, status.as_u16(), retry_after.as_deref(), attempt)
-            {
+            if let Some(delay) = self.retry.delay_for_status(
+                &method,
+                status.as_u16(),
+                retry_after.as_deref(),
+                attempt,
+            ) {
                 tracing::warn!(%method, path, status = status.as_u16(), ?delay, "retrying");
                 tokio::time::sleep(delay).await;
                 continue;
@@ -345,7 +349,9 @@ impl Client {
         headers: &[(&'static str, String)],
         body: Body<'_>,
     ) -> Result<T, ClientError> {
-        let (result, _) = self.call::<T>(method.clone(), path, query, headers, body).await?;
+        let (result, _) = self
+            .call::<T>(method.clone(), path, query, headers, body)
+            .await?;
         result.ok_or_else(|| ClientError::Decode {
             method,
             path: path.to_string(),
@@ -469,12 +475,16 @@ fn decode<T: DeserializeOwned>(
     }
     let result = match envelope.result {
         None | Some(serde_json::Value::Null) => None,
-        Some(value) => Some(serde_json::from_value(value).map_err(|error| ClientError::Decode {
-            method: method.clone(),
-            path: path.to_string(),
-            status: status.as_u16(),
-            reason: format!("unexpected `result`: {error}"),
-        })?),
+        Some(value) => {
+            Some(
+                serde_json::from_value(value).map_err(|error| ClientError::Decode {
+                    method: method.clone(),
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                    reason: format!("unexpected `result`: {error}"),
+                })?,
+            )
+        }
     };
     Ok((result, envelope.result_info.unwrap_or_default()))
 }
@@ -507,8 +517,9 @@ mod tests {
 
     #[test]
     fn non_envelope_error_body_is_an_api_error_with_status() {
-        let error = decode::<serde_json::Value>(&Method::GET, "/x", StatusCode::BAD_GATEWAY, b"<html>")
-            .expect_err("an error");
+        let error =
+            decode::<serde_json::Value>(&Method::GET, "/x", StatusCode::BAD_GATEWAY, b"<html>")
+                .expect_err("an error");
         assert_eq!(error.status(), Some(502));
     }
 }

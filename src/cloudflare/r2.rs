@@ -32,7 +32,10 @@ const MAX_PER_PAGE: u32 = 1000;
 const JURISDICTION_HEADER: &str = "cf-r2-jurisdiction";
 
 fn jurisdiction_header(jurisdiction: Option<&str>) -> Vec<(&'static str, String)> {
-    vec![(JURISDICTION_HEADER, jurisdiction.unwrap_or("default").to_string())]
+    vec![(
+        JURISDICTION_HEADER,
+        jurisdiction.unwrap_or("default").to_string(),
+    )]
 }
 
 impl Client {
@@ -44,13 +47,20 @@ impl Client {
         let path = self.account_path("/r2/buckets");
         let headers = jurisdiction_header(jurisdiction);
         let mut buckets = self
-            .get_all_cursor(&path, ("per_page", MAX_PER_PAGE), &headers, |list: BucketList| {
-                list.buckets
-            })
+            .get_all_cursor(
+                &path,
+                ("per_page", MAX_PER_PAGE),
+                &headers,
+                |list: BucketList| list.buckets,
+            )
             .await?;
         // The jurisdiction is implied by the header; some answers omit it.
         for bucket in &mut buckets {
-            if bucket.jurisdiction.as_deref().is_none_or(|j| j == "default") {
+            if bucket
+                .jurisdiction
+                .as_deref()
+                .is_none_or(|j| j == "default")
+            {
                 bucket.jurisdiction = jurisdiction.map(str::to_string);
             }
         }
@@ -84,8 +94,13 @@ impl Client {
         jurisdiction: Option<&str>,
     ) -> Result<(), ClientError> {
         let path = self.account_path(&format!("/r2/buckets/{name}"));
-        self.call_unit(Method::DELETE, &path, &jurisdiction_header(jurisdiction), Body::None)
-            .await
+        self.call_unit(
+            Method::DELETE,
+            &path,
+            &jurisdiction_header(jurisdiction),
+            Body::None,
+        )
+        .await
     }
 
     /// Changes a bucket's default storage class in place.
@@ -98,6 +113,7 @@ impl Client {
         let path = self.account_path(&format!("/r2/buckets/{name}"));
         let mut headers = jurisdiction_header(jurisdiction);
         headers.push(("cf-r2-storage-class", storage_class.to_string()));
-        self.call_unit(Method::PATCH, &path, &headers, Body::None).await
+        self.call_unit(Method::PATCH, &path, &headers, Body::None)
+            .await
     }
 }

@@ -100,25 +100,56 @@ mod tests {
             policy.delay_for_status(&Method::POST, 429, Some("3"), 1),
             Some(Duration::from_secs(3))
         );
-        assert!(policy.delay_for_status(&Method::GET, 429, None, 1).is_some());
-        assert_eq!(policy.delay_for_status(&Method::GET, 429, Some("100000"), 1), None);
+        assert!(
+            policy
+                .delay_for_status(&Method::GET, 429, None, 1)
+                .is_some()
+        );
+        assert_eq!(
+            policy.delay_for_status(&Method::GET, 429, Some("100000"), 1),
+            None
+        );
     }
 
     #[test]
     fn never_retries_a_create_after_a_server_error() {
         let policy = RetryPolicy::default();
-        assert!(policy.delay_for_status(&Method::POST, 503, None, 1).is_none());
+        assert!(
+            policy
+                .delay_for_status(&Method::POST, 503, None, 1)
+                .is_none()
+        );
         assert!(policy.delay_for_transport(&Method::POST, 1).is_none());
-        assert!(policy.delay_for_status(&Method::GET, 503, None, 1).is_some());
-        assert!(policy.delay_for_status(&Method::DELETE, 500, None, 1).is_some());
+        assert!(
+            policy
+                .delay_for_status(&Method::GET, 503, None, 1)
+                .is_some()
+        );
+        assert!(
+            policy
+                .delay_for_status(&Method::DELETE, 500, None, 1)
+                .is_some()
+        );
     }
 
     #[test]
     fn gives_up_after_max_attempts_and_on_client_errors() {
         let policy = RetryPolicy::default();
-        assert!(policy.delay_for_status(&Method::GET, 503, None, policy.max_attempts).is_none());
-        assert!(policy.delay_for_status(&Method::GET, 400, None, 1).is_none());
-        assert!(policy.delay_for_status(&Method::GET, 404, None, 1).is_none());
+        assert!(
+            policy
+                .delay_for_status(&Method::GET, 503, None, policy.max_attempts)
+                .is_none()
+        );
+        assert!(
+            policy
+                .delay_for_status(&Method::GET, 400, None, 1)
+                .is_none()
+        );
+        assert!(
+            policy
+                .delay_for_status(&Method::GET, 404, None, 1)
+                .is_none()
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use super::*;
 
 async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -84,7 +86,11 @@ async fn cursor_pagination_reads_wrapped_lists_until_the_empty_cursor() {
     let buckets = client.list_r2_buckets(Some("eu")).await.expect("list");
     let names: Vec<&str> = buckets.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
-    assert!(buckets.iter().all(|b| b.jurisdiction.as_deref() == Some("eu")));
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b.jurisdiction.as_deref() == Some("eu"))
+    );
 }
 
 #[tokio::test]
@@ -109,7 +115,10 @@ async fn rate_limits_are_retried_after_the_time_the_server_asks() {
     let client = client(serve(router).await);
     let started = Instant::now();
     client.list_d1_databases().await.expect("list after retry");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -132,9 +141,15 @@ async fn server_errors_retry_reads_but_never_creates() {
         )
         .with_state(calls.clone());
     let client = client(serve(router).await);
-    client.list_kv_namespaces().await.expect("list after two 502s");
+    client
+        .list_kv_namespaces()
+        .await
+        .expect("list after two 502s");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    let error = client.create_kv_namespace("x").await.expect_err("the create fails");
+    let error = client
+        .create_kv_namespace("x")
+        .await
+        .expect_err("the create fails");
     assert_eq!(error.status(), Some(500));
     assert_eq!(calls.load(Ordering::SeqCst), 103, "exactly one POST");
 }
@@ -154,6 +169,13 @@ async fn authentication_errors_carry_codes_and_a_hint() {
     let error = client.list_d1_databases().await.expect_err("forbidden");
     assert!(error.is_authentication());
     assert!(error.has_code(10000));
-    assert!(error.to_string().contains("[10000] Authentication error"), "{error}");
-    assert!(error.hint().is_some_and(|h| h.contains("CLOUDFLARE_API_TOKEN")));
+    assert!(
+        error.to_string().contains("[10000] Authentication error"),
+        "{error}"
+    );
+    assert!(
+        error
+            .hint()
+            .is_some_and(|h| h.contains("CLOUDFLARE_API_TOKEN"))
+    );
 }

@@ -62,7 +62,8 @@ pub(crate) fn collect(files: &[(FileId, Node)], sink: &mut Sink) -> BTreeMap<Add
                     Problem::new(
                         entry.key.origin,
                         section,
-                        "the `workers` section is not supported by this version of flareops".to_string(),
+                        "the `workers` section is not supported by this version of flareops"
+                            .to_string(),
                     )
                     .hint("deploy workers with wrangler for now; flareops manages KV, D1 and R2"),
                 );

@@ -44,7 +44,9 @@ impl ResourceKind {
     }
 
     pub fn from_section(section: &str) -> Option<ResourceKind> {
-        ResourceKind::ALL.into_iter().find(|kind| kind.section() == section)
+        ResourceKind::ALL
+            .into_iter()
+            .find(|kind| kind.section() == section)
     }
 
     /// A human name for messages ("KV namespace").
@@ -61,7 +63,9 @@ impl ResourceKind {
     /// replacing them loses data).
     pub fn holds_data(self) -> bool {
         match self {
-            ResourceKind::KvNamespaces | ResourceKind::D1Databases | ResourceKind::R2Buckets => true,
+            ResourceKind::KvNamespaces | ResourceKind::D1Databases | ResourceKind::R2Buckets => {
+                true
+            }
             // A worker's code and settings live in git.
             ResourceKind::Workers => false,
         }
@@ -77,7 +81,10 @@ pub struct Address {
 
 impl Address {
     pub fn new(kind: ResourceKind, key: impl Into<String>) -> Address {
-        Address { kind, key: key.into() }
+        Address {
+            kind,
+            key: key.into(),
+        }
     }
 
     /// Parses `kind.key`; `None` when the kind is unknown or the key empty.
@@ -357,10 +364,22 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_list_order() {
-        let a = LiveKvNamespace { id: "1".into(), title: "a".into() };
-        let b = LiveKvNamespace { id: "2".into(), title: "b".into() };
-        let one = LiveState { kv_namespaces: vec![a.clone(), b.clone()], ..LiveState::default() };
-        let two = LiveState { kv_namespaces: vec![b, a], ..LiveState::default() };
+        let a = LiveKvNamespace {
+            id: "1".into(),
+            title: "a".into(),
+        };
+        let b = LiveKvNamespace {
+            id: "2".into(),
+            title: "b".into(),
+        };
+        let one = LiveState {
+            kv_namespaces: vec![a.clone(), b.clone()],
+            ..LiveState::default()
+        };
+        let two = LiveState {
+            kv_namespaces: vec![b, a],
+            ..LiveState::default()
+        };
         assert_eq!(one.fingerprint(), two.fingerprint());
         let three = LiveState::default();
         assert_ne!(one.fingerprint(), three.fingerprint());

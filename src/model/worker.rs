@@ -229,14 +229,23 @@ mod tests {
         let value = SecretValue::new("canary-9f8e7d");
         assert!(!format!("{value:?}{value}").contains("canary"));
         assert!(!serde_json::to_string(&value).unwrap().contains("canary"));
-        let reference = SecretRef { source: SecretSource::FromEnv("X".into()), value };
+        let reference = SecretRef {
+            source: SecretSource::FromEnv("X".into()),
+            value,
+        };
         assert!(!format!("{reference:?}").contains("canary"));
     }
 
     #[test]
     fn module_kinds_follow_extensions() {
-        assert_eq!(ModuleKind::from_file_name("index.js"), Some(ModuleKind::EsModule));
-        assert_eq!(ModuleKind::from_file_name("a/b.MJS"), Some(ModuleKind::EsModule));
+        assert_eq!(
+            ModuleKind::from_file_name("index.js"),
+            Some(ModuleKind::EsModule)
+        );
+        assert_eq!(
+            ModuleKind::from_file_name("a/b.MJS"),
+            Some(ModuleKind::EsModule)
+        );
         assert_eq!(ModuleKind::from_file_name("x.wasm"), Some(ModuleKind::Wasm));
         assert_eq!(ModuleKind::from_file_name("Makefile"), None);
     }

@@ -196,7 +196,11 @@ fn opt<T: Serialize>(value: Option<T>) -> Option<Value> {
     value.map(|v| json!(v))
 }
 
-fn plan_kv(address: Address, declared: &Declared<KvNamespaceSpec>, live: &LiveState) -> Option<Change> {
+fn plan_kv(
+    address: Address,
+    declared: &Declared<KvNamespaceSpec>,
+    live: &LiveState,
+) -> Option<Change> {
     let KvNamespaceSpec { title } = &declared.spec;
     if live.kv_namespaces.iter().any(|ns| &ns.title == title) {
         return None;
@@ -237,7 +241,11 @@ fn create_d1_step(spec: &D1DatabaseSpec) -> Step {
     }
 }
 
-fn plan_d1(address: Address, declared: &Declared<D1DatabaseSpec>, live: &LiveState) -> Option<Change> {
+fn plan_d1(
+    address: Address,
+    declared: &Declared<D1DatabaseSpec>,
+    live: &LiveState,
+) -> Option<Change> {
     let spec = &declared.spec;
     let Some(current) = live.d1_databases.iter().find(|db| db.name == spec.name) else {
         return Some(Change {
@@ -283,7 +291,11 @@ fn create_r2_step(spec: &R2BucketSpec) -> Step {
     }
 }
 
-fn plan_r2(address: Address, declared: &Declared<R2BucketSpec>, live: &LiveState) -> Option<Change> {
+fn plan_r2(
+    address: Address,
+    declared: &Declared<R2BucketSpec>,
+    live: &LiveState,
+) -> Option<Change> {
     let spec = &declared.spec;
     let R2BucketSpec {
         name,

@@ -15,7 +15,9 @@ fn desired() -> DesiredState {
     state.kv_namespaces.insert(
         "users".into(),
         Declared {
-            spec: KvNamespaceSpec { title: "users-staging".into() },
+            spec: KvNamespaceSpec {
+                title: "users-staging".into(),
+            },
             protect: false,
         },
     );
@@ -48,7 +50,10 @@ fn desired() -> DesiredState {
 fn matching_live() -> LiveState {
     let mut live = LiveState {
         account_id: "acc".into(),
-        kv_namespaces: vec![LiveKvNamespace { id: "kv1".into(), title: "users-staging".into() }],
+        kv_namespaces: vec![LiveKvNamespace {
+            id: "kv1".into(),
+            title: "users-staging".into(),
+        }],
         d1_databases: vec![LiveD1Database {
             uuid: "db1".into(),
             name: "main-staging".into(),
@@ -80,11 +85,18 @@ fn check(desired: &DesiredState, live: &LiveState, expected: &[&str]) -> Plan {
 
 #[test]
 fn empty_account_creates_everything() {
-    let live = LiveState { account_id: "acc".into(), ..LiveState::default() };
+    let live = LiveState {
+        account_id: "acc".into(),
+        ..LiveState::default()
+    };
     let plan = check(
         &desired(),
         &live,
-        &["Create kv_namespaces.users", "Create d1_databases.main", "Create r2_buckets.assets"],
+        &[
+            "Create kv_namespaces.users",
+            "Create d1_databases.main",
+            "Create r2_buckets.assets",
+        ],
     );
     assert!(plan.changes.iter().all(|c| !c.destructive));
     assert_eq!(plan.summary().create, 3);
@@ -100,8 +112,12 @@ fn matching_account_plans_nothing() {
 #[test]
 fn storage_class_change_is_an_in_place_update() {
     let mut desired = desired();
-    desired.r2_buckets.get_mut("assets").unwrap().spec.storage_class =
-        Some(StorageClass::InfrequentAccess);
+    desired
+        .r2_buckets
+        .get_mut("assets")
+        .unwrap()
+        .spec
+        .storage_class = Some(StorageClass::InfrequentAccess);
     let plan = check(&desired, &matching_live(), &["Update r2_buckets.assets"]);
     let change = &plan.changes[0];
     assert!(!change.destructive);
@@ -118,7 +134,12 @@ fn storage_class_change_is_an_in_place_update() {
 #[test]
 fn location_change_replaces_the_bucket_destructively() {
     let mut desired = desired();
-    desired.r2_buckets.get_mut("assets").unwrap().spec.location_hint = Some(LocationHint::Apac);
+    desired
+        .r2_buckets
+        .get_mut("assets")
+        .unwrap()
+        .spec
+        .location_hint = Some(LocationHint::Apac);
     let plan = check(&desired, &matching_live(), &["Replace r2_buckets.assets"]);
     let change = &plan.changes[0];
     assert!(change.destructive);
@@ -137,7 +158,10 @@ fn d1_jurisdiction_change_replaces_and_keeps_protect() {
     assert!(plan.changes[0].destructive && plan.changes[0].protected);
     assert_eq!(
         plan.changes[0].steps[0],
-        Step::DeleteD1Database { uuid: "db1".into(), name: "main-staging".into() }
+        Step::DeleteD1Database {
+            uuid: "db1".into(),
+            name: "main-staging".into()
+        }
     );
 }
 
@@ -156,18 +180,29 @@ fn unset_fields_are_not_managed() {
 #[test]
 fn bucket_in_another_listed_jurisdiction_is_replaced() {
     let mut desired = desired();
-    desired.r2_buckets.get_mut("assets").unwrap().spec.jurisdiction = Some(Jurisdiction::Eu);
+    desired
+        .r2_buckets
+        .get_mut("assets")
+        .unwrap()
+        .spec
+        .jurisdiction = Some(Jurisdiction::Eu);
     let plan = check(&desired, &matching_live(), &["Replace r2_buckets.assets"]);
     assert_eq!(
         plan.changes[0].steps[0],
-        Step::DeleteR2Bucket { name: "assets-staging".into(), jurisdiction: None }
+        Step::DeleteR2Bucket {
+            name: "assets-staging".into(),
+            jurisdiction: None
+        }
     );
 }
 
 #[test]
 fn live_resources_not_in_git_are_left_alone_and_the_plan_says_so() {
     let mut live = matching_live();
-    live.kv_namespaces.push(LiveKvNamespace { id: "x".into(), title: "someone-elses".into() });
+    live.kv_namespaces.push(LiveKvNamespace {
+        id: "x".into(),
+        title: "someone-elses".into(),
+    });
     let plan = check(&desired(), &live, &[]);
     assert!(plan.notes.iter().any(|n| n == NOTE_NO_DELETES));
 }
@@ -183,26 +218,34 @@ fn simulate(live: &LiveState, plan: &Plan) -> LiveState {
     let mut live = live.clone();
     for (i, step) in plan.changes.iter().flat_map(|c| &c.steps).enumerate() {
         match step {
-            Step::CreateKvNamespace { title } => live
-                .kv_namespaces
-                .push(LiveKvNamespace { id: format!("{}-{i}", &plan.live_fingerprint[..8]), title: title.clone() }),
-            Step::CreateD1Database { name, jurisdiction, .. } => {
-                live.d1_databases.push(LiveD1Database {
-                    uuid: format!("{}-{i}", &plan.live_fingerprint[..8]),
-                    name: name.clone(),
-                    jurisdiction: *jurisdiction,
-                })
-            }
+            Step::CreateKvNamespace { title } => live.kv_namespaces.push(LiveKvNamespace {
+                id: format!("{}-{i}", &plan.live_fingerprint[..8]),
+                title: title.clone(),
+            }),
+            Step::CreateD1Database {
+                name, jurisdiction, ..
+            } => live.d1_databases.push(LiveD1Database {
+                uuid: format!("{}-{i}", &plan.live_fingerprint[..8]),
+                name: name.clone(),
+                jurisdiction: *jurisdiction,
+            }),
             Step::DeleteD1Database { uuid, .. } => live.d1_databases.retain(|d| &d.uuid != uuid),
-            Step::CreateR2Bucket { name, location_hint, storage_class, jurisdiction } => {
-                live.r2_buckets.push(LiveR2Bucket {
-                    name: name.clone(),
-                    location: Some(location_hint.unwrap_or(LocationHint::Enam)),
-                    storage_class: storage_class.unwrap_or(StorageClass::Standard),
-                    jurisdiction: *jurisdiction,
-                })
-            }
-            Step::SetR2StorageClass { name, jurisdiction, storage_class } => {
+            Step::CreateR2Bucket {
+                name,
+                location_hint,
+                storage_class,
+                jurisdiction,
+            } => live.r2_buckets.push(LiveR2Bucket {
+                name: name.clone(),
+                location: Some(location_hint.unwrap_or(LocationHint::Enam)),
+                storage_class: storage_class.unwrap_or(StorageClass::Standard),
+                jurisdiction: *jurisdiction,
+            }),
+            Step::SetR2StorageClass {
+                name,
+                jurisdiction,
+                storage_class,
+            } => {
                 for b in &mut live.r2_buckets {
                     if &b.name == name && &b.jurisdiction == jurisdiction {
                         b.storage_class = *storage_class;
@@ -218,28 +261,33 @@ fn simulate(live: &LiveState, plan: &Plan) -> LiveState {
     live
 }
 
-fn opt_of<T: Clone + std::fmt::Debug + 'static>(values: &'static [T]) -> impl Strategy<Value = Option<T>> {
+fn opt_of<T: Clone + std::fmt::Debug + 'static>(
+    values: &'static [T],
+) -> impl Strategy<Value = Option<T>> {
     proptest::option::of(proptest::sample::select(values))
 }
 
 fn arb_desired() -> impl Strategy<Value = DesiredState> {
-    let d1 = ("[a-c]", opt_of(&Jurisdiction::ALL)).prop_map(|(name, jurisdiction)| D1DatabaseSpec {
-        name: format!("db-{name}"),
-        location_hint: None,
-        jurisdiction,
-    });
+    let d1 =
+        ("[a-c]", opt_of(&Jurisdiction::ALL)).prop_map(|(name, jurisdiction)| D1DatabaseSpec {
+            name: format!("db-{name}"),
+            location_hint: None,
+            jurisdiction,
+        });
     let r2 = (
         "[a-c]",
         opt_of(&LocationHint::ALL),
         opt_of(&StorageClass::ALL),
         opt_of(&Jurisdiction::ALL),
     )
-        .prop_map(|(name, location_hint, storage_class, jurisdiction)| R2BucketSpec {
-            name: format!("bucket-{name}"),
-            location_hint,
-            storage_class,
-            jurisdiction,
-        });
+        .prop_map(
+            |(name, location_hint, storage_class, jurisdiction)| R2BucketSpec {
+                name: format!("bucket-{name}"),
+                location_hint,
+                storage_class,
+                jurisdiction,
+            },
+        );
     (
         proptest::collection::btree_set("[a-d]", 0..4),
         proptest::collection::vec(d1, 0..3),
@@ -250,7 +298,10 @@ fn arb_desired() -> impl Strategy<Value = DesiredState> {
             for title in kv {
                 state.kv_namespaces.insert(
                     title.clone(),
-                    Declared { spec: KvNamespaceSpec { title }, protect: false },
+                    Declared {
+                        spec: KvNamespaceSpec { title },
+                        protect: false,
+                    },
                 );
             }
             // Names are unique per kind (validation guarantees it).
@@ -259,14 +310,26 @@ fn arb_desired() -> impl Strategy<Value = DesiredState> {
                 seen.entry(spec.name.clone()).or_insert(spec);
             }
             for (i, spec) in seen.into_values().enumerate() {
-                state.d1_databases.insert(format!("d{i}"), Declared { spec, protect: false });
+                state.d1_databases.insert(
+                    format!("d{i}"),
+                    Declared {
+                        spec,
+                        protect: false,
+                    },
+                );
             }
             let mut seen = BTreeMap::new();
             for spec in r2 {
                 seen.entry(spec.name.clone()).or_insert(spec);
             }
             for (i, spec) in seen.into_values().enumerate() {
-                state.r2_buckets.insert(format!("r{i}"), Declared { spec, protect: false });
+                state.r2_buckets.insert(
+                    format!("r{i}"),
+                    Declared {
+                        spec,
+                        protect: false,
+                    },
+                );
             }
             state
         })

@@ -23,7 +23,9 @@ fn sample_plan() -> Plan {
                     after: Some(json!("klear-karma-users-staging")),
                     forces_replacement: false,
                 }],
-                steps: vec![Step::CreateKvNamespace { title: "klear-karma-users-staging".into() }],
+                steps: vec![Step::CreateKvNamespace {
+                    title: "klear-karma-users-staging".into(),
+                }],
             },
             Change {
                 address: Address::new(ResourceKind::D1Databases, "main"),
@@ -37,7 +39,10 @@ fn sample_plan() -> Plan {
                     forces_replacement: true,
                 }],
                 steps: vec![
-                    Step::DeleteD1Database { uuid: "1111".into(), name: "klear-karma-staging".into() },
+                    Step::DeleteD1Database {
+                        uuid: "1111".into(),
+                        name: "klear-karma-staging".into(),
+                    },
                     Step::CreateD1Database {
                         name: "klear-karma-staging".into(),
                         location_hint: None,

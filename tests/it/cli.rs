@@ -67,14 +67,22 @@ fn create_then_no_op_then_update_then_replace() {
         .assert()
         .code(2)
         .stdout(contains("+ create kv_namespaces.users"))
-        .stdout(contains("Plan: 4 to create, 0 to update, 0 to replace, 0 to delete."));
+        .stdout(contains(
+            "Plan: 4 to create, 0 to update, 0 to replace, 0 to delete.",
+        ));
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
         .assert()
         .success()
         .stdout(contains("Apply complete: 4 of 4 changes made."));
-    assert_eq!(kv_titles(&emulator), ["kk-reviews-staging", "kk-users-staging"]);
-    assert_eq!(bucket(&emulator, "kk-assets-staging")["storage_class"], "Standard");
+    assert_eq!(
+        kv_titles(&emulator),
+        ["kk-reviews-staging", "kk-users-staging"]
+    );
+    assert_eq!(
+        bucket(&emulator, "kk-assets-staging")["storage_class"],
+        "Standard"
+    );
 
     // No-op: a second apply changes nothing, and plan says so.
     let before = emulator.stats_total();
@@ -92,17 +100,30 @@ fn create_then_no_op_then_update_then_replace() {
     assert_eq!(emulator.stats_total() - before, 6, "{}", emulator.stats());
 
     // In-place update: the storage class.
-    write(root.path(), "infra/storage.yaml", &infra("InfrequentAccess", "weur", false));
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra("InfrequentAccess", "weur", false),
+    );
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
         .assert()
         .success()
         .stdout(contains("~ update r2_buckets.assets"))
-        .stdout(contains(r#"storage_class: "Standard" -> "InfrequentAccess""#));
-    assert_eq!(bucket(&emulator, "kk-assets-staging")["storage_class"], "InfrequentAccess");
+        .stdout(contains(
+            r#"storage_class: "Standard" -> "InfrequentAccess""#,
+        ));
+    assert_eq!(
+        bucket(&emulator, "kk-assets-staging")["storage_class"],
+        "InfrequentAccess"
+    );
 
     // Replace: a new location cannot change in place; refused without permission.
-    write(root.path(), "infra/storage.yaml", &infra("InfrequentAccess", "apac", false));
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra("InfrequentAccess", "apac", false),
+    );
     let writes_before = emulator.stats_total();
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
@@ -137,7 +158,11 @@ fn protect_refuses_a_replace_even_with_allow_delete() {
         .args(["apply", "--env", "staging", "--yes"])
         .assert()
         .success();
-    write(root.path(), "infra/storage.yaml", &infra("Standard", "apac", true));
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra("Standard", "apac", true),
+    );
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
         .assert()
@@ -232,7 +257,11 @@ fn the_emulator_keeps_its_state_across_a_restart() {
         .assert()
         .success();
     emulator.restart();
-    assert_eq!(emulator.stats_total(), 0, "a new process starts new counters");
+    assert_eq!(
+        emulator.stats_total(),
+        0,
+        "a new process starts new counters"
+    );
     flareops(root.path(), &emulator)
         .args(["plan", "--env", "staging", "--detailed-exitcode"])
         .assert()
@@ -244,7 +273,10 @@ fn the_emulator_keeps_its_state_across_a_restart() {
 fn local_mode_runs_the_whole_loop_without_an_account() {
     let root = project(&[
         ("infra/storage.yaml", &infra("Standard", "weur", false)),
-        ("environments/staging.yaml", "account_id: 00000000000000000000000000000001\n"),
+        (
+            "environments/staging.yaml",
+            "account_id: 00000000000000000000000000000001\n",
+        ),
         ("environments/dev.yaml", "account: local\n"),
     ]);
     let bin = crate::support::flareops_bin();

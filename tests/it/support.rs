@@ -129,7 +129,13 @@ impl TestEmulator {
     }
 
     /// A raw API call with a JSON body.
-    pub fn send(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Value {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Value {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = Self::http()
             .request(method, format!("{}{}", self.base_url, path))
@@ -195,8 +201,8 @@ pub fn flareops(root: &Path, emulator: &TestEmulator) -> assert_cmd::Command {
 
 /// The pinned wrangler, or `None` when node or the package is missing.
 pub fn wrangler_bin() -> Option<PathBuf> {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tools/wrangler/node_modules/.bin/wrangler");
+    let bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/wrangler/node_modules/.bin/wrangler");
     let node = StdCommand::new("node")
         .arg("--version")
         .output()
