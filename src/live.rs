@@ -1,16 +1,21 @@
 //! Reads the live state of an account with as few requests as the API
-//! allows: one paginated list per kind (per R2 jurisdiction), fetched
-//! concurrently at the largest page size; never a per-resource GET.
+//! allows. KV, D1 and R2: one paginated list per kind (per R2
+//! jurisdiction), fetched concurrently at the largest page size, never a
+//! per-resource GET. Workers: the script list, then per declared worker its
+//! deployments, secrets and schedules, and the deployed versions' metadata;
+//! module contents only when the deployed version does not carry the
+//! identity git declares (to compare by content and show a code diff).
 
 use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
 use crate::model::{
-    DesiredState, Jurisdiction, LiveD1Database, LiveKvNamespace, LiveR2Bucket, LiveState,
-    LocationHint, StorageClass,
+    DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database,
+    LiveDeploymentShare, LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveVersion,
+    LiveWorker, LocationHint, ModuleKind, StorageClass, WorkerModule,
 };
+use crate::plan;
 
-/// Fetches what the account holds for the kinds `desired` declares. R2 is
-/// listed in the default jurisdiction and in every jurisdiction `desired`
-/// uses.
+/// Fetches what the account holds for what `desired` declares. R2 is listed
+/// in the default jurisdiction and in every jurisdiction `desired` uses.
 pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState, ClientError> {
     let jurisdictions = desired.r2_jurisdictions();
     let r2_lists = futures::future::try_join_all(
@@ -18,10 +23,11 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
             .iter()
             .map(|j| client.list_r2_buckets(j.map(Jurisdiction::as_str))),
     );
-    let (kv, d1, r2) = futures::try_join!(
+    let (kv, d1, r2, (zone_id, workers)) = futures::try_join!(
         client.list_kv_namespaces(),
         client.list_d1_databases(),
-        r2_lists
+        r2_lists,
+        fetch_workers(client, desired)
     )?;
     let mut live = LiveState {
         account_id: client.account_id().to_string(),
@@ -29,9 +35,180 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         d1_databases: d1.into_iter().map(d1_from_wire).collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
         r2_jurisdictions_listed: jurisdictions,
+        zone_id,
+        workers,
     };
+    fetch_contents(client, desired, &mut live).await?;
     live.normalize();
     Ok(live)
+}
+
+/// The zone id and the declared workers that exist.
+async fn fetch_workers(
+    client: &Client,
+    desired: &DesiredState,
+) -> Result<(Option<String>, Vec<LiveWorker>), ClientError> {
+    if desired.workers.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let zone = async {
+        match &desired.zone {
+            Some(zone) => match &zone.id {
+                Some(id) => Ok(Some(id.clone())),
+                None => client.find_zone(&zone.name).await,
+            },
+            None => Ok(None),
+        }
+    };
+    let (zone_id, scripts, namespaces, domains) = futures::try_join!(
+        zone,
+        client.list_worker_scripts(),
+        client.list_durable_object_namespaces(),
+        client.list_custom_domains()
+    )?;
+    let routes = match &zone_id {
+        Some(id) => client.list_zone_routes(id).await?,
+        None => Vec::new(),
+    };
+    let declared: Vec<&str> = desired.workers.values().map(|w| w.spec.name.as_str()).collect();
+    let existing: Vec<_> = scripts
+        .into_iter()
+        .filter(|s| declared.contains(&s.id.as_str()))
+        .collect();
+    let workers = futures::future::try_join_all(existing.into_iter().map(|script| {
+        let routes = &routes;
+        let namespaces = &namespaces;
+        let domains = &domains;
+        async move {
+            let name = script.id;
+            let (deployments, secrets, crons) = futures::try_join!(
+                client.list_worker_deployments(&name),
+                client.list_worker_secrets(&name),
+                client.get_worker_schedules(&name)
+            )?;
+            let current = deployments.into_iter().next();
+            let deployment: Vec<LiveDeploymentShare> = current
+                .as_ref()
+                .map(|d| {
+                    d.versions
+                        .iter()
+                        .map(|v| LiveDeploymentShare {
+                            version_id: v.version_id.clone(),
+                            percentage: v.percentage.round().clamp(0.0, 100.0) as u8,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let versions = futures::future::try_join_all(
+                deployment
+                    .iter()
+                    .map(|share| client.get_worker_version(&name, &share.version_id)),
+            )
+            .await?;
+            Ok::<_, ClientError>(LiveWorker {
+                deployed_by: current.and_then(|d| d.author_email.or(d.source)),
+                versions: versions
+                    .into_iter()
+                    .map(|v| LiveVersion {
+                        id: v.id,
+                        number: v.number,
+                        tag: v.tag,
+                        message: v.message,
+                        author: v.author,
+                        compatibility_date: v.compatibility_date,
+                        compatibility_flags: v.compatibility_flags,
+                        bindings: v.bindings,
+                    })
+                    .collect(),
+                deployment,
+                secrets,
+                crons,
+                routes: routes
+                    .iter()
+                    .filter(|r| r.script.as_deref() == Some(name.as_str()))
+                    .map(|r| LiveRoute {
+                        id: r.id.clone(),
+                        pattern: r.pattern.clone(),
+                    })
+                    .collect(),
+                custom_domains: domains
+                    .iter()
+                    .filter(|d| d.service.as_deref() == Some(name.as_str()))
+                    .map(|d| LiveCustomDomain {
+                        id: d.id.clone(),
+                        hostname: d.hostname.clone(),
+                    })
+                    .collect(),
+                durable_object_classes: namespaces
+                    .iter()
+                    .filter(|n| n.script.as_deref() == Some(name.as_str()))
+                    .filter_map(|n| n.class.clone())
+                    .collect(),
+                migration_tag: script.migration_tag,
+                content: None,
+                name,
+            })
+        }
+    }))
+    .await?;
+    Ok((zone_id, workers))
+}
+
+/// Downloads the serving version's modules of every worker whose version
+/// tag does not match the identity git declares.
+async fn fetch_contents(
+    client: &Client,
+    desired: &DesiredState,
+    live: &mut LiveState,
+) -> Result<(), ClientError> {
+    let mut wanted = Vec::new();
+    for (key, declared) in &desired.workers {
+        let Some(worker) = live.workers.iter().find(|w| w.name == declared.spec.name) else {
+            continue;
+        };
+        let Some(version) = worker.current_version() else {
+            continue;
+        };
+        let identity = plan::worker_identity(desired, live, key);
+        let matches = match (&identity, &version.tag) {
+            (Some(id), Some(tag)) => &plan::identity_tag(id) == tag,
+            _ => false,
+        };
+        if !matches {
+            wanted.push((worker.name.clone(), version.id.clone()));
+        }
+    }
+    let contents = futures::future::try_join_all(wanted.iter().map(|(name, version)| async move {
+        let (modules, entrypoint) = client.get_worker_content(name, version).await?;
+        Ok::<_, ClientError>((name.clone(), modules, entrypoint))
+    }))
+    .await?;
+    for (name, modules, entrypoint) in contents {
+        let mut modules: Vec<WorkerModule> = modules
+            .into_iter()
+            .map(|m| WorkerModule {
+                kind: m
+                    .content_type
+                    .as_deref()
+                    .and_then(ModuleKind::from_content_type)
+                    .or_else(|| ModuleKind::from_file_name(&m.name))
+                    .unwrap_or(ModuleKind::Data),
+                name: m.name,
+                content: m.content,
+            })
+            .collect();
+        modules.sort_by(|a, b| a.name.cmp(&b.name));
+        let main_module = entrypoint
+            .or_else(|| modules.first().map(|m| m.name.clone()))
+            .unwrap_or_default();
+        if let Some(worker) = live.workers.iter_mut().find(|w| w.name == name) {
+            worker.content = Some(LiveContent {
+                main_module,
+                modules,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn kv_from_wire(namespace: KvNamespace) -> LiveKvNamespace {
@@ -45,10 +222,7 @@ fn d1_from_wire(database: D1Database) -> LiveD1Database {
     LiveD1Database {
         uuid: database.uuid,
         name: database.name,
-        jurisdiction: database
-            .jurisdiction
-            .as_deref()
-            .and_then(Jurisdiction::parse),
+        jurisdiction: database.jurisdiction.as_deref().and_then(Jurisdiction::parse),
     }
 }
 

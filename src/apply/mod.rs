@@ -7,19 +7,25 @@
 //! is reported as failed (never retried blindly), and a delete of something
 //! already gone succeeds.
 
+mod worker;
+
 use futures::StreamExt;
 
 use crate::cloudflare::{Client, ClientError};
-use crate::model::{Address, Jurisdiction, LocationHint, StorageClass};
+use crate::model::{Address, DesiredState, Jurisdiction, LocationHint, ResourceKind, StorageClass};
 use crate::plan::{Change, ChangeKind, Plan, Step};
 
 /// What the user allowed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// `--allow-delete`: destructive changes (replace) may run.
     pub allow_delete: bool,
     /// Changes run concurrently, at most this many at once.
     pub concurrency: usize,
+    /// The `workers/message` of uploaded versions (the git commit).
+    pub message: String,
+    /// How long a health check may take before it counts as failed.
+    pub health_timeout: std::time::Duration,
 }
 
 impl Default for ApplyOptions {
@@ -27,6 +33,8 @@ impl Default for ApplyOptions {
         ApplyOptions {
             allow_delete: false,
             concurrency: 4,
+            message: "flareops apply".to_string(),
+            health_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -38,6 +46,8 @@ pub enum Refusal {
     Protected(Vec<Address>),
     #[error("refusing to apply: the plan destroys data in {}", list(.0))]
     NeedsAllowDelete(Vec<Address>),
+    #[error("refusing to apply: `{0}`: {1}")]
+    Conflict(Address, String),
 }
 
 impl Refusal {
@@ -49,6 +59,7 @@ impl Refusal {
             Refusal::NeedsAllowDelete(_) => {
                 "review the plan, then rerun with --allow-delete to permit the loss of that data"
             }
+            Refusal::Conflict(..) => "resolve the conflict in the account, then plan again",
         }
     }
 }
@@ -63,6 +74,12 @@ fn list(addresses: &[Address]) -> String {
 
 /// Checks, before any request, that every destructive change is allowed.
 pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refusal> {
+    if let Some(change) = plan.changes.iter().find(|c| c.conflict.is_some()) {
+        return Err(Refusal::Conflict(
+            change.address.clone(),
+            change.conflict.clone().unwrap_or_default(),
+        ));
+    }
     let protected: Vec<Address> = plan
         .destructive_changes()
         .filter(|c| c.protected)
@@ -81,13 +98,38 @@ pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refus
     Ok(())
 }
 
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// What the plan was computed from is no longer what apply sees.
+    #[error("{0}")]
+    Changed(String),
+    /// A gradual rollout stopped at a failed health check and went back.
+    #[error("{0}")]
+    RolledBack(String),
+}
+
+impl StepError {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            StepError::Client(error) => error.hint(),
+            StepError::Changed(_) => Some("run plan again and review it"),
+            StepError::RolledBack(_) => {
+                Some("the previous version serves all traffic again; fix the worker and apply again")
+            }
+        }
+    }
+}
+
 /// The result of one change.
 #[derive(Debug)]
 pub struct ChangeOutcome {
     pub address: Address,
     pub kind: ChangeKind,
     /// What was done (one line per step), or the step that failed.
-    pub result: Result<Vec<String>, ClientError>,
+    pub result: Result<Vec<String>, StepError>,
 }
 
 /// What an apply did.
@@ -109,26 +151,68 @@ impl ApplyReport {
 
 /// Runs every change of `plan`; `progress` sees each outcome as it lands.
 /// Call [`check_permission`] first.
+///
+/// KV, D1 and R2 changes run first (concurrently); then workers, in waves
+/// that respect service bindings (a worker after the workers it calls).
+/// `desired` supplies what a plan names but does not carry: module
+/// contents and secret values.
 pub async fn apply(
     client: &Client,
     plan: &Plan,
+    desired: &DesiredState,
     options: &ApplyOptions,
     progress: impl Fn(&ChangeOutcome),
 ) -> ApplyReport {
-    let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(&plan.changes)
-        .map(|change| run_change(client, change))
+    let (workers, storage): (Vec<&Change>, Vec<&Change>) = plan
+        .changes
+        .iter()
+        .partition(|c| c.address.kind == ResourceKind::Workers);
+    let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
+        .map(|change| run_change(client, change, None))
         .buffer_unordered(options.concurrency.max(1))
         .inspect(|outcome| progress(outcome))
         .collect()
         .await;
+    if !workers.is_empty() {
+        let storage_failed = outcomes.iter().any(|o| o.result.is_err());
+        let context = match worker::Context::load(client, desired, options).await {
+            Ok(context) if !storage_failed => Some(context),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!("cannot read the account before deploying workers: {error}");
+                None
+            }
+        };
+        for wave in worker::waves(&workers, desired) {
+            let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
+                .map(|change| run_change(client, change, context.as_ref()))
+                .buffer_unordered(options.concurrency.max(1))
+                .inspect(|outcome| progress(outcome))
+                .collect()
+                .await;
+            outcomes.extend(wave_outcomes);
+        }
+    }
     outcomes.sort_by(|a, b| a.address.cmp(&b.address));
     ApplyReport { outcomes }
 }
 
-async fn run_change(client: &Client, change: &Change) -> ChangeOutcome {
+async fn run_change(
+    client: &Client,
+    change: &Change,
+    context: Option<&worker::Context<'_>>,
+) -> ChangeOutcome {
     let mut done = Vec::new();
+    let mut state = worker::ChangeState::default();
     for step in &change.steps {
-        match run_step(client, step).await {
+        let result = match (worker::is_worker_step(step), context) {
+            (false, _) => run_step(client, step).await,
+            (true, Some(context)) => context.run_step(client, step, &mut state).await,
+            (true, None) => Err(StepError::Changed(
+                "not deployed: a storage change it depends on failed".to_string(),
+            )),
+        };
+        match result {
             Ok(line) => done.push(line),
             Err(error) => {
                 return ChangeOutcome {
@@ -162,8 +246,8 @@ fn is_not_found(error: &ClientError) -> bool {
     error.status() == Some(404)
 }
 
-async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
-    match step {
+async fn run_step(client: &Client, step: &Step) -> Result<String, StepError> {
+    let result = match step {
         Step::CreateKvNamespace { title } => match client.create_kv_namespace(title).await {
             Ok(ns) => Ok(format!("created KV namespace {title:?} (id {})", ns.id)),
             Err(error) => {
@@ -258,5 +342,11 @@ async fn run_step(client: &Client, step: &Step) -> Result<String, ClientError> {
                 Err(error) => Err(error),
             }
         }
-    }
+        worker_step => {
+            return Err(StepError::Changed(format!(
+                "internal error: {worker_step:?} ran outside a worker change"
+            )));
+        }
+    };
+    result.map_err(StepError::from)
 }

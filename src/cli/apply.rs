@@ -12,14 +12,16 @@ use crate::apply::{self, ApplyOptions, ChangeOutcome};
 use crate::{live, plan, render};
 
 pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let desired = super::validate::load(root, &args.target.environment, printer)?;
+    let desired =
+        super::validate::load(root, &args.target.environment, args.target.local, printer)?;
     let target = Target::connect(root, &desired, args.target.local).await?;
-    let result = execute(&target, &desired, args, printer).await;
+    let result = execute(root, &target, &desired, args, printer).await;
     target.close().await;
     result
 }
 
 async fn execute(
+    root: &Path,
     target: &Target,
     desired: &crate::model::DesiredState,
     args: &ApplyArgs,
@@ -33,6 +35,7 @@ async fn execute(
     }
     let options = ApplyOptions {
         allow_delete: args.allow_delete,
+        message: super::git::describe(root),
         ..ApplyOptions::default()
     };
     if let Err(refusal) = apply::check_permission(&plan, &options) {
@@ -41,7 +44,7 @@ async fn execute(
     if !args.yes {
         confirm(&desired.environment, printer)?;
     }
-    let report = apply::apply(&target.client, &plan, &options, |outcome| {
+    let report = apply::apply(&target.client, &plan, desired, &options, |outcome| {
         printer.data(&outcome_line(outcome));
     })
     .await;

@@ -31,6 +31,7 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         state_dir: args.state.clone(),
         token,
         account_id: args.account_id.clone(),
+        zones: args.zones.clone(),
     };
     let server = emulator::start(config).await.with_context(|| {
         format!(
@@ -43,6 +44,9 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         server.base_url(),
         args.account_id
     ));
+    for zone in &args.zones {
+        printer.data(&format!("zone: {zone} (id {})\n", emulator::zone_id(zone)));
+    }
     wait_for_stop().await;
     server.shutdown().await;
     printer.message("flareops emulator stopped");

@@ -4,6 +4,7 @@
 
 mod apply;
 mod emulator;
+mod git;
 mod plan;
 mod target;
 mod validate;
@@ -32,6 +33,9 @@ pub enum Command {
         /// The environment to validate (repeatable); all of them when omitted.
         #[arg(long = "env", value_name = "ENV")]
         environments: Vec<String>,
+        /// Validate for the local account: missing secrets may use their `local_default`.
+        #[arg(long)]
+        local: bool,
     },
     /// Show what apply would change.
     Plan(PlanArgs),
@@ -96,6 +100,10 @@ pub struct EmulatorArgs {
     /// The account id the emulator serves.
     #[arg(long, value_name = "ID", default_value = crate::emulator::DEFAULT_ACCOUNT_ID)]
     pub account_id: String,
+    /// A zone (domain name) that exists in the account, for Workers routes and custom domains.
+    /// Repeat for several zones. Zones are kept in the state directory once created.
+    #[arg(long = "zone", value_name = "NAME")]
+    pub zones: Vec<String>,
 }
 
 /// Where output goes: data on stdout, messages on stderr.
@@ -142,7 +150,10 @@ pub struct Reported;
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { environments } => validate::run(&cli.dir, &environments, printer),
+        Command::Validate {
+            environments,
+            local,
+        } => validate::run(&cli.dir, &environments, local, printer),
         Command::Plan(args) => plan::run(&cli.dir, &args, printer).await,
         Command::Apply(args) => apply::run(&cli.dir, &args, printer).await,
         Command::Emulator(args) => emulator::run(&args, printer).await,

@@ -8,7 +8,8 @@ use super::{Format, PlanArgs, Printer};
 use crate::{live, plan, render};
 
 pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let desired = super::validate::load(root, &args.target.environment, printer)?;
+    let desired =
+        super::validate::load(root, &args.target.environment, args.target.local, printer)?;
     let target = Target::connect(root, &desired, args.target.local).await?;
     let fetched = live::fetch(&target.client, &desired).await;
     target.close().await;

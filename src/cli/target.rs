@@ -25,7 +25,7 @@ impl Target {
         local: bool,
     ) -> anyhow::Result<Target> {
         if local || desired.account == AccountTarget::Local {
-            return Target::local(root).await;
+            return Target::local(root, desired).await;
         }
         let token = std::env::var("CLOUDFLARE_API_TOKEN")
             .ok()
@@ -61,7 +61,7 @@ impl Target {
         })
     }
 
-    async fn local(root: &Path) -> anyhow::Result<Target> {
+    async fn local(root: &Path, desired: &DesiredState) -> anyhow::Result<Target> {
         let state_dir = root.join(".flareops").join("local");
         let token = uuid::Uuid::new_v4().simple().to_string();
         let config = emulator::Config {
@@ -69,6 +69,9 @@ impl Target {
             state_dir: state_dir.clone(),
             token: token.clone(),
             account_id: emulator::DEFAULT_ACCOUNT_ID.to_string(),
+            // The local account has the environment's zone, so routes and
+            // custom domains work without a real one.
+            zones: desired.zone.iter().map(|z| z.name.clone()).collect(),
         };
         let server = emulator::start(config)
             .await

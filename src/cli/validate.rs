@@ -6,7 +6,12 @@ use std::process::ExitCode;
 use super::{Printer, Reported};
 use crate::manifest;
 
-pub fn run(root: &Path, environments: &[String], printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run(
+    root: &Path,
+    environments: &[String],
+    local: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let names = if environments.is_empty() {
         manifest::environments(root).map_err(|d| report(printer, &d))?
     } else {
@@ -14,12 +19,13 @@ pub fn run(root: &Path, environments: &[String], printer: &Printer) -> anyhow::R
     };
     let mut failed = false;
     for name in &names {
-        match manifest::load(root, name) {
+        match load_quietly(root, name, local) {
             Ok(desired) => printer.message(&format!(
-                "{name}: ok ({} KV namespaces, {} D1 databases, {} R2 buckets)",
+                "{name}: ok ({} KV namespaces, {} D1 databases, {} R2 buckets, {} workers)",
                 desired.kv_namespaces.len(),
                 desired.d1_databases.len(),
-                desired.r2_buckets.len()
+                desired.r2_buckets.len(),
+                desired.workers.len()
             )),
             Err(diagnostics) => {
                 report(printer, &diagnostics);
@@ -38,11 +44,26 @@ fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {
     Reported
 }
 
-/// Loads one environment, reporting diagnostics on failure.
+fn load_quietly(
+    root: &Path,
+    environment: &str,
+    local: bool,
+) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
+    let options = manifest::LoadOptions {
+        local,
+        ..manifest::LoadOptions::process()
+    };
+    manifest::load_with(root, environment, &options)
+}
+
+/// Loads one environment (`local`: for the local account, where secrets
+/// may fall back to their documented local defaults), reporting
+/// diagnostics on failure.
 pub fn load(
     root: &Path,
     environment: &str,
+    local: bool,
     printer: &Printer,
 ) -> anyhow::Result<crate::model::DesiredState> {
-    manifest::load(root, environment).map_err(|d| report(printer, &d).into())
+    load_quietly(root, environment, local).map_err(|d| report(printer, &d).into())
 }

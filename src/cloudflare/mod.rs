@@ -10,6 +10,7 @@ mod d1;
 mod kv;
 mod r2;
 mod retry;
+mod workers;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,10 @@ pub use d1::D1Database;
 pub use kv::KvNamespace;
 pub use r2::R2Bucket;
 pub use retry::RetryPolicy;
+pub use workers::{
+    CustomDomain, Deployment, DeploymentShare, DurableObjectNamespace, Migration, Route, ScriptSummary,
+    UploadedModule, Version, WorkerUpload,
+};
 
 /// The production API base URL; `CLOUDFLARE_API_BASE_URL` overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -211,10 +216,11 @@ pub struct Client {
     retry: RetryPolicy,
 }
 
-/// The body of a request.
+/// The body of a request. A multipart body is built anew for each attempt.
 enum Body<'a> {
     None,
     Json(&'a serde_json::Value),
+    Multipart(&'a (dyn Fn() -> reqwest::multipart::Form + Send + Sync)),
 }
 
 impl Client {
@@ -253,16 +259,16 @@ impl Client {
         format!("/accounts/{}{}", self.account_id, rest)
     }
 
-    /// Sends one request (with retries) and decodes the envelope's `result`.
-    /// Returns the result and `result_info`.
-    async fn call<T: DeserializeOwned>(
+    /// Sends one request, retrying what the policy allows, and returns the
+    /// final status, headers and body (whatever the status).
+    async fn send(
         &self,
-        method: Method,
+        method: &Method,
         path: &str,
         query: &[(&str, String)],
         headers: &[(&'static str, String)],
-        body: Body<'_>,
-    ) -> Result<(Option<T>, ResultInfo), ClientError> {
+        body: &Body<'_>,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), ClientError> {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 0u32;
         loop {
@@ -273,21 +279,30 @@ impl Client {
                 for (name, value) in headers {
                     request = request.header(*name, value);
                 }
-                if let Body::Json(value) = &body {
-                    request = request.json(value);
+                match body {
+                    Body::None => {}
+                    Body::Json(value) => request = request.json(value),
+                    Body::Multipart(build) => request = request.multipart(build()),
                 }
                 tracing::debug!(%method, path, attempt, "cloudflare request");
-                request.send().await
+                match request.send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let headers = response.headers().clone();
+                        response.bytes().await.map(|bytes| (status, headers, bytes))
+                    }
+                    Err(error) => Err(error),
+                }
             };
-            let response = match outcome {
-                Ok(response) => response,
+            let (status, response_headers, bytes) = match outcome {
+                Ok(parts) => parts,
                 Err(source) => {
                     let error = ClientError::Transport {
                         method: method.clone(),
                         path: path.to_string(),
                         source,
                     };
-                    match self.retry.delay_for_transport(&method, attempt) {
+                    match self.retry.delay_for_transport(method, attempt) {
                         Some(delay) => {
                             tracing::warn!(%method, path, attempt, ?delay, "request failed, retrying: {error}");
                             tokio::time::sleep(delay).await;
@@ -297,47 +312,44 @@ impl Client {
                     }
                 }
             };
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let ray = response
-                .headers()
-                .get("cf-ray")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    let error = ClientError::Transport {
-                        method: method.clone(),
-                        path: path.to_string(),
-                        source,
-                    };
-                    match self.retry.delay_for_transport(&method, attempt) {
-                        Some(delay) => {
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
-                        None => return Err(error),
-                    }
-                }
+            let header = |name: &str| {
+                response_headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
             };
-            tracing::debug!(%method, path, status = status.as_u16(), ray = ray.as_deref().unwrap_or("-"), "cloudflare response");
-            if let Some(delay) = self.retry.delay_for_status(
-                &method,
-                status.as_u16(),
-                retry_after.as_deref(),
-                attempt,
-            ) {
+            tracing::debug!(
+                %method,
+                path,
+                status = status.as_u16(),
+                ray = header("cf-ray").as_deref().unwrap_or("-"),
+                "cloudflare response"
+            );
+            let retry_after = header("retry-after");
+            if let Some(delay) =
+                self.retry
+                    .delay_for_status(method, status.as_u16(), retry_after.as_deref(), attempt)
+            {
                 tracing::warn!(%method, path, status = status.as_u16(), ?delay, "retrying");
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            return decode(&method, path, status, &bytes);
+            return Ok((status, response_headers, bytes));
         }
+    }
+
+    /// Sends one request (with retries) and decodes the envelope's `result`.
+    /// Returns the result and `result_info`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&'static str, String)],
+        body: Body<'_>,
+    ) -> Result<(Option<T>, ResultInfo), ClientError> {
+        let (status, _, bytes) = self.send(&method, path, query, headers, &body).await?;
+        decode(&method, path, status, &bytes)
     }
 
     /// A call whose `result` must be present.

@@ -179,3 +179,60 @@ async fn authentication_errors_carry_codes_and_a_hint() {
             .is_some_and(|h| h.contains("CLOUDFLARE_API_TOKEN"))
     );
 }
+
+#[tokio::test]
+async fn a_script_upload_sends_metadata_and_every_module_as_its_own_part() {
+    use axum::extract::Multipart;
+    use axum::routing::put;
+    use std::sync::Mutex;
+    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>> = Arc::default();
+    let router = Router::new()
+        .route(
+            "/client/v4/accounts/acc/workers/scripts/api",
+            put(
+                |State(seen): State<Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>>,
+                 mut multipart: Multipart| async move {
+                    while let Some(field) = multipart.next_field().await.unwrap() {
+                        let name = field.name().unwrap_or_default().to_string();
+                        let file = field.file_name().map(str::to_string);
+                        let kind = field.content_type().map(str::to_string);
+                        let _ = field.bytes().await;
+                        seen.lock().unwrap().push((name, file, kind));
+                    }
+                    ok(json!({"deployment_id": "v1"}), json!({}))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let client = client(serve(router).await);
+    let modules = vec![
+        crate::model::WorkerModule {
+            name: "index.js".into(),
+            kind: crate::model::ModuleKind::EsModule,
+            content: b"export default {}".to_vec(),
+        },
+        crate::model::WorkerModule {
+            name: "lib/util.js".into(),
+            kind: crate::model::ModuleKind::EsModule,
+            content: b"export const a = 1;".to_vec(),
+        },
+    ];
+    let bindings = std::collections::BTreeMap::new();
+    let upload = WorkerUpload {
+        main_module: "index.js",
+        modules: &modules,
+        compatibility_date: "2025-01-15",
+        compatibility_flags: &[],
+        bindings: &bindings,
+        migration: None,
+        tag: "abc",
+        message: "m",
+    };
+    let version = client.upload_worker_script("api", &upload).await.expect("upload");
+    assert_eq!(version, "v1");
+    let seen = seen.lock().unwrap().clone();
+    let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["metadata", "index.js", "lib/util.js"], "{seen:?}");
+    assert_eq!(seen[2].1.as_deref(), Some("lib/util.js"));
+    assert_eq!(seen[2].2.as_deref(), Some("application/javascript+module"));
+}

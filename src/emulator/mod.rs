@@ -7,8 +7,10 @@
 //!
 //! Served under `/client/v4`: accounts, memberships, user and token verification
 //! ([`accounts`]), Workers KV ([`kv`]), D1 backed by real SQLite files ([`d1`]), R2 bucket
-//! management ([`r2`]) and the one GraphQL analytics query `wrangler d1 info` sends
-//! ([`graphql`]). `GET /__emulator/stats` reports request counts ([`stats`]).
+//! management ([`r2`]), the one GraphQL analytics query `wrangler d1 info` sends
+//! ([`graphql`]), and Workers with their versions, deployments, secrets, cron triggers, routes,
+//! custom domains, workers.dev settings, Durable Object namespaces and the zones routes live on
+//! ([`workers`]). `GET /__emulator/stats` reports request counts ([`stats`]).
 //!
 //! Every Cloudflare-path request needs `Authorization: Bearer <token>`; the token is compared in
 //! constant time and never logged. State lives in `state_dir` ([`store`]) and survives restarts.
@@ -21,6 +23,7 @@ mod kv;
 mod r2;
 mod stats;
 mod store;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -40,6 +43,7 @@ use tokio::task::JoinHandle;
 use envelope::ApiError;
 use stats::Stats;
 use store::{D1Files, Store};
+pub use workers::zone_id;
 
 /// The account id used when none is configured (32 lowercase hex characters, like Cloudflare's).
 pub const DEFAULT_ACCOUNT_ID: &str = "f1a7e0c5d4b3a2918f7e6d5c4b3a2910";
@@ -64,6 +68,9 @@ pub struct Config {
     pub token: String,
     /// The one account served.
     pub account_id: String,
+    /// Zones (domain names such as `example.com`) that exist in the account, created at start
+    /// when missing. Their ids are derived from the name, so they are stable across runs.
+    pub zones: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -74,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("state_dir", &self.state_dir)
             .field("token", &"<redacted>")
             .field("account_id", &self.account_id)
+            .field("zones", &self.zones)
             .finish()
     }
 }
@@ -206,6 +214,13 @@ pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
     .map_err(|error| EmulatorError::InvalidConfig {
         message: format!("opening state panicked: {error}"),
     })??;
+    let zones = config.zones.clone();
+    store
+        .call(move |conn| workers::create_zones(conn, &zones))
+        .await
+        .map_err(|error| EmulatorError::InvalidConfig {
+            message: format!("cannot create the configured zones: {}", error.message),
+        })?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -265,6 +280,15 @@ fn validate_config(config: &Config) -> Result<(), EmulatorError> {
             ),
         });
     }
+    for zone in &config.zones {
+        if !workers::valid_zone_name(zone) {
+            return Err(EmulatorError::InvalidConfig {
+                message: format!(
+                    "zone {zone:?} must be a lowercase domain name with at least two labels, like example.com"
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -276,6 +300,7 @@ fn router(state: SharedState) -> Router {
         .merge(d1::routes())
         .merge(r2::routes())
         .merge(graphql::routes())
+        .merge(workers::routes())
         .route(STATS_PATH, axum::routing::get(stats_handler))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)

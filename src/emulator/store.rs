@@ -1,5 +1,8 @@
-//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata and KV data, and one
-//! SQLite file per D1 database under `d1/`.
+//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data and Workers
+//! (scripts, versions with their content-addressed modules, deployments, secrets, triggers,
+//! routes, domains, Durable Object namespaces, zones), and one SQLite file per D1 database under
+//! `d1/`. Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
+//! by an older emulator opens unchanged.
 //!
 //! SQLite is blocking, so every access runs on tokio's blocking pool ([`Store::call`],
 //! [`D1Files::call`]) behind a mutex per file: writes are serialized, none is lost under
@@ -64,6 +67,98 @@ CREATE TABLE IF NOT EXISTS r2_buckets (
     storage_class TEXT NOT NULL,
     PRIMARY KEY (jurisdiction, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS zones (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_on TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_scripts (
+    name               TEXT PRIMARY KEY,
+    tag                TEXT NOT NULL,
+    created_on         TEXT NOT NULL,
+    modified_on        TEXT NOT NULL,
+    migration_tag      TEXT,
+    last_deployed_from TEXT NOT NULL,
+    script_settings    TEXT NOT NULL,
+    subdomain_enabled  INTEGER NOT NULL,
+    previews_enabled   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_versions (
+    id           TEXT PRIMARY KEY,
+    script       TEXT NOT NULL,
+    number       INTEGER NOT NULL,
+    created_on   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    author_email TEXT NOT NULL,
+    annotations  TEXT NOT NULL,
+    runtime      TEXT NOT NULL,
+    bindings     TEXT NOT NULL,
+    etag         TEXT NOT NULL,
+    handlers     TEXT NOT NULL,
+    UNIQUE (script, number)
+);
+CREATE TABLE IF NOT EXISTS worker_version_modules (
+    version_id   TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    PRIMARY KEY (version_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS worker_version_secrets (
+    version_id TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    binding    TEXT NOT NULL,
+    PRIMARY KEY (version_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS worker_blobs (
+    digest  TEXT PRIMARY KEY,
+    content BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS worker_deployments (
+    id           TEXT PRIMARY KEY,
+    script       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    created_on   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    strategy     TEXT NOT NULL,
+    author_email TEXT NOT NULL,
+    annotations  TEXT NOT NULL,
+    versions     TEXT NOT NULL,
+    UNIQUE (script, seq)
+);
+CREATE TABLE IF NOT EXISTS worker_schedules (
+    script      TEXT NOT NULL,
+    cron        TEXT NOT NULL,
+    created_on  TEXT NOT NULL,
+    modified_on TEXT NOT NULL,
+    PRIMARY KEY (script, cron)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS worker_routes (
+    id         TEXT PRIMARY KEY,
+    zone_id    TEXT NOT NULL,
+    pattern    TEXT NOT NULL,
+    script     TEXT,
+    created_on TEXT NOT NULL,
+    UNIQUE (zone_id, pattern)
+);
+CREATE TABLE IF NOT EXISTS worker_domains (
+    id          TEXT PRIMARY KEY,
+    hostname    TEXT NOT NULL UNIQUE,
+    service     TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    zone_id     TEXT NOT NULL,
+    cert_id     TEXT NOT NULL,
+    created_on  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS durable_object_namespaces (
+    id         TEXT PRIMARY KEY,
+    script     TEXT NOT NULL,
+    class      TEXT NOT NULL,
+    use_sqlite INTEGER NOT NULL,
+    created_on TEXT NOT NULL,
+    UNIQUE (script, class)
+);
 ";
 
 /// The metadata database, shared by all handlers.

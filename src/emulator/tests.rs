@@ -22,6 +22,7 @@ async fn start_in(dir: &Path) -> Emulator {
         state_dir: dir.to_path_buf(),
         token: TOKEN.into(),
         account_id: ACCOUNT.into(),
+        zones: Vec::new(),
     })
     .await
     .expect("emulator starts")
@@ -1020,6 +1021,7 @@ async fn start_errors_name_the_path_and_the_token_is_never_shown() {
         state_dir: file.clone(),
         token: "secret-token-value".into(),
         account_id: ACCOUNT.into(),
+        zones: Vec::new(),
     };
     assert!(!format!("{config:?}").contains("secret-token-value"));
     let error = start(config).await.unwrap_err();
@@ -1033,6 +1035,7 @@ async fn start_errors_name_the_path_and_the_token_is_never_shown() {
         state_dir: dir.path().join("state"),
         token: "has space".into(),
         account_id: ACCOUNT.into(),
+        zones: Vec::new(),
     })
     .await
     .unwrap_err();

@@ -446,6 +446,42 @@ impl<'n> Fields<'n> {
         }
     }
 
+    /// An optional list of strings: each item with its manifest path
+    /// (`workers.api.crons[0]`). Items that are not strings are reported and
+    /// left out.
+    pub fn strings(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        name: &'static str,
+    ) -> Option<Vec<(String, Text)>> {
+        let node = self.node(name)?;
+        let path = self.path(name);
+        let Value::Seq(items) = &node.value else {
+            ctx.push(
+                Problem::new(
+                    node.origin,
+                    path,
+                    format!(
+                        "expected a list of strings, found {}",
+                        node.value.describe()
+                    ),
+                )
+                .hint(format!(
+                    "write `{name}: [\"...\"]`, or one `- ...` per line under `{name}:`"
+                )),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{index}]");
+            if let Some(text) = ctx.text(item, &item_path) {
+                out.push((item_path, text));
+            }
+        }
+        Some(out)
+    }
+
     /// An optional `true`/`false`.
     pub fn bool(&mut self, ctx: &mut Ctx<'_>, name: &'static str) -> Option<bool> {
         let node = self.node(name)?;

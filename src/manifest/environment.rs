@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{AccountTarget, Address, ResourceKind};
+use crate::model::{AccountTarget, Address, ResourceKind, Zone};
 
 use super::decode::{Ctx, ENV_VAR, Fields, Vars, is_var_name, literal};
 use super::infra::{Declaration, name_problem};
 use super::report::{Problem, did_you_mean, list};
 use super::rules;
+use super::worker::{ZoneSetting, merge_worker};
 use super::yaml::{Entry, Node, Origin, Value};
 
 /// What the environment file says, decoded.
@@ -18,6 +19,7 @@ use super::yaml::{Entry, Node, Origin, Value};
 pub(crate) struct Environment {
     pub account: AccountTarget,
     pub vars: Vars,
+    pub zone: ZoneSetting,
 }
 
 /// Decodes the environment file `node` (a mapping) and merges its overrides
@@ -35,9 +37,14 @@ pub(crate) fn decode(
         return Environment {
             account: AccountTarget::FromEnvironment,
             vars,
+            zone: ZoneSetting::Unknown,
         };
     };
     let account = decode_account(&mut fields, ctx);
+    let zone = match fields.node("zone") {
+        Some(node) => decode_zone(node, ctx),
+        None => ZoneSetting::Absent,
+    };
     if let Some(node) = fields.node("vars") {
         decode_vars(node, name, &mut vars, ctx);
     }
@@ -45,7 +52,56 @@ pub(crate) fn decode(
         apply_overrides(node, declarations, infra_complete, ctx);
     }
     fields.finish(ctx);
-    Environment { account, vars }
+    Environment {
+        account,
+        vars,
+        zone,
+    }
+}
+
+/// `zone: example.com` or `zone: {name: example.com, id: <32 hex>}`.
+fn decode_zone(node: &Node, ctx: &mut Ctx<'_>) -> ZoneSetting {
+    let (name, id) = match &node.value {
+        Value::Str(_) | Value::Typed { .. } => (ctx.text(node, "zone"), None),
+        _ => {
+            let Some(mut fields) = Fields::open(ctx, node, "zone", node.origin, "zone") else {
+                return ZoneSetting::Unknown;
+            };
+            let name = fields.required_string(ctx, "name");
+            let id = fields.string(ctx, "id");
+            fields.finish(ctx);
+            let Some(name) = name else {
+                return ZoneSetting::Unknown;
+            };
+            (Some(name), id)
+        }
+    };
+    let Some(name) = name else {
+        return ZoneSetting::Unknown;
+    };
+    let field = if id.is_some() || node.as_map().is_some() {
+        "zone.name"
+    } else {
+        "zone"
+    };
+    let mut valid = true;
+    if let Some(problem) = rules::zone_name(&name.value) {
+        ctx.push(name_problem(field.to_string(), &name, problem));
+        valid = false;
+    }
+    if let Some(id) = &id
+        && let Some(problem) = rules::zone_id(&id.value)
+    {
+        ctx.push(name_problem("zone.id".to_string(), id, problem));
+        valid = false;
+    }
+    if !valid {
+        return ZoneSetting::Unknown;
+    }
+    ZoneSetting::Known(Zone {
+        name: name.value,
+        id: id.map(|id| id.value),
+    })
 }
 
 fn decode_account(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> AccountTarget {
@@ -210,7 +266,11 @@ fn apply_overrides(
             }
         }
         if let Some(declaration) = declarations.get_mut(&address) {
-            merge(&mut declaration.body, &entry.value);
+            if address.kind == ResourceKind::Workers {
+                merge_worker(&mut declaration.body, &entry.value);
+            } else {
+                merge(&mut declaration.body, &entry.value);
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::model::{
 use super::decode::{Ctx, Fields, Text};
 use super::report::{Problem, Sink, did_you_mean, list};
 use super::rules::{self, NameProblem};
+use super::worker::{self, Inputs};
 use super::yaml::{FileId, Node, Origin, Sources, Value};
 
 /// One resource as declared: where its key is written and its body (to which
@@ -57,18 +58,6 @@ pub(crate) fn collect(files: &[(FileId, Node)], sink: &mut Sink) -> BTreeMap<Add
                 );
                 continue;
             };
-            if kind == ResourceKind::Workers {
-                sink.push(
-                    Problem::new(
-                        entry.key.origin,
-                        section,
-                        "the `workers` section is not supported by this version of flareops"
-                            .to_string(),
-                    )
-                    .hint("deploy workers with wrangler for now; flareops manages KV, D1 and R2"),
-                );
-                continue;
-            }
             let resources = match &entry.value.value {
                 Value::Map(resources) => resources.as_slice(),
                 Value::Null => &[],
@@ -139,10 +128,14 @@ struct Named {
 /// `state`. `ctx.vars` must be set: strings are interpolated here.
 pub(crate) fn build(
     declarations: &BTreeMap<Address, Declaration>,
+    inputs: &Inputs<'_>,
     ctx: &mut Ctx<'_>,
     state: &mut DesiredState,
 ) {
     let mut names: Vec<Named> = Vec::new();
+    let mut services: BTreeMap<String, Vec<(String, String, Origin)>> = BTreeMap::new();
+    let mut routes: Vec<(Address, String, Origin)> = Vec::new();
+    let mut custom_domains: Vec<(Address, String, Origin)> = Vec::new();
     for (address, declaration) in declarations {
         let path = address.to_string();
         let Some(mut fields) = Fields::open(
@@ -179,12 +172,35 @@ pub(crate) fn build(
                     state.r2_buckets.insert(key, Declared { spec, protect });
                 }
             }
-            // Rejected above, before any resource is read.
-            ResourceKind::Workers => {}
+            ResourceKind::Workers => {
+                let decoded = worker::decode(&mut fields, ctx, declarations, inputs);
+                if let Some(name) = decoded.name {
+                    names.push(named(address, "", name, "name"));
+                }
+                services.insert(key.clone(), decoded.services);
+                routes.extend(
+                    decoded
+                        .routes
+                        .into_iter()
+                        .map(|(route, origin)| (address.clone(), route, origin)),
+                );
+                custom_domains.extend(
+                    decoded
+                        .custom_domains
+                        .into_iter()
+                        .map(|(domain, origin)| (address.clone(), domain, origin)),
+                );
+                if let Some(spec) = decoded.spec {
+                    state.workers.insert(key, Declared { spec, protect });
+                }
+            }
         }
         fields.finish(ctx);
     }
     report_collisions(names, ctx.sources, ctx.sink, &state.environment);
+    worker::report_cycles(&services, ctx);
+    worker::report_claimed_twice(routes, "route", "routes", ctx);
+    worker::report_claimed_twice(custom_domains, "custom domain", "custom_domains", ctx);
 }
 
 fn named(address: &Address, scope: &str, name: Text, field: &'static str) -> Named {
@@ -270,7 +286,7 @@ fn decode_r2_bucket(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<R2Buc
 /// Applies a naming rule to an interpolated value and reports a breach where
 /// the offending text is written (the variable's value when it came from
 /// one). `None` when the value is unusable.
-fn checked(
+pub(crate) fn checked(
     ctx: &mut Ctx<'_>,
     fields: &Fields<'_>,
     name: &'static str,

@@ -10,10 +10,17 @@
 //!    into the declarations' trees, so overridden text keeps its own origin).
 //! 4. [`infra::build`]: decode each resource through [`decode::Fields`]
 //!    (unknown fields, wrong types, `${var}` interpolation), check the values
-//!    against Cloudflare's rules ([`rules`]) and look for name collisions.
+//!    against Cloudflare's rules ([`rules`], [`cron`]) and look for name
+//!    collisions. Workers ([`worker`]) also read their modules and resolve
+//!    their secrets ([`files`]), and are checked across each other (service
+//!    binding cycles, routes claimed twice).
 //!
-//! **Invariant:** no I/O beyond reading the manifest files; no network. A
-//! manifest error is found before any client exists.
+//! **Invariant:** no I/O beyond reading the manifest files, the worker
+//! modules and secret files they name (inside the project root only), and
+//! the process environment for `from_env` secrets; no network. A manifest
+//! error is found before any client exists.
+//!
+//! **Invariant:** a secret's value is never part of a diagnostic.
 //!
 //! **Invariant:** problems are collected, never returned one at a time, and
 //! reported in (file, line, column) order; each points at the text to edit
@@ -21,13 +28,16 @@
 //!
 //! The format is documented in `docs/manifest.md`.
 
+mod cron;
 mod decode;
 mod diagnostic;
 mod environment;
+mod files;
 mod infra;
 mod report;
 mod rules;
 mod schema;
+mod worker;
 mod yaml;
 
 #[cfg(test)]
@@ -42,6 +52,7 @@ pub use schema::json_schema;
 
 use decode::{Ctx, Vars};
 use report::{Problem, Sink, did_you_mean, list};
+use worker::{Inputs, ZoneSetting};
 use yaml::{FileId, Node, Origin, Sources, Value};
 
 /// The directory of resource files, relative to the project root.
@@ -51,9 +62,52 @@ pub const ENVIRONMENTS_DIR: &str = "environments";
 /// The extension of manifest files (`.yml` is refused, not ignored).
 const EXTENSION: &str = "yaml";
 
+/// How [`load_with`] resolves what is not in the manifests.
+pub struct LoadOptions<'a> {
+    /// The run targets the local account (`--local`): a secret whose source
+    /// is missing falls back to its `local_default`. Environments with
+    /// `account: local` always do.
+    pub local: bool,
+    /// Reads an environment variable (for `from_env` secrets).
+    pub env_var: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl LoadOptions<'static> {
+    /// The real process environment, not local.
+    pub fn process() -> LoadOptions<'static> {
+        LoadOptions {
+            local: false,
+            env_var: &process_env_var,
+        }
+    }
+}
+
+impl std::fmt::Debug for LoadOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+fn process_env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Loads everything for one environment: `infra/*.yaml` with the overrides
-/// and variables of `environments/<environment>.yaml` applied.
+/// and variables of `environments/<environment>.yaml` applied, secrets from
+/// the process environment, not local (see [`load_with`]).
 pub fn load(root: &Path, environment: &str) -> Result<DesiredState, Diagnostics> {
+    load_with(root, environment, &LoadOptions::process())
+}
+
+/// [`load`] with explicit options: where `from_env` secrets come from and
+/// whether `local_default`s may stand in for missing secrets.
+pub fn load_with(
+    root: &Path,
+    environment: &str,
+    options: &LoadOptions<'_>,
+) -> Result<DesiredState, Diagnostics> {
     let mut sources = Sources::default();
     let mut sink = Sink::default();
 
@@ -73,7 +127,7 @@ pub fn load(root: &Path, environment: &str) -> Result<DesiredState, Diagnostics>
     }
 
     let mut declarations = infra::collect(&infra_trees, &mut sink);
-    let (account, vars) = match &environment_tree {
+    let (account, vars, zone) = match &environment_tree {
         Some((_, node)) => {
             let mut ctx = Ctx {
                 sources: &sources,
@@ -87,23 +141,33 @@ pub fn load(root: &Path, environment: &str) -> Result<DesiredState, Diagnostics>
                 infra_complete,
                 &mut ctx,
             );
-            (decoded.account, decoded.vars)
+            (decoded.account, decoded.vars, decoded.zone)
         }
         // Unknown or unreadable environment: still check infra/, but do not
         // report variables as undefined (they may be defined there).
         None => (
             AccountTarget::FromEnvironment,
             Vars::builtin(environment, false),
+            ZoneSetting::Unknown,
         ),
     };
 
+    let inputs = Inputs {
+        project: files::Project::new(root),
+        local: options.local || account == AccountTarget::Local,
+        env_var: options.env_var,
+        zone,
+    };
     let mut state = DesiredState::empty(environment, account);
+    if let ZoneSetting::Known(zone) = &inputs.zone {
+        state.zone = Some(zone.clone());
+    }
     let mut ctx = Ctx {
         sources: &sources,
         sink: &mut sink,
         vars: Some(&vars),
     };
-    infra::build(&declarations, &mut ctx, &mut state);
+    infra::build(&declarations, &inputs, &mut ctx, &mut state);
 
     if sink.is_empty() {
         Ok(state)

@@ -54,6 +54,11 @@ impl Sink {
         self.problems.is_empty()
     }
 
+    /// How many problems were collected (to tell whether a stage added any).
+    pub fn len(&self) -> usize {
+        self.problems.len()
+    }
+
     /// Resolves every problem against `sources`; the files' texts go along
     /// for snippets.
     pub fn into_diagnostics(self, sources: Sources) -> Diagnostics {

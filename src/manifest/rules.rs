@@ -24,7 +24,7 @@ pub(crate) struct NameProblem {
 }
 
 impl NameProblem {
-    fn at(index: usize, message: String, hint: String) -> NameProblem {
+    pub(crate) fn at(index: usize, message: String, hint: String) -> NameProblem {
         NameProblem {
             index: Some(index),
             message,
@@ -32,7 +32,7 @@ impl NameProblem {
         }
     }
 
-    fn whole(message: String, hint: String) -> NameProblem {
+    pub(crate) fn whole(message: String, hint: String) -> NameProblem {
         NameProblem {
             index: None,
             message,
@@ -235,6 +235,466 @@ pub(crate) fn account_id(value: &str) -> Option<NameProblem> {
         ));
     }
     None
+}
+
+/// Zone ids: 32 lowercase hexadecimal characters, like account ids.
+pub(crate) fn zone_id(value: &str) -> Option<NameProblem> {
+    let mut problem = account_id(value)?;
+    problem.message = problem.message.replace("account id", "zone id");
+    problem.hint =
+        "the zone id is the 32-character hex string under API on the zone's Overview page"
+            .to_string();
+    if problem.message.contains("are lowercase") {
+        problem.hint = format!("write `{}`", value.to_ascii_lowercase());
+    }
+    Some(problem)
+}
+
+/// Worker script names: `^[a-z0-9_][a-z0-9-_]*$` (the OAS pattern for
+/// `script_name`), at most 63 characters (the length of a DNS label: the
+/// name is the `<name>.<subdomain>.workers.dev` hostname).
+pub(crate) const MAX_WORKER_NAME_CHARS: usize = 63;
+
+pub(crate) fn worker_name(value: &str) -> Option<NameProblem> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    let hint = || match suggest(value, allowed, '-') {
+        Some(better) => format!(
+            "Worker names are lowercase letters, digits, `-` and `_`, not starting with `-`; for example `{better}`"
+        ),
+        None => "Worker names are lowercase letters, digits, `-` and `_`, not starting with `-`"
+            .to_string(),
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole(
+            "the Worker name is empty".to_string(),
+            hint(),
+        ));
+    }
+    for (index, c) in value.char_indices() {
+        if !allowed(c) || (index == 0 && c == '-') {
+            return Some(NameProblem::at(
+                index,
+                format!(
+                    "invalid Worker name `{value}`: {} is not allowed{}",
+                    describe_char(c),
+                    position(index)
+                ),
+                hint(),
+            ));
+        }
+    }
+    let count = value.chars().count();
+    if count > MAX_WORKER_NAME_CHARS {
+        return Some(NameProblem::whole(
+            format!(
+                "the Worker name `{value}` is {count} characters long; Cloudflare accepts at most {MAX_WORKER_NAME_CHARS}"
+            ),
+            "shorten the name (or the variables it uses)".to_string(),
+        ));
+    }
+    None
+}
+
+/// Words a JavaScript binding cannot be named (ECMAScript reserved words,
+/// including those reserved in strict mode and module code).
+const JS_RESERVED: &[&str] = &[
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "implements",
+    "import",
+    "in",
+    "instanceof",
+    "interface",
+    "let",
+    "new",
+    "null",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "static",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// Binding and secret names: JavaScript identifiers (`env.NAME` in the
+/// worker), `^[A-Za-z_$][A-Za-z0-9_$]*$`, not a reserved word.
+pub(crate) fn js_identifier(value: &str, what: &str) -> Option<NameProblem> {
+    let hint = || match suggest_identifier(value) {
+        Some(better) => format!(
+            "{what}s are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `{better}`"
+        ),
+        None => format!(
+            "{what}s are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit"
+        ),
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole(format!("empty {what}"), hint()));
+    }
+    for (index, c) in value.char_indices() {
+        let ok =
+            c.is_ascii_alphabetic() || c == '_' || c == '$' || (index > 0 && c.is_ascii_digit());
+        if !ok {
+            return Some(NameProblem::at(
+                index,
+                format!(
+                    "invalid {what} `{value}`: {} is not allowed{}",
+                    describe_char(c),
+                    position(index)
+                ),
+                hint(),
+            ));
+        }
+    }
+    if JS_RESERVED.contains(&value) {
+        return Some(NameProblem::whole(
+            format!("invalid {what} `{value}`: it is a reserved word in JavaScript"),
+            format!("pick another name, e.g. `{}`", value.to_ascii_uppercase()),
+        ));
+    }
+    None
+}
+
+fn suggest_identifier(value: &str) -> Option<String> {
+    let mut out: String = value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    (!out.is_empty() && out != value).then_some(out)
+}
+
+/// Environment variable names (`from_env`): `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn env_var_name(value: &str) -> Option<NameProblem> {
+    let hint = "environment variable names are letters, digits and `_`, not starting with a digit";
+    if value.is_empty() {
+        return Some(NameProblem::whole(
+            "empty environment variable name".to_string(),
+            hint.to_string(),
+        ));
+    }
+    for (index, c) in value.char_indices() {
+        let ok = c.is_ascii_alphabetic() || c == '_' || (index > 0 && c.is_ascii_digit());
+        if !ok {
+            return Some(NameProblem::at(
+                index,
+                format!(
+                    "invalid environment variable name `{value}`: {} is not allowed{}",
+                    describe_char(c),
+                    position(index)
+                ),
+                hint.to_string(),
+            ));
+        }
+    }
+    None
+}
+
+/// A compatibility date: `YYYY-MM-DD`, a date that exists. It may be in the
+/// future (Cloudflare then refuses the upload; flareops does not read the
+/// clock while loading manifests).
+pub(crate) fn compatibility_date(value: &str) -> Option<NameProblem> {
+    let hint = || "write the date as `YYYY-MM-DD`, e.g. `2025-01-15`".to_string();
+    let bytes = value.as_bytes();
+    let shape_ok = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, b)| match index {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return Some(NameProblem::whole(
+            format!("invalid compatibility date {value:?}: expected `YYYY-MM-DD`"),
+            hint(),
+        ));
+    }
+    let year: i32 = value[0..4].parse().unwrap_or(0);
+    let month: u8 = value[5..7].parse().unwrap_or(0);
+    let day: u8 = value[8..10].parse().unwrap_or(0);
+    let valid = time::Month::try_from(month)
+        .ok()
+        .and_then(|month| time::Date::from_calendar_date(year, month, day).ok())
+        .is_some();
+    if !valid {
+        return Some(NameProblem::whole(
+            format!("invalid compatibility date `{value}`: there is no such day"),
+            hint(),
+        ));
+    }
+    None
+}
+
+/// Compatibility flags: lowercase letters, digits and `_` (`nodejs_compat`).
+pub(crate) fn compatibility_flag(value: &str) -> Option<NameProblem> {
+    let hint = || {
+        "compatibility flags are lowercase letters, digits and `_`, e.g. `nodejs_compat`"
+            .to_string()
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole(
+            "empty compatibility flag".to_string(),
+            hint(),
+        ));
+    }
+    if let Some((index, c)) = value
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Some(NameProblem::at(
+            index,
+            format!(
+                "invalid compatibility flag `{value}`: {} is not allowed",
+                describe_char(c)
+            ),
+            hint(),
+        ));
+    }
+    None
+}
+
+/// The longest hostname (RFC 1035).
+const MAX_HOSTNAME_BYTES: usize = 253;
+/// The longest DNS label (RFC 1035).
+const MAX_LABEL_BYTES: usize = 63;
+
+/// A hostname as Cloudflare stores it: lowercase LDH labels (punycode for
+/// internationalized names) separated by `.`, at most 253 characters.
+/// `offset` is added to reported indices (the hostname may be part of a
+/// longer value, such as a route).
+pub(crate) fn hostname(value: &str, offset: usize, what: &str) -> Option<NameProblem> {
+    let hint = || {
+        let lower = value.to_ascii_lowercase();
+        if lower != value && hostname(&lower, 0, what).is_none() {
+            format!("hostnames are lowercase: write `{lower}`")
+        } else {
+            "hostnames are labels of lowercase letters, digits and `-` separated by `.` (punycode, `xn--...`, for international names)".to_string()
+        }
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole(format!("empty {what}"), hint()));
+    }
+    if value.len() > MAX_HOSTNAME_BYTES {
+        return Some(NameProblem::whole(
+            format!(
+                "the {what} `{value}` is {} characters long; hostnames are at most {MAX_HOSTNAME_BYTES}",
+                value.len()
+            ),
+            hint(),
+        ));
+    }
+    let mut start = 0;
+    for label in value.split('.') {
+        if label.is_empty() {
+            return Some(NameProblem::at(
+                offset + start.min(value.len().saturating_sub(1)),
+                format!("invalid {what} `{value}`: empty label (two dots, or a dot at an end)"),
+                hint(),
+            ));
+        }
+        if label.len() > MAX_LABEL_BYTES {
+            return Some(NameProblem::at(
+                offset + start,
+                format!(
+                    "invalid {what} `{value}`: the label `{label}` is longer than {MAX_LABEL_BYTES} characters"
+                ),
+                hint(),
+            ));
+        }
+        for (index, c) in label.char_indices() {
+            let ok = c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || (c == '-' && index > 0 && index + 1 < label.len());
+            if !ok {
+                let problem = if c == '-' {
+                    "a label starts or ends with `-`".to_string()
+                } else {
+                    format!("{} is not allowed", describe_char(c))
+                };
+                return Some(NameProblem::at(
+                    offset + start + index,
+                    format!("invalid {what} `{value}`: {problem}"),
+                    hint(),
+                ));
+            }
+        }
+        start += label.len() + 1;
+    }
+    None
+}
+
+/// A zone name: a hostname with at least two labels (`example.com`).
+pub(crate) fn zone_name(value: &str) -> Option<NameProblem> {
+    if let Some(problem) = hostname(value, 0, "zone name") {
+        return Some(problem);
+    }
+    if !value.contains('.') {
+        return Some(NameProblem::whole(
+            format!("invalid zone name `{value}`: a zone is a domain such as `example.com`"),
+            "write the zone's domain name as shown in the Cloudflare dashboard".to_string(),
+        ));
+    }
+    None
+}
+
+/// A Worker route pattern: `host/path`, where the host may start with `*`
+/// (the host and its subdomains) or `*.` (subdomains only) and the path may
+/// end with `*`; no scheme (a route without one matches http and https), no
+/// other wildcard, no query string. With a zone, the host must be in it.
+pub(crate) fn route_pattern(value: &str, zone: Option<&str>) -> Option<NameProblem> {
+    let hint = || {
+        "a route is `host/path`: the host may start with `*` or `*.`, the path may end with `*`, e.g. `api.example.com/*`".to_string()
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole("empty route".to_string(), hint()));
+    }
+    if value.contains("://") {
+        return Some(NameProblem::at(
+            0,
+            format!("the route `{value}` has a scheme"),
+            "write it without `https://`: a route without a scheme matches both http and https"
+                .to_string(),
+        ));
+    }
+    let Some(slash) = value.find('/') else {
+        return Some(NameProblem::whole(
+            format!("the route `{value}` has no path"),
+            format!("add the path: `{value}/*` for every path, `{value}/` for the root only"),
+        ));
+    };
+    let (host, path) = value.split_at(slash);
+    let (bare, bare_offset) = if let Some(rest) = host.strip_prefix("*.") {
+        (rest, 2)
+    } else if let Some(rest) = host.strip_prefix('*') {
+        (rest, 1)
+    } else {
+        (host, 0)
+    };
+    if let Some(index) = bare.find('*') {
+        return Some(NameProblem::at(
+            bare_offset + index,
+            format!("invalid route `{value}`: `*` may only start the host"),
+            hint(),
+        ));
+    }
+    if let Some(problem) = hostname(bare, bare_offset, "route host") {
+        return Some(problem);
+    }
+    for (index, c) in path.char_indices() {
+        let problem = match c {
+            '*' if index + 1 != path.len() => {
+                "`*` may only end the path (Cloudflare has no infix wildcards)".to_string()
+            }
+            '?' => "a route cannot hold a query string; end the path with `*` to match any query"
+                .to_string(),
+            '#' => "a route cannot hold a fragment".to_string(),
+            c if c.is_whitespace() || c.is_control() => {
+                format!("{} is not allowed", describe_char(c))
+            }
+            _ => continue,
+        };
+        return Some(NameProblem::at(
+            slash + index,
+            format!("invalid route `{value}`: {problem}"),
+            hint(),
+        ));
+    }
+    if let Some(zone) = zone
+        && !in_zone(bare, zone)
+    {
+        return Some(NameProblem::at(
+            bare_offset,
+            format!("the route `{value}` is not in the zone `{zone}`"),
+            format!(
+                "routes attach to the environment's zone: use a host that is `{zone}` or ends in `.{zone}`, or change `zone:` in the environment file"
+            ),
+        ));
+    }
+    None
+}
+
+/// A custom domain: a hostname (no scheme, path or wildcard), in the zone.
+pub(crate) fn custom_domain(value: &str, zone: Option<&str>) -> Option<NameProblem> {
+    if value.contains("://") {
+        return Some(NameProblem::at(
+            0,
+            format!("the custom domain `{value}` has a scheme"),
+            "a custom domain is a hostname: write it without `https://`".to_string(),
+        ));
+    }
+    if let Some(index) = value.find('/') {
+        return Some(NameProblem::at(
+            index,
+            format!("the custom domain `{value}` has a path"),
+            "a custom domain takes the whole hostname; to run the worker on a path only, use `routes:`"
+                .to_string(),
+        ));
+    }
+    if let Some(index) = value.find('*') {
+        return Some(NameProblem::at(
+            index,
+            format!("the custom domain `{value}` is a wildcard"),
+            "custom domains are single hostnames; use a route (`*.example.com/*`) for a wildcard"
+                .to_string(),
+        ));
+    }
+    if let Some(problem) = hostname(value, 0, "custom domain") {
+        return Some(problem);
+    }
+    if let Some(zone) = zone
+        && !in_zone(value, zone)
+    {
+        return Some(NameProblem::whole(
+            format!("the custom domain `{value}` is not in the zone `{zone}`"),
+            format!(
+                "use a hostname that is `{zone}` or ends in `.{zone}`, or change `zone:` in the environment file"
+            ),
+        ));
+    }
+    None
+}
+
+/// Whether `host` is `zone` or one of its subdomains.
+pub(crate) fn in_zone(host: &str, zone: &str) -> bool {
+    host == zone
+        || host
+            .strip_suffix(zone)
+            .is_some_and(|prefix| prefix.ends_with('.'))
 }
 
 /// A corrected name: lowercase, other characters replaced by `filler`,

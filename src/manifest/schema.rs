@@ -35,6 +35,122 @@ pub(crate) struct InfraFile {
     /// R2 buckets, by key (address `r2_buckets.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     r2_buckets: Option<BTreeMap<String, R2Bucket>>,
+    /// Workers, by key (address `workers.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    workers: Option<BTreeMap<String, Worker>>,
+}
+
+/// JavaScript identifiers: binding and secret names.
+const IDENTIFIER_PATTERN: &str = "^[A-Za-z_$][A-Za-z0-9_$]*$";
+
+/// A Worker.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Worker {
+    /// The script name: lowercase letters, digits, `-` and `_`, at most 63 characters. `${var}` allowed.
+    name: String,
+    /// The main module (`.js` or `.mjs`), relative to the project root.
+    main: String,
+    /// Globs (relative to the project root) of more modules, under the main module's directory.
+    #[serde(default)]
+    modules: Option<Vec<String>>,
+    /// `YYYY-MM-DD`.
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$|\$\{"))]
+    compatibility_date: String,
+    /// Compatibility flags such as `nodejs_compat`.
+    #[serde(default)]
+    compatibility_flags: Option<Vec<String>>,
+    /// Bindings by name (a JavaScript identifier).
+    #[schemars(extend("propertyNames" = {"pattern": IDENTIFIER_PATTERN}))]
+    #[serde(default)]
+    bindings: Option<BTreeMap<String, WorkerBinding>>,
+    /// Secrets by name (a JavaScript identifier): where each value comes from.
+    #[schemars(extend("propertyNames" = {"pattern": IDENTIFIER_PATTERN}))]
+    #[serde(default)]
+    secrets: Option<BTreeMap<String, WorkerSecret>>,
+    /// Cron triggers, in Cloudflare's five-field syntax.
+    #[serde(default)]
+    crons: Option<Vec<String>>,
+    /// Route patterns (`host/path`) on the environment's zone.
+    #[serde(default)]
+    routes: Option<Vec<String>>,
+    /// Hostnames on the environment's zone.
+    #[serde(default)]
+    custom_domains: Option<Vec<String>>,
+    /// How a new version goes live (default: immediate).
+    #[serde(default)]
+    rollout: Option<WorkerRollout>,
+    /// Never delete this worker.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// Exactly one target.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) enum WorkerBinding {
+    /// A key of `kv_namespaces`.
+    KvNamespace(String),
+    /// A key of `d1_databases`.
+    D1(String),
+    /// A key of `r2_buckets`.
+    R2Bucket(String),
+    /// A key of `workers`.
+    Service(String),
+    /// A Durable Object class this worker exports.
+    DurableObject(String),
+    /// A plain-text variable (`${var}` allowed).
+    Text(String),
+    /// A JSON variable.
+    Json(serde_json::Value),
+}
+
+/// Where a secret's value comes from: exactly one of `from_env`, `from_file`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkerSecret {
+    /// An environment variable of the flareops process.
+    #[serde(default)]
+    from_env: Option<String>,
+    /// A file, relative to the project root (not committed).
+    #[serde(default)]
+    from_file: Option<String>,
+    /// The value used against the local account when the source is missing.
+    #[serde(default)]
+    local_default: Option<String>,
+}
+
+/// A rollout strategy.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkerRollout {
+    /// `immediate` or `gradual`.
+    #[schemars(schema_with = "strategy")]
+    strategy: String,
+    /// Gradual: increasing percentages ending at 100.
+    #[serde(default)]
+    steps: Option<Vec<u8>>,
+    /// Gradual: time between steps, e.g. `30s`, `5m`, `1h`.
+    #[serde(default)]
+    wait: Option<String>,
+    /// Gradual: an http(s) URL that must answer 2xx between steps.
+    #[serde(default)]
+    health_url: Option<String>,
+}
+
+/// The environment's zone: its name, or `{name, id}`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum EnvironmentZone {
+    Name(String),
+    Full {
+        /// The zone's domain name.
+        name: String,
+        /// The zone id (32 lowercase hex characters).
+        #[schemars(regex(pattern = r"^[0-9a-f]{32}$"))]
+        #[serde(default)]
+        id: Option<String>,
+    },
 }
 
 /// A Workers KV namespace.
@@ -102,11 +218,14 @@ pub(crate) struct EnvironmentFile {
     #[schemars(schema_with = "account")]
     #[serde(default)]
     account: Option<String>,
+    /// The zone routes and custom domains live on.
+    #[serde(default)]
+    zone: Option<EnvironmentZone>,
     /// Variables for `${name}` in infra strings (`env` is built in).
     #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"const": "env"}}))]
     vars: Option<BTreeMap<String, String>>,
     /// Fields to change, by address (`r2_buckets.assets`); deep-merged, `null` removes a field.
-    #[schemars(extend("propertyNames" = {"pattern": "^(kv_namespaces|d1_databases|r2_buckets)\\.[a-z0-9_][a-z0-9_-]{0,63}$"}))]
+    #[schemars(extend("propertyNames" = {"pattern": "^(kv_namespaces|d1_databases|r2_buckets|workers)\\.[a-z0-9_][a-z0-9_-]{0,63}$"}))]
     overrides: Option<BTreeMap<String, serde_json::Value>>,
 }
 
@@ -143,6 +262,10 @@ fn storage_class(_: &mut SchemaGenerator) -> Schema {
         .map(|v| v.as_str())
         .collect();
     one_of(&values)
+}
+
+fn strategy(_: &mut SchemaGenerator) -> Schema {
+    one_of(&["immediate", "gradual"])
 }
 
 fn account(_: &mut SchemaGenerator) -> Schema {

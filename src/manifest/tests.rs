@@ -12,6 +12,46 @@ use super::*;
 fn check(files: &[(&str, &str)], environment: &str, expected: &str) {
     let project = project(files);
     let actual = summary(load(project.path(), environment));
+    compare(&actual, expected);
+}
+
+/// [`check`] with [`LoadOptions`]: `local`, and environment variables.
+#[track_caller]
+fn check_with(
+    files: &[(&str, &str)],
+    environment: &str,
+    local: bool,
+    vars: &[(&str, &str)],
+    expected: &str,
+) {
+    let project = project(files);
+    let actual = summary(load_in(project.path(), environment, local, vars));
+    compare(&actual, expected);
+}
+
+fn load_in(
+    root: &Path,
+    environment: &str,
+    local: bool,
+    vars: &[(&str, &str)],
+) -> Result<DesiredState, Diagnostics> {
+    let env_var = |name: &str| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    };
+    load_with(
+        root,
+        environment,
+        &LoadOptions {
+            local,
+            env_var: &env_var,
+        },
+    )
+}
+
+#[track_caller]
+fn compare(actual: &str, expected: &str) {
     let expected = dedent(expected);
     assert!(
         actual.trim_end() == expected.trim_end(),
@@ -54,6 +94,9 @@ fn summary(result: Result<DesiredState, Diagnostics>) -> String {
         }
         Ok(state) => {
             let _ = writeln!(out, "ok {} {:?}", state.environment, state.account);
+            if let Some(zone) = &state.zone {
+                let _ = writeln!(out, "zone {} {:?}", zone.name, zone.id);
+            }
             for (key, kv) in &state.kv_namespaces {
                 let _ = writeln!(
                     out,
@@ -78,6 +121,45 @@ fn summary(result: Result<DesiredState, Diagnostics>) -> String {
                     r2.spec.jurisdiction,
                     r2.protect
                 );
+            }
+            for (key, worker) in &state.workers {
+                let spec = &worker.spec;
+                let _ = writeln!(
+                    out,
+                    "workers.{key} name={:?} main={} date={} flags={:?} protect={}",
+                    spec.name,
+                    spec.main_module,
+                    spec.compatibility_date,
+                    spec.compatibility_flags,
+                    worker.protect
+                );
+                let modules: Vec<String> = spec
+                    .modules
+                    .iter()
+                    .map(|m| format!("{}:{:?}:{}", m.name, m.kind, m.content.len()))
+                    .collect();
+                let _ = writeln!(out, "  modules {}", modules.join(" "));
+                for (name, binding) in &spec.bindings {
+                    let _ = writeln!(out, "  binding {name} {binding:?}");
+                }
+                for (name, secret) in &spec.secrets {
+                    let _ = writeln!(
+                        out,
+                        "  secret {name} {:?} {:?}",
+                        secret.source,
+                        secret.value.expose()
+                    );
+                }
+                for (what, items) in [
+                    ("crons", &spec.crons),
+                    ("routes", &spec.routes),
+                    ("custom_domains", &spec.custom_domains),
+                ] {
+                    if !items.is_empty() {
+                        let _ = writeln!(out, "  {what} {items:?}");
+                    }
+                }
+                let _ = writeln!(out, "  rollout {:?}", spec.rollout);
             }
         }
     }
@@ -276,7 +358,7 @@ fn unknown_fields_and_sections() {
         "dev",
         "
         error: environments/dev.yaml:1:1: acount_id: unknown field `acount_id`
-        hint: did you mean `account_id`? environment fields: `account_id`, `account`, `vars`, `overrides`
+        hint: did you mean `account_id`? environment fields: `account_id`, `account`, `zone`, `vars`, `overrides`
         error: infra/a.yaml:1:1: kv_namespace: unknown section `kv_namespace`
         hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `workers`
         error: infra/a.yaml:7:5: r2_buckets.b.storage: unknown field `storage`
@@ -815,23 +897,31 @@ fn json_schema_matches_the_loader() {
     let schema = json_schema();
     let infra = &schema["infra"];
     let definitions = &infra["$defs"];
-    for (section, definition, noun) in [
-        ("kv_namespaces", "KvNamespace", "KV namespace"),
-        ("d1_databases", "D1Database", "D1 database"),
-        ("r2_buckets", "R2Bucket", "R2 bucket"),
+    for (section, definition, noun, required) in [
+        (
+            "kv_namespaces",
+            "KvNamespace",
+            "KV namespace",
+            &["title"][..],
+        ),
+        ("d1_databases", "D1Database", "D1 database", &["name"][..]),
+        ("r2_buckets", "R2Bucket", "R2 bucket", &["name"][..]),
+        (
+            "workers",
+            "Worker",
+            "Worker",
+            &["compatibility_date", "main", "name"][..],
+        ),
     ] {
         assert!(infra["properties"][section].is_object(), "{section}");
-        let required = &definitions[definition]["required"];
-        let expected_required = if section == "kv_namespaces" {
-            "title"
-        } else {
-            "name"
-        };
-        assert_eq!(
-            required,
-            &serde_json::json!([expected_required]),
-            "{section}"
-        );
+        let mut in_schema_required: Vec<&str> = definitions[definition]["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        in_schema_required.sort();
+        assert_eq!(in_schema_required, required, "{section}");
         let mut in_schema: Vec<String> = definitions[definition]["properties"]
             .as_object()
             .expect(definition)
@@ -863,7 +953,10 @@ fn json_schema_matches_the_loader() {
         .expect("environment");
     let mut fields: Vec<&String> = environment.keys().collect();
     fields.sort();
-    assert_eq!(fields, ["account", "account_id", "overrides", "vars"]);
+    assert_eq!(
+        fields,
+        ["account", "account_id", "overrides", "vars", "zone"]
+    );
     assert!(schema["environment"].get("required").is_none());
 }
 
@@ -918,5 +1011,719 @@ fn unreadable_vars_do_not_make_every_use_undefined() {
         error: environments/dev.yaml:1:7: vars: expected a mapping of variable names to strings, found a sequence
         hint: write one `name: value` per line under `vars:`
         ",
+    );
+}
+
+/// The module files of the worker fixtures.
+const WORKER_SOURCES: [(&str, &str); 5] = [
+    ("workers/api/src/index.js", "export default {};\n"),
+    ("workers/api/src/lib/util.js", "export const x = 1;\n"),
+    ("workers/api/src/lib/page.html", "<p>hi</p>\n"),
+    ("workers/auth/index.mjs", "export default {}\n"),
+    ("secrets/api-key.txt", "file-secret-value\n"),
+];
+
+const WORKERS: &str = "\
+kv_namespaces:
+  users:
+    title: users-${env}
+d1_databases:
+  main:
+    name: main-${env}
+r2_buckets:
+  assets:
+    name: assets-${env}
+workers:
+  api:
+    name: api-${env}
+    main: workers/api/src/index.js
+    modules: [\"workers/api/src/lib/*\", \"workers/api/src/*.js\"]
+    compatibility_date: \"2025-01-15\"
+    compatibility_flags: [nodejs_compat, nodejs_compat]
+    bindings:
+      USERS_KV: {kv_namespace: users}
+      DB: {d1: main}
+      ASSETS: {r2_bucket: assets}
+      AUTH: {service: auth}
+      CHAT_ROOM: {durable_object: ChatRoom}
+      API_VERSION: {text: \"v1-${env}\"}
+      FEATURES: {json: {beta: true, limit: 10, ratio: 0.5, tags: [a, \"${env}\"], none: null}}
+    secrets:
+      JWT_SECRET: {from_env: KK_JWT_SECRET}
+      API_KEY: {from_file: secrets/api-key.txt, local_default: dev-only}
+    crons: [\"0 * * * *\", \"*/30  9-17 * * mon-fri\"]
+    routes: [\"api-${env}.example.com/*\", \"*.example.com/api/*\"]
+    custom_domains: [\"api-${env}.example.com\"]
+    rollout: {strategy: gradual, steps: [10, 50, 100], wait: 5m, health_url: \"https://api-${env}.example.com/health\"}
+    protect: true
+  auth:
+    name: auth-${env}
+    main: workers/auth/index.mjs
+    compatibility_date: \"2024-09-23\"
+";
+
+const ZONE_ENV: &str = "zone: {name: example.com, id: 0123456789abcdef0123456789abcdef}\n";
+
+/// The fixture project plus `extra` files (which replace fixture files of
+/// the same path).
+fn worker_files<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut files: Vec<(&str, &str)> = WORKER_SOURCES
+        .iter()
+        .copied()
+        .filter(|(path, _)| !extra.iter().any(|(other, _)| other == path))
+        .collect();
+    files.extend_from_slice(extra);
+    files
+}
+
+#[test]
+fn loads_workers_with_their_modules_and_secrets() {
+    check_with(
+        &worker_files(&[
+            ("infra/workers.yaml", WORKERS),
+            ("environments/staging.yaml", ZONE_ENV),
+        ]),
+        "staging",
+        false,
+        &[("KK_JWT_SECRET", "env-secret-value")],
+        r#"
+        ok staging FromEnvironment
+        zone example.com Some("0123456789abcdef0123456789abcdef")
+        kv_namespaces.users title="users-staging" protect=false
+        d1_databases.main name="main-staging" location_hint=None jurisdiction=None protect=false
+        r2_buckets.assets name="assets-staging" location_hint=None storage_class=None jurisdiction=None protect=false
+        workers.api name="api-staging" main=index.js date=2025-01-15 flags=["nodejs_compat"] protect=true
+          modules index.js:EsModule:19 lib/page.html:Text:10 lib/util.js:EsModule:20
+          binding API_VERSION Text("v1-staging")
+          binding ASSETS R2Bucket("assets")
+          binding AUTH Service("auth")
+          binding CHAT_ROOM DurableObject("ChatRoom")
+          binding DB D1("main")
+          binding FEATURES Json(Object {"beta": Bool(true), "limit": Number(10), "ratio": Number(0.5), "tags": Array [String("a"), String("staging")], "none": Null})
+          binding USERS_KV KvNamespace("users")
+          secret API_KEY FromFile("secrets/api-key.txt") "file-secret-value"
+          secret JWT_SECRET FromEnv("KK_JWT_SECRET") "env-secret-value"
+          crons ["*/30 9-17 * * mon-fri", "0 * * * *"]
+          routes ["*.example.com/api/*", "api-staging.example.com/*"]
+          custom_domains ["api-staging.example.com"]
+          rollout Gradual { steps: [10, 50, 100], wait_seconds: 300, health_url: Some("https://api-staging.example.com/health") }
+        workers.auth name="auth-staging" main=index.mjs date=2024-09-23 flags=[] protect=false
+          modules index.mjs:EsModule:18
+          rollout Immediate
+        "#,
+    );
+}
+
+#[test]
+fn zone_forms() {
+    let infra = (
+        "infra/a.yaml",
+        "kv_namespaces:\n  users:\n    title: users\n",
+    );
+    check(
+        &[infra, ("environments/dev.yaml", "zone: example.com\n")],
+        "dev",
+        r#"
+        ok dev FromEnvironment
+        zone example.com None
+        kv_namespaces.users title="users" protect=false
+        "#,
+    );
+    check(
+        &[
+            infra,
+            (
+                "environments/dev.yaml",
+                "zone: Example.com\n",
+            ),
+        ],
+        "dev",
+        "
+        error: environments/dev.yaml:1:7: zone: invalid zone name `Example.com`: the uppercase letter `E` is not allowed
+        hint: hostnames are lowercase: write `example.com`
+        ",
+    );
+    check(
+        &[
+            infra,
+            (
+                "environments/dev.yaml",
+                "zone: {name: localhost, id: 0123, ttl: 1}\n",
+            ),
+        ],
+        "dev",
+        "
+        error: environments/dev.yaml:1:14: zone.name: invalid zone name `localhost`: a zone is a domain such as `example.com`
+        hint: write the zone's domain name as shown in the Cloudflare dashboard
+        error: environments/dev.yaml:1:29: zone.id: invalid zone id `0123`: it has 4 characters, not 32
+        hint: the zone id is the 32-character hex string under API on the zone's Overview page
+        error: environments/dev.yaml:1:35: zone.ttl: unknown field `ttl`
+        hint: zone fields: `name`, `id`
+        ",
+    );
+}
+
+/// One worker named `api` (main `workers/api/src/index.js`) with `fields`
+/// appended, in `infra/w.yaml`, with the storage of [`WORKERS`].
+fn one_worker(fields: &str) -> String {
+    let mut out = String::from(
+        "kv_namespaces:\n  users:\n    title: users\nd1_databases:\n  main:\n    name: main\nworkers:\n  api:\n    name: api\n    main: workers/api/src/index.js\n    compatibility_date: \"2025-01-15\"\n",
+    );
+    for line in fields.lines() {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn worker_fields_are_checked() {
+    let infra = "\
+workers:
+  api:
+    name: Klear_API
+    main: workers/api/src/index.ts
+    modules: [workers/api/src/nothing/*.js, \"workers/api/[x\"]
+    compatibility_date: \"2025-02-30\"
+    compatibility_flags: [nodejs-compat]
+    extra: 1
+  other:
+    name: other
+    main: workers/api/missing.js
+    compatibility_date: 2025-1-5
+";
+    check(
+        &worker_files(&[("infra/w.yaml", infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:3:11: workers.api.name: invalid Worker name `Klear_API`: the uppercase letter `K` is not allowed at the start
+        hint: Worker names are lowercase letters, digits, `-` and `_`, not starting with `-`; for example `klear_api`
+        error: infra/w.yaml:4:11: workers.api.main: the main module `workers/api/src/index.ts` is not JavaScript (`.js` or `.mjs`)
+        hint: the main module is an ES module: build TypeScript or other sources first (e.g. with esbuild) and point `main` at the output
+        error: infra/w.yaml:5:15: workers.api.modules[0]: the glob `workers/api/src/nothing/*.js` matches no file
+        hint: globs are relative to the project root; `*` stays in one directory, `**/` crosses directories; build the files first or remove the glob
+        error: infra/w.yaml:5:45: workers.api.modules[1]: invalid glob `workers/api/[x`: invalid range pattern (at character 13)
+        hint: `*` matches within a directory, `**` across directories, `?` one character, `[abc]` one of a set
+        error: infra/w.yaml:6:25: workers.api.compatibility_date: invalid compatibility date `2025-02-30`: there is no such day
+        hint: write the date as `YYYY-MM-DD`, e.g. `2025-01-15`
+        error: infra/w.yaml:7:33: workers.api.compatibility_flags[0]: invalid compatibility flag `nodejs-compat`: `-` is not allowed
+        hint: compatibility flags are lowercase letters, digits and `_`, e.g. `nodejs_compat`
+        error: infra/w.yaml:8:5: workers.api.extra: unknown field `extra`
+        hint: Worker fields: `protect`, `name`, `main`, `modules`, `compatibility_date`, `compatibility_flags`, `bindings`, `secrets`, `crons`, `routes`, `custom_domains`, `rollout`
+        error: infra/w.yaml:11:11: workers.other.main: the main module `workers/api/missing.js` does not exist
+        hint: check the path (relative to the project root) and that the file is committed or built before flareops runs
+        error: infra/w.yaml:12:25: workers.other.compatibility_date: invalid compatibility date \"2025-1-5\": expected `YYYY-MM-DD`
+        hint: write the date as `YYYY-MM-DD`, e.g. `2025-01-15`
+        ",
+    );
+}
+
+#[test]
+fn modules_must_be_known_and_under_main() {
+    let infra = one_worker("modules: [\"workers/api/**/*\", \"workers/auth/*.mjs\"]");
+    check(
+        &worker_files(&[
+            ("infra/w.yaml", &infra),
+            ("workers/api/src/notes.rst", "x"),
+            ("environments/dev.yaml", "{}\n"),
+        ]),
+        "dev",
+        "
+        error: infra/w.yaml:12:15: workers.api.modules[0]: `workers/api/src/notes.rst` (matched by `workers/api/**/*`) is not a known kind of module
+        hint: modules end in .js, .mjs (ES modules), .cjs (CommonJS), .wasm, .bin (data), or .txt, .html, .htm, .md, .css, .json, .svg, .csv (text); narrow the glob
+        error: infra/w.yaml:12:35: workers.api.modules[1]: `workers/auth/index.mjs` (matched by `workers/auth/*.mjs`) is outside the main module's directory `workers/api/src`
+        hint: module names are paths relative to the main module's directory: keep the modules under it, or move `main` up
+        ",
+    );
+}
+
+#[test]
+fn files_outside_the_project_are_refused() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    std::fs::write(outside.path().join("evil.js"), "export default {}").expect("write");
+    std::fs::write(outside.path().join("token"), "outside-secret-value").expect("write");
+    let infra = "\
+workers:
+  api:
+    name: api
+    main: workers/api/src/link.js
+    modules: [workers/api/src/lib/*.js]
+    compatibility_date: \"2025-01-15\"
+    secrets:
+      TOKEN: {from_file: secrets/token}
+      OTHER: {from_file: ../token}
+  up:
+    name: up
+    main: ../evil.js
+    compatibility_date: \"2025-01-15\"
+";
+    let project = project(&worker_files(&[
+        ("infra/w.yaml", infra),
+        ("environments/dev.yaml", "{}\n"),
+    ]));
+    let root = project.path();
+    std::os::unix::fs::symlink(
+        outside.path().join("evil.js"),
+        root.join("workers/api/src/link.js"),
+    )
+    .expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("evil.js"),
+        root.join("workers/api/src/lib/evil.js"),
+    )
+    .expect("symlink");
+    std::os::unix::fs::symlink(outside.path().join("token"), root.join("secrets/token"))
+        .expect("symlink");
+    let diagnostics = load(root, "dev").expect_err("escapes");
+    compare(
+        &diagnostics.to_string(),
+        "
+        error: infra/w.yaml:4:11: workers.api.main: the main module `workers/api/src/link.js` leaves the project root through a symlink
+        hint: files that flareops reads must be inside the project: copy the file into the project instead of linking to it
+        error: infra/w.yaml:5:15: workers.api.modules[0]: the module `workers/api/src/lib/evil.js` leaves the project root through a symlink
+        hint: files that flareops reads must be inside the project: copy the file into the project instead of linking to it
+        error: infra/w.yaml:8:26: workers.api.secrets.TOKEN.from_file: the secret file `secrets/token` leaves the project root through a symlink
+        hint: files that flareops reads must be inside the project: copy the file into the project instead of linking to it
+        error: infra/w.yaml:9:26: workers.api.secrets.OTHER.from_file: the secret file path `../token` uses `..`: it must stay inside the project root
+        hint: paths in manifests are relative to the project root (the directory holding infra/), written with `/`, without `..`
+        error: infra/w.yaml:12:11: workers.up.main: the main module path `../evil.js` uses `..`: it must stay inside the project root
+        hint: paths in manifests are relative to the project root (the directory holding infra/), written with `/`, without `..`
+        ",
+    );
+    assert!(!diagnostics.render(false).contains("outside-secret-value"));
+}
+
+#[test]
+fn large_modules_are_refused() {
+    let big = "x".repeat(10 * 1024 * 1024 + 1);
+    let infra = one_worker("modules: [workers/api/src/lib/*.js]");
+    check(
+        &worker_files(&[
+            ("infra/w.yaml", &infra),
+            ("workers/api/src/lib/big.js", &big),
+            ("environments/dev.yaml", "{}\n"),
+        ]),
+        "dev",
+        "
+        error: infra/w.yaml:12:15: workers.api.modules[0]: the module `workers/api/src/lib/big.js` is 10.0 MiB, larger than the 10 MiB limit
+        hint: a whole Worker is at most 10 MB compressed (Workers Paid; 3 MB on Free): check that this is the file you meant
+        ",
+    );
+}
+
+#[test]
+fn bindings_are_checked() {
+    let infra = one_worker(
+        "\
+bindings:
+  USERS: {kv_namespace: userz}
+  DB: {d1: main, kv_namespace: users}
+  EMPTY: {}
+  class: {text: x}
+  my-var: {text: x}
+  PLAIN: v1
+  R2: {r2_bucket: assets}
+  SELF: {service: api}
+  DO: {durable_object: chat-room}
+  TEXT: {text: [a]}
+  KIND: {kv: users}
+secrets:
+  DB: {from_env: DB_PASSWORD}",
+    );
+    check_with(
+        &worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        false,
+        &[("DB_PASSWORD", "pw")],
+        "
+        error: infra/w.yaml:13:29: workers.api.bindings.USERS.kv_namespace: `kv_namespaces.userz` is not declared: the binding points at nothing
+        hint: did you mean `users`? declared KV namespaces: `users`
+        error: infra/w.yaml:14:16: workers.api.bindings.DB: the binding has both `kv_namespace` and `d1`
+        hint: a binding has exactly one of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        error: infra/w.yaml:15:7: workers.api.bindings.EMPTY: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        hint: write exactly one of them, e.g. `{kv_namespace: users}`
+        error: infra/w.yaml:16:7: workers.api.bindings.class: invalid binding name `class`: it is a reserved word in JavaScript
+        hint: pick another name, e.g. `CLASS`
+        error: infra/w.yaml:17:7: workers.api.bindings.my-var: invalid binding name `my-var`: `-` is not allowed
+        hint: binding names are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `my_var`
+        error: infra/w.yaml:18:14: workers.api.bindings.PLAIN: expected a binding such as `{kv_namespace: users}`, found the string \"v1\"
+        hint: for a plain-text variable write `{text: \"...\"}`; bindings are one of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        error: infra/w.yaml:19:23: workers.api.bindings.R2.r2_bucket: `r2_buckets.assets` is not declared: the binding points at nothing
+        hint: declare it under `r2_buckets:` in infra/ (no R2 bucket is declared)
+        error: infra/w.yaml:20:23: workers.api.bindings.SELF.service: service bindings form a cycle: workers.api -> workers.api
+        hint: a worker is deployed after the workers it binds to, so a cycle has no order: remove one of these service bindings
+        error: infra/w.yaml:21:32: workers.api.bindings.DO.durable_object: invalid Durable Object class name `chat-room`: `-` is not allowed
+        hint: Durable Object class names are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `chat_room`
+        error: infra/w.yaml:22:20: workers.api.bindings.TEXT.text: expected a string, found a sequence
+        hint: write a single string here; quote it if it holds `[`, `{` or `: `
+        error: infra/w.yaml:23:7: workers.api.bindings.KIND: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        hint: write exactly one of them, e.g. `{kv_namespace: users}`
+        error: infra/w.yaml:23:14: workers.api.bindings.KIND.kv: unknown field `kv`
+        hint: binding fields: `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        error: infra/w.yaml:25:7: workers.api.secrets.DB: `DB` is both a binding and a secret
+        hint: bindings and secrets share one namespace (`env.NAME` in the worker): rename one of them
+        note: infra/w.yaml:14:7: the binding is declared here
+        ",
+    );
+}
+
+#[test]
+fn secrets_come_from_the_environment_files_or_local_defaults() {
+    let infra = one_worker(
+        "\
+secrets:
+  JWT: {from_env: KK_JWT}
+  KEY: {from_file: secrets/api-key.txt}
+  DEV: {from_env: KK_DEV, local_default: \"dev-$${x}\"}",
+    );
+    let files = worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n")]);
+    check_with(
+        &files,
+        "dev",
+        true,
+        &[("KK_JWT", "jwt-value")],
+        r#"
+        ok dev FromEnvironment
+        kv_namespaces.users title="users" protect=false
+        d1_databases.main name="main" location_hint=None jurisdiction=None protect=false
+        workers.api name="api" main=index.js date=2025-01-15 flags=[] protect=false
+          modules index.js:EsModule:19
+          secret DEV LocalDefault "dev-$${x}"
+          secret JWT FromEnv("KK_JWT") "jwt-value"
+          secret KEY FromFile("secrets/api-key.txt") "file-secret-value"
+          rollout Immediate
+        "#,
+    );
+    // `account: local` allows local defaults without `--local`; a real
+    // source wins over the default.
+    let local = worker_files(&[
+        ("infra/w.yaml", &infra),
+        ("environments/dev.yaml", "account: local\n"),
+    ]);
+    let state = load_in(
+        project(&local).path(),
+        "dev",
+        false,
+        &[("KK_JWT", "jwt-value"), ("KK_DEV", "real-dev-value")],
+    )
+    .expect("valid");
+    let secrets = &state.workers["api"].spec.secrets;
+    assert_eq!(
+        secrets["DEV"].source,
+        crate::model::SecretSource::FromEnv("KK_DEV".into())
+    );
+    assert_eq!(secrets["DEV"].value.expose(), "real-dev-value");
+    // Not local: no default; an empty variable counts as missing.
+    check_with(
+        &files,
+        "dev",
+        false,
+        &[("KK_JWT", "")],
+        "
+        error: infra/w.yaml:13:23: workers.api.secrets.JWT.from_env: the environment variable `KK_JWT` (secret `JWT`) is empty
+        hint: set `KK_JWT` in the environment flareops runs in (in CI, from the CI's secret store)
+        error: infra/w.yaml:15:23: workers.api.secrets.DEV.from_env: the environment variable `KK_DEV` (secret `DEV`) is not set
+        hint: set `KK_DEV` in the environment flareops runs in (in CI, from the CI's secret store)
+        ",
+    );
+    check_with(
+        &worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n"), ("secrets/api-key.txt", "")]),
+        "dev",
+        true,
+        &[],
+        "
+        error: infra/w.yaml:13:23: workers.api.secrets.JWT.from_env: the environment variable `KK_JWT` (secret `JWT`) is not set
+        hint: set `KK_JWT` in the environment flareops runs in (in CI, from the CI's secret store); or add `local_default: ...` under `JWT` for local runs
+        error: infra/w.yaml:14:24: workers.api.secrets.KEY.from_file: the secret file `secrets/api-key.txt` (secret `KEY`) is empty
+        hint: write the secret's value into the file; or add `local_default: ...` under `KEY` for local runs
+        ",
+    );
+}
+
+#[test]
+fn secret_values_never_appear_in_diagnostics() {
+    let infra = one_worker(
+        "\
+compatibility_flags: [\"${bad}\"]
+secrets:
+  JWT: {from_env: KK_JWT}
+  KEY: {from_file: secrets/api-key.txt}
+  BIN: {from_file: secrets/binary}
+  Bad-Name: {from_env: KK_JWT}
+  PASTED: \"pasted-secret\"
+  WRONG: {from_env: \"lower-case\", from_file: secrets/api-key.txt}",
+    );
+    let project = project_bytes(&[
+        ("infra/w.yaml", infra.as_bytes()),
+        ("environments/dev.yaml", b"vars:\n  bad: Bad\n"),
+        ("workers/api/src/index.js", b"export default {};\n"),
+        ("secrets/api-key.txt", b"file-canary-4242\n"),
+        ("secrets/binary", b"bin-canary-\xff\xfe"),
+    ]);
+    let diagnostics = load_in(
+        project.path(),
+        "dev",
+        false,
+        &[("KK_JWT", "env-canary-1717")],
+    )
+    .expect_err("invalid");
+    let rendered = format!("{}\n{diagnostics}", diagnostics.render(false));
+    for canary in ["env-canary", "file-canary", "bin-canary", "pasted-secret"] {
+        // The pasted value is in the manifest, so its line may be shown in a
+        // snippet, but never in a message or hint.
+        let in_messages = diagnostics.iter().any(|d| {
+            d.message.contains(canary) || d.hint.as_deref().unwrap_or("").contains(canary)
+        });
+        assert!(!in_messages, "{canary} in a message:\n{rendered}");
+        if canary != "pasted-secret" {
+            assert!(!rendered.contains(canary), "{canary} rendered:\n{rendered}");
+        }
+    }
+    compare(
+        &diagnostics.to_string(),
+        "
+        error: environments/dev.yaml:2:8: workers.api.compatibility_flags[0]: invalid compatibility flag `Bad`: the uppercase letter `B` is not allowed (from `${bad}`)
+        hint: compatibility flags are lowercase letters, digits and `_`, e.g. `nodejs_compat`
+        note: infra/w.yaml:12:27: the value is written here
+        error: infra/w.yaml:16:24: workers.api.secrets.BIN.from_file: the secret file `secrets/binary` (secret `BIN`) is not valid UTF-8
+        hint: secret values are text: save the file as UTF-8
+        error: infra/w.yaml:17:7: workers.api.secrets.Bad-Name: invalid secret name `Bad-Name`: `-` is not allowed
+        hint: secret names are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `Bad_Name`
+        error: infra/w.yaml:18:15: workers.api.secrets.PASTED: expected a secret source such as `{from_env: MY_SECRET}`, found a string
+        hint: secret values never go in manifests: write `{from_env: VARIABLE}` or `{from_file: path}` (plus `local_default:` for local runs)
+        error: infra/w.yaml:19:50: workers.api.secrets.WRONG: the secret has both `from_env` and `from_file`
+        hint: a secret has exactly one of `from_env`, `from_file`
+        ",
+    );
+}
+
+#[test]
+fn crons_are_checked_in_cloudflare_syntax() {
+    let infra = one_worker(
+        "crons: [\"0 * * * *\", \"0 0 * * 0\", \"*/5 * * *\", \"0 9 * * MON#2\", \"0 0 31 2 *\"]",
+    );
+    check(
+        &worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:12:35: workers.api.crons[1]: invalid cron expression \"0 0 * * 0\": `0` is out of range for the day of the week
+        hint: days of the week are 1-7 with 1 = Sunday (not 0-6 as in Unix cron): write `1` or `SUN`
+        error: infra/w.yaml:12:39: workers.api.crons[2]: invalid cron expression \"*/5 * * *\": it has 4 fields, not 5
+        hint: a cron expression is five fields: minute hour day-of-month month day-of-week, e.g. `0 * * * *` (every hour)
+        error: infra/w.yaml:12:74: workers.api.crons[4]: the cron expression \"0 0 31 2 *\" never runs: none of its months has that day
+        hint: check the day of the month and the month (February has at most 29 days; April, June, September and November 30)
+        ",
+    );
+}
+
+#[test]
+fn routes_and_custom_domains_are_in_the_zone() {
+    let infra = "\
+workers:
+  api:
+    name: api
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    routes:
+      - api.example.com/*
+      - \"*example.com/*\"
+      - https://api.example.com/*
+      - api.example.org/*
+      - api.example.com
+      - api.example.com/*.jpg
+      - api.example.com/?q=*
+      - a*.example.com/*
+      - API.example.com/*
+    custom_domains: [example.com, \"*.example.com\", api.example.com/v1, notexample.com]
+  web:
+    name: web
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    routes: [api.example.com/*]
+    custom_domains: [example.com]
+";
+    check(
+        &worker_files(&[("infra/w.yaml", infra), ("environments/dev.yaml", "zone: example.com\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:9:9: workers.api.routes[2]: the route `https://api.example.com/*` has a scheme
+        hint: write it without `https://`: a route without a scheme matches both http and https
+        error: infra/w.yaml:10:9: workers.api.routes[3]: the route `api.example.org/*` is not in the zone `example.com`
+        hint: routes attach to the environment's zone: use a host that is `example.com` or ends in `.example.com`, or change `zone:` in the environment file
+        error: infra/w.yaml:11:9: workers.api.routes[4]: the route `api.example.com` has no path
+        hint: add the path: `api.example.com/*` for every path, `api.example.com/` for the root only
+        error: infra/w.yaml:12:25: workers.api.routes[5]: invalid route `api.example.com/*.jpg`: `*` may only end the path (Cloudflare has no infix wildcards)
+        hint: a route is `host/path`: the host may start with `*` or `*.`, the path may end with `*`, e.g. `api.example.com/*`
+        error: infra/w.yaml:13:25: workers.api.routes[6]: invalid route `api.example.com/?q=*`: a route cannot hold a query string; end the path with `*` to match any query
+        hint: a route is `host/path`: the host may start with `*` or `*.`, the path may end with `*`, e.g. `api.example.com/*`
+        error: infra/w.yaml:14:10: workers.api.routes[7]: invalid route `a*.example.com/*`: `*` may only start the host
+        hint: a route is `host/path`: the host may start with `*` or `*.`, the path may end with `*`, e.g. `api.example.com/*`
+        error: infra/w.yaml:15:9: workers.api.routes[8]: invalid route host `API.example.com`: the uppercase letter `A` is not allowed
+        hint: hostnames are lowercase: write `api.example.com`
+        error: infra/w.yaml:16:36: workers.api.custom_domains[1]: the custom domain `*.example.com` is a wildcard
+        hint: custom domains are single hostnames; use a route (`*.example.com/*`) for a wildcard
+        error: infra/w.yaml:16:67: workers.api.custom_domains[2]: the custom domain `api.example.com/v1` has a path
+        hint: a custom domain takes the whole hostname; to run the worker on a path only, use `routes:`
+        error: infra/w.yaml:16:72: workers.api.custom_domains[3]: the custom domain `notexample.com` is not in the zone `example.com`
+        hint: use a hostname that is `example.com` or ends in `.example.com`, or change `zone:` in the environment file
+        error: infra/w.yaml:21:14: workers.web.routes: the route `api.example.com/*` is also declared by `workers.api`
+        hint: a route sends requests to one worker: keep it in one of them
+        note: infra/w.yaml:7:9: `workers.api` declares it here
+        error: infra/w.yaml:22:22: workers.web.custom_domains: the custom domain `example.com` is also declared by `workers.api`
+        hint: a custom domain sends requests to one worker: keep it in one of them
+        note: infra/w.yaml:16:22: `workers.api` declares it here
+        ",
+    );
+    let no_zone = one_worker("routes: [api.example.com/*]\ncustom_domains: [api.example.com]");
+    check(
+        &worker_files(&[("infra/w.yaml", &no_zone), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:12:14: workers.api.routes[0]: `routes` need the environment's zone, and the environment has no `zone:`
+        hint: add `zone: example.com` (or `zone: {name: example.com, id: <zone id>}`) to the environment file
+        error: infra/w.yaml:13:22: workers.api.custom_domains[0]: `custom_domains` need the environment's zone, and the environment has no `zone:`
+        hint: add `zone: example.com` (or `zone: {name: example.com, id: <zone id>}`) to the environment file
+        ",
+    );
+}
+
+#[test]
+fn rollouts_are_checked() {
+    let infra = "\
+workers:
+  a:
+    name: a
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {strategy: gradual, steps: [10, 10, 100], wait: 5 minutes, health_url: \"ftp://x\"}
+  b:
+    name: b
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {strategy: gradual, steps: [0, 50]}
+  c:
+    name: c
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {strategy: immediate, wait: 5m}
+  d:
+    name: d
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {strategy: canary, steps: [50, 90]}
+  e:
+    name: e
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {steps: [100], wait: 1m, health_url: \"https://e.example.com/health\"}
+  f:
+    name: f
+    main: workers/api/src/index.js
+    compatibility_date: \"2025-01-15\"
+    rollout: {strategy: gradual, steps: [25, 100], wait: 1h30m}
+";
+    check(
+        &worker_files(&[("infra/w.yaml", infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:6:46: workers.a.rollout.steps[1]: step 10% does not increase on the step before it (10%)
+        hint: steps are increasing percentages of traffic ending at 100, e.g. `[10, 50, 100]`
+        error: infra/w.yaml:6:62: workers.a.rollout.wait: invalid duration \"5 minutes\"
+        hint: write a number with a unit: `30s`, `5m`, `1h` (or `1h30m`)
+        error: infra/w.yaml:6:85: workers.a.rollout.health_url: the health URL's scheme is `ftp`, not http or https
+        hint: write an absolute http(s) URL that answers 2xx when the new version is healthy, e.g. `https://api.example.com/health`
+        error: infra/w.yaml:11:14: workers.b.rollout.wait: missing field `wait` for a gradual rollout
+        hint: add `wait: 5m`
+        error: infra/w.yaml:11:42: workers.b.rollout.steps[0]: expected a percentage from 1 to 100, found the integer `0`
+        hint: steps are increasing percentages of traffic ending at 100, e.g. `[10, 50, 100]`
+        error: infra/w.yaml:16:42: workers.c.rollout.wait: `wait` applies only to `strategy: gradual`
+        hint: remove it, or write `strategy: gradual`
+        error: infra/w.yaml:21:25: workers.d.rollout.strategy: invalid strategy \"canary\"
+        hint: allowed values: `immediate`, `gradual`
+        error: infra/w.yaml:26:14: workers.e.rollout.strategy: missing field `strategy` for the rollout
+        hint: write `strategy: immediate`, or `strategy: gradual` with `steps` and `wait`
+        ",
+    );
+}
+
+#[test]
+fn service_cycles_and_name_collisions() {
+    let worker = |key: &str, name: &str, service: &str| {
+        format!(
+            "  {key}:\n    name: {name}\n    main: workers/api/src/index.js\n    compatibility_date: \"2025-01-15\"\n    bindings:\n      NEXT: {{service: {service}}}\n"
+        )
+    };
+    let infra = format!(
+        "workers:\n{}{}{}{}",
+        worker("a", "a-${env}", "b"),
+        worker("b", "b", "a"),
+        worker("c", "dev-shared", "d"),
+        worker("d", "dev-shared", "b"),
+    );
+    check(
+        &worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:13:23: workers.b.bindings.NEXT.service: service bindings form a cycle: workers.a -> workers.b -> workers.a
+        hint: a worker is deployed after the workers it binds to, so a cycle has no order: remove one of these service bindings
+        error: infra/w.yaml:21:11: workers.d.name: `workers.c` and `workers.d` both resolve to the Worker name \"dev-shared\" in environment `dev`
+        hint: they would be the same Worker: give one of them another name
+        note: infra/w.yaml:15:11: `workers.c` resolves to the same name here
+        ",
+    );
+}
+
+#[test]
+fn worker_overrides_and_interpolation() {
+    let infra = one_worker(
+        "\
+bindings:
+  STORE: {kv_namespace: users}
+  MODE: {text: normal}
+  KEEP: {json: [1, 0x1f, -2.5e3]}
+secrets:
+  TOKEN: {from_env: \"TOKEN_${env}\", local_default: dev}
+crons: [\"0 * * * *\"]
+rollout: {strategy: gradual, steps: [50, 100], wait: 1m}",
+    );
+    let environment = "\
+vars:
+  mode: fast
+overrides:
+  workers.api:
+    name: api-${mode}
+    protect: true
+    bindings:
+      STORE: {d1: main}            # another kind: replaces the binding
+      MODE: {text: \"${mode}\"}
+      EXTRA: {text: added}
+    secrets:
+      TOKEN: {from_file: secrets/api-key.txt}
+    crons: [\"30 2 * * *\"]          # lists replace
+    rollout: {strategy: immediate} # another strategy: replaces the rollout
+";
+    check_with(
+        &worker_files(&[
+            ("infra/w.yaml", &infra),
+            ("environments/prod.yaml", environment),
+        ]),
+        "prod",
+        false,
+        &[],
+        r#"
+        ok prod FromEnvironment
+        kv_namespaces.users title="users" protect=false
+        d1_databases.main name="main" location_hint=None jurisdiction=None protect=false
+        workers.api name="api-fast" main=index.js date=2025-01-15 flags=[] protect=true
+          modules index.js:EsModule:19
+          binding EXTRA Text("added")
+          binding KEEP Json(Array [Number(1), Number(31), Number(-2500.0)])
+          binding MODE Text("fast")
+          binding STORE D1("main")
+          secret TOKEN FromFile("secrets/api-key.txt") "file-secret-value"
+          crons ["30 2 * * *"]
+          rollout Immediate
+        "#,
     );
 }

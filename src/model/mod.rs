@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 mod worker;
 
 pub use worker::{
-    Binding, ModuleKind, Rollout, SecretRef, SecretSource, SecretValue, WorkerModule, WorkerSpec,
-    Zone,
+    Binding, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource, SecretValue,
+    WorkerModule, WorkerSpec, Zone,
 };
 
 /// The kinds of resource flareops manages. The serialized name is the
@@ -316,7 +316,7 @@ pub struct LiveR2Bucket {
 
 /// What the account holds now, in the same model as [`DesiredState`].
 /// Every list is sorted so that equal accounts give equal values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LiveState {
     pub account_id: String,
     pub kv_namespaces: Vec<LiveKvNamespace>,
@@ -324,6 +324,98 @@ pub struct LiveState {
     pub r2_buckets: Vec<LiveR2Bucket>,
     /// The R2 jurisdictions that were listed (others were not looked at).
     pub r2_jurisdictions_listed: Vec<Option<Jurisdiction>>,
+    /// The id of the environment's zone, when it has one and it exists.
+    pub zone_id: Option<String>,
+    /// The declared workers that exist, by script name.
+    pub workers: Vec<LiveWorker>,
+}
+
+/// A worker script as the account holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LiveWorker {
+    pub name: String,
+    /// The live deployment's versions and their shares, largest share first.
+    pub deployment: Vec<LiveDeploymentShare>,
+    /// Who made the live deployment (an email, or the API's `source`).
+    pub deployed_by: Option<String>,
+    /// The metadata of every version in the live deployment.
+    pub versions: Vec<LiveVersion>,
+    /// Secret names (values are never readable).
+    pub secrets: Vec<String>,
+    /// Cron expressions, sorted.
+    pub crons: Vec<String>,
+    /// Zone routes that point at this script, sorted by pattern.
+    pub routes: Vec<LiveRoute>,
+    /// Custom domains attached to this script, sorted by hostname.
+    pub custom_domains: Vec<LiveCustomDomain>,
+    /// Durable Object classes this script has namespaces for, sorted.
+    pub durable_object_classes: Vec<String>,
+    /// The last Durable Object migration tag applied to the script.
+    pub migration_tag: Option<String>,
+    /// The modules of the version with the largest share: fetched only when
+    /// the desired identity differs, to show a code diff. Not part of the
+    /// fingerprint: it is a view of a version the metadata already names.
+    #[serde(skip)]
+    pub content: Option<LiveContent>,
+}
+
+/// The modules of a deployed version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveContent {
+    pub main_module: String,
+    /// Sorted by name.
+    pub modules: Vec<WorkerModule>,
+}
+
+impl LiveWorker {
+    /// The version serving the largest share of traffic.
+    pub fn current_version(&self) -> Option<&LiveVersion> {
+        let share = self.deployment.first()?;
+        self.versions.iter().find(|v| v.id == share.version_id)
+    }
+
+    /// Whether traffic is split between two versions.
+    pub fn is_split(&self) -> bool {
+        self.deployment.len() > 1
+    }
+}
+
+/// One version's share of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LiveDeploymentShare {
+    pub version_id: String,
+    pub percentage: u8,
+}
+
+/// A worker version's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveVersion {
+    pub id: String,
+    pub number: u64,
+    /// The `workers/tag` annotation: flareops stores the identity here.
+    pub tag: Option<String>,
+    /// The `workers/message` annotation.
+    pub message: Option<String>,
+    /// Who uploaded it.
+    pub author: Option<String>,
+    pub compatibility_date: Option<String>,
+    pub compatibility_flags: Vec<String>,
+    /// Bindings other than secrets, by name.
+    pub bindings: BTreeMap<String, ResolvedBinding>,
+}
+
+/// A zone route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LiveRoute {
+    pub id: String,
+    pub pattern: String,
+}
+
+/// A custom domain attached to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LiveCustomDomain {
+    pub id: String,
+    pub hostname: String,
 }
 
 impl LiveState {
@@ -335,6 +427,16 @@ impl LiveState {
         self.r2_buckets.sort();
         self.r2_jurisdictions_listed.sort();
         self.r2_jurisdictions_listed.dedup();
+        for worker in &mut self.workers {
+            worker.deployment.sort_by(|a, b| b.percentage.cmp(&a.percentage).then(a.version_id.cmp(&b.version_id)));
+            worker.versions.sort_by(|a, b| a.id.cmp(&b.id));
+            worker.secrets.sort();
+            worker.crons.sort();
+            worker.routes.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+            worker.custom_domains.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+            worker.durable_object_classes.sort();
+        }
+        self.workers.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
     /// SHA-256 of the canonical JSON of the normalized state, hex encoded.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::Jurisdiction;
 
 /// One Worker as declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,6 +112,20 @@ impl ModuleKind {
         }
     }
 
+    /// The kind a part's content type names.
+    pub fn from_content_type(content_type: &str) -> Option<ModuleKind> {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        [
+            ModuleKind::EsModule,
+            ModuleKind::CommonJs,
+            ModuleKind::Text,
+            ModuleKind::Data,
+            ModuleKind::Wasm,
+        ]
+        .into_iter()
+        .find(|kind| kind.content_type() == essence)
+    }
+
     /// The kind a file name implies, `None` when the extension is unknown.
     pub fn from_file_name(name: &str) -> Option<ModuleKind> {
         let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
@@ -197,8 +213,37 @@ impl Serialize for SecretValue {
     }
 }
 
+/// A binding with its target resolved to what Cloudflare stores: ids and
+/// script names instead of logical keys. Part of a version's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResolvedBinding {
+    KvNamespace {
+        namespace_id: String,
+    },
+    D1 {
+        database_id: String,
+    },
+    R2Bucket {
+        bucket_name: String,
+        jurisdiction: Option<Jurisdiction>,
+    },
+    Service {
+        service: String,
+    },
+    DurableObject {
+        class_name: String,
+    },
+    PlainText {
+        text: String,
+    },
+    Json {
+        json: serde_json::Value,
+    },
+}
+
 /// How a new version goes live.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "strategy")]
 pub enum Rollout {
     /// Deploy the new version at 100% at once.

@@ -10,9 +10,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod worker;
+
+pub use worker::{identity_tag, live_identity, resolve_bindings, worker_identity};
+
 use crate::model::{
     Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LiveState,
-    LocationHint, R2BucketSpec, ResourceKind, StorageClass,
+    LocationHint, R2BucketSpec, ResourceKind, Rollout, StorageClass,
 };
 
 /// The version of the plan's JSON schema (`docs/plan-json.md`). Bumped on
@@ -54,6 +58,20 @@ pub struct Change {
     pub protected: bool,
     pub fields: Vec<FieldDiff>,
     pub steps: Vec<Step>,
+    /// Why apply must not run this change as planned (a deployment someone
+    /// else split between versions, a missing zone). Apply refuses the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+    /// Unified diffs of a worker's changed modules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_diff: Vec<ModuleDiff>,
+}
+
+/// A unified diff of one module (`---` deployed, `+++` git).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleDiff {
+    pub module: String,
+    pub diff: String,
 }
 
 /// One field's old and new value (`null` = absent).
@@ -97,6 +115,70 @@ pub enum Step {
         name: String,
         jurisdiction: Option<Jurisdiction>,
     },
+    /// `PUT` the whole script: a first deploy, or one that carries a
+    /// Durable Object migration. Deploys the new version at 100% at once.
+    UploadWorkerScript {
+        worker: String,
+        name: String,
+        /// The version's identity, or `None` when it depends on ids that
+        /// this apply creates.
+        identity: Option<String>,
+        migration: Option<DurableObjectMigration>,
+    },
+    /// Upload a new version without deploying it.
+    UploadWorkerVersion {
+        worker: String,
+        name: String,
+        identity: Option<String>,
+    },
+    /// Deploy the version uploaded by this change.
+    DeployWorkerVersion {
+        name: String,
+        rollout: Rollout,
+    },
+    /// Send these secrets' values (from the CI environment) to the secrets API.
+    PutWorkerSecrets {
+        worker: String,
+        name: String,
+        secrets: Vec<String>,
+    },
+    DeleteWorkerSecret {
+        name: String,
+        secret: String,
+    },
+    /// Replace the cron triggers.
+    SetWorkerCrons {
+        name: String,
+        crons: Vec<String>,
+    },
+    CreateWorkerRoute {
+        zone_id: String,
+        pattern: String,
+        script: String,
+    },
+    DeleteWorkerRoute {
+        zone_id: String,
+        route_id: String,
+        pattern: String,
+    },
+    AttachCustomDomain {
+        zone_id: String,
+        hostname: String,
+        script: String,
+    },
+    DetachCustomDomain {
+        domain_id: String,
+        hostname: String,
+    },
+}
+
+/// A Durable Object migration: the classes that get new (SQLite-backed)
+/// namespaces, and the tags it moves the script between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurableObjectMigration {
+    pub old_tag: Option<String>,
+    pub new_tag: String,
+    pub new_sqlite_classes: Vec<String>,
 }
 
 /// Counts of a plan's changes by kind.
@@ -138,7 +220,7 @@ pub const NOTE_NO_DELETES: &str = "resources removed from git are not deleted: f
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
-    let notes = vec![NOTE_NO_DELETES.to_string()];
+    let mut notes = vec![NOTE_NO_DELETES.to_string()];
 
     for (key, declared) in &desired.kv_namespaces {
         let address = Address::new(ResourceKind::KvNamespaces, key.clone());
@@ -160,6 +242,16 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             Some(change) => changes.push(change),
             None => unchanged.push(address),
         }
+    }
+    for (key, declared) in &desired.workers {
+        let address = Address::new(ResourceKind::Workers, key.clone());
+        match worker::plan_worker(address.clone(), key, declared, desired, live) {
+            Some(change) => changes.push(change),
+            None => unchanged.push(address),
+        }
+    }
+    if !desired.workers.is_empty() {
+        notes.push(worker::NOTE_SECRETS_NOT_COMPARED.to_string());
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();
@@ -206,6 +298,8 @@ fn plan_kv(
         return None;
     }
     Some(Change {
+        conflict: None,
+        code_diff: Vec::new(),
         address,
         kind: ChangeKind::Create,
         destructive: false,
@@ -249,6 +343,8 @@ fn plan_d1(
     let spec = &declared.spec;
     let Some(current) = live.d1_databases.iter().find(|db| db.name == spec.name) else {
         return Some(Change {
+            conflict: None,
+            code_diff: Vec::new(),
             address,
             kind: ChangeKind::Create,
             destructive: false,
@@ -262,6 +358,8 @@ fn plan_d1(
         return None;
     }
     Some(Change {
+        conflict: None,
+        code_diff: Vec::new(),
         address,
         kind: ChangeKind::Replace,
         destructive: ResourceKind::D1Databases.holds_data(),
@@ -312,6 +410,8 @@ fn plan_r2(
         // moves, which Cloudflare cannot do in place.
         if let Some(elsewhere) = live.r2_buckets.iter().find(|b| &b.name == name) {
             return Some(Change {
+                conflict: None,
+                code_diff: Vec::new(),
                 address,
                 kind: ChangeKind::Replace,
                 destructive: ResourceKind::R2Buckets.holds_data(),
@@ -342,6 +442,8 @@ fn plan_r2(
             fields.push(added("jurisdiction", json!(j)));
         }
         return Some(Change {
+            conflict: None,
+            code_diff: Vec::new(),
             address,
             kind: ChangeKind::Create,
             destructive: false,
@@ -376,6 +478,8 @@ fn plan_r2(
     }
     if location_moves {
         return Some(Change {
+            conflict: None,
+            code_diff: Vec::new(),
             address,
             kind: ChangeKind::Replace,
             destructive: ResourceKind::R2Buckets.holds_data(),
@@ -392,6 +496,8 @@ fn plan_r2(
     }
     let class = storage_class.unwrap_or(current.storage_class);
     Some(Change {
+        conflict: None,
+        code_diff: Vec::new(),
         address,
         kind: ChangeKind::Update,
         destructive: false,

@@ -66,6 +66,7 @@ fn matching_live() -> LiveState {
             jurisdiction: None,
         }],
         r2_jurisdictions_listed: vec![None],
+        ..LiveState::default()
     };
     live.normalize();
     live
@@ -255,6 +256,8 @@ fn simulate(live: &LiveState, plan: &Plan) -> LiveState {
             Step::DeleteR2Bucket { name, jurisdiction } => live
                 .r2_buckets
                 .retain(|b| !(&b.name == name && &b.jurisdiction == jurisdiction)),
+            // These tests declare no workers.
+            other => panic!("unexpected worker step {other:?}"),
         }
     }
     live.normalize();

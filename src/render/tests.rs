@@ -13,6 +13,8 @@ fn sample_plan() -> Plan {
         live_fingerprint: "f".repeat(64),
         changes: vec![
             Change {
+                conflict: None,
+                code_diff: Vec::new(),
                 address: Address::new(ResourceKind::KvNamespaces, "users"),
                 kind: ChangeKind::Create,
                 destructive: false,
@@ -28,6 +30,8 @@ fn sample_plan() -> Plan {
                 }],
             },
             Change {
+                conflict: None,
+                code_diff: Vec::new(),
                 address: Address::new(ResourceKind::D1Databases, "main"),
                 kind: ChangeKind::Replace,
                 destructive: true,
@@ -51,6 +55,8 @@ fn sample_plan() -> Plan {
                 ],
             },
             Change {
+                conflict: None,
+                code_diff: Vec::new(),
                 address: Address::new(ResourceKind::R2Buckets, "assets"),
                 kind: ChangeKind::Update,
                 destructive: false,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::plan::{ChangeKind, FieldDiff, Plan};
+use crate::plan::{ChangeKind, FieldDiff, ModuleDiff, Plan};
 
 fn symbol(kind: ChangeKind) -> &'static str {
     match kind {
@@ -46,6 +46,28 @@ fn field_line(out: &mut String, kind: ChangeKind, diff: &FieldDiff) {
     out.push('\n');
 }
 
+/// Diff lines shown per change before the rest is cut.
+pub const MAX_DIFF_LINES: usize = 200;
+
+fn code_diff(out: &mut String, diffs: &[ModuleDiff]) {
+    let mut shown = 0usize;
+    let total: usize = diffs.iter().map(|d| d.diff.lines().count()).sum();
+    for diff in diffs {
+        for line in diff.diff.lines() {
+            if shown == MAX_DIFF_LINES {
+                let _ = writeln!(
+                    out,
+                    "      ... {} more diff lines not shown (the JSON plan has the whole diff)",
+                    total - shown
+                );
+                return;
+            }
+            let _ = writeln!(out, "      {line}");
+            shown += 1;
+        }
+    }
+}
+
 /// Renders the plan as text, ending in a newline.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
@@ -77,6 +99,10 @@ pub fn text(plan: &Plan) -> String {
             for diff in &change.fields {
                 field_line(&mut out, change.kind, diff);
             }
+            if let Some(conflict) = &change.conflict {
+                let _ = writeln!(out, "      ! conflict: {conflict}");
+            }
+            code_diff(&mut out, &change.code_diff);
             if change.destructive && change.protected {
                 out.push_str("      ! protect: true: apply refuses this change\n");
             } else if change.destructive {

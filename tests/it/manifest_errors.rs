@@ -51,6 +51,24 @@ r2_buckets:
     location_hint: weur
 ";
 
+/// One worker (`workers.api`) with `fields` appended (4-space indented,
+/// from line 6 on), beside the storage of [`STORAGE`] (line 12 on).
+fn worker(fields: &str) -> String {
+    let mut out = String::from(
+        "workers:\n  api:\n    name: kk-api-${env}\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n",
+    );
+    for line in fields.lines() {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(STORAGE);
+    out
+}
+
+/// The module every worker case uses.
+const MAIN_MODULE: (&str, &str) = ("workers/api/index.js", "export default {};\n");
+
 fn cases(account_id: &str) -> Vec<Case> {
     let env = format!("account_id: {account_id}\nvars:\n  suffix: stg\n");
     let env = env.as_str();
@@ -306,6 +324,153 @@ fn cases(account_id: &str) -> Vec<Case> {
             ],
             "infra/storage.yaml:1:1",
             "did you mean `kv_namespaces`?",
+        ),
+        case(
+            "worker binding to an undeclared namespace",
+            &[
+                (
+                    "infra/w.yaml",
+                    &worker("bindings:\n  USERS: {kv_namespace: userz}"),
+                ),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:7:29",
+            "`kv_namespaces.userz` is not declared",
+        ),
+        case(
+            "worker binding named with a reserved word",
+            &[
+                ("infra/w.yaml", &worker("bindings:\n  default: {text: x}")),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:7:7",
+            "it is a reserved word in JavaScript",
+        ),
+        case(
+            "cron with a Unix day of the week",
+            &[
+                ("infra/w.yaml", &worker("crons: [\"0 0 * * 0\"]")),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:6:22",
+            "`0` is out of range for the day of the week",
+        ),
+        case(
+            "route outside the zone",
+            &[
+                ("infra/w.yaml", &worker("routes: [\"api.example.org/*\"]")),
+                MAIN_MODULE,
+                (
+                    "environments/staging.yaml",
+                    &format!("{env}zone: example.com\n"),
+                ),
+            ],
+            "infra/w.yaml:6:15",
+            "is not in the zone `example.com`",
+        ),
+        case(
+            "route without a zone",
+            &[
+                ("infra/w.yaml", &worker("routes: [\"api.example.com/*\"]")),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:6:14",
+            "the environment has no `zone:`",
+        ),
+        case(
+            "service binding cycle",
+            &[
+                (
+                    "infra/w.yaml",
+                    &format!(
+                        "{}  auth:\n    name: kk-auth\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n    bindings:\n      API: {{service: api}}\n",
+                        worker("bindings:\n  AUTH: {service: auth}").replace(STORAGE, "")
+                    ),
+                ),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:13:22",
+            "service bindings form a cycle: workers.api -> workers.auth -> workers.api",
+        ),
+        case(
+            "missing main module",
+            &[
+                ("infra/w.yaml", &worker("")),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:4:11",
+            "the main module `workers/api/index.js` does not exist",
+        ),
+        case(
+            "main module outside the project",
+            &[
+                (
+                    "infra/w.yaml",
+                    &worker("").replace("workers/api/index.js", "../index.js"),
+                ),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:4:11",
+            "uses `..`: it must stay inside the project root",
+        ),
+        case(
+            "secret from an unset variable",
+            &[
+                (
+                    "infra/w.yaml",
+                    &worker("secrets:\n  JWT: {from_env: FLAREOPS_TEST_UNSET_SECRET_7F3A}"),
+                ),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:7:23",
+            "the environment variable `FLAREOPS_TEST_UNSET_SECRET_7F3A` (secret `JWT`) is not set",
+        ),
+        case(
+            "gradual rollout not ending at 100",
+            &[
+                (
+                    "infra/w.yaml",
+                    &worker("rollout: {strategy: gradual, steps: [10, 50], wait: 5m}"),
+                ),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:6:46",
+            "the last step is not 100%",
+        ),
+        case(
+            "two workers with one script name",
+            &[
+                (
+                    "infra/w.yaml",
+                    &format!(
+                        "{}  web:\n    name: kk-api-staging\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n",
+                        worker("").replace(STORAGE, "")
+                    ),
+                ),
+                MAIN_MODULE,
+                ("environments/staging.yaml", env),
+            ],
+            "infra/w.yaml:7:11",
+            "both resolve to the Worker name \"kk-api-staging\"",
+        ),
+        case(
+            "invalid zone id",
+            &[
+                ("infra/storage.yaml", STORAGE),
+                (
+                    "environments/staging.yaml",
+                    &format!("{env}zone: {{name: example.com, id: 12345}}\n"),
+                ),
+            ],
+            "environments/staging.yaml:4:31",
+            "invalid zone id `12345`",
         ),
         Case {
             environment: "stagin",

@@ -21,17 +21,25 @@ pub struct TestEmulator {
     pub base_url: String,
     pub token: String,
     pub account_id: String,
+    /// Zones passed with `--zone` (kept across restarts).
+    zones: Vec<String>,
     state: TempDir,
     child: Option<Child>,
 }
 
 impl TestEmulator {
     pub fn start() -> TestEmulator {
+        TestEmulator::start_with_zones(&[])
+    }
+
+    /// Like [`TestEmulator::start`], with these zones in the account (`--zone NAME`).
+    pub fn start_with_zones(zones: &[&str]) -> TestEmulator {
         let state = tempfile::tempdir().expect("temp state dir");
         let mut emulator = TestEmulator {
             base_url: String::new(),
             token: format!("test-token-{}", std::process::id()),
             account_id: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string(),
+            zones: zones.iter().map(|zone| zone.to_string()).collect(),
             state,
             child: None,
         };
@@ -48,6 +56,7 @@ impl TestEmulator {
             .args(["emulator", "--listen", "127.0.0.1:0", "--state"])
             .arg(self.state.path())
             .args(["--token", &self.token, "--account-id", &self.account_id])
+            .args(self.zones.iter().flat_map(|zone| ["--zone", zone.as_str()]))
             .env_remove("CLOUDFLARE_API_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

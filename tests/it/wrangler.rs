@@ -121,6 +121,15 @@ impl<'a> Wrangler<'a> {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, None)
+    }
+
+    /// Runs wrangler with `input` as its standard input (a file, so not a TTY).
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        self.run_with_input(args, Some(input))
+    }
+
+    fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Run {
         let logs = self.home.path().join("runs");
         std::fs::create_dir_all(&logs).expect("logs dir");
         let stamp = rand::random::<u64>();
@@ -128,11 +137,19 @@ impl<'a> Wrangler<'a> {
         let stderr_path = logs.join(format!("{stamp}.err"));
         let tmp = self.home.path().join("tmp");
         std::fs::create_dir_all(&tmp).expect("tmp dir");
+        let stdin = match input {
+            Some(input) => {
+                let stdin_path = logs.join(format!("{stamp}.in"));
+                std::fs::write(&stdin_path, input).expect("stdin file");
+                Stdio::from(File::open(&stdin_path).expect("open stdin file"))
+            }
+            None => Stdio::null(),
+        };
         let mut command = Command::new(&self.bin);
         command
             .args(args)
             .current_dir(self.work.path())
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(File::create(&stdout_path).expect("stdout file"))
             .stderr(File::create(&stderr_path).expect("stderr file"));
         for name in [
@@ -649,4 +666,468 @@ fn wrangler_r2_bucket_commands_work_against_the_emulator() {
         ])
         .success();
     assert!(buckets(Some("eu")).is_empty());
+}
+
+/// The secret the Workers test stores; it must never come back from the emulator or wrangler.
+const WORKER_SECRET: &str = "conformance-s3cr3t-7f3a9c";
+
+const WORKER_NAME: &str = "conformance-worker";
+
+/// The Worker's code; `marker` makes each deploy a code change.
+fn worker_source(marker: &str) -> String {
+    format!(
+        "export class Counter {{\n  constructor(state, env) {{ this.state = state; }}\n  async fetch() {{ return new Response(\"counter\"); }}\n}}\n\
+         export default {{\n  async fetch(request, env) {{ return new Response(\"{marker} \" + env.GREETING); }},\n  async scheduled(event, env, ctx) {{}},\n}};\n"
+    )
+}
+
+/// `GET` of a raw API path that must succeed; answers `result`.
+fn api_result(emulator: &TestEmulator, path: &str) -> Value {
+    let answer = emulator.get(path);
+    assert_eq!(answer["success"], json!(true), "GET {path}: {answer}");
+    assert!(
+        !answer.to_string().contains(WORKER_SECRET),
+        "GET {path} answered the secret value"
+    );
+    answer["result"].clone()
+}
+
+/// The version ids of the script, newest first.
+fn version_ids(emulator: &TestEmulator) -> Vec<String> {
+    let versions = api_result(
+        emulator,
+        &emulator.account_path(&format!("/workers/scripts/{WORKER_NAME}/versions")),
+    );
+    versions["items"]
+        .as_array()
+        .expect("version items")
+        .iter()
+        .map(|item| item["id"].as_str().expect("version id").to_owned())
+        .collect()
+}
+
+/// The live deployment's `versions`.
+fn live_versions(emulator: &TestEmulator) -> Value {
+    let deployments = api_result(
+        emulator,
+        &emulator.account_path(&format!("/workers/scripts/{WORKER_NAME}/deployments")),
+    );
+    deployments["deployments"][0]["versions"].clone()
+}
+
+fn secret_names(emulator: &TestEmulator) -> Value {
+    api_result(
+        emulator,
+        &emulator.account_path(&format!("/workers/scripts/{WORKER_NAME}/secrets")),
+    )
+}
+
+#[test]
+fn wrangler_workers_commands_work_against_the_emulator() {
+    let Some(bin) = wrangler_or_skip("wrangler_workers_commands_work_against_the_emulator") else {
+        return;
+    };
+    let emulator = TestEmulator::start_with_zones(&["example.com"]);
+    let wrangler = Wrangler::new(bin, &emulator);
+    let mut outputs: Vec<String> = Vec::new();
+    let script =
+        |rest: &str| emulator.account_path(&format!("/workers/scripts/{WORKER_NAME}{rest}"));
+
+    // The resources the bindings point at, created through the API first.
+    let kv = emulator.send(
+        "POST",
+        &emulator.account_path("/storage/kv/namespaces"),
+        Some(json!({"title": "conformance-cache"})),
+        &[],
+    );
+    let kv_id = kv["result"]["id"].as_str().expect("kv id").to_owned();
+    let d1 = emulator.send(
+        "POST",
+        &emulator.account_path("/d1/database"),
+        Some(json!({"name": "conformance-db"})),
+        &[],
+    );
+    let d1_id = d1["result"]["uuid"].as_str().expect("d1 uuid").to_owned();
+    let r2 = emulator.send(
+        "POST",
+        &emulator.account_path("/r2/buckets"),
+        Some(json!({"name": "conformance-bucket"})),
+        &[],
+    );
+    assert_eq!(r2["success"], json!(true), "{r2}");
+
+    wrangler.write(
+        "wrangler.toml",
+        &format!(
+            r#"name = "{WORKER_NAME}"
+main = "index.js"
+compatibility_date = "2025-01-01"
+routes = [
+  {{ pattern = "api.example.com/*", zone_name = "example.com" }},
+  {{ pattern = "app.example.com", custom_domain = true }},
+]
+
+[vars]
+GREETING = "hello"
+LEVEL = {{ a = 1 }}
+
+[[kv_namespaces]]
+binding = "CACHE"
+id = "{kv_id}"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "conformance-db"
+database_id = "{d1_id}"
+
+[[r2_buckets]]
+binding = "BUCKET"
+bucket_name = "conformance-bucket"
+
+[[durable_objects.bindings]]
+name = "COUNTER"
+class_name = "Counter"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Counter"]
+
+[triggers]
+crons = ["*/5 * * * *"]
+"#
+        ),
+    );
+
+    // First deploy: the script upload path, with the migration, triggers, route and domain.
+    wrangler.write("index.js", &worker_source("v1"));
+    let first = wrangler.run(&["deploy"]).success();
+    outputs.push(first.output());
+    let versions = version_ids(&emulator);
+    assert_eq!(versions.len(), 1, "{}", first.output());
+    assert!(
+        first
+            .stdout
+            .contains(&format!("Current Version ID: {}", versions[0])),
+        "{}",
+        first.output()
+    );
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": versions[0], "percentage": 100}])
+    );
+    let version = api_result(&emulator, &script(&format!("/versions/{}", versions[0])));
+    let bindings = &version["resources"]["bindings"];
+    let binding = |name: &str| -> Value {
+        bindings
+            .as_array()
+            .expect("bindings")
+            .iter()
+            .find(|binding| binding["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("binding {name} in {bindings}"))
+    };
+    assert_eq!(
+        binding("GREETING"),
+        json!({"name": "GREETING", "type": "plain_text", "text": "hello"})
+    );
+    assert_eq!(
+        binding("LEVEL"),
+        json!({"name": "LEVEL", "type": "json", "json": {"a": 1}})
+    );
+    assert_eq!(binding("CACHE")["namespace_id"], json!(kv_id));
+    assert_eq!(binding("DB")["id"], json!(d1_id));
+    assert_eq!(
+        binding("BUCKET")["bucket_name"],
+        json!("conformance-bucket")
+    );
+    assert_eq!(binding("COUNTER")["class_name"], json!("Counter"));
+    assert_eq!(
+        version["resources"]["script_runtime"]["compatibility_date"],
+        json!("2025-01-01")
+    );
+    let scripts = api_result(&emulator, &emulator.account_path("/workers/scripts"));
+    assert_eq!(scripts[0]["id"], json!(WORKER_NAME), "{scripts}");
+    assert_eq!(scripts[0]["migration_tag"], json!("v1"));
+    let namespaces = api_result(
+        &emulator,
+        &emulator.account_path("/workers/durable_objects/namespaces"),
+    );
+    assert_eq!(
+        namespaces,
+        json!([{
+            "id": namespaces[0]["id"],
+            "name": format!("{WORKER_NAME}_Counter"),
+            "script": WORKER_NAME,
+            "class": "Counter",
+            "use_sqlite": true,
+        }])
+    );
+    let schedules = api_result(&emulator, &script("/schedules"));
+    assert_eq!(
+        schedules["schedules"][0]["cron"],
+        json!("*/5 * * * *"),
+        "{schedules}"
+    );
+    assert_eq!(schedules["schedules"].as_array().map(Vec::len), Some(1));
+    let zone_id = flareops::emulator::zone_id("example.com");
+    let zone_routes = api_result(&emulator, &format!("/zones/{zone_id}/workers/routes"));
+    assert_eq!(
+        zone_routes,
+        json!([{"id": zone_routes[0]["id"], "pattern": "api.example.com/*", "script": WORKER_NAME}])
+    );
+    let domains = api_result(
+        &emulator,
+        &emulator.account_path(&format!("/workers/domains?service={WORKER_NAME}")),
+    );
+    assert_eq!(
+        domains[0]["hostname"],
+        json!("app.example.com"),
+        "{domains}"
+    );
+    assert_eq!(domains[0]["zone_id"], json!(zone_id));
+
+    // A secret from stdin: a new version, deployed alone.
+    let put = wrangler
+        .run_with_stdin(&["secret", "put", "API_KEY"], &format!("{WORKER_SECRET}\n"))
+        .success();
+    outputs.push(put.output());
+    assert_eq!(
+        secret_names(&emulator),
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+    let listed = wrangler.run(&["secret", "list"]).success();
+    outputs.push(listed.output());
+    assert_eq!(
+        listed.json(),
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+    let versions = version_ids(&emulator);
+    assert_eq!(versions.len(), 2);
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": versions[0], "percentage": 100}])
+    );
+
+    // A later deploy after a code change: the versions path (upload, then deploy at 100%).
+    wrangler.write("index.js", &worker_source("v2"));
+    let second = wrangler.run(&["deploy"]).success();
+    outputs.push(second.output());
+    let versions = version_ids(&emulator);
+    assert_eq!(versions.len(), 3, "{}", second.output());
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": versions[0], "percentage": 100}])
+    );
+    let stats = emulator.stats();
+    assert_eq!(
+        endpoint_count(
+            &stats,
+            "PUT /accounts/{account_id}/workers/scripts/{script_name}"
+        ),
+        1,
+        "only the first deploy uploads the script; the later one uses versions: {stats}"
+    );
+    assert!(
+        endpoint_count(
+            &stats,
+            "POST /accounts/{account_id}/workers/scripts/{script_name}/versions"
+        ) >= 1,
+        "{stats}"
+    );
+    let v3 = api_result(&emulator, &script(&format!("/versions/{}", versions[0])));
+    assert!(
+        v3["resources"]["bindings"]
+            .as_array()
+            .expect("bindings")
+            .iter()
+            .any(|binding| binding == &json!({"name": "API_KEY", "type": "secret_text"})),
+        "the deploy kept the secret: {v3}"
+    );
+
+    // A version uploaded, not deployed.
+    wrangler.write("index.js", &worker_source("v3"));
+    let upload = wrangler
+        .run(&[
+            "versions",
+            "upload",
+            "--message",
+            "third change",
+            "--tag",
+            "v3-tag",
+        ])
+        .success();
+    outputs.push(upload.output());
+    let versions = version_ids(&emulator);
+    assert_eq!(versions.len(), 4, "{}", upload.output());
+    let (uploaded, deployed) = (versions[0].clone(), versions[1].clone());
+    assert!(upload.stdout.contains(&uploaded), "{}", upload.output());
+    let v4 = api_result(&emulator, &script(&format!("/versions/{uploaded}")));
+    assert_eq!(v4["annotations"]["workers/message"], json!("third change"));
+    assert_eq!(v4["annotations"]["workers/tag"], json!("v3-tag"));
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": deployed, "percentage": 100}])
+    );
+
+    let list = wrangler.run(&["versions", "list", "--json"]).success();
+    outputs.push(list.output());
+    let listed: Vec<String> = list
+        .json()
+        .as_array()
+        .expect("versions list")
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect();
+    for id in &versions {
+        assert!(listed.contains(id), "{id} in {listed:?}");
+    }
+
+    // A split deployment of two versions.
+    let split = wrangler
+        .run(&[
+            "versions",
+            "deploy",
+            &format!("{deployed}@10"),
+            &format!("{uploaded}@90"),
+            "--yes",
+            "--message",
+            "canary",
+        ])
+        .success();
+    outputs.push(split.output());
+    assert_eq!(
+        live_versions(&emulator),
+        json!([
+            {"version_id": deployed, "percentage": 10},
+            {"version_id": uploaded, "percentage": 90},
+        ]),
+        "{}",
+        split.output()
+    );
+
+    let deployments = wrangler.run(&["deployments", "list"]).success();
+    outputs.push(deployments.output());
+    assert!(
+        deployments.stdout.contains(&uploaded),
+        "{}",
+        deployments.output()
+    );
+    assert!(
+        deployments.stdout.contains("canary"),
+        "{}",
+        deployments.output()
+    );
+    let deployments_json = wrangler.run(&["deployments", "list", "--json"]).success();
+    outputs.push(deployments_json.output());
+    let listed = deployments_json.json();
+    let listed = listed.as_array().expect("deployments");
+    assert_eq!(listed.len(), 4, "upload, secret, deploy, split: {listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|deployment| deployment["annotations"]["workers/message"] == "canary"),
+        "{listed:?}"
+    );
+
+    // Rollback, non-interactively: back to the last version deployed alone.
+    let rollback = wrangler.run(&["rollback"]).success();
+    outputs.push(rollback.output());
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": deployed, "percentage": 100}]),
+        "{}",
+        rollback.output()
+    );
+    let live = api_result(&emulator, &script("/deployments"));
+    assert_eq!(
+        live["deployments"][0]["annotations"]["workers/triggered_by"],
+        json!("rollback")
+    );
+    assert_eq!(
+        live["deployments"][0]["annotations"]["workers/message"],
+        json!("Rollback")
+    );
+
+    // The newest version is not live any more: secret changes are refused (10215).
+    let refused = wrangler
+        .run_with_stdin(&["secret", "put", "OTHER"], WORKER_SECRET)
+        .failure();
+    outputs.push(refused.output());
+    assert!(
+        refused
+            .output()
+            .contains("latest version of your Worker isn't currently deployed"),
+        "{}",
+        refused.output()
+    );
+    assert_eq!(
+        secret_names(&emulator),
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+
+    // Deploy again, then delete the secret: one more version each.
+    wrangler.write("index.js", &worker_source("v4"));
+    let third = wrangler.run(&["deploy"]).success();
+    outputs.push(third.output());
+    let delete = wrangler.run(&["secret", "delete", "API_KEY"]).success();
+    outputs.push(delete.output());
+    assert_eq!(secret_names(&emulator), json!([]));
+    let emptied = wrangler.run(&["secret", "list"]).success();
+    outputs.push(emptied.output());
+    assert_eq!(emptied.json(), json!([]));
+    let versions = version_ids(&emulator);
+    assert_eq!(versions.len(), 6);
+    assert_eq!(
+        live_versions(&emulator),
+        json!([{"version_id": versions[0], "percentage": 100}])
+    );
+    let schedules = api_result(&emulator, &script("/schedules"));
+    assert_eq!(
+        schedules["schedules"].as_array().map(Vec::len),
+        Some(1),
+        "{schedules}"
+    );
+    assert_eq!(
+        api_result(&emulator, &script("/routes"))[0]["pattern"],
+        json!("api.example.com/*")
+    );
+
+    // The secret's value never came back: not from wrangler, not from any read of the state.
+    for output in &outputs {
+        assert!(
+            !output.contains(WORKER_SECRET),
+            "wrangler printed the secret:\n{output}"
+        );
+    }
+    for id in &versions {
+        api_result(&emulator, &script(&format!("/versions/{id}")));
+        let content = reqwest::blocking::Client::new()
+            .get(format!(
+                "{}{}",
+                emulator.base_url,
+                script(&format!("/content/v2?version={id}"))
+            ))
+            .bearer_auth(&emulator.token)
+            .send()
+            .and_then(|response| response.text())
+            .expect("content/v2");
+        assert!(content.contains("export default"), "{content}");
+        assert!(!content.contains(WORKER_SECRET));
+    }
+    for path in [
+        script("/settings"),
+        script("/deployments"),
+        script("/script-settings"),
+        emulator.account_path("/workers/scripts"),
+        emulator.account_path(&format!("/workers/services/{WORKER_NAME}")),
+    ] {
+        api_result(&emulator, &path);
+    }
+    let stats = emulator.stats();
+    for (endpoint, _) in stats["endpoints"].as_object().expect("endpoints") {
+        assert!(
+            !endpoint.ends_with("(no route)"),
+            "wrangler called a route the emulator does not serve: {stats}"
+        );
+    }
 }

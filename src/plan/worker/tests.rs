@@ -1,0 +1,289 @@
+//! Worker planning: identity, new versions, secrets, triggers, routing,
+//! split deployments. Pure inputs, no server.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::model::{
+    AccountTarget, Declared, KvNamespaceSpec, LiveContent, LiveDeploymentShare, LiveKvNamespace,
+    LiveRoute, LiveVersion, ModuleKind, Rollout, SecretRef, SecretSource, SecretValue, Zone,
+};
+use crate::plan::{ChangeKind, Step, plan};
+
+fn module(name: &str, text: &str) -> WorkerModule {
+    WorkerModule {
+        name: name.into(),
+        kind: ModuleKind::EsModule,
+        content: text.as_bytes().to_vec(),
+    }
+}
+
+fn desired() -> DesiredState {
+    let mut state = DesiredState::empty("staging", AccountTarget::Local);
+    state.zone = Some(Zone { name: "example.com".into(), id: None });
+    state.kv_namespaces.insert(
+        "users".into(),
+        Declared { spec: KvNamespaceSpec { title: "users-staging".into() }, protect: false },
+    );
+    let mut bindings = BTreeMap::new();
+    bindings.insert("USERS".to_string(), Binding::KvNamespace("users".into()));
+    bindings.insert("VERSION".to_string(), Binding::Text("v1".into()));
+    let mut secrets = BTreeMap::new();
+    secrets.insert(
+        "JWT_SECRET".to_string(),
+        SecretRef {
+            source: SecretSource::FromEnv("KK_JWT".into()),
+            value: SecretValue::new("canary-secret"),
+        },
+    );
+    state.workers.insert(
+        "api".into(),
+        Declared {
+            spec: WorkerSpec {
+                name: "api-staging".into(),
+                main_module: "index.js".into(),
+                modules: vec![module("index.js", "export default {\n  fetch() {\n    return new Response('a');\n  }\n};\n")],
+                compatibility_date: "2025-01-15".into(),
+                compatibility_flags: vec![],
+                bindings,
+                secrets,
+                crons: vec!["0 * * * *".into()],
+                routes: vec!["api-staging.example.com/*".into()],
+                custom_domains: vec![],
+                rollout: Rollout::Immediate,
+            },
+            protect: false,
+        },
+    );
+    state
+}
+
+fn live_storage() -> LiveState {
+    LiveState {
+        account_id: "acc".into(),
+        kv_namespaces: vec![LiveKvNamespace { id: "kv-1".into(), title: "users-staging".into() }],
+        zone_id: Some("zone-1".into()),
+        ..LiveState::default()
+    }
+}
+
+/// The account after a faithful apply of `desired`.
+fn deployed(desired: &DesiredState) -> LiveState {
+    let mut live = live_storage();
+    let spec = &desired.workers["api"].spec;
+    let identity = worker_identity(desired, &live, "api").expect("resolvable");
+    live.workers.push(LiveWorker {
+        name: spec.name.clone(),
+        deployment: vec![LiveDeploymentShare { version_id: "v-1".into(), percentage: 100 }],
+        versions: vec![LiveVersion {
+            id: "v-1".into(),
+            number: 1,
+            tag: Some(identity_tag(&identity)),
+            message: None,
+            author: None,
+            compatibility_date: Some(spec.compatibility_date.clone()),
+            compatibility_flags: vec![],
+            bindings: resolve_bindings(desired, &live, spec).expect("resolvable"),
+        }],
+        secrets: spec.secrets.keys().cloned().collect(),
+        crons: spec.crons.clone(),
+        routes: vec![LiveRoute { id: "r-1".into(), pattern: spec.routes[0].clone() }],
+        ..LiveWorker::default()
+    });
+    live
+}
+
+fn worker_change(desired: &DesiredState, live: &LiveState) -> Option<Change> {
+    plan(desired, live)
+        .changes
+        .into_iter()
+        .find(|c| c.address.kind == crate::model::ResourceKind::Workers)
+}
+
+fn ops(change: &Change) -> Vec<&'static str> {
+    change
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::UploadWorkerScript { .. } => "upload_script",
+            Step::UploadWorkerVersion { .. } => "upload_version",
+            Step::DeployWorkerVersion { .. } => "deploy",
+            Step::PutWorkerSecrets { .. } => "put_secrets",
+            Step::DeleteWorkerSecret { .. } => "delete_secret",
+            Step::SetWorkerCrons { .. } => "crons",
+            Step::CreateWorkerRoute { .. } => "create_route",
+            Step::DeleteWorkerRoute { .. } => "delete_route",
+            Step::AttachCustomDomain { .. } => "attach_domain",
+            Step::DetachCustomDomain { .. } => "detach_domain",
+            _ => "storage",
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
+    let desired = desired();
+    let change = worker_change(&desired, &live_storage()).expect("a change");
+    assert_eq!(change.kind, ChangeKind::Create);
+    assert_eq!(ops(&change), ["upload_script", "put_secrets", "crons", "create_route"]);
+    let rendered = serde_json::to_string(&change).unwrap();
+    assert!(!rendered.contains("canary-secret"), "{rendered}");
+    assert!(rendered.contains("(sensitive)"));
+}
+
+#[test]
+fn an_applied_worker_plans_nothing() {
+    let desired = desired();
+    assert!(worker_change(&desired, &deployed(&desired)).is_none());
+}
+
+#[test]
+fn identity_depends_on_code_settings_and_binding_ids_but_not_secrets() {
+    let desired = desired();
+    let live = live_storage();
+    let base = worker_identity(&desired, &live, "api").unwrap();
+
+    let mut other = desired.clone();
+    other.workers.get_mut("api").unwrap().spec.modules[0].content.push(b'\n');
+    assert_ne!(worker_identity(&other, &live, "api").unwrap(), base);
+
+    let mut other = desired.clone();
+    other.workers.get_mut("api").unwrap().spec.compatibility_date = "2025-02-01".into();
+    assert_ne!(worker_identity(&other, &live, "api").unwrap(), base);
+
+    let mut moved = live.clone();
+    moved.kv_namespaces[0].id = "kv-2".into();
+    assert_ne!(worker_identity(&desired, &moved, "api").unwrap(), base);
+
+    let mut other = desired.clone();
+    other.workers.get_mut("api").unwrap().spec.secrets.get_mut("JWT_SECRET").unwrap().value =
+        SecretValue::new("another");
+    assert_eq!(worker_identity(&other, &live, "api").unwrap(), base);
+}
+
+#[test]
+fn a_binding_to_a_namespace_this_plan_creates_is_known_after_apply() {
+    let desired = desired();
+    let mut live = live_storage();
+    live.kv_namespaces.clear();
+    assert_eq!(worker_identity(&desired, &live, "api"), None);
+    let change = worker_change(&desired, &live).expect("a change");
+    let binding = change.fields.iter().find(|f| f.field == "bindings.USERS").unwrap();
+    assert_eq!(binding.after, Some(json!("kv_namespaces.users (known after apply)")));
+}
+
+#[test]
+fn a_code_change_uploads_and_deploys_a_new_version_with_a_diff() {
+    let before = desired();
+    let mut live = deployed(&before);
+    live.workers[0].versions[0].tag = Some("somethingelse".into());
+    live.workers[0].content = Some(LiveContent {
+        main_module: "index.js".into(),
+        modules: before.workers["api"].spec.modules.clone(),
+    });
+    let mut after = before.clone();
+    after.workers.get_mut("api").unwrap().spec.modules[0] =
+        module("index.js", "export default {\n  fetch() {\n    return new Response('b');\n  }\n};\n");
+    let change = worker_change(&after, &live).expect("a change");
+    assert_eq!(change.kind, ChangeKind::Update);
+    assert_eq!(ops(&change), ["upload_version", "deploy"]);
+    assert_eq!(change.code_diff.len(), 1);
+    let diff = &change.code_diff[0].diff;
+    assert!(diff.contains("-    return new Response('a');"), "{diff}");
+    assert!(diff.contains("+    return new Response('b');"), "{diff}");
+}
+
+#[test]
+fn a_version_without_our_tag_but_the_same_content_is_unchanged() {
+    let desired = desired();
+    let mut live = deployed(&desired);
+    live.workers[0].versions[0].tag = None;
+    live.workers[0].content = Some(LiveContent {
+        main_module: "index.js".into(),
+        modules: desired.workers["api"].spec.modules.clone(),
+    });
+    assert!(worker_change(&desired, &live).is_none());
+}
+
+#[test]
+fn a_var_change_is_a_new_version_and_a_cron_change_is_only_a_cron_change() {
+    let before = desired();
+    let live = deployed(&before);
+
+    let mut var = before.clone();
+    var.workers
+        .get_mut("api")
+        .unwrap()
+        .spec
+        .bindings
+        .insert("VERSION".into(), Binding::Text("v2".into()));
+    let change = worker_change(&var, &live).expect("a change");
+    assert_eq!(ops(&change), ["upload_version", "deploy"]);
+    assert!(change.fields.iter().any(|f| f.field == "bindings.VERSION"));
+
+    let mut cron = before.clone();
+    cron.workers.get_mut("api").unwrap().spec.crons = vec!["30 * * * *".into()];
+    let change = worker_change(&cron, &live).expect("a change");
+    assert_eq!(ops(&change), ["crons"]);
+
+    let mut route = before.clone();
+    route.workers.get_mut("api").unwrap().spec.routes = vec!["v2.example.com/*".into()];
+    let change = worker_change(&route, &live).expect("a change");
+    assert_eq!(ops(&change), ["delete_route", "create_route"]);
+}
+
+#[test]
+fn new_secret_names_are_sent_and_removed_ones_deleted() {
+    let before = desired();
+    let mut live = deployed(&before);
+    live.workers[0].secrets = vec!["OLD".into()];
+    let change = worker_change(&before, &live).expect("a change");
+    assert_eq!(ops(&change), ["put_secrets", "delete_secret"]);
+}
+
+#[test]
+fn a_split_deployment_made_by_someone_else_is_a_conflict() {
+    let before = desired();
+    let mut live = deployed(&before);
+    live.workers[0].deployment = vec![
+        LiveDeploymentShare { version_id: "v-1".into(), percentage: 60 },
+        LiveDeploymentShare { version_id: "v-0".into(), percentage: 40 },
+    ];
+    live.workers[0].deployed_by = Some("someone@example.com".into());
+    let mut after = before.clone();
+    after.workers.get_mut("api").unwrap().spec.modules[0].content.push(b'\n');
+    let change = worker_change(&after, &live).expect("a change");
+    let conflict = change.conflict.expect("a conflict");
+    assert!(conflict.contains("someone@example.com"), "{conflict}");
+    assert!(conflict.contains("v-0 at 40%"), "{conflict}");
+}
+
+#[test]
+fn a_new_durable_object_class_migrates_with_a_script_upload() {
+    let before = desired();
+    let live = deployed(&before);
+    let mut after = before.clone();
+    after
+        .workers
+        .get_mut("api")
+        .unwrap()
+        .spec
+        .bindings
+        .insert("ROOM".into(), Binding::DurableObject("ChatRoom".into()));
+    let change = worker_change(&after, &live).expect("a change");
+    assert_eq!(ops(&change), ["upload_script"]);
+    let Step::UploadWorkerScript { migration: Some(migration), .. } = &change.steps[0] else {
+        panic!("expected a migration: {change:#?}");
+    };
+    assert_eq!(migration.new_tag, "v1");
+    assert_eq!(migration.new_sqlite_classes, ["ChatRoom"]);
+}
+
+#[test]
+fn routes_without_the_zone_in_the_account_are_a_conflict() {
+    let desired = desired();
+    let mut live = live_storage();
+    live.zone_id = None;
+    let change = worker_change(&desired, &live).expect("a change");
+    assert!(change.conflict.unwrap().contains("example.com"));
+}

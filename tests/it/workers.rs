@@ -1,0 +1,298 @@
+//! Workers end to end through the real binary: apply then an empty plan,
+//! code/var/cron/route changes, gradual rollouts with a health gate, and
+//! canary secrets that must appear nowhere.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use predicates::prelude::*;
+use predicates::str::contains;
+use serde_json::Value;
+
+use crate::support::{TestEmulator, flareops, project, write};
+
+const ZONE: &str = "example.com";
+
+const CODE: &str = "export default {\n  async fetch(request, env) {\n    return new Response('hello ' + env.GREETING);\n  },\n};\n";
+
+fn storage() -> &'static str {
+    "kv_namespaces:
+  users:
+    title: users-${env}
+d1_databases:
+  main:
+    name: main-${env}
+r2_buckets:
+  assets:
+    name: assets-${env}
+"
+}
+
+fn worker(greeting: &str, cron: &str, route: &str, rollout: &str) -> String {
+    format!(
+        "workers:
+  api:
+    name: api-${{env}}
+    main: workers/api/index.js
+    compatibility_date: \"2025-01-15\"
+    bindings:
+      USERS: {{kv_namespace: users}}
+      DB: {{d1: main}}
+      ASSETS: {{r2_bucket: assets}}
+      GREETING: {{text: \"{greeting}\"}}
+    secrets:
+      JWT_SECRET: {{from_env: TEST_JWT_SECRET}}
+    crons: [\"{cron}\"]
+    routes: [\"{route}\"]
+    rollout: {rollout}
+"
+    )
+}
+
+fn environment(emulator: &TestEmulator) -> String {
+    format!("account_id: {}\nzone: {ZONE}\n", emulator.account_id)
+}
+
+fn setup(emulator: &TestEmulator, rollout: &str) -> tempfile::TempDir {
+    project(&[
+        ("infra/storage.yaml", storage()),
+        ("infra/workers.yaml", &worker("world", "0 * * * *", "api-staging.example.com/*", rollout)),
+        ("workers/api/index.js", CODE),
+        ("environments/staging.yaml", &environment(emulator)),
+    ])
+}
+
+fn deployments(emulator: &TestEmulator, script: &str) -> Vec<Value> {
+    let path = emulator.account_path(&format!("/workers/scripts/{script}/deployments"));
+    emulator.get(&path)["result"]["deployments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// (version id, percentage) of the live deployment.
+fn live_shares(emulator: &TestEmulator, script: &str) -> Vec<(String, u64)> {
+    let all = deployments(emulator, script);
+    all.first()
+        .map(|d| {
+            d["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    (
+                        v["version_id"].as_str().unwrap().to_string(),
+                        v["percentage"].as_f64().unwrap() as u64,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn apply(root: &std::path::Path, emulator: &TestEmulator) -> assert_cmd::assert::Assert {
+    flareops(root, emulator)
+        .env("TEST_JWT_SECRET", "jwt-value-for-tests")
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+}
+
+fn plan(root: &std::path::Path, emulator: &TestEmulator) -> assert_cmd::assert::Assert {
+    flareops(root, emulator)
+        .env("TEST_JWT_SECRET", "jwt-value-for-tests")
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+}
+
+#[test]
+fn apply_then_plan_is_empty_and_each_kind_of_change_does_only_its_part() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator)
+        .success()
+        .stdout(contains("+ create workers.api"))
+        .stdout(contains("Apply complete"));
+    plan(root.path(), &emulator).code(0).stdout(contains("No changes."));
+    let first = live_shares(&emulator, "api-staging");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, 100);
+
+    // One line of code: the plan shows that line and a new version.
+    write(root.path(), "workers/api/index.js", &CODE.replace("'hello '", "'hi '"));
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("~ update workers.api"))
+        .stdout(contains("-    return new Response('hello ' + env.GREETING);"))
+        .stdout(contains("+    return new Response('hi ' + env.GREETING);"))
+        .stdout(contains("version:"));
+    apply(root.path(), &emulator).success();
+    let second = live_shares(&emulator, "api-staging");
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].0, first[0].0, "a new version serves");
+    plan(root.path(), &emulator).code(0);
+
+    // A var: a new version.
+    write(
+        root.path(),
+        "infra/workers.yaml",
+        &worker("there", "0 * * * *", "api-staging.example.com/*", "{strategy: immediate}"),
+    );
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("bindings.GREETING"))
+        .stdout(contains("version:"));
+    apply(root.path(), &emulator).success();
+    let third = live_shares(&emulator, "api-staging");
+    assert_ne!(third[0].0, second[0].0);
+
+    // A cron: only the cron.
+    write(
+        root.path(),
+        "infra/workers.yaml",
+        &worker("there", "30 * * * *", "api-staging.example.com/*", "{strategy: immediate}"),
+    );
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("crons:"))
+        .stdout(contains("version:").not());
+    apply(root.path(), &emulator).success();
+    assert_eq!(live_shares(&emulator, "api-staging")[0].0, third[0].0, "no new version");
+    let schedules = emulator.get(&emulator.account_path("/workers/scripts/api-staging/schedules"));
+    assert_eq!(schedules["result"]["schedules"][0]["cron"], "30 * * * *");
+
+    // A route: only the route.
+    write(
+        root.path(),
+        "infra/workers.yaml",
+        &worker("there", "30 * * * *", "v2.example.com/*", "{strategy: immediate}"),
+    );
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("routes[v2.example.com/*]"))
+        .stdout(contains("version:").not());
+    apply(root.path(), &emulator).success();
+    assert_eq!(live_shares(&emulator, "api-staging")[0].0, third[0].0, "no new version");
+    plan(root.path(), &emulator).code(0);
+}
+
+/// A loopback HTTP server answering every request with `healthy`'s status.
+fn health_server(healthy: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind health server");
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(100) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer);
+            let status = if healthy.load(Ordering::SeqCst) { "200 OK" } else { "500 Internal Server Error" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    url
+}
+
+fn gradual_rollout(healthy: bool) {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let flag = Arc::new(AtomicBool::new(healthy));
+    let url = health_server(flag);
+    let rollout = format!("{{strategy: gradual, steps: [20, 60, 100], wait: 1s, health_url: \"{url}\"}}");
+    let root = setup(&emulator, &rollout);
+    apply(root.path(), &emulator).success();
+    let before = live_shares(&emulator, "api-staging")[0].0.clone();
+
+    write(root.path(), "workers/api/index.js", &CODE.replace("'hello '", "'hey '"));
+    let deployments_before = deployments(&emulator, "api-staging").len();
+    let assert = apply(root.path(), &emulator);
+    let after = live_shares(&emulator, "api-staging");
+    assert_eq!(after.len(), 1, "one version serves everything: {after:?}");
+    let history = deployments(&emulator, "api-staging");
+    let splits: Vec<Vec<u64>> = history[..history.len() - deployments_before]
+        .iter()
+        .rev()
+        .map(|d| {
+            d["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["percentage"].as_f64().unwrap() as u64)
+                .collect()
+        })
+        .collect();
+    if healthy {
+        assert.success().stdout(contains("20% -> 60% -> 100%"));
+        assert_ne!(after[0].0, before, "the new version serves 100%");
+        assert_eq!(splits, vec![vec![20, 80], vec![60, 40], vec![100]]);
+    } else {
+        assert.code(1).stdout(contains("health check")).stdout(contains("stopped at 20%"));
+        assert_eq!(after[0].0, before, "the previous version serves 100% again");
+        assert_eq!(splits, vec![vec![20, 80], vec![100]]);
+    }
+}
+
+#[test]
+fn a_gradual_rollout_with_a_healthy_worker_ends_at_100_percent_new() {
+    gradual_rollout(true);
+}
+
+#[test]
+fn a_gradual_rollout_with_a_failing_health_check_returns_to_the_previous_version() {
+    gradual_rollout(false);
+}
+
+#[test]
+fn canary_secrets_appear_in_no_output_plan_or_log() {
+    let canary = "canary-7c1e5b0f9a3d42e6";
+    let file_canary = "file-canary-3b9d0e1f7a";
+    let token = "token-canary-51c2a9e8";
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let emulator = TestEmulator::start_logged(&[ZONE], token, log.path());
+    let root = project(&[
+        ("infra/storage.yaml", storage()),
+        (
+            "infra/workers.yaml",
+            &worker("world", "0 * * * *", "api-staging.example.com/*", "{strategy: immediate}").replace(
+                "      JWT_SECRET: {from_env: TEST_JWT_SECRET}\n",
+                "      JWT_SECRET: {from_env: TEST_JWT_SECRET}\n      API_KEY: {from_file: secrets/api-key.txt}\n",
+            ),
+        ),
+        ("secrets/api-key.txt", file_canary),
+        ("workers/api/index.js", CODE),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    let run = |args: &[&str]| {
+        let output = flareops(root.path(), &emulator)
+            .env("TEST_JWT_SECRET", canary)
+            .env("RUST_LOG", "trace")
+            .args(args)
+            .output()
+            .expect("run flareops");
+        let mut bytes = output.stdout;
+        bytes.extend(output.stderr);
+        (output.status, bytes)
+    };
+    let mut everything = Vec::new();
+    let (status, out) = run(&["plan", "--env", "staging", "--format", "json"]);
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out));
+    std::fs::write(root.path().join("plan.json"), &out).unwrap();
+    everything.extend(out);
+    let (status, out) = run(&["apply", "--env", "staging", "--yes"]);
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out));
+    everything.extend(out);
+    let (status, out) = run(&["plan", "--env", "staging"]);
+    assert!(status.success());
+    everything.extend(out);
+    everything.extend(std::fs::read(root.path().join("plan.json")).unwrap());
+    everything.extend(std::fs::read(log.path()).unwrap());
+    // The secrets were really sent (by name; values are write-only).
+    let secrets = emulator.get(&emulator.account_path("/workers/scripts/api-staging/secrets"));
+    let names: Vec<&str> = secrets["result"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{secrets}");
+    let text = String::from_utf8_lossy(&everything);
+    assert!(text.len() > 1000, "the logs were captured");
+    for needle in [canary, file_canary, token] {
+        assert!(!text.contains(needle), "found {needle} in the output");
+    }
+    assert!(text.contains("(sensitive)"));
+}
