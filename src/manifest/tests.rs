@@ -885,8 +885,24 @@ fn example_project_loads() {
     if !root.join(INFRA_DIR).is_dir() {
         return; // the example project is not there yet
     }
+    // Secrets come from the CI's environment; any value stands in here.
+    let env_var = |_: &str| Some("example-secret-value".to_string());
     for environment in environments(root).expect("example environments") {
-        if let Err(diagnostics) = load(root, &environment) {
+        for local in [false, true] {
+            let options = LoadOptions {
+                local,
+                env_var: &env_var,
+            };
+            if let Err(diagnostics) = load_with(root, &environment, &options) {
+                panic!("{}", diagnostics.render(false));
+            }
+        }
+        // Locally, the documented defaults stand in for missing secrets.
+        let local = LoadOptions {
+            local: true,
+            env_var: &|_: &str| None,
+        };
+        if let Err(diagnostics) = load_with(root, &environment, &local) {
             panic!("{}", diagnostics.render(false));
         }
     }

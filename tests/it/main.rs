@@ -4,4 +4,5 @@
 mod cli;
 mod manifest_errors;
 mod support;
+mod workers;
 mod wrangler;

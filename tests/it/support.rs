@@ -23,6 +23,8 @@ pub struct TestEmulator {
     pub account_id: String,
     /// Zones passed with `--zone` (kept across restarts).
     zones: Vec<String>,
+    /// Where the emulator's stderr goes, logging at trace level.
+    log: Option<PathBuf>,
     state: TempDir,
     child: Option<Child>,
 }
@@ -40,6 +42,24 @@ impl TestEmulator {
             token: format!("test-token-{}", std::process::id()),
             account_id: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string(),
             zones: zones.iter().map(|zone| zone.to_string()).collect(),
+            log: None,
+            state,
+            child: None,
+        };
+        emulator.spawn();
+        emulator
+    }
+
+    /// Like [`TestEmulator::start_with_zones`], with this token, logging
+    /// every request at trace level into `log`.
+    pub fn start_logged(zones: &[&str], token: &str, log: &Path) -> TestEmulator {
+        let state = tempfile::tempdir().expect("temp state dir");
+        let mut emulator = TestEmulator {
+            base_url: String::new(),
+            token: token.to_string(),
+            account_id: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string(),
+            zones: zones.iter().map(|zone| zone.to_string()).collect(),
+            log: Some(log.to_path_buf()),
             state,
             child: None,
         };
@@ -52,17 +72,26 @@ impl TestEmulator {
     }
 
     fn spawn(&mut self) {
-        let mut child = StdCommand::new(flareops_bin())
+        let mut command = StdCommand::new(flareops_bin());
+        command
             .args(["emulator", "--listen", "127.0.0.1:0", "--state"])
             .arg(self.state.path())
             .args(["--token", &self.token, "--account-id", &self.account_id])
             .args(self.zones.iter().flat_map(|zone| ["--zone", zone.as_str()]))
             .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start flareops emulator");
+            .stdout(Stdio::piped());
+        match &self.log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("emulator log file");
+                command.env("RUST_LOG", "trace").stderr(file);
+            }
+            None => {
+                command.stderr(Stdio::inherit());
+            }
+        }
+        let mut child = command.spawn().expect("start flareops emulator");
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut line = String::new();
         BufReader::new(stdout)
