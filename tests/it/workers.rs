@@ -284,7 +284,12 @@ fn canary_secrets_appear_in_no_output_plan_or_log() {
     assert!(status.success());
     everything.extend(out);
     everything.extend(std::fs::read(root.path().join("plan.json")).unwrap());
-    everything.extend(std::fs::read(log.path()).unwrap());
+    let emulator_log = std::fs::read(log.path()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&emulator_log).contains("/secrets"),
+        "the emulator logged the secret requests"
+    );
+    everything.extend(emulator_log);
     // The secrets were really sent (by name; values are write-only).
     let secrets = emulator.get(&emulator.account_path("/workers/scripts/api-staging/secrets"));
     let names: Vec<&str> = secrets["result"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();

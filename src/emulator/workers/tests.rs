@@ -124,7 +124,10 @@ impl Harness {
         modules: &[Module<'_>],
         user_agent: &str,
     ) -> (StatusCode, Value) {
-        let mut form = Form::new().part(json_part.to_owned(), Part::text(metadata.to_string()));
+        // Names as wrangler (undici) sends them: `name="lib/util.js"`, not percent-encoded.
+        let mut form = Form::new()
+            .percent_encode_noop()
+            .part(json_part.to_owned(), Part::text(metadata.to_string()));
         for (name, content_type, content) in modules {
             let part = Part::bytes(content.to_vec())
                 .file_name((*name).to_owned())

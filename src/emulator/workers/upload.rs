@@ -82,7 +82,13 @@ pub(super) async fn read_multipart(
         .await
         .map_err(|error| malformed(error.to_string()))?
     {
-        let name = field.name().unwrap_or_default().to_owned();
+        // A part is named by `name`; a file part without one by its filename.
+        let name = field
+            .name()
+            .filter(|name| !name.is_empty())
+            .or_else(|| field.file_name())
+            .unwrap_or_default()
+            .to_owned();
         let content_type = field.content_type().map(str::to_owned);
         let data = field
             .bytes()
