@@ -185,13 +185,14 @@ async fn a_script_upload_sends_metadata_and_every_module_as_its_own_part() {
     use axum::extract::Multipart;
     use axum::routing::put;
     use std::sync::Mutex;
-    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>> = Arc::default();
+    /// (part name, file name, content type) of each part received.
+    type Parts = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
+    let seen: Parts = Arc::default();
     let router = Router::new()
         .route(
             "/client/v4/accounts/acc/workers/scripts/api",
             put(
-                |State(seen): State<Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>>,
-                 mut multipart: Multipart| async move {
+                |State(seen): State<Parts>, mut multipart: Multipart| async move {
                     while let Some(field) = multipart.next_field().await.unwrap() {
                         let name = field.name().unwrap_or_default().to_string();
                         let file = field.file_name().map(str::to_string);

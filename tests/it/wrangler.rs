@@ -1111,7 +1111,11 @@ crons = ["*/5 * * * *"]
             .send()
             .and_then(|response| response.text())
             .expect("content/v2");
-        assert!(content.contains("export default"), "{content}");
+        // The module wrangler bundled, stored and served back as sent.
+        assert!(
+            content.contains("async fetch(request, env)") && content.contains("class {"),
+            "{content}"
+        );
         assert!(!content.contains(WORKER_SECRET));
     }
     for path in [
@@ -1124,6 +1128,7 @@ crons = ["*/5 * * * *"]
         api_result(&emulator, &path);
     }
     let stats = emulator.stats();
+    eprintln!("TEMPDEBUG {}", outputs.join("\n=====\n"));
     for (endpoint, _) in stats["endpoints"].as_object().expect("endpoints") {
         assert!(
             !endpoint.ends_with("(no route)"),
