@@ -8,9 +8,9 @@
 
 use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
 use crate::model::{
-    DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database,
-    LiveDeploymentShare, LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveVersion,
-    LiveWorker, LocationHint, ModuleKind, StorageClass, WorkerModule,
+    DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database, LiveDeploymentShare,
+    LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveVersion, LiveWorker, LocationHint,
+    ModuleKind, StorageClass, WorkerModule,
 };
 use crate::plan;
 
@@ -70,7 +70,11 @@ async fn fetch_workers(
         Some(id) => client.list_zone_routes(id).await?,
         None => Vec::new(),
     };
-    let declared: Vec<&str> = desired.workers.values().map(|w| w.spec.name.as_str()).collect();
+    let declared: Vec<&str> = desired
+        .workers
+        .values()
+        .map(|w| w.spec.name.as_str())
+        .collect();
     let existing: Vec<_> = scripts
         .into_iter()
         .filter(|s| declared.contains(&s.id.as_str()))
@@ -222,7 +226,10 @@ fn d1_from_wire(database: D1Database) -> LiveD1Database {
     LiveD1Database {
         uuid: database.uuid,
         name: database.name,
-        jurisdiction: database.jurisdiction.as_deref().and_then(Jurisdiction::parse),
+        jurisdiction: database
+            .jurisdiction
+            .as_deref()
+            .and_then(Jurisdiction::parse),
     }
 }
 

@@ -116,9 +116,9 @@ impl StepError {
         match self {
             StepError::Client(error) => error.hint(),
             StepError::Changed(_) => Some("run plan again and review it"),
-            StepError::RolledBack(_) => {
-                Some("the previous version serves all traffic again; fix the worker and apply again")
-            }
+            StepError::RolledBack(_) => Some(
+                "the previous version serves all traffic again; fix the worker and apply again",
+            ),
         }
     }
 }

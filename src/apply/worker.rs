@@ -93,7 +93,10 @@ impl<'a> Context<'a> {
         let ids = LiveState {
             kv_namespaces: kv
                 .into_iter()
-                .map(|ns| LiveKvNamespace { id: ns.id, title: ns.title })
+                .map(|ns| LiveKvNamespace {
+                    id: ns.id,
+                    title: ns.title,
+                })
                 .collect(),
             d1_databases: d1
                 .into_iter()
@@ -125,7 +128,28 @@ impl<'a> Context<'a> {
             .ok_or_else(|| StepError::Changed(format!("`workers.{worker}` is no longer declared")))
     }
 
+    /// What one upload of `spec` carries.
+    fn upload<'u>(
+        &'u self,
+        spec: &'u WorkerSpec,
+        bindings: &'u BTreeMap<String, crate::model::ResolvedBinding>,
+        tag: &'u str,
+        migration: Option<Migration>,
+    ) -> WorkerUpload<'u> {
+        WorkerUpload {
+            main_module: &spec.main_module,
+            modules: &spec.modules,
+            compatibility_date: &spec.compatibility_date,
+            compatibility_flags: &spec.compatibility_flags,
+            bindings,
+            migration,
+            tag,
+            message: &self.message,
+        }
+    }
+
     /// Resolves bindings and checks the identity against the plan's.
+    /// Returns the bindings and the version's tag.
     fn prepare(
         &self,
         worker: &str,
@@ -147,7 +171,7 @@ impl<'a> Context<'a> {
                 plan::identity_tag(planned)
             )));
         }
-        Ok((bindings, identity))
+        Ok((bindings, plan::identity_tag(&identity)))
     }
 
     pub async fn run_step(
@@ -164,25 +188,18 @@ impl<'a> Context<'a> {
                 migration,
             } => {
                 let spec = self.spec(worker)?;
-                let (bindings, identity) = self.prepare(worker, identity)?;
-                let tag = plan::identity_tag(&identity);
-                let upload = WorkerUpload {
-                    main_module: &spec.main_module,
-                    modules: &spec.modules,
-                    compatibility_date: &spec.compatibility_date,
-                    compatibility_flags: &spec.compatibility_flags,
-                    bindings: &bindings,
-                    migration: migration.as_ref().map(|m| Migration {
-                        old_tag: m.old_tag.clone(),
-                        new_tag: m.new_tag.clone(),
-                        new_sqlite_classes: m.new_sqlite_classes.clone(),
-                    }),
-                    tag: &tag,
-                    message: &self.message,
-                };
+                let (bindings, tag) = self.prepare(worker, identity)?;
+                let migration = migration.as_ref().map(|m| Migration {
+                    old_tag: m.old_tag.clone(),
+                    new_tag: m.new_tag.clone(),
+                    new_sqlite_classes: m.new_sqlite_classes.clone(),
+                });
+                let upload = self.upload(spec, &bindings, &tag, migration);
                 let version = client.upload_worker_script(name, &upload).await?;
                 state.uploaded = Some(version.clone());
-                Ok(format!("uploaded and deployed worker {name:?} (version {version}, tag {tag})"))
+                Ok(format!(
+                    "uploaded and deployed worker {name:?} (version {version}, tag {tag})"
+                ))
             }
             Step::UploadWorkerVersion {
                 worker,
@@ -190,21 +207,13 @@ impl<'a> Context<'a> {
                 identity,
             } => {
                 let spec = self.spec(worker)?;
-                let (bindings, identity) = self.prepare(worker, identity)?;
-                let tag = plan::identity_tag(&identity);
-                let upload = WorkerUpload {
-                    main_module: &spec.main_module,
-                    modules: &spec.modules,
-                    compatibility_date: &spec.compatibility_date,
-                    compatibility_flags: &spec.compatibility_flags,
-                    bindings: &bindings,
-                    migration: None,
-                    tag: &tag,
-                    message: &self.message,
-                };
+                let (bindings, tag) = self.prepare(worker, identity)?;
+                let upload = self.upload(spec, &bindings, &tag, None);
                 let version = client.upload_worker_version(name, &upload).await?;
                 state.uploaded = Some(version.clone());
-                Ok(format!("uploaded version {version} of worker {name:?} (tag {tag})"))
+                Ok(format!(
+                    "uploaded version {version} of worker {name:?} (tag {tag})"
+                ))
             }
             Step::DeployWorkerVersion { name, rollout } => {
                 let Some(new) = state.uploaded.clone() else {
@@ -224,7 +233,9 @@ impl<'a> Context<'a> {
                     let value = spec.secrets.get(secret).ok_or_else(|| {
                         StepError::Changed(format!("secret `{secret}` is no longer declared"))
                     })?;
-                    client.put_worker_secret(name, secret, value.value.expose()).await?;
+                    client
+                        .put_worker_secret(name, secret, value.value.expose())
+                        .await?;
                 }
                 Ok(format!(
                     "sent secrets {} of worker {name:?} (values not shown)",
@@ -241,7 +252,9 @@ impl<'a> Context<'a> {
             }
             Step::SetWorkerCrons { name, crons } => {
                 client.put_worker_schedules(name, crons).await?;
-                Ok(format!("set the cron triggers of worker {name:?} to {crons:?}"))
+                Ok(format!(
+                    "set the cron triggers of worker {name:?} to {crons:?}"
+                ))
             }
             Step::CreateWorkerRoute {
                 zone_id,
@@ -251,11 +264,16 @@ impl<'a> Context<'a> {
                 Ok(()) => Ok(format!("added route {pattern}")),
                 Err(error) => {
                     // A lost answer: the route may be there already.
-                    let exists = client.list_zone_routes(zone_id).await.ok().is_some_and(|routes| {
-                        routes
-                            .iter()
-                            .any(|r| &r.pattern == pattern && r.script.as_deref() == Some(script))
-                    });
+                    let exists =
+                        client
+                            .list_zone_routes(zone_id)
+                            .await
+                            .ok()
+                            .is_some_and(|routes| {
+                                routes.iter().any(|r| {
+                                    &r.pattern == pattern && r.script.as_deref() == Some(script)
+                                })
+                            });
                     if exists {
                         Ok(format!("found route {pattern}"))
                     } else {
@@ -269,7 +287,9 @@ impl<'a> Context<'a> {
                 pattern,
             } => match client.delete_zone_route(zone_id, route_id).await {
                 Ok(()) => Ok(format!("removed route {pattern}")),
-                Err(error) if is_not_found(&error) => Ok(format!("route {pattern} was already gone")),
+                Err(error) if is_not_found(&error) => {
+                    Ok(format!("route {pattern} was already gone"))
+                }
                 Err(error) => Err(error.into()),
             },
             Step::AttachCustomDomain {
@@ -277,7 +297,9 @@ impl<'a> Context<'a> {
                 hostname,
                 script,
             } => {
-                client.attach_custom_domain(hostname, script, zone_id).await?;
+                client
+                    .attach_custom_domain(hostname, script, zone_id)
+                    .await?;
                 Ok(format!("attached custom domain {hostname}"))
             }
             Step::DetachCustomDomain {
@@ -339,9 +361,14 @@ impl<'a> Context<'a> {
             let shares = if percentage >= 100 {
                 vec![(new.to_string(), 100)]
             } else {
-                vec![(new.to_string(), percentage), (previous.clone(), 100 - percentage)]
+                vec![
+                    (new.to_string(), percentage),
+                    (previous.clone(), 100 - percentage),
+                ]
             };
-            client.create_worker_deployment(name, &shares, &self.message).await?;
+            client
+                .create_worker_deployment(name, &shares, &self.message)
+                .await?;
             reached.push(format!("{percentage}%"));
             if percentage >= 100 {
                 break;

@@ -27,8 +27,8 @@ pub use kv::KvNamespace;
 pub use r2::R2Bucket;
 pub use retry::RetryPolicy;
 pub use workers::{
-    CustomDomain, Deployment, DeploymentShare, DurableObjectNamespace, Migration, Route, ScriptSummary,
-    UploadedModule, Version, WorkerUpload,
+    CustomDomain, Deployment, DeploymentShare, DurableObjectNamespace, Migration, Route,
+    ScriptSummary, UploadedModule, Version, WorkerUpload,
 };
 
 /// The production API base URL; `CLOUDFLARE_API_BASE_URL` overrides it.
@@ -326,10 +326,12 @@ impl Client {
                 "cloudflare response"
             );
             let retry_after = header("retry-after");
-            if let Some(delay) =
-                self.retry
-                    .delay_for_status(method, status.as_u16(), retry_after.as_deref(), attempt)
-            {
+            if let Some(delay) = self.retry.delay_for_status(
+                method,
+                status.as_u16(),
+                retry_after.as_deref(),
+                attempt,
+            ) {
                 tracing::warn!(%method, path, status = status.as_u16(), ?delay, "retrying");
                 tokio::time::sleep(delay).await;
                 continue;

@@ -229,7 +229,10 @@ async fn a_script_upload_sends_metadata_and_every_module_as_its_own_part() {
         tag: "abc",
         message: "m",
     };
-    let version = client.upload_worker_script("api", &upload).await.expect("upload");
+    let version = client
+        .upload_worker_script("api", &upload)
+        .await
+        .expect("upload");
     assert_eq!(version, "v1");
     let seen = seen.lock().unwrap().clone();
     let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();

@@ -186,7 +186,9 @@ fn binding_to_wire(name: &str, binding: &ResolvedBinding) -> Value {
         ResolvedBinding::KvNamespace { namespace_id } => {
             json!({"type": "kv_namespace", "name": name, "namespace_id": namespace_id})
         }
-        ResolvedBinding::D1 { database_id } => json!({"type": "d1", "name": name, "id": database_id}),
+        ResolvedBinding::D1 { database_id } => {
+            json!({"type": "d1", "name": name, "id": database_id})
+        }
         ResolvedBinding::R2Bucket {
             bucket_name,
             jurisdiction,
@@ -203,7 +205,9 @@ fn binding_to_wire(name: &str, binding: &ResolvedBinding) -> Value {
         ResolvedBinding::DurableObject { class_name } => {
             json!({"type": "durable_object_namespace", "name": name, "class_name": class_name})
         }
-        ResolvedBinding::PlainText { text } => json!({"type": "plain_text", "name": name, "text": text}),
+        ResolvedBinding::PlainText { text } => {
+            json!({"type": "plain_text", "name": name, "text": text})
+        }
         ResolvedBinding::Json { json } => json!({"type": "json", "name": name, "json": json}),
     }
 }
@@ -214,18 +218,27 @@ fn binding_from_wire(value: &Value) -> Option<(String, Option<ResolvedBinding>)>
     let name = value.get("name")?.as_str()?.to_string();
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     let binding = match value.get("type")?.as_str()? {
-        "kv_namespace" => text("namespace_id").map(|namespace_id| ResolvedBinding::KvNamespace { namespace_id }),
+        "kv_namespace" => {
+            text("namespace_id").map(|namespace_id| ResolvedBinding::KvNamespace { namespace_id })
+        }
         "d1" => text("id")
             .or_else(|| text("database_id"))
             .map(|database_id| ResolvedBinding::D1 { database_id }),
         "r2_bucket" => text("bucket_name").map(|bucket_name| ResolvedBinding::R2Bucket {
             bucket_name,
-            jurisdiction: text("jurisdiction").as_deref().and_then(Jurisdiction::parse),
+            jurisdiction: text("jurisdiction")
+                .as_deref()
+                .and_then(Jurisdiction::parse),
         }),
         "service" => text("service").map(|service| ResolvedBinding::Service { service }),
-        "durable_object_namespace" => text("class_name").map(|class_name| ResolvedBinding::DurableObject { class_name }),
+        "durable_object_namespace" => {
+            text("class_name").map(|class_name| ResolvedBinding::DurableObject { class_name })
+        }
         "plain_text" => text("text").map(|text| ResolvedBinding::PlainText { text }),
-        "json" => value.get("json").cloned().map(|json| ResolvedBinding::Json { json }),
+        "json" => value
+            .get("json")
+            .cloned()
+            .map(|json| ResolvedBinding::Json { json }),
         _ => None,
     };
     Some((name, binding))
@@ -288,19 +301,36 @@ impl Client {
     }
 
     /// The script's deployments, newest (the live one) first.
-    pub async fn list_worker_deployments(&self, name: &str) -> Result<Vec<Deployment>, ClientError> {
+    pub async fn list_worker_deployments(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Deployment>, ClientError> {
         let path = self.script_path(name, "/deployments");
-        match self.call::<DeploymentList>(Method::GET, &path, &[], &[], Body::None).await {
+        match self
+            .call::<DeploymentList>(Method::GET, &path, &[], &[], Body::None)
+            .await
+        {
             Ok((list, _)) => Ok(list.map(|l| l.deployments).unwrap_or_default()),
             Err(error) if error.has_code(SCRIPT_NOT_FOUND) => Ok(Vec::new()),
             Err(error) => Err(error),
         }
     }
 
-    pub async fn get_worker_version(&self, name: &str, version_id: &str) -> Result<Version, ClientError> {
+    pub async fn get_worker_version(
+        &self,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Version, ClientError> {
         let path = self.script_path(name, &format!("/versions/{version_id}"));
-        let wire: WireVersion = self.call_result(Method::GET, &path, &[], &[], Body::None).await?;
-        let annotation = |key: &str| wire.annotations.get(key).and_then(Value::as_str).map(str::to_string);
+        let wire: WireVersion = self
+            .call_result(Method::GET, &path, &[], &[], Body::None)
+            .await?;
+        let annotation = |key: &str| {
+            wire.annotations
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         let mut bindings = BTreeMap::new();
         let mut secrets = Vec::new();
         let resources = wire.resources.unwrap_or(WireResources {
@@ -308,9 +338,14 @@ impl Client {
             script_runtime: None,
         });
         for value in &resources.bindings {
-            let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+            let kind = value
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match binding_from_wire(value) {
-                Some((name, _)) if kind == "secret_text" || kind == "secret_key" => secrets.push(name),
+                Some((name, _)) if kind == "secret_text" || kind == "secret_key" => {
+                    secrets.push(name)
+                }
                 Some((name, Some(binding))) => {
                     bindings.insert(name, binding);
                 }
@@ -348,17 +383,23 @@ impl Client {
 
     pub async fn get_worker_schedules(&self, name: &str) -> Result<Vec<String>, ClientError> {
         let path = self.script_path(name, "/schedules");
-        let schedules: Option<Schedules> = self.call(Method::GET, &path, &[], &[], Body::None).await?.0;
+        let schedules: Option<Schedules> =
+            self.call(Method::GET, &path, &[], &[], Body::None).await?.0;
         Ok(schedules
             .map(|s| s.schedules.into_iter().map(|s| s.cron).collect())
             .unwrap_or_default())
     }
 
     /// Replaces the script's cron triggers.
-    pub async fn put_worker_schedules(&self, name: &str, crons: &[String]) -> Result<(), ClientError> {
+    pub async fn put_worker_schedules(
+        &self,
+        name: &str,
+        crons: &[String],
+    ) -> Result<(), ClientError> {
         let path = self.script_path(name, "/schedules");
         let body: Vec<Value> = crons.iter().map(|c| json!({"cron": c})).collect();
-        self.call_unit(Method::PUT, &path, &[], Body::Json(&json!(body))).await
+        self.call_unit(Method::PUT, &path, &[], Body::Json(&json!(body)))
+            .await
     }
 
     /// Downloads a version's modules; returns them and the main module's name.
@@ -370,7 +411,13 @@ impl Client {
         let path = self.script_path(name, "/content/v2");
         let method = Method::GET;
         let (status, headers, bytes) = self
-            .send(&method, &path, &[("version", version_id.to_string())], &[], &Body::None)
+            .send(
+                &method,
+                &path,
+                &[("version", version_id.to_string())],
+                &[],
+                &Body::None,
+            )
             .await?;
         if !status.is_success() {
             return Err(super::decode::<Value>(&method, &path, status, &bytes)
@@ -428,7 +475,11 @@ impl Client {
 
     /// `PUT /workers/scripts/{name}`: creates or replaces the script and
     /// deploys the new version at 100% at once. Returns the version id.
-    pub async fn upload_worker_script(&self, name: &str, upload: &WorkerUpload<'_>) -> Result<String, ClientError> {
+    pub async fn upload_worker_script(
+        &self,
+        name: &str,
+        upload: &WorkerUpload<'_>,
+    ) -> Result<String, ClientError> {
         #[derive(Deserialize)]
         struct Uploaded {
             #[serde(default)]
@@ -455,7 +506,11 @@ impl Client {
 
     /// `POST .../versions`: uploads a version without deploying it; existing
     /// secrets are kept. Returns the version id.
-    pub async fn upload_worker_version(&self, name: &str, upload: &WorkerUpload<'_>) -> Result<String, ClientError> {
+    pub async fn upload_worker_version(
+        &self,
+        name: &str,
+        upload: &WorkerUpload<'_>,
+    ) -> Result<String, ClientError> {
         #[derive(Deserialize)]
         struct Created {
             id: String,
@@ -498,18 +553,31 @@ impl Client {
 
     /// Sets one secret through the secrets API. The value goes only into
     /// this request's body.
-    pub async fn put_worker_secret(&self, name: &str, secret: &str, value: &str) -> Result<(), ClientError> {
+    pub async fn put_worker_secret(
+        &self,
+        name: &str,
+        secret: &str,
+        value: &str,
+    ) -> Result<(), ClientError> {
         let path = self.script_path(name, "/secrets");
         let body = json!({"name": secret, "text": value, "type": "secret_text"});
-        self.call_unit(Method::PUT, &path, &[], Body::Json(&body)).await
+        self.call_unit(Method::PUT, &path, &[], Body::Json(&body))
+            .await
     }
 
     pub async fn delete_worker_secret(&self, name: &str, secret: &str) -> Result<(), ClientError> {
-        let encoded = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC);
+        let encoded =
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC);
         let path = self.script_path(name, &format!("/secrets/{encoded}"));
-        self.call::<Value>(Method::DELETE, &path, &[("url_encoded", "true".into())], &[], Body::None)
-            .await
-            .map(|_| ())
+        self.call::<Value>(
+            Method::DELETE,
+            &path,
+            &[("url_encoded", "true".into())],
+            &[],
+            Body::None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The id of the zone with exactly this name, if the account has it.
@@ -518,7 +586,10 @@ impl Client {
             .call(
                 Method::GET,
                 "/zones",
-                &[("name", zone.to_string()), ("account.id", self.account_id.clone())],
+                &[
+                    ("name", zone.to_string()),
+                    ("account.id", self.account_id.clone()),
+                ],
                 &[],
                 Body::None,
             )
@@ -537,7 +608,12 @@ impl Client {
             .unwrap_or_default())
     }
 
-    pub async fn create_zone_route(&self, zone_id: &str, pattern: &str, script: &str) -> Result<(), ClientError> {
+    pub async fn create_zone_route(
+        &self,
+        zone_id: &str,
+        pattern: &str,
+        script: &str,
+    ) -> Result<(), ClientError> {
         let path = format!("/zones/{zone_id}/workers/routes");
         let body = json!({"pattern": pattern, "script": script});
         self.call::<Value>(Method::POST, &path, &[], &[], Body::Json(&body))
@@ -545,7 +621,11 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn delete_zone_route(&self, zone_id: &str, route_id: &str) -> Result<(), ClientError> {
+    pub async fn delete_zone_route(
+        &self,
+        zone_id: &str,
+        route_id: &str,
+    ) -> Result<(), ClientError> {
         let path = format!("/zones/{zone_id}/workers/routes/{route_id}");
         self.call_unit(Method::DELETE, &path, &[], Body::None).await
     }
@@ -559,7 +639,12 @@ impl Client {
             .unwrap_or_default())
     }
 
-    pub async fn attach_custom_domain(&self, hostname: &str, service: &str, zone_id: &str) -> Result<(), ClientError> {
+    pub async fn attach_custom_domain(
+        &self,
+        hostname: &str,
+        service: &str,
+        zone_id: &str,
+    ) -> Result<(), ClientError> {
         let path = self.account_path("/workers/domains");
         let body = json!({"hostname": hostname, "service": service, "zone_id": zone_id, "environment": "production"});
         self.call::<Value>(Method::PUT, &path, &[], &[], Body::Json(&body))
@@ -572,7 +657,9 @@ impl Client {
         self.call_unit(Method::DELETE, &path, &[], Body::None).await
     }
 
-    pub async fn list_durable_object_namespaces(&self) -> Result<Vec<DurableObjectNamespace>, ClientError> {
+    pub async fn list_durable_object_namespaces(
+        &self,
+    ) -> Result<Vec<DurableObjectNamespace>, ClientError> {
         let path = self.account_path("/workers/durable_objects/namespaces");
         self.get_all_pages(&path, 1000, &[]).await
     }

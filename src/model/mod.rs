@@ -428,12 +428,18 @@ impl LiveState {
         self.r2_jurisdictions_listed.sort();
         self.r2_jurisdictions_listed.dedup();
         for worker in &mut self.workers {
-            worker.deployment.sort_by(|a, b| b.percentage.cmp(&a.percentage).then(a.version_id.cmp(&b.version_id)));
+            worker.deployment.sort_by(|a, b| {
+                b.percentage
+                    .cmp(&a.percentage)
+                    .then(a.version_id.cmp(&b.version_id))
+            });
             worker.versions.sort_by(|a, b| a.id.cmp(&b.id));
             worker.secrets.sort();
             worker.crons.sort();
             worker.routes.sort_by(|a, b| a.pattern.cmp(&b.pattern));
-            worker.custom_domains.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+            worker
+                .custom_domains
+                .sort_by(|a, b| a.hostname.cmp(&b.hostname));
             worker.durable_object_classes.sort();
         }
         self.workers.sort_by(|a, b| a.name.cmp(&b.name));

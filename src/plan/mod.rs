@@ -15,8 +15,8 @@ mod worker;
 pub use worker::{identity_tag, live_identity, resolve_bindings, worker_identity};
 
 use crate::model::{
-    Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LiveState,
-    LocationHint, R2BucketSpec, ResourceKind, Rollout, StorageClass,
+    Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LiveR2Bucket,
+    LiveState, LocationHint, R2BucketSpec, ResourceKind, Rollout, StorageClass,
 };
 
 /// The version of the plan's JSON schema (`docs/plan-json.md`). Bumped on
@@ -380,6 +380,31 @@ fn plan_d1(
     })
 }
 
+/// Deletes `current` and creates the declared bucket: destructive.
+fn replace_r2(
+    address: Address,
+    declared: &Declared<R2BucketSpec>,
+    current: &LiveR2Bucket,
+    fields: Vec<FieldDiff>,
+) -> Change {
+    Change {
+        conflict: None,
+        code_diff: Vec::new(),
+        address,
+        kind: ChangeKind::Replace,
+        destructive: ResourceKind::R2Buckets.holds_data(),
+        protected: declared.protect,
+        fields,
+        steps: vec![
+            Step::DeleteR2Bucket {
+                name: current.name.clone(),
+                jurisdiction: current.jurisdiction,
+            },
+            create_r2_step(&declared.spec),
+        ],
+    }
+}
+
 fn create_r2_step(spec: &R2BucketSpec) -> Step {
     Step::CreateR2Bucket {
         name: spec.name.clone(),
@@ -409,27 +434,13 @@ fn plan_r2(
         // The same name in another jurisdiction that was listed: the bucket
         // moves, which Cloudflare cannot do in place.
         if let Some(elsewhere) = live.r2_buckets.iter().find(|b| &b.name == name) {
-            return Some(Change {
-                conflict: None,
-                code_diff: Vec::new(),
-                address,
-                kind: ChangeKind::Replace,
-                destructive: ResourceKind::R2Buckets.holds_data(),
-                protected: declared.protect,
-                fields: vec![changed(
-                    "jurisdiction",
-                    opt(elsewhere.jurisdiction),
-                    opt(*jurisdiction),
-                    true,
-                )],
-                steps: vec![
-                    Step::DeleteR2Bucket {
-                        name: elsewhere.name.clone(),
-                        jurisdiction: elsewhere.jurisdiction,
-                    },
-                    create_r2_step(spec),
-                ],
-            });
+            let fields = vec![changed(
+                "jurisdiction",
+                opt(elsewhere.jurisdiction),
+                opt(*jurisdiction),
+                true,
+            )];
+            return Some(replace_r2(address, declared, elsewhere, fields));
         }
         let mut fields = vec![added("name", json!(name))];
         if let Some(hint) = location_hint {
@@ -477,22 +488,7 @@ fn plan_r2(
         return None;
     }
     if location_moves {
-        return Some(Change {
-            conflict: None,
-            code_diff: Vec::new(),
-            address,
-            kind: ChangeKind::Replace,
-            destructive: ResourceKind::R2Buckets.holds_data(),
-            protected: declared.protect,
-            fields,
-            steps: vec![
-                Step::DeleteR2Bucket {
-                    name: current.name.clone(),
-                    jurisdiction: current.jurisdiction,
-                },
-                create_r2_step(spec),
-            ],
-        });
+        return Some(replace_r2(address, declared, current, fields));
     }
     let class = storage_class.unwrap_or(current.storage_class);
     Some(Change {

@@ -21,7 +21,8 @@ use crate::model::{
 };
 
 /// Said in every plan with workers until the ledger stores fingerprints.
-pub const NOTE_SECRETS_NOT_COMPARED: &str = "secret values are not compared: a secret is sent only when its name is new to the worker";
+pub const NOTE_SECRETS_NOT_COMPARED: &str =
+    "secret values are not compared: a secret is sent only when its name is new to the worker";
 
 /// The length of the identity prefix stored in `workers/tag`.
 const TAG_LENGTH: usize = 20;
@@ -74,12 +75,16 @@ pub fn resolve_bindings(
                 Binding::KvNamespace(key) => {
                     let title = &desired.kv_namespaces.get(key)?.spec.title;
                     let id = &live.kv_namespaces.iter().find(|ns| &ns.title == title)?.id;
-                    ResolvedBinding::KvNamespace { namespace_id: id.clone() }
+                    ResolvedBinding::KvNamespace {
+                        namespace_id: id.clone(),
+                    }
                 }
                 Binding::D1(key) => {
                     let name = &desired.d1_databases.get(key)?.spec.name;
                     let uuid = &live.d1_databases.iter().find(|db| &db.name == name)?.uuid;
-                    ResolvedBinding::D1 { database_id: uuid.clone() }
+                    ResolvedBinding::D1 {
+                        database_id: uuid.clone(),
+                    }
                 }
                 Binding::R2Bucket(key) => {
                     let bucket = &desired.r2_buckets.get(key)?.spec;
@@ -134,7 +139,12 @@ fn describe_binding(binding: &ResolvedBinding) -> Value {
     serde_json::to_value(binding).unwrap_or(Value::Null)
 }
 
-fn diff_field(fields: &mut Vec<FieldDiff>, field: String, before: Option<Value>, after: Option<Value>) {
+fn diff_field(
+    fields: &mut Vec<FieldDiff>,
+    field: String,
+    before: Option<Value>,
+    after: Option<Value>,
+) {
     if before != after {
         fields.push(FieldDiff {
             field,
@@ -147,8 +157,16 @@ fn diff_field(fields: &mut Vec<FieldDiff>, field: String, before: Option<Value>,
 
 /// Unified diffs between the deployed modules and git's.
 fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff> {
-    let names: BTreeSet<&str> = before.iter().chain(after).map(|m| m.name.as_str()).collect();
-    let find = |list: &'_ [WorkerModule], name: &str| list.iter().find(|m| m.name == name).map(|m| m.content.clone());
+    let names: BTreeSet<&str> = before
+        .iter()
+        .chain(after)
+        .map(|m| m.name.as_str())
+        .collect();
+    let find = |list: &'_ [WorkerModule], name: &str| {
+        list.iter()
+            .find(|m| m.name == name)
+            .map(|m| m.content.clone())
+    };
     let mut diffs = Vec::new();
     for name in names {
         let old = find(before, name);
@@ -168,8 +186,12 @@ fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff>
                 .to_string(),
             _ => format!(
                 "binary module {name}: {} -> {}\n",
-                old.as_deref().map(sha256_hex).unwrap_or_else(|| "(none)".into()),
-                new.as_deref().map(sha256_hex).unwrap_or_else(|| "(none)".into())
+                old.as_deref()
+                    .map(sha256_hex)
+                    .unwrap_or_else(|| "(none)".into()),
+                new.as_deref()
+                    .map(sha256_hex)
+                    .unwrap_or_else(|| "(none)".into())
             ),
         };
         diffs.push(ModuleDiff {
@@ -182,7 +204,10 @@ fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff>
 
 /// The next migration tag after `old`.
 fn next_migration_tag(old: Option<&str>) -> String {
-    match old.and_then(|t| t.strip_prefix('v')).and_then(|n| n.parse::<u64>().ok()) {
+    match old
+        .and_then(|t| t.strip_prefix('v'))
+        .and_then(|n| n.parse::<u64>().ok())
+    {
         Some(n) => format!("v{}", n + 1),
         None if old.is_none() => "v1".to_string(),
         None => format!("{}-next", old.unwrap_or_default()),
@@ -211,15 +236,29 @@ pub(super) fn plan_worker(
     let needs_zone = !spec.routes.is_empty() || !spec.custom_domains.is_empty();
     let zone_id = live.zone_id.clone();
     if needs_zone && zone_id.is_none() {
-        let zone = desired.zone.as_ref().map(|z| z.name.as_str()).unwrap_or("(none)");
+        let zone = desired
+            .zone
+            .as_ref()
+            .map(|z| z.name.as_str())
+            .unwrap_or("(none)");
         conflicts.push(format!(
             "zone `{zone}` was not found in the account: routes and custom domains need it"
         ));
     }
     let zone_id = zone_id.unwrap_or_default();
-    let classes: Vec<String> = spec.durable_object_classes().into_iter().map(str::to_string).collect();
-    let live_classes: Vec<String> = current.map(|w| w.durable_object_classes.clone()).unwrap_or_default();
-    let new_classes: Vec<String> = classes.iter().filter(|c| !live_classes.contains(c)).cloned().collect();
+    let classes: Vec<String> = spec
+        .durable_object_classes()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let live_classes: Vec<String> = current
+        .map(|w| w.durable_object_classes.clone())
+        .unwrap_or_default();
+    let new_classes: Vec<String> = classes
+        .iter()
+        .filter(|c| !live_classes.contains(c))
+        .cloned()
+        .collect();
     let migration = (!new_classes.is_empty()).then(|| DurableObjectMigration {
         old_tag: current.and_then(|w| w.migration_tag.clone()),
         new_tag: next_migration_tag(current.and_then(|w| w.migration_tag.as_deref())),
@@ -233,18 +272,28 @@ pub(super) fn plan_worker(
         fields.push(added("main_module", json!(spec.main_module)));
         fields.push(added(
             "modules",
-            json!(spec.modules.iter().map(|m| m.name.clone()).collect::<Vec<_>>()),
+            json!(
+                spec.modules
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<Vec<_>>()
+            ),
         ));
         fields.push(added("compatibility_date", json!(spec.compatibility_date)));
         if !spec.compatibility_flags.is_empty() {
-            fields.push(added("compatibility_flags", json!(spec.compatibility_flags)));
+            fields.push(added(
+                "compatibility_flags",
+                json!(spec.compatibility_flags),
+            ));
         }
         for (name, binding) in &spec.bindings {
             let shown = resolved
                 .as_ref()
                 .and_then(|r| r.get(name))
                 .map(describe_binding)
-                .unwrap_or_else(|| json!(format!("{} (known after apply)", binding_target(binding))));
+                .unwrap_or_else(|| {
+                    json!(format!("{} (known after apply)", binding_target(binding)))
+                });
             fields.push(added(&format!("bindings.{name}"), shown));
         }
         for name in spec.secrets.keys() {
@@ -316,7 +365,13 @@ pub(super) fn plan_worker(
         diff_field(
             &mut fields,
             "version".into(),
-            serving.map(|v| json!(format!("#{} {}", v.number, v.tag.clone().unwrap_or_default()))),
+            serving.map(|v| {
+                json!(format!(
+                    "#{} {}",
+                    v.number,
+                    v.tag.clone().unwrap_or_default()
+                ))
+            }),
             Some(json!(match &identity {
                 Some(id) => format!("new {}", identity_tag(id)),
                 None => "new (identity known after apply)".to_string(),
@@ -337,11 +392,20 @@ pub(super) fn plan_worker(
                 list_value(&live_flags),
                 list_value(&spec.compatibility_flags),
             );
-            let names: BTreeSet<&String> = version.bindings.keys().chain(spec.bindings.keys()).collect();
+            let names: BTreeSet<&String> = version
+                .bindings
+                .keys()
+                .chain(spec.bindings.keys())
+                .collect();
             for name in names {
-                let after = match (resolved.as_ref().and_then(|r| r.get(name)), spec.bindings.get(name)) {
+                let after = match (
+                    resolved.as_ref().and_then(|r| r.get(name)),
+                    spec.bindings.get(name),
+                ) {
                     (Some(r), _) => Some(describe_binding(r)),
-                    (None, Some(b)) => Some(json!(format!("{} (known after apply)", binding_target(b)))),
+                    (None, Some(b)) => {
+                        Some(json!(format!("{} (known after apply)", binding_target(b))))
+                    }
                     (None, None) => None,
                 };
                 diff_field(
@@ -381,7 +445,10 @@ pub(super) fn plan_worker(
             forces_replacement: false,
         });
     }
-    let deploys = new_version || migration.is_some() || !new_secrets.is_empty() || !removed_secrets.is_empty();
+    let deploys = new_version
+        || migration.is_some()
+        || !new_secrets.is_empty()
+        || !removed_secrets.is_empty();
     if deploys && current.is_split() {
         let shares: Vec<String> = current
             .deployment
@@ -408,7 +475,10 @@ pub(super) fn plan_worker(
         });
     }
     if let Some(migration) = migration {
-        fields.push(added("durable_objects.new_sqlite_classes", json!(migration.new_sqlite_classes)));
+        fields.push(added(
+            "durable_objects.new_sqlite_classes",
+            json!(migration.new_sqlite_classes),
+        ));
         steps.push(Step::UploadWorkerScript {
             worker: key.to_string(),
             name: spec.name.clone(),
@@ -479,8 +549,15 @@ pub(super) fn plan_worker(
         }
     }
     for hostname in &spec.custom_domains {
-        if !current.custom_domains.iter().any(|d| &d.hostname == hostname) {
-            fields.push(added(&format!("custom_domains[{hostname}]"), json!(hostname)));
+        if !current
+            .custom_domains
+            .iter()
+            .any(|d| &d.hostname == hostname)
+        {
+            fields.push(added(
+                &format!("custom_domains[{hostname}]"),
+                json!(hostname),
+            ));
             steps.push(Step::AttachCustomDomain {
                 zone_id: zone_id.clone(),
                 hostname: hostname.clone(),

@@ -58,7 +58,10 @@ fn environment(emulator: &TestEmulator) -> String {
 fn setup(emulator: &TestEmulator, rollout: &str) -> tempfile::TempDir {
     project(&[
         ("infra/storage.yaml", storage()),
-        ("infra/workers.yaml", &worker("world", "0 * * * *", "api-staging.example.com/*", rollout)),
+        (
+            "infra/workers.yaml",
+            &worker("world", "0 * * * *", "api-staging.example.com/*", rollout),
+        ),
         ("workers/api/index.js", CODE),
         ("environments/staging.yaml", &environment(emulator)),
     ])
@@ -114,17 +117,25 @@ fn apply_then_plan_is_empty_and_each_kind_of_change_does_only_its_part() {
         .success()
         .stdout(contains("+ create workers.api"))
         .stdout(contains("Apply complete"));
-    plan(root.path(), &emulator).code(0).stdout(contains("No changes."));
+    plan(root.path(), &emulator)
+        .code(0)
+        .stdout(contains("No changes."));
     let first = live_shares(&emulator, "api-staging");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].1, 100);
 
     // One line of code: the plan shows that line and a new version.
-    write(root.path(), "workers/api/index.js", &CODE.replace("'hello '", "'hi '"));
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hi '"),
+    );
     plan(root.path(), &emulator)
         .code(2)
         .stdout(contains("~ update workers.api"))
-        .stdout(contains("-    return new Response('hello ' + env.GREETING);"))
+        .stdout(contains(
+            "-    return new Response('hello ' + env.GREETING);",
+        ))
         .stdout(contains("+    return new Response('hi ' + env.GREETING);"))
         .stdout(contains("version:"));
     apply(root.path(), &emulator).success();
@@ -137,7 +148,12 @@ fn apply_then_plan_is_empty_and_each_kind_of_change_does_only_its_part() {
     write(
         root.path(),
         "infra/workers.yaml",
-        &worker("there", "0 * * * *", "api-staging.example.com/*", "{strategy: immediate}"),
+        &worker(
+            "there",
+            "0 * * * *",
+            "api-staging.example.com/*",
+            "{strategy: immediate}",
+        ),
     );
     plan(root.path(), &emulator)
         .code(2)
@@ -151,14 +167,23 @@ fn apply_then_plan_is_empty_and_each_kind_of_change_does_only_its_part() {
     write(
         root.path(),
         "infra/workers.yaml",
-        &worker("there", "30 * * * *", "api-staging.example.com/*", "{strategy: immediate}"),
+        &worker(
+            "there",
+            "30 * * * *",
+            "api-staging.example.com/*",
+            "{strategy: immediate}",
+        ),
     );
     plan(root.path(), &emulator)
         .code(2)
         .stdout(contains("crons:"))
         .stdout(contains("version:").not());
     apply(root.path(), &emulator).success();
-    assert_eq!(live_shares(&emulator, "api-staging")[0].0, third[0].0, "no new version");
+    assert_eq!(
+        live_shares(&emulator, "api-staging")[0].0,
+        third[0].0,
+        "no new version"
+    );
     let schedules = emulator.get(&emulator.account_path("/workers/scripts/api-staging/schedules"));
     assert_eq!(schedules["result"]["schedules"][0]["cron"], "30 * * * *");
 
@@ -166,14 +191,23 @@ fn apply_then_plan_is_empty_and_each_kind_of_change_does_only_its_part() {
     write(
         root.path(),
         "infra/workers.yaml",
-        &worker("there", "30 * * * *", "v2.example.com/*", "{strategy: immediate}"),
+        &worker(
+            "there",
+            "30 * * * *",
+            "v2.example.com/*",
+            "{strategy: immediate}",
+        ),
     );
     plan(root.path(), &emulator)
         .code(2)
         .stdout(contains("routes[v2.example.com/*]"))
         .stdout(contains("version:").not());
     apply(root.path(), &emulator).success();
-    assert_eq!(live_shares(&emulator, "api-staging")[0].0, third[0].0, "no new version");
+    assert_eq!(
+        live_shares(&emulator, "api-staging")[0].0,
+        third[0].0,
+        "no new version"
+    );
     plan(root.path(), &emulator).code(0);
 }
 
@@ -186,8 +220,15 @@ fn health_server(healthy: Arc<AtomicBool>) -> String {
             let Ok(mut stream) = stream else { continue };
             let mut buffer = [0u8; 1024];
             let _ = stream.read(&mut buffer);
-            let status = if healthy.load(Ordering::SeqCst) { "200 OK" } else { "500 Internal Server Error" };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let status = if healthy.load(Ordering::SeqCst) {
+                "200 OK"
+            } else {
+                "500 Internal Server Error"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
         }
     });
     url
@@ -197,12 +238,17 @@ fn gradual_rollout(healthy: bool) {
     let emulator = TestEmulator::start_with_zones(&[ZONE]);
     let flag = Arc::new(AtomicBool::new(healthy));
     let url = health_server(flag);
-    let rollout = format!("{{strategy: gradual, steps: [20, 60, 100], wait: 1s, health_url: \"{url}\"}}");
+    let rollout =
+        format!("{{strategy: gradual, steps: [20, 60, 100], wait: 1s, health_url: \"{url}\"}}");
     let root = setup(&emulator, &rollout);
     apply(root.path(), &emulator).success();
     let before = live_shares(&emulator, "api-staging")[0].0.clone();
 
-    write(root.path(), "workers/api/index.js", &CODE.replace("'hello '", "'hey '"));
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hey '"),
+    );
     let deployments_before = deployments(&emulator, "api-staging").len();
     let assert = apply(root.path(), &emulator);
     let after = live_shares(&emulator, "api-staging");
@@ -225,7 +271,10 @@ fn gradual_rollout(healthy: bool) {
         assert_ne!(after[0].0, before, "the new version serves 100%");
         assert_eq!(splits, vec![vec![20, 80], vec![60, 40], vec![100]]);
     } else {
-        assert.code(1).stdout(contains("health check")).stdout(contains("stopped at 20%"));
+        assert
+            .code(1)
+            .stdout(contains("health check"))
+            .stdout(contains("stopped at 20%"));
         assert_eq!(after[0].0, before, "the previous version serves 100% again");
         assert_eq!(splits, vec![vec![20, 80], vec![100]]);
     }
@@ -292,7 +341,12 @@ fn canary_secrets_appear_in_no_output_plan_or_log() {
     everything.extend(emulator_log);
     // The secrets were really sent (by name; values are write-only).
     let secrets = emulator.get(&emulator.account_path("/workers/scripts/api-staging/secrets"));
-    let names: Vec<&str> = secrets["result"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = secrets["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 2, "{secrets}");
     let text = String::from_utf8_lossy(&everything);
     assert!(text.len() > 1000, "the logs were captured");

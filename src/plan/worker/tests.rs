@@ -20,10 +20,18 @@ fn module(name: &str, text: &str) -> WorkerModule {
 
 fn desired() -> DesiredState {
     let mut state = DesiredState::empty("staging", AccountTarget::Local);
-    state.zone = Some(Zone { name: "example.com".into(), id: None });
+    state.zone = Some(Zone {
+        name: "example.com".into(),
+        id: None,
+    });
     state.kv_namespaces.insert(
         "users".into(),
-        Declared { spec: KvNamespaceSpec { title: "users-staging".into() }, protect: false },
+        Declared {
+            spec: KvNamespaceSpec {
+                title: "users-staging".into(),
+            },
+            protect: false,
+        },
     );
     let mut bindings = BTreeMap::new();
     bindings.insert("USERS".to_string(), Binding::KvNamespace("users".into()));
@@ -42,7 +50,10 @@ fn desired() -> DesiredState {
             spec: WorkerSpec {
                 name: "api-staging".into(),
                 main_module: "index.js".into(),
-                modules: vec![module("index.js", "export default {\n  fetch() {\n    return new Response('a');\n  }\n};\n")],
+                modules: vec![module(
+                    "index.js",
+                    "export default {\n  fetch() {\n    return new Response('a');\n  }\n};\n",
+                )],
                 compatibility_date: "2025-01-15".into(),
                 compatibility_flags: vec![],
                 bindings,
@@ -61,7 +72,10 @@ fn desired() -> DesiredState {
 fn live_storage() -> LiveState {
     LiveState {
         account_id: "acc".into(),
-        kv_namespaces: vec![LiveKvNamespace { id: "kv-1".into(), title: "users-staging".into() }],
+        kv_namespaces: vec![LiveKvNamespace {
+            id: "kv-1".into(),
+            title: "users-staging".into(),
+        }],
         zone_id: Some("zone-1".into()),
         ..LiveState::default()
     }
@@ -74,7 +88,10 @@ fn deployed(desired: &DesiredState) -> LiveState {
     let identity = worker_identity(desired, &live, "api").expect("resolvable");
     live.workers.push(LiveWorker {
         name: spec.name.clone(),
-        deployment: vec![LiveDeploymentShare { version_id: "v-1".into(), percentage: 100 }],
+        deployment: vec![LiveDeploymentShare {
+            version_id: "v-1".into(),
+            percentage: 100,
+        }],
         versions: vec![LiveVersion {
             id: "v-1".into(),
             number: 1,
@@ -87,7 +104,10 @@ fn deployed(desired: &DesiredState) -> LiveState {
         }],
         secrets: spec.secrets.keys().cloned().collect(),
         crons: spec.crons.clone(),
-        routes: vec![LiveRoute { id: "r-1".into(), pattern: spec.routes[0].clone() }],
+        routes: vec![LiveRoute {
+            id: "r-1".into(),
+            pattern: spec.routes[0].clone(),
+        }],
         ..LiveWorker::default()
     });
     live
@@ -125,7 +145,10 @@ fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
     let desired = desired();
     let change = worker_change(&desired, &live_storage()).expect("a change");
     assert_eq!(change.kind, ChangeKind::Create);
-    assert_eq!(ops(&change), ["upload_script", "put_secrets", "crons", "create_route"]);
+    assert_eq!(
+        ops(&change),
+        ["upload_script", "put_secrets", "crons", "create_route"]
+    );
     let rendered = serde_json::to_string(&change).unwrap();
     assert!(!rendered.contains("canary-secret"), "{rendered}");
     assert!(rendered.contains("(sensitive)"));
@@ -144,11 +167,18 @@ fn identity_depends_on_code_settings_and_binding_ids_but_not_secrets() {
     let base = worker_identity(&desired, &live, "api").unwrap();
 
     let mut other = desired.clone();
-    other.workers.get_mut("api").unwrap().spec.modules[0].content.push(b'\n');
+    other.workers.get_mut("api").unwrap().spec.modules[0]
+        .content
+        .push(b'\n');
     assert_ne!(worker_identity(&other, &live, "api").unwrap(), base);
 
     let mut other = desired.clone();
-    other.workers.get_mut("api").unwrap().spec.compatibility_date = "2025-02-01".into();
+    other
+        .workers
+        .get_mut("api")
+        .unwrap()
+        .spec
+        .compatibility_date = "2025-02-01".into();
     assert_ne!(worker_identity(&other, &live, "api").unwrap(), base);
 
     let mut moved = live.clone();
@@ -156,8 +186,15 @@ fn identity_depends_on_code_settings_and_binding_ids_but_not_secrets() {
     assert_ne!(worker_identity(&desired, &moved, "api").unwrap(), base);
 
     let mut other = desired.clone();
-    other.workers.get_mut("api").unwrap().spec.secrets.get_mut("JWT_SECRET").unwrap().value =
-        SecretValue::new("another");
+    other
+        .workers
+        .get_mut("api")
+        .unwrap()
+        .spec
+        .secrets
+        .get_mut("JWT_SECRET")
+        .unwrap()
+        .value = SecretValue::new("another");
     assert_eq!(worker_identity(&other, &live, "api").unwrap(), base);
 }
 
@@ -168,8 +205,15 @@ fn a_binding_to_a_namespace_this_plan_creates_is_known_after_apply() {
     live.kv_namespaces.clear();
     assert_eq!(worker_identity(&desired, &live, "api"), None);
     let change = worker_change(&desired, &live).expect("a change");
-    let binding = change.fields.iter().find(|f| f.field == "bindings.USERS").unwrap();
-    assert_eq!(binding.after, Some(json!("kv_namespaces.users (known after apply)")));
+    let binding = change
+        .fields
+        .iter()
+        .find(|f| f.field == "bindings.USERS")
+        .unwrap();
+    assert_eq!(
+        binding.after,
+        Some(json!("kv_namespaces.users (known after apply)"))
+    );
 }
 
 #[test]
@@ -182,8 +226,10 @@ fn a_code_change_uploads_and_deploys_a_new_version_with_a_diff() {
         modules: before.workers["api"].spec.modules.clone(),
     });
     let mut after = before.clone();
-    after.workers.get_mut("api").unwrap().spec.modules[0] =
-        module("index.js", "export default {\n  fetch() {\n    return new Response('b');\n  }\n};\n");
+    after.workers.get_mut("api").unwrap().spec.modules[0] = module(
+        "index.js",
+        "export default {\n  fetch() {\n    return new Response('b');\n  }\n};\n",
+    );
     let change = worker_change(&after, &live).expect("a change");
     assert_eq!(change.kind, ChangeKind::Update);
     assert_eq!(ops(&change), ["upload_version", "deploy"]);
@@ -246,12 +292,20 @@ fn a_split_deployment_made_by_someone_else_is_a_conflict() {
     let before = desired();
     let mut live = deployed(&before);
     live.workers[0].deployment = vec![
-        LiveDeploymentShare { version_id: "v-1".into(), percentage: 60 },
-        LiveDeploymentShare { version_id: "v-0".into(), percentage: 40 },
+        LiveDeploymentShare {
+            version_id: "v-1".into(),
+            percentage: 60,
+        },
+        LiveDeploymentShare {
+            version_id: "v-0".into(),
+            percentage: 40,
+        },
     ];
     live.workers[0].deployed_by = Some("someone@example.com".into());
     let mut after = before.clone();
-    after.workers.get_mut("api").unwrap().spec.modules[0].content.push(b'\n');
+    after.workers.get_mut("api").unwrap().spec.modules[0]
+        .content
+        .push(b'\n');
     let change = worker_change(&after, &live).expect("a change");
     let conflict = change.conflict.expect("a conflict");
     assert!(conflict.contains("someone@example.com"), "{conflict}");
@@ -272,7 +326,11 @@ fn a_new_durable_object_class_migrates_with_a_script_upload() {
         .insert("ROOM".into(), Binding::DurableObject("ChatRoom".into()));
     let change = worker_change(&after, &live).expect("a change");
     assert_eq!(ops(&change), ["upload_script"]);
-    let Step::UploadWorkerScript { migration: Some(migration), .. } = &change.steps[0] else {
+    let Step::UploadWorkerScript {
+        migration: Some(migration),
+        ..
+    } = &change.steps[0]
+    else {
         panic!("expected a migration: {change:#?}");
     };
     assert_eq!(migration.new_tag, "v1");
