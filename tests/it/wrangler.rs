@@ -1128,7 +1128,6 @@ crons = ["*/5 * * * *"]
         api_result(&emulator, &path);
     }
     let stats = emulator.stats();
-    eprintln!("TEMPDEBUG {}", outputs.join("\n=====\n"));
     for (endpoint, _) in stats["endpoints"].as_object().expect("endpoints") {
         assert!(
             !endpoint.ends_with("(no route)"),

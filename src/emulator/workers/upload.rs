@@ -299,12 +299,10 @@ fn validate_binding(
         "plain_text" | "secret_text" => {
             require_str(binding, name, kind, "text")?;
         }
-        "json" => {
-            if binding.get("json").is_none() {
-                return Err(invalid(format!(
-                    "binding {name} of type json must have a `json` value"
-                )));
-            }
+        "json" if binding.get("json").is_none() => {
+            return Err(invalid(format!(
+                "binding {name} of type json must have a `json` value"
+            )));
         }
         "kv_namespace" => {
             let id = require_str(binding, name, kind, "namespace_id")?;
