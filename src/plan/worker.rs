@@ -365,12 +365,9 @@ pub(super) fn plan_worker(
         diff_field(
             &mut fields,
             "version".into(),
-            serving.map(|v| {
-                json!(format!(
-                    "#{} {}",
-                    v.number,
-                    v.tag.clone().unwrap_or_default()
-                ))
+            serving.map(|v| match &v.tag {
+                Some(tag) => json!(format!("#{} {tag}", v.number)),
+                None => json!(format!("#{}", v.number)),
             }),
             Some(json!(match &identity {
                 Some(id) => format!("new {}", identity_tag(id)),
