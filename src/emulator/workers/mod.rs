@@ -41,15 +41,18 @@
 //! - `handlers` is a heuristic: `fetch`, plus `scheduled`/`queue`/`email`/`tail` when a module's
 //!   text mentions `name(` or `name:`. Nothing runs, so `startup_time_ms` is 0.
 //!
-//! Codes: 10007 no such script (404), 10021 validation (400), 10057 bad inherit, 10053 binding
-//! name used twice, 10215 latest version not deployed (wrangler's own constants); 10009 no such
-//! route, 10019 route for a missing script, 10022 invalid route pattern, 10056 no such secret,
-//! 10061 no such Durable Object class, 10071 no such version, 10074 class already migrated,
-//! 10336 no such deployment, 100114 no such custom domain, 100116 hostname in use (the typed
-//! errors of `alchemy-run/distilled`'s Cloudflare SDK, probed against the live API); 10020
-//! duplicate route pattern ("A route with the same pattern already exists", seen in the wild);
-//! 10001 a body that is not multipart; 7003 unknown zone. Statuses of 10020/100116 (409) and
-//! the codes for bad crons and off-zone hostnames (10021) are inferences.
+//! Codes: 10007 no such script (404), 10021 validation (400), 10057 bad inherit, 10215 latest
+//! version not deployed (codes wrangler itself checks); 10053 binding name already in use (a
+//! workers-sdk issue); 10042 and 10085 above; 10009 no such route, 10019 route for a missing
+//! script, 10022 invalid route pattern, 10056 no such secret, 10061 no such Durable Object class
+//! (also for a binding to a class no migration created), 10071 no such version, 10074 class
+//! already migrated, 10336 no such deployment, 100114 no such custom domain, 100116 hostname in
+//! use (the typed errors of `alchemy-run/distilled`'s Cloudflare SDK, probed against the live
+//! API); 10020 duplicate route pattern ("A route with the same pattern already exists", seen in
+//! the wild); 10001 a body that is not multipart; 10027 modules over 64 MiB (413; Cloudflare
+//! limits the compressed size, which is not computed here); 7003 unknown zone. The statuses of
+//! 10020/100116 (409) and the codes for bad crons, bad migrations and off-zone hostnames (10021)
+//! are inferences.
 
 mod deployments;
 mod domains;

@@ -1580,3 +1580,42 @@ async fn restart_keeps_workers_state() {
     assert!(after.contains("export default { fetch()"), "{after}");
     h.emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn draft_worker_from_wrangler_secret_put() {
+    // What `wrangler secret put` uploads when the Worker does not exist yet: no query, no
+    // compatibility date, the main module named like the script.
+    let h = harness().await;
+    let (status, value) = h
+        .upload_as(
+            Method::PUT,
+            &h.script(""),
+            "metadata",
+            json!({"main_module": WORKER, "bindings": [], "logpush": false}),
+            &[(
+                WORKER,
+                "application/javascript+module",
+                b"export default { fetch() {} }",
+            )],
+            "wrangler/4.86.0",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert!(
+        value["result"].get("compatibility_date").is_none(),
+        "{value}"
+    );
+    h.ok(
+        Method::PUT,
+        &h.script("/secrets"),
+        Some(json!({"name": "API_KEY", "text": SECRET_VALUE, "type": "secret_text"})),
+    )
+    .await;
+    let settings = h.get(&h.script("/settings")).await;
+    assert_eq!(settings["compatibility_date"], Value::Null);
+    assert_eq!(
+        settings["bindings"],
+        json!([{"name": "API_KEY", "type": "secret_text"}])
+    );
+    h.emulator.shutdown().await;
+}
