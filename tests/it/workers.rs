@@ -46,6 +46,7 @@ fn worker(greeting: &str, cron: &str, route: &str, rollout: &str) -> String {
       JWT_SECRET: {{from_env: TEST_JWT_SECRET}}
     crons: [\"{cron}\"]
     routes: [\"{route}\"]
+    custom_domains: [\"app-${{env}}.example.com\"]
     rollout: {rollout}
 "
     )
@@ -354,4 +355,49 @@ fn canary_secrets_appear_in_no_output_plan_or_log() {
         assert!(!text.contains(needle), "found {needle} in the output");
     }
     assert!(text.contains("(sensitive)"));
+}
+
+#[test]
+fn a_deployment_someone_else_split_is_reported_and_never_overwritten() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator).success();
+    let first = live_shares(&emulator, "api-staging")[0].0.clone();
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hi '"),
+    );
+    apply(root.path(), &emulator).success();
+    let second = live_shares(&emulator, "api-staging")[0].0.clone();
+
+    // Someone splits traffic by hand (as `wrangler versions deploy` does).
+    let split = serde_json::json!({
+        "strategy": "percentage",
+        "versions": [
+            {"version_id": first, "percentage": 30},
+            {"version_id": second, "percentage": 70}
+        ]
+    });
+    let path = emulator.account_path("/workers/scripts/api-staging/deployments");
+    let answer = emulator.send("POST", &path, Some(split), &[]);
+    assert_eq!(answer["success"], true, "{answer}");
+
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hey '"),
+    );
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("! conflict: the live deployment is split"));
+    apply(root.path(), &emulator)
+        .code(1)
+        .stderr(contains("refusing to apply: `workers.api`"));
+    let shares = live_shares(&emulator, "api-staging");
+    assert_eq!(
+        shares.len(),
+        2,
+        "the split deployment is untouched: {shares:?}"
+    );
 }
