@@ -170,15 +170,26 @@ async fn fetch_contents(
         let Some(worker) = live.workers.iter().find(|w| w.name == declared.spec.name) else {
             continue;
         };
-        let Some(version) = worker.current_version() else {
+        if worker.current_version().is_none() {
             continue;
-        };
+        }
+        // Any version serving traffic that carries the declared identity
+        // makes a download pointless.
         let identity = plan::worker_identity(desired, live, key);
-        let matches = match (&identity, &version.tag) {
-            (Some(id), Some(tag)) => &plan::identity_tag(id) == tag,
-            _ => false,
-        };
-        if !matches {
+        let matches = identity.as_deref().is_some_and(|id| {
+            let tag = plan::identity_tag(id);
+            worker
+                .deployment
+                .iter()
+                .filter(|s| s.percentage > 0)
+                .any(|share| {
+                    worker
+                        .versions
+                        .iter()
+                        .any(|v| v.id == share.version_id && v.tag.as_deref() == Some(tag.as_str()))
+                })
+        });
+        if !matches && let Some(version) = worker.current_version() {
             wanted.push((worker.name.clone(), version.id.clone()));
         }
     }

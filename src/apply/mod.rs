@@ -109,6 +109,9 @@ pub enum StepError {
     /// A gradual rollout stopped at a failed health check and went back.
     #[error("{0}")]
     RolledBack(String),
+    /// The change could not start (what it depends on failed).
+    #[error("{0}")]
+    Blocked(String),
 }
 
 impl StepError {
@@ -119,6 +122,7 @@ impl StepError {
             StepError::RolledBack(_) => Some(
                 "the previous version serves all traffic again; fix the worker and apply again",
             ),
+            StepError::Blocked(_) => Some("fix the failure above, then apply again"),
         }
     }
 }
@@ -168,24 +172,38 @@ pub async fn apply(
         .iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
     let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
-        .map(|change| run_change(client, change, None))
+        .map(|change| run_change(client, change, Err("not a worker change".to_string())))
         .buffer_unordered(options.concurrency.max(1))
         .inspect(|outcome| progress(outcome))
         .collect()
         .await;
     if !workers.is_empty() {
-        let storage_failed = outcomes.iter().any(|o| o.result.is_err());
-        let context = match worker::Context::load(client, desired, options).await {
-            Ok(context) if !storage_failed => Some(context),
-            Ok(_) => None,
-            Err(error) => {
-                tracing::warn!("cannot read the account before deploying workers: {error}");
-                None
-            }
-        };
+        let failed: Vec<Address> = outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .map(|o| o.address.clone())
+            .collect();
+        let context = worker::Context::load(client, desired, options)
+            .await
+            .map_err(|error| error.to_string());
         for wave in worker::waves(&workers, desired) {
             let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
-                .map(|change| run_change(client, change, context.as_ref()))
+                .map(|change| {
+                    // A worker waits for nothing but its own bindings' targets.
+                    let blocked = worker::bound_addresses(desired, &change.address.key)
+                        .into_iter()
+                        .find(|a| failed.contains(a));
+                    let context = match (&context, blocked) {
+                        (_, Some(address)) => Err(format!(
+                            "not deployed: `{address}`, which it binds, failed to apply"
+                        )),
+                        (Ok(context), None) => Ok(context),
+                        (Err(error), None) => Err(format!(
+                            "not deployed: cannot read the account's ids: {error}"
+                        )),
+                    };
+                    run_change(client, change, context)
+                })
                 .buffer_unordered(options.concurrency.max(1))
                 .inspect(|outcome| progress(outcome))
                 .collect()
@@ -200,17 +218,15 @@ pub async fn apply(
 async fn run_change(
     client: &Client,
     change: &Change,
-    context: Option<&worker::Context<'_>>,
+    context: Result<&worker::Context<'_>, String>,
 ) -> ChangeOutcome {
     let mut done = Vec::new();
     let mut state = worker::ChangeState::default();
     for step in &change.steps {
-        let result = match (worker::is_worker_step(step), context) {
+        let result = match (worker::is_worker_step(step), &context) {
             (false, _) => run_step(client, step).await,
-            (true, Some(context)) => context.run_step(client, step, &mut state).await,
-            (true, None) => Err(StepError::Changed(
-                "not deployed: a storage change it depends on failed".to_string(),
-            )),
+            (true, Ok(context)) => context.run_step(client, step, &mut state).await,
+            (true, Err(reason)) => Err(StepError::Blocked(reason.clone())),
         };
         match result {
             Ok(line) => done.push(line),

@@ -35,7 +35,7 @@ pub fn is_worker_step(step: &Step) -> bool {
         Step::UploadWorkerScript { .. }
             | Step::UploadWorkerVersion { .. }
             | Step::DeployWorkerVersion { .. }
-            | Step::PutWorkerSecrets { .. }
+            | Step::FinishWorkerRollout { .. }
             | Step::DeleteWorkerSecret { .. }
             | Step::SetWorkerCrons { .. }
             | Step::CreateWorkerRoute { .. }
@@ -43,6 +43,25 @@ pub fn is_worker_step(step: &Step) -> bool {
             | Step::AttachCustomDomain { .. }
             | Step::DetachCustomDomain { .. }
     )
+}
+
+/// The storage addresses worker `key` binds.
+pub fn bound_addresses(desired: &DesiredState, key: &str) -> Vec<crate::model::Address> {
+    use crate::model::{Address, ResourceKind};
+    let Some(worker) = desired.workers.get(key) else {
+        return Vec::new();
+    };
+    worker
+        .spec
+        .bindings
+        .values()
+        .filter_map(|binding| match binding {
+            Binding::KvNamespace(k) => Some(Address::new(ResourceKind::KvNamespaces, k.clone())),
+            Binding::D1(k) => Some(Address::new(ResourceKind::D1Databases, k.clone())),
+            Binding::R2Bucket(k) => Some(Address::new(ResourceKind::R2Buckets, k.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Orders worker changes so that a worker comes after the workers it binds
@@ -128,15 +147,28 @@ impl<'a> Context<'a> {
             .ok_or_else(|| StepError::Changed(format!("`workers.{worker}` is no longer declared")))
     }
 
-    /// What one upload of `spec` carries.
+    /// What one upload of `spec` carries, with the values of `secrets`.
     fn upload<'u>(
         &'u self,
         spec: &'u WorkerSpec,
         bindings: &'u BTreeMap<String, crate::model::ResolvedBinding>,
         tag: &'u str,
         migration: Option<Migration>,
-    ) -> WorkerUpload<'u> {
-        WorkerUpload {
+        secrets: &'u [String],
+    ) -> Result<WorkerUpload<'u>, StepError> {
+        let secrets = secrets
+            .iter()
+            .map(|name| {
+                spec.secrets
+                    .get(name)
+                    .map(|s| (name.as_str(), s.value.expose()))
+                    .ok_or_else(|| {
+                        StepError::Changed(format!("secret `{name}` is no longer declared"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(WorkerUpload {
+            secrets,
             main_module: &spec.main_module,
             modules: &spec.modules,
             compatibility_date: &spec.compatibility_date,
@@ -145,7 +177,7 @@ impl<'a> Context<'a> {
             migration,
             tag,
             message: &self.message,
-        }
+        })
     }
 
     /// Resolves bindings and checks the identity against the plan's.
@@ -186,6 +218,7 @@ impl<'a> Context<'a> {
                 name,
                 identity,
                 migration,
+                secrets,
             } => {
                 let spec = self.spec(worker)?;
                 let (bindings, tag) = self.prepare(worker, identity)?;
@@ -194,7 +227,7 @@ impl<'a> Context<'a> {
                     new_tag: m.new_tag.clone(),
                     new_sqlite_classes: m.new_sqlite_classes.clone(),
                 });
-                let upload = self.upload(spec, &bindings, &tag, migration);
+                let upload = self.upload(spec, &bindings, &tag, migration, secrets)?;
                 let version = client.upload_worker_script(name, &upload).await?;
                 state.uploaded = Some(version.clone());
                 Ok(format!(
@@ -205,10 +238,11 @@ impl<'a> Context<'a> {
                 worker,
                 name,
                 identity,
+                secrets,
             } => {
                 let spec = self.spec(worker)?;
                 let (bindings, tag) = self.prepare(worker, identity)?;
-                let upload = self.upload(spec, &bindings, &tag, None);
+                let upload = self.upload(spec, &bindings, &tag, None, secrets)?;
                 let version = client.upload_worker_version(name, &upload).await?;
                 state.uploaded = Some(version.clone());
                 Ok(format!(
@@ -223,23 +257,12 @@ impl<'a> Context<'a> {
                 };
                 self.deploy(client, name, &new, rollout).await
             }
-            Step::PutWorkerSecrets {
-                worker,
-                name,
-                secrets,
-            } => {
-                let spec = self.spec(worker)?;
-                for secret in secrets {
-                    let value = spec.secrets.get(secret).ok_or_else(|| {
-                        StepError::Changed(format!("secret `{secret}` is no longer declared"))
-                    })?;
-                    client
-                        .put_worker_secret(name, secret, value.value.expose())
-                        .await?;
-                }
+            Step::FinishWorkerRollout { name, version_id } => {
+                client
+                    .create_worker_deployment(name, &[(version_id.clone(), 100)], &self.message)
+                    .await?;
                 Ok(format!(
-                    "sent secrets {} of worker {name:?} (values not shown)",
-                    secrets.join(", ")
+                    "finished the rollout of worker {name:?}: version {version_id} at 100%"
                 ))
             }
             Step::DeleteWorkerSecret { name, secret } => {
@@ -375,7 +398,7 @@ impl<'a> Context<'a> {
             }
             tokio::time::sleep(Duration::from_secs(*wait_seconds)).await;
             if let Some(url) = health_url
-                && let Err(reason) = self.check_health(url).await
+                && let Err(reason) = self.check_health(url, name, new).await
             {
                 client
                     .create_worker_deployment(
@@ -395,8 +418,15 @@ impl<'a> Context<'a> {
         ))
     }
 
-    async fn check_health(&self, url: &str) -> Result<(), String> {
-        match self.http.get(url).send().await {
+    /// Checks `url`, pinned to the new version with Cloudflare's
+    /// `Cloudflare-Workers-Version-Overrides` header, so the check does not
+    /// mostly reach the previous version.
+    async fn check_health(&self, url: &str, script: &str, version: &str) -> Result<(), String> {
+        let request = self.http.get(url).header(
+            "Cloudflare-Workers-Version-Overrides",
+            format!("{script}=\"{version}\""),
+        );
+        match request.send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(error) if error.is_timeout() => {

@@ -43,9 +43,20 @@ async fn execute(
     }
     if !args.yes {
         confirm(&desired.environment, printer)?;
+        // The account may have changed while the plan waited for an answer.
+        let now = live::fetch(&target.client, desired).await?;
+        if now.fingerprint() != plan.live_fingerprint {
+            bail!(
+                "the account changed while the plan waited for confirmation: nothing was applied\nhint: run apply again to see the new plan"
+            );
+        }
     }
     let report = apply::apply(&target.client, &plan, desired, &options, |outcome| {
-        printer.data(&outcome_line(outcome));
+        // Failures are messages (stderr); what was done is the report (stdout).
+        match outcome.result {
+            Ok(_) => printer.data(&outcome_line(outcome)),
+            Err(_) => printer.message(outcome_line(outcome).trim_end()),
+        }
     })
     .await;
     let summary = format!(

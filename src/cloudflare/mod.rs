@@ -388,8 +388,9 @@ impl Client {
     }
 
     /// Fetches every page of a page-paginated list (`page`, `per_page`,
-    /// `result_info.total_count`). Stops on an empty page, on `total_count`,
-    /// or on a short page when the API sends no `total_count`.
+    /// `result_info.total_count`). Goes on while fewer items than
+    /// `total_count` arrived (a server may cap the page size below what was
+    /// asked), and always stops on an empty page.
     async fn get_all_pages<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -409,8 +410,9 @@ impl Client {
             let received = items.len() as u64;
             out.extend(items);
             let more = match info.total_count {
-                Some(total) => page * u64::from(per_page) < total,
-                None => received == u64::from(per_page),
+                Some(total) => (out.len() as u64) < total,
+                // No total: a full page may have a successor.
+                None => received >= u64::from(per_page),
             };
             if received == 0 || !more {
                 return Ok(out);

@@ -228,6 +228,7 @@ async fn a_script_upload_sends_metadata_and_every_module_as_its_own_part() {
         migration: None,
         tag: "abc",
         message: "m",
+        secrets: vec![],
     };
     let version = client
         .upload_worker_script("api", &upload)
@@ -239,4 +240,30 @@ async fn a_script_upload_sends_metadata_and_every_module_as_its_own_part() {
     assert_eq!(names, ["metadata", "index.js", "lib/util.js"], "{seen:?}");
     assert_eq!(seen[2].1.as_deref(), Some("lib/util.js"));
     assert_eq!(seen[2].2.as_deref(), Some("application/javascript+module"));
+}
+
+#[tokio::test]
+async fn a_server_that_caps_the_page_size_is_still_read_to_the_end() {
+    let router = Router::new().route(
+        "/client/v4/accounts/acc/d1/database",
+        get(|Query(q): Query<Vec<(String, String)>>| async move {
+            let page: usize = q
+                .iter()
+                .find(|(k, _)| k == "page")
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap();
+            // Asked for 10,000 per page; answers 2 at a time.
+            let total = 5;
+            let items: Vec<Value> = ((page - 1) * 2..(page * 2).min(total))
+                .map(|i| json!({"uuid": format!("u{i}"), "name": format!("db{i}")}))
+                .collect();
+            ok(
+                json!(items),
+                json!({"page": page, "per_page": 2, "total_count": total}),
+            )
+        }),
+    );
+    let client = client(serve(router).await);
+    let all = client.list_d1_databases().await.expect("list");
+    assert_eq!(all.len(), 5);
 }

@@ -158,8 +158,8 @@ pub struct Migration {
     pub new_sqlite_classes: Vec<String>,
 }
 
-/// Everything one upload carries.
-#[derive(Debug, Clone)]
+/// Everything one upload carries. Not `Debug`: it holds secret values.
+#[derive(Clone)]
 pub struct WorkerUpload<'a> {
     pub main_module: &'a str,
     pub modules: &'a [WorkerModule],
@@ -171,6 +171,8 @@ pub struct WorkerUpload<'a> {
     pub tag: &'a str,
     /// The `workers/message` annotation.
     pub message: &'a str,
+    /// Secrets this upload sets, as (name, value); the others are kept.
+    pub secrets: Vec<(&'a str, &'a str)>,
 }
 
 /// A module as the content download returns it.
@@ -245,11 +247,14 @@ fn binding_from_wire(value: &Value) -> Option<(String, Option<ResolvedBinding>)>
 }
 
 fn upload_form(upload: &WorkerUpload<'_>, keep_secrets: bool) -> Form {
-    let bindings: Vec<Value> = upload
+    let mut bindings: Vec<Value> = upload
         .bindings
         .iter()
         .map(|(name, binding)| binding_to_wire(name, binding))
         .collect();
+    for (name, value) in &upload.secrets {
+        bindings.push(json!({"type": "secret_text", "name": name, "text": value}));
+    }
     let mut metadata = json!({
         "main_module": upload.main_module,
         "bindings": bindings,
@@ -495,11 +500,17 @@ impl Client {
             // Older answers carry no version id: the newest deployment names it.
             None => {
                 let deployments = self.list_worker_deployments(name).await?;
-                Ok(deployments
+                deployments
                     .first()
                     .and_then(|d| d.versions.first())
                     .map(|v| v.version_id.clone())
-                    .unwrap_or_default())
+                    .ok_or_else(|| ClientError::Decode {
+                        method: Method::PUT,
+                        path,
+                        status: 200,
+                        reason: "the upload named no version and the script has no deployment"
+                            .into(),
+                    })
             }
         }
     }

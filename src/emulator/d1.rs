@@ -14,6 +14,9 @@
 //! transaction or the database file.
 //!
 //! Codes: 7404 unknown database (404), 7502 duplicate name (400), 7400 validation (400).
+//!
+//! Time Travel (`…/{id}/time_travel/bookmark` and `…/restore`) lives in [`time_travel`]: every
+//! request that changed the file leaves a snapshot behind, taken before the request answers.
 
 use std::time::Instant;
 
@@ -35,6 +38,8 @@ use super::envelope::{
     success, unix_now,
 };
 use super::{API_PREFIX, SharedState};
+
+mod time_travel;
 
 const NOT_FOUND: u32 = 7404;
 const DUPLICATE_NAME: u32 = 7502;
@@ -58,6 +63,7 @@ pub(crate) fn routes() -> Router<SharedState> {
         )
         .route(&format!("{base}/{{database_id}}/query"), post(query))
         .route(&format!("{base}/{{database_id}}/raw"), post(raw))
+        .merge(time_travel::routes())
 }
 
 type DatabasePath = Result<Path<(String, String)>, PathRejection>;
@@ -256,6 +262,15 @@ async fn create_database(State(state): State<SharedState>, body: Bytes) -> ApiRe
         }
         return Err(error);
     }
+    // The empty database is the first state Time Travel can return to.
+    let history = time_travel::History::new(&state.d1, &record.uuid);
+    state
+        .d1
+        .call(&record.uuid, move |_conn| {
+            history.after_write();
+            Ok(())
+        })
+        .await?;
     let mut result = record.summary();
     result["created_in_region"] = Value::String(record.created_in_region.clone());
     result["num_tables"] = json!(0);
@@ -309,6 +324,10 @@ async fn delete_database(
         })
         .await?;
     state.d1.remove(&record.uuid).await?;
+    let history = time_travel::History::new(&state.d1, &record.uuid);
+    tokio::task::spawn_blocking(move || history.remove())
+        .await
+        .map_err(ApiError::internal)??;
     Ok(success(Value::Null))
 }
 
@@ -427,9 +446,17 @@ async fn run(
     let inputs = parse_inputs(&body)?;
     let record = find(&state, id_or_name).await?;
     let region = record.created_in_region.clone();
+    let history = time_travel::History::new(&state.d1, &record.uuid);
     let results = state
         .d1
-        .call(&record.uuid, move |conn| execute(conn, &inputs))
+        .call(&record.uuid, move |conn| {
+            let results = execute(conn, &inputs)?;
+            // Still holding the connection: the snapshot sees exactly this request's commit.
+            if results.iter().any(|result| !result.readonly) {
+                history.after_write();
+            }
+            Ok(results)
+        })
         .await?;
     record_metrics(&state, &record.uuid, &results).await;
     let entries: Vec<Value> = results

@@ -124,24 +124,29 @@ pub enum Step {
         /// this apply creates.
         identity: Option<String>,
         migration: Option<DurableObjectMigration>,
+        /// Secrets whose values (from the CI environment) this upload
+        /// carries; the worker's other secrets are kept.
+        secrets: Vec<String>,
     },
     /// Upload a new version without deploying it.
     UploadWorkerVersion {
         worker: String,
         name: String,
         identity: Option<String>,
+        secrets: Vec<String>,
     },
     /// Deploy the version uploaded by this change.
     DeployWorkerVersion {
         name: String,
         rollout: Rollout,
     },
-    /// Send these secrets' values (from the CI environment) to the secrets API.
-    PutWorkerSecrets {
-        worker: String,
+    /// Finish a rollout an earlier apply left split: the version git
+    /// declares goes to 100%.
+    FinishWorkerRollout {
         name: String,
-        secrets: Vec<String>,
+        version_id: String,
     },
+    /// Delete a secret removed from git (after the new version is live).
     DeleteWorkerSecret {
         name: String,
         secret: String,
@@ -243,9 +248,15 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             None => unchanged.push(address),
         }
     }
+    // Bindings to what this plan creates or replaces resolve after apply.
+    let pending: std::collections::BTreeSet<Address> = changes
+        .iter()
+        .filter(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::Replace))
+        .map(|c| c.address.clone())
+        .collect();
     for (key, declared) in &desired.workers {
         let address = Address::new(ResourceKind::Workers, key.clone());
-        match worker::plan_worker(address.clone(), key, declared, desired, live) {
+        match worker::plan_worker(address.clone(), key, declared, desired, live, &pending) {
             Some(change) => changes.push(change),
             None => unchanged.push(address),
         }

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Change, ChangeKind, DurableObjectMigration, FieldDiff, ModuleDiff, Step};
 use crate::model::{
-    Address, Binding, Declared, DesiredState, LiveState, LiveWorker, ResolvedBinding, WorkerModule,
-    WorkerSpec,
+    Address, Binding, Declared, DesiredState, LiveState, LiveWorker, ResolvedBinding, ResourceKind,
+    WorkerModule, WorkerSpec,
 };
 
 /// Said in every plan with workers until the ledger stores fingerprints.
@@ -68,11 +68,26 @@ pub fn resolve_bindings(
     live: &LiveState,
     spec: &WorkerSpec,
 ) -> Option<BTreeMap<String, ResolvedBinding>> {
+    resolve_pending(desired, live, spec, &BTreeSet::new())
+}
+
+/// [`resolve_bindings`], treating the targets in `pending` (which the plan
+/// creates or replaces) as not resolvable yet.
+fn resolve_pending(
+    desired: &DesiredState,
+    live: &LiveState,
+    spec: &WorkerSpec,
+    pending: &BTreeSet<Address>,
+) -> Option<BTreeMap<String, ResolvedBinding>> {
+    let ready = |kind: ResourceKind, key: &str| {
+        (!pending.contains(&Address::new(kind, key.to_string()))).then_some(())
+    };
     spec.bindings
         .iter()
         .map(|(name, binding)| {
             let resolved = match binding {
                 Binding::KvNamespace(key) => {
+                    ready(ResourceKind::KvNamespaces, key)?;
                     let title = &desired.kv_namespaces.get(key)?.spec.title;
                     let id = &live.kv_namespaces.iter().find(|ns| &ns.title == title)?.id;
                     ResolvedBinding::KvNamespace {
@@ -80,6 +95,7 @@ pub fn resolve_bindings(
                     }
                 }
                 Binding::D1(key) => {
+                    ready(ResourceKind::D1Databases, key)?;
                     let name = &desired.d1_databases.get(key)?.spec.name;
                     let uuid = &live.d1_databases.iter().find(|db| &db.name == name)?.uuid;
                     ResolvedBinding::D1 {
@@ -87,6 +103,7 @@ pub fn resolve_bindings(
                     }
                 }
                 Binding::R2Bucket(key) => {
+                    ready(ResourceKind::R2Buckets, key)?;
                     let bucket = &desired.r2_buckets.get(key)?.spec;
                     ResolvedBinding::R2Bucket {
                         bucket_name: bucket.name.clone(),
@@ -110,8 +127,17 @@ pub fn resolve_bindings(
 /// The identity of the version git declares for worker `key`, or `None`
 /// while a binding target does not exist yet.
 pub fn worker_identity(desired: &DesiredState, live: &LiveState, key: &str) -> Option<String> {
+    identity_pending(desired, live, key, &BTreeSet::new())
+}
+
+fn identity_pending(
+    desired: &DesiredState,
+    live: &LiveState,
+    key: &str,
+    pending: &BTreeSet<Address>,
+) -> Option<String> {
     let spec = &desired.workers.get(key)?.spec;
-    let bindings = resolve_bindings(desired, live, spec)?;
+    let bindings = resolve_pending(desired, live, spec, pending)?;
     Some(identity_of(
         &spec.main_module,
         &spec.modules,
@@ -225,10 +251,11 @@ pub(super) fn plan_worker(
     declared: &Declared<WorkerSpec>,
     desired: &DesiredState,
     live: &LiveState,
+    pending: &BTreeSet<Address>,
 ) -> Option<Change> {
     let spec = &declared.spec;
-    let resolved = resolve_bindings(desired, live, spec);
-    let identity = worker_identity(desired, live, key);
+    let resolved = resolve_pending(desired, live, spec, pending);
+    let identity = identity_pending(desired, live, key, pending);
     let current = live.workers.iter().find(|w| w.name == spec.name);
     let mut fields = Vec::new();
     let mut steps = Vec::new();
@@ -266,8 +293,8 @@ pub(super) fn plan_worker(
     });
 
     let Some(current) = current else {
-        // A new worker: upload the script (deployed at once), then secrets,
-        // triggers and routing.
+        // A new worker: upload the script with its secrets (deployed at
+        // once), then triggers and routing.
         fields.push(added("name", json!(spec.name)));
         fields.push(added("main_module", json!(spec.main_module)));
         fields.push(added(
@@ -313,14 +340,8 @@ pub(super) fn plan_worker(
             name: spec.name.clone(),
             identity: identity.clone(),
             migration,
+            secrets: spec.secrets.keys().cloned().collect(),
         });
-        if !spec.secrets.is_empty() {
-            steps.push(Step::PutWorkerSecrets {
-                worker: key.to_string(),
-                name: spec.name.clone(),
-                secrets: spec.secrets.keys().cloned().collect(),
-            });
-        }
         if !spec.crons.is_empty() {
             steps.push(Step::SetWorkerCrons {
                 name: spec.name.clone(),
@@ -353,14 +374,30 @@ pub(super) fn plan_worker(
         });
     };
 
-    // An existing worker: does the serving version match git?
-    let serving = current.current_version();
-    let tag_matches = match (&identity, serving.and_then(|v| v.tag.as_ref())) {
-        (Some(id), Some(tag)) => &identity_tag(id) == tag,
-        _ => false,
+    // An existing worker: which live versions carry what git declares?
+    let declared_tag = identity.as_deref().map(identity_tag);
+    let shares: Vec<&crate::model::LiveDeploymentShare> = current
+        .deployment
+        .iter()
+        .filter(|s| s.percentage > 0)
+        .collect();
+    let version_of = |id: &str| current.versions.iter().find(|v| v.id == id);
+    let is_declared = |id: &str| {
+        let tagged = match (&declared_tag, version_of(id).and_then(|v| v.tag.as_ref())) {
+            (Some(want), Some(tag)) => want == tag,
+            _ => false,
+        };
+        // A version without our tag may still be byte-for-byte git's: the
+        // live fetch downloaded the serving one's modules to compare.
+        let same_content = identity.is_some()
+            && current.current_version().is_some_and(|v| v.id == id)
+            && live_identity(current) == identity;
+        tagged || same_content
     };
-    let content_matches = !tag_matches && identity.is_some() && live_identity(current) == identity;
-    let new_version = !(tag_matches || content_matches);
+    let ours = shares.iter().find(|s| is_declared(&s.version_id)).copied();
+    let serving = current.current_version();
+    let finishing = shares.len() > 1 && ours.is_some();
+    let new_version = ours.is_none();
     if new_version {
         diff_field(
             &mut fields,
@@ -369,8 +406,8 @@ pub(super) fn plan_worker(
                 Some(tag) => json!(format!("#{} {tag}", v.number)),
                 None => json!(format!("#{}", v.number)),
             }),
-            Some(json!(match &identity {
-                Some(id) => format!("new {}", identity_tag(id)),
+            Some(json!(match &declared_tag {
+                Some(tag) => format!("new {tag}"),
                 None => "new (identity known after apply)".to_string(),
             })),
         );
@@ -414,6 +451,21 @@ pub(super) fn plan_worker(
             }
         }
     }
+    let describe_shares = || {
+        shares
+            .iter()
+            .map(|s| format!("{} at {}%", s.version_id, s.percentage))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if finishing && let Some(ours) = ours {
+        fields.push(FieldDiff {
+            field: "deployment".into(),
+            before: Some(json!(describe_shares())),
+            after: Some(json!(format!("{} at 100%", ours.version_id))),
+            forces_replacement: false,
+        });
+    }
     let code = match (&current.content, new_version) {
         (Some(content), true) => code_diff(&content.modules, &spec.modules),
         _ => Vec::new(),
@@ -442,34 +494,15 @@ pub(super) fn plan_worker(
             forces_replacement: false,
         });
     }
-    let deploys = new_version
-        || migration.is_some()
-        || !new_secrets.is_empty()
-        || !removed_secrets.is_empty();
-    if deploys && current.is_split() {
-        let shares: Vec<String> = current
-            .deployment
-            .iter()
-            .map(|s| format!("{} at {}%", s.version_id, s.percentage))
-            .collect();
+    // New secrets ride on a new version (the secrets API would deploy them
+    // at once, beside the rollout); so does a Durable Object migration.
+    let uploads = new_version || migration.is_some() || !new_secrets.is_empty();
+    if uploads && shares.len() > 1 && ours.is_none() {
         conflicts.push(format!(
             "the live deployment is split between versions ({}), made by {}: finish or roll back that rollout first",
-            shares.join(", "),
+            describe_shares(),
             current.deployed_by.as_deref().unwrap_or("someone else")
         ));
-    }
-    if !new_secrets.is_empty() {
-        steps.push(Step::PutWorkerSecrets {
-            worker: key.to_string(),
-            name: spec.name.clone(),
-            secrets: new_secrets,
-        });
-    }
-    for secret in removed_secrets {
-        steps.push(Step::DeleteWorkerSecret {
-            name: spec.name.clone(),
-            secret,
-        });
     }
     if let Some(migration) = migration {
         fields.push(added(
@@ -481,18 +514,34 @@ pub(super) fn plan_worker(
             name: spec.name.clone(),
             identity: identity.clone(),
             migration: Some(migration),
+            secrets: new_secrets,
         });
-    } else if new_version {
+    } else if uploads {
         steps.push(Step::UploadWorkerVersion {
             worker: key.to_string(),
             name: spec.name.clone(),
             identity: identity.clone(),
+            secrets: new_secrets,
         });
         steps.push(Step::DeployWorkerVersion {
             name: spec.name.clone(),
             rollout: spec.rollout.clone(),
         });
+    } else if finishing && let Some(ours) = ours {
+        steps.push(Step::FinishWorkerRollout {
+            name: spec.name.clone(),
+            version_id: ours.version_id.clone(),
+        });
     }
+    // Secrets removed from git go last: the version now live no longer
+    // reads them, and the secrets API needs the newest version deployed.
+    let deletes: Vec<Step> = removed_secrets
+        .into_iter()
+        .map(|secret| Step::DeleteWorkerSecret {
+            name: spec.name.clone(),
+            secret,
+        })
+        .collect();
 
     if current.crons != spec.crons {
         fields.push(FieldDiff {
@@ -562,6 +611,7 @@ pub(super) fn plan_worker(
             });
         }
     }
+    steps.extend(deletes);
     if steps.is_empty() {
         return None;
     }

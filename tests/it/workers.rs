@@ -274,8 +274,8 @@ fn gradual_rollout(healthy: bool) {
     } else {
         assert
             .code(1)
-            .stdout(contains("health check"))
-            .stdout(contains("stopped at 20%"));
+            .stderr(contains("health check"))
+            .stderr(contains("stopped at 20%"));
         assert_eq!(after[0].0, before, "the previous version serves 100% again");
         assert_eq!(splits, vec![vec![20, 80], vec![100]]);
     }

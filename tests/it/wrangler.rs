@@ -1135,3 +1135,234 @@ crons = ["*/5 * * * *"]
         );
     }
 }
+
+/// `POST /query` through the raw API; answers the per-statement results.
+fn d1_query(emulator: &TestEmulator, uuid: &str, sql: &str) -> Value {
+    let answer = emulator.send(
+        "POST",
+        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
+        Some(json!({ "sql": sql })),
+        &[],
+    );
+    assert_eq!(answer["success"], json!(true), "{sql}: {answer}");
+    answer["result"].clone()
+}
+
+/// The bookmark between the quotes of `The current bookmark is '…'`.
+fn printed_bookmark(run: &Run) -> String {
+    let marker = "The current bookmark is '";
+    let start = run
+        .stdout
+        .find(marker)
+        .unwrap_or_else(|| panic!("no bookmark printed\n{}", run.output()))
+        + marker.len();
+    let end = run.stdout[start..]
+        .find('\'')
+        .expect("closing quote of the bookmark");
+    run.stdout[start..start + end].to_owned()
+}
+
+#[test]
+fn wrangler_d1_migrations_and_time_travel_work_against_the_emulator() {
+    let Some(bin) =
+        wrangler_or_skip("wrangler_d1_migrations_and_time_travel_work_against_the_emulator")
+    else {
+        return;
+    };
+    let emulator = TestEmulator::start();
+    let wrangler = Wrangler::new(bin, &emulator);
+    let created = emulator.send(
+        "POST",
+        &emulator.account_path("/d1/database"),
+        Some(json!({"name": "migrated-db"})),
+        &[],
+    );
+    let uuid = created["result"]["uuid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("database uuid: {created}"))
+        .to_owned();
+    wrangler.write(
+        "wrangler.toml",
+        &format!(
+            r#"name = "migrated"
+compatibility_date = "2025-01-01"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "migrated-db"
+database_id = "{uuid}"
+migrations_dir = "migrations"
+"#
+        ),
+    );
+    std::fs::create_dir_all(wrangler.work.path().join("migrations")).expect("migrations dir");
+    wrangler.write(
+        "migrations/0001_init.sql",
+        "-- Migration number: 0001\nCREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nINSERT INTO users (name) VALUES ('ada');\n",
+    );
+    wrangler.write(
+        "migrations/0002_more.sql",
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id), title TEXT);\nCREATE INDEX posts_by_user ON posts (user_id);\n",
+    );
+
+    let pending = wrangler
+        .run(&["d1", "migrations", "list", "migrated-db", "--remote"])
+        .success();
+    assert!(
+        pending.stdout.contains("Migrations to be applied")
+            && pending.stdout.contains("0001_init.sql")
+            && pending.stdout.contains("0002_more.sql"),
+        "{}",
+        pending.output()
+    );
+
+    let applied = wrangler
+        .run(&["d1", "migrations", "apply", "migrated-db", "--remote"])
+        .success();
+    assert_eq!(
+        applied.stdout.matches("✅").count(),
+        3,
+        "one row for the first migration's table, two for the second's\n{}",
+        applied.output()
+    );
+    let tables = d1_query(
+        &emulator,
+        &uuid,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'posts') ORDER BY name",
+    );
+    assert_eq!(
+        tables[0]["results"],
+        json!([{"name": "posts"}, {"name": "users"}])
+    );
+    let tracked = d1_query(
+        &emulator,
+        &uuid,
+        "SELECT id, name FROM d1_migrations ORDER BY id",
+    );
+    assert_eq!(
+        tracked[0]["results"],
+        json!([{"id": 1, "name": "0001_init.sql"}, {"id": 2, "name": "0002_more.sql"}])
+    );
+
+    let none = wrangler
+        .run(&["d1", "migrations", "list", "migrated-db", "--remote"])
+        .success();
+    assert!(
+        none.stdout.contains("No migrations to apply!"),
+        "{}",
+        none.output()
+    );
+
+    // Time travel: the bookmark before a write, then back to it.
+    let info = wrangler
+        .run(&["d1", "time-travel", "info", "migrated-db"])
+        .success();
+    let before = printed_bookmark(&info);
+    let groups: Vec<usize> = before.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 8, 8, 32], "{before}");
+    let as_json = wrangler
+        .run(&["d1", "time-travel", "info", "migrated-db", "--json"])
+        .success()
+        .json();
+    assert_eq!(as_json, json!({ "bookmark": before }));
+
+    d1_query(
+        &emulator,
+        &uuid,
+        "INSERT INTO users (name) VALUES ('grace')",
+    );
+    let after = wrangler
+        .run(&["d1", "time-travel", "info", "migrated-db", "--json"])
+        .success()
+        .json()["bookmark"]
+        .as_str()
+        .expect("bookmark")
+        .to_owned();
+    assert!(after > before, "{before} then {after}");
+
+    let restored = wrangler
+        .run(&[
+            "d1",
+            "time-travel",
+            "restore",
+            "migrated-db",
+            &format!("--bookmark={before}"),
+        ])
+        .success();
+    assert!(
+        restored
+            .stdout
+            .contains(&format!("restored back to bookmark {before}"))
+            && restored
+                .stdout
+                .contains(&format!("restore to the previous bookmark: {after}")),
+        "{}",
+        restored.output()
+    );
+    let names = |emulator: &TestEmulator| {
+        d1_query(emulator, &uuid, "SELECT name FROM users ORDER BY id")[0]["results"].clone()
+    };
+    assert_eq!(
+        names(&emulator),
+        json!([{"name": "ada"}]),
+        "the row is gone"
+    );
+
+    // A timestamp after the restore maps to the restored state, through wrangler's conversion.
+    std::thread::sleep(Duration::from_millis(1100));
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let now = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .expect("format now");
+    let current = wrangler
+        .run(&["d1", "time-travel", "info", "migrated-db", "--json"])
+        .success()
+        .json();
+    let at_now = wrangler
+        .run(&[
+            "d1",
+            "time-travel",
+            "info",
+            "migrated-db",
+            "--json",
+            &format!("--timestamp={now}"),
+        ])
+        .success()
+        .json();
+    assert_eq!(at_now, current);
+
+    // previous_bookmark undoes the restore.
+    let undone = wrangler
+        .run(&[
+            "d1",
+            "time-travel",
+            "restore",
+            "migrated-db",
+            "--json",
+            &format!("--bookmark={after}"),
+        ])
+        .success()
+        .json();
+    assert_eq!(undone["bookmark"], json!(after), "{undone}");
+    assert_eq!(
+        names(&emulator),
+        json!([{"name": "ada"}, {"name": "grace"}])
+    );
+
+    let stats = emulator.stats();
+    assert!(
+        endpoint_count(
+            &stats,
+            "POST /accounts/{account_id}/d1/database/{database_id}/time_travel/restore"
+        ) >= 2,
+        "{stats}"
+    );
+    for (endpoint, _) in stats["endpoints"].as_object().expect("endpoints") {
+        assert!(
+            !endpoint.ends_with("(no route)"),
+            "wrangler called a route the emulator does not serve: {stats}"
+        );
+    }
+}

@@ -83,7 +83,11 @@ fn live_storage() -> LiveState {
 
 /// The account after a faithful apply of `desired`.
 fn deployed(desired: &DesiredState) -> LiveState {
-    let mut live = live_storage();
+    deployed_with(desired, live_storage())
+}
+
+/// `live` plus the worker as a faithful apply of `desired` leaves it.
+fn deployed_with(desired: &DesiredState, mut live: LiveState) -> LiveState {
     let spec = &desired.workers["api"].spec;
     let identity = worker_identity(desired, &live, "api").expect("resolvable");
     live.workers.push(LiveWorker {
@@ -128,7 +132,7 @@ fn ops(change: &Change) -> Vec<&'static str> {
             Step::UploadWorkerScript { .. } => "upload_script",
             Step::UploadWorkerVersion { .. } => "upload_version",
             Step::DeployWorkerVersion { .. } => "deploy",
-            Step::PutWorkerSecrets { .. } => "put_secrets",
+            Step::FinishWorkerRollout { .. } => "finish_rollout",
             Step::DeleteWorkerSecret { .. } => "delete_secret",
             Step::SetWorkerCrons { .. } => "crons",
             Step::CreateWorkerRoute { .. } => "create_route",
@@ -145,9 +149,14 @@ fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
     let desired = desired();
     let change = worker_change(&desired, &live_storage()).expect("a change");
     assert_eq!(change.kind, ChangeKind::Create);
+    assert_eq!(ops(&change), ["upload_script", "crons", "create_route"]);
+    let Step::UploadWorkerScript { secrets, .. } = &change.steps[0] else {
+        panic!("expected an upload");
+    };
     assert_eq!(
-        ops(&change),
-        ["upload_script", "put_secrets", "crons", "create_route"]
+        secrets,
+        &["JWT_SECRET"],
+        "the secrets ride on the first upload"
     );
     let rendered = serde_json::to_string(&change).unwrap();
     assert!(!rendered.contains("canary-secret"), "{rendered}");
@@ -284,7 +293,116 @@ fn new_secret_names_are_sent_and_removed_ones_deleted() {
     let mut live = deployed(&before);
     live.workers[0].secrets = vec!["OLD".into()];
     let change = worker_change(&before, &live).expect("a change");
-    assert_eq!(ops(&change), ["put_secrets", "delete_secret"]);
+    // The new secret rides on a new version; the removed one is deleted
+    // only once that version is live.
+    assert_eq!(ops(&change), ["upload_version", "deploy", "delete_secret"]);
+    let Step::UploadWorkerVersion {
+        secrets, identity, ..
+    } = &change.steps[0]
+    else {
+        panic!("expected an upload");
+    };
+    assert_eq!(secrets, &["JWT_SECRET"]);
+    assert_eq!(
+        identity,
+        &worker_identity(&before, &live, "api"),
+        "same code, same identity"
+    );
+}
+
+#[test]
+fn an_interrupted_rollout_of_the_declared_version_is_finished() {
+    let desired = desired();
+    let mut live = deployed(&desired);
+    live.workers[0].deployment = vec![
+        LiveDeploymentShare {
+            version_id: "v-1".into(),
+            percentage: 90,
+        },
+        LiveDeploymentShare {
+            version_id: "v-0".into(),
+            percentage: 10,
+        },
+    ];
+    let change = worker_change(&desired, &live).expect("not converged while split");
+    assert_eq!(ops(&change), ["finish_rollout"]);
+    assert!(change.conflict.is_none());
+    // The other way round too: ours at the smaller share.
+    live.workers[0].deployment = vec![
+        LiveDeploymentShare {
+            version_id: "v-0".into(),
+            percentage: 80,
+        },
+        LiveDeploymentShare {
+            version_id: "v-1".into(),
+            percentage: 20,
+        },
+    ];
+    let change = worker_change(&desired, &live).expect("not converged while split");
+    assert_eq!(ops(&change), ["finish_rollout"]);
+    // A 0% share is not a split.
+    live.workers[0].deployment = vec![
+        LiveDeploymentShare {
+            version_id: "v-1".into(),
+            percentage: 100,
+        },
+        LiveDeploymentShare {
+            version_id: "v-0".into(),
+            percentage: 0,
+        },
+    ];
+    assert!(worker_change(&desired, &live).is_none());
+}
+
+#[test]
+fn a_worker_bound_to_a_replaced_database_gets_a_new_version() {
+    let mut desired = desired();
+    desired.d1_databases.insert(
+        "main".into(),
+        Declared {
+            spec: crate::model::D1DatabaseSpec {
+                name: "main-staging".into(),
+                location_hint: None,
+                jurisdiction: Some(crate::model::Jurisdiction::Eu),
+            },
+            protect: false,
+        },
+    );
+    desired
+        .workers
+        .get_mut("api")
+        .unwrap()
+        .spec
+        .bindings
+        .insert("DB".into(), Binding::D1("main".into()));
+    let mut live = live_storage();
+    live.d1_databases.push(crate::model::LiveD1Database {
+        uuid: "old-db".into(),
+        name: "main-staging".into(),
+        jurisdiction: None,
+    });
+    let mut live = {
+        let mut with_worker = deployed_with(&desired, live.clone());
+        with_worker.d1_databases = live.d1_databases.clone();
+        with_worker
+    };
+    live.normalize();
+    let plan = plan(&desired, &live);
+    let kinds: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.kind, c.address))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Replace d1_databases.main", "Update workers.api"],
+        "{plan:#?}"
+    );
+    let worker = &plan.changes[1];
+    let Step::UploadWorkerVersion { identity, .. } = &worker.steps[0] else {
+        panic!("expected an upload: {worker:#?}");
+    };
+    assert_eq!(identity, &None, "known after apply");
 }
 
 #[test]
