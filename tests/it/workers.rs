@@ -401,3 +401,72 @@ fn a_deployment_someone_else_split_is_reported_and_never_overwritten() {
         "the split deployment is untouched: {shares:?}"
     );
 }
+
+/// Regression: after a rolled-back rollout the newest version is not the
+/// deployed one, which made every later secret change fail (10215).
+#[test]
+fn a_secret_added_after_a_rolled_back_rollout_is_deployed() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let healthy = Arc::new(AtomicBool::new(false));
+    let url = health_server(healthy.clone());
+    let rollout =
+        format!("{{strategy: gradual, steps: [50, 100], wait: 0s, health_url: \"{url}\"}}");
+    let root = setup(&emulator, &rollout);
+    apply(root.path(), &emulator).success();
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hey '"),
+    );
+    apply(root.path(), &emulator).code(1);
+
+    healthy.store(true, Ordering::SeqCst);
+    let workers = worker("world", "0 * * * *", "api-staging.example.com/*", &rollout).replace(
+        "      JWT_SECRET: {from_env: TEST_JWT_SECRET}\n",
+        "      JWT_SECRET: {from_env: TEST_JWT_SECRET}\n      API_KEY: {from_env: TEST_JWT_SECRET}\n",
+    );
+    write(root.path(), "infra/workers.yaml", &workers);
+    apply(root.path(), &emulator).success();
+    let secrets = emulator.get(&emulator.account_path("/workers/scripts/api-staging/secrets"));
+    assert_eq!(
+        secrets["result"].as_array().map(Vec::len),
+        Some(2),
+        "{secrets}"
+    );
+    plan(root.path(), &emulator).code(0);
+}
+
+#[test]
+fn an_interrupted_rollout_is_finished_by_the_next_apply() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator).success();
+    let old = live_shares(&emulator, "api-staging")[0].0.clone();
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hi '"),
+    );
+    apply(root.path(), &emulator).success();
+    let new = live_shares(&emulator, "api-staging")[0].0.clone();
+    // As if an apply had died half-way through a gradual rollout.
+    let split = serde_json::json!({
+        "strategy": "percentage",
+        "versions": [{"version_id": new, "percentage": 30}, {"version_id": old, "percentage": 70}]
+    });
+    let path = emulator.account_path("/workers/scripts/api-staging/deployments");
+    assert_eq!(
+        emulator.send("POST", &path, Some(split), &[])["success"],
+        true
+    );
+
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains("deployment:"))
+        .stdout(contains("conflict").not());
+    apply(root.path(), &emulator)
+        .success()
+        .stdout(contains("finished the rollout"));
+    assert_eq!(live_shares(&emulator, "api-staging"), vec![(new, 100)]);
+    plan(root.path(), &emulator).code(0);
+}
