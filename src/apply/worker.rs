@@ -45,6 +45,14 @@ pub fn is_worker_step(step: &Step) -> bool {
     )
 }
 
+/// ` with secrets A, B (values not shown)`, or nothing.
+fn with_secrets(secrets: &[String]) -> String {
+    if secrets.is_empty() {
+        return String::new();
+    }
+    format!(" with secrets {} (values not shown)", secrets.join(", "))
+}
+
 /// The storage addresses worker `key` binds.
 pub fn bound_addresses(desired: &DesiredState, key: &str) -> Vec<crate::model::Address> {
     use crate::model::{Address, ResourceKind};
@@ -231,7 +239,8 @@ impl<'a> Context<'a> {
                 let version = client.upload_worker_script(name, &upload).await?;
                 state.uploaded = Some(version.clone());
                 Ok(format!(
-                    "uploaded and deployed worker {name:?} (version {version}, tag {tag})"
+                    "uploaded and deployed worker {name:?} (version {version}, tag {tag}){}",
+                    with_secrets(secrets)
                 ))
             }
             Step::UploadWorkerVersion {
@@ -246,7 +255,8 @@ impl<'a> Context<'a> {
                 let version = client.upload_worker_version(name, &upload).await?;
                 state.uploaded = Some(version.clone());
                 Ok(format!(
-                    "uploaded version {version} of worker {name:?} (tag {tag})"
+                    "uploaded version {version} of worker {name:?} (tag {tag}){}",
+                    with_secrets(secrets)
                 ))
             }
             Step::DeployWorkerVersion { name, rollout } => {
