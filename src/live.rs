@@ -39,8 +39,54 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         workers,
     };
     fetch_contents(client, desired, &mut live).await?;
+    fetch_applied_migrations(client, desired, &mut live).await?;
     live.normalize();
     Ok(live)
+}
+
+/// The table wrangler records applied D1 migrations in.
+pub const MIGRATIONS_TABLE: &str = "d1_migrations";
+
+/// Reads wrangler's migrations table of every declared database that has
+/// migrations (one read-only query each). A database without the table has
+/// applied none.
+async fn fetch_applied_migrations(
+    client: &Client,
+    desired: &DesiredState,
+    live: &mut LiveState,
+) -> Result<(), ClientError> {
+    let wanted: Vec<(usize, String)> = live
+        .d1_databases
+        .iter()
+        .enumerate()
+        .filter(|(_, db)| {
+            desired
+                .d1_databases
+                .values()
+                .any(|d| d.spec.name == db.name && !d.spec.migrations.is_empty())
+        })
+        .map(|(i, db)| (i, db.uuid.clone()))
+        .collect();
+    let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id");
+    let applied = futures::future::try_join_all(wanted.iter().map(|(_, uuid)| {
+        let sql = &sql;
+        async move {
+            match client.d1_query(uuid, sql).await {
+                Ok(results) => Ok(results
+                    .into_iter()
+                    .flat_map(|r| r.results)
+                    .filter_map(|row| row.get("name").and_then(|v| v.as_str()).map(str::to_string))
+                    .collect::<Vec<_>>()),
+                Err(error) if error.to_string().contains("no such table") => Ok(Vec::new()),
+                Err(error) => Err(error),
+            }
+        }
+    }))
+    .await?;
+    for ((index, _), names) in wanted.into_iter().zip(applied) {
+        live.d1_databases[index].applied_migrations = Some(names);
+    }
+    Ok(())
 }
 
 /// The zone id and the declared workers that exist.
@@ -241,6 +287,7 @@ fn d1_from_wire(database: D1Database) -> LiveD1Database {
             .jurisdiction
             .as_deref()
             .and_then(Jurisdiction::parse),
+        applied_migrations: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! is reported as failed (never retried blindly), and a delete of something
 //! already gone succeeds.
 
+mod migrations;
 mod worker;
 
 use futures::StreamExt;
@@ -112,6 +113,9 @@ pub enum StepError {
     /// The change could not start (what it depends on failed).
     #[error("{0}")]
     Blocked(String),
+    /// A D1 migration failed; its transaction was rolled back.
+    #[error("migration {location} failed: {message}")]
+    Migration { location: String, message: String },
 }
 
 impl StepError {
@@ -123,6 +127,9 @@ impl StepError {
                 "the previous version serves all traffic again; fix the worker and apply again",
             ),
             StepError::Blocked(_) => Some("fix the failure above, then apply again"),
+            StepError::Migration { .. } => Some(
+                "fix the migration file (it did not run: each file runs in one transaction), then apply again",
+            ),
         }
     }
 }
@@ -172,7 +179,14 @@ pub async fn apply(
         .iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
     let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
-        .map(|change| run_change(client, change, Err("not a worker change".to_string())))
+        .map(|change| {
+            run_change(
+                client,
+                change,
+                desired,
+                Err("not a worker change".to_string()),
+            )
+        })
         .buffer_unordered(options.concurrency.max(1))
         .inspect(|outcome| progress(outcome))
         .collect()
@@ -202,7 +216,7 @@ pub async fn apply(
                             "not deployed: cannot read the account's ids: {error}"
                         )),
                     };
-                    run_change(client, change, context)
+                    run_change(client, change, desired, context)
                 })
                 .buffer_unordered(options.concurrency.max(1))
                 .inspect(|outcome| progress(outcome))
@@ -218,13 +232,21 @@ pub async fn apply(
 async fn run_change(
     client: &Client,
     change: &Change,
+    desired: &DesiredState,
     context: Result<&worker::Context<'_>, String>,
 ) -> ChangeOutcome {
     let mut done = Vec::new();
     let mut state = worker::ChangeState::default();
     for step in &change.steps {
         let result = match (worker::is_worker_step(step), &context) {
-            (false, _) => run_step(client, step).await,
+            (false, _) => match step {
+                Step::ApplyD1Migrations {
+                    database,
+                    name,
+                    migrations,
+                } => migrations::run(client, desired, database, name, migrations).await,
+                _ => run_step(client, step).await,
+            },
             (true, Ok(context)) => context.run_step(client, step, &mut state).await,
             (true, Err(reason)) => Err(StepError::Blocked(reason.clone())),
         };

@@ -131,6 +131,7 @@ impl<'a> Context<'a> {
                     uuid: db.uuid,
                     name: db.name,
                     jurisdiction: None,
+                    applied_migrations: None,
                 })
                 .collect(),
             ..LiveState::default()

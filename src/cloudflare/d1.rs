@@ -47,3 +47,37 @@ impl Client {
         self.call_unit(Method::DELETE, &path, &[], Body::None).await
     }
 }
+
+/// One statement's result of `POST .../query`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryResult {
+    #[serde(default)]
+    pub results: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Client {
+    /// Runs `sql` (one or more statements, one transaction) and returns one
+    /// result per statement.
+    pub async fn d1_query(&self, uuid: &str, sql: &str) -> Result<Vec<QueryResult>, ClientError> {
+        let path = self.account_path(&format!("/d1/database/{uuid}/query"));
+        let body = json!({ "sql": sql });
+        Ok(self
+            .call::<Vec<QueryResult>>(Method::POST, &path, &[], &[], Body::Json(&body))
+            .await?
+            .0
+            .unwrap_or_default())
+    }
+
+    /// The time-travel bookmark of the database's current state.
+    pub async fn d1_bookmark(&self, uuid: &str) -> Result<String, ClientError> {
+        #[derive(Deserialize)]
+        struct Bookmark {
+            bookmark: String,
+        }
+        let path = self.account_path(&format!("/d1/database/{uuid}/time_travel/bookmark"));
+        let bookmark: Bookmark = self
+            .call_result(Method::GET, &path, &[], &[], Body::None)
+            .await?;
+        Ok(bookmark.bookmark)
+    }
+}

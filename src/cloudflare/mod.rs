@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
-pub use d1::D1Database;
+pub use d1::{D1Database, QueryResult};
 pub use kv::KvNamespace;
 pub use r2::R2Bucket;
 pub use retry::RetryPolicy;

@@ -96,6 +96,20 @@ impl Project {
     /// be a regular file (after symlinks), resolve inside the root, and be at
     /// most [`MAX_FILE_BYTES`]. Messages name the file, never its content.
     pub fn read(&self, relative: &str, what: &str) -> Result<Vec<u8>, PathProblem> {
+        self.read_capped(
+            relative,
+            what,
+            "a whole Worker is at most 10 MB compressed (Workers Paid; 3 MB on Free): check that this is the file you meant",
+        )
+    }
+
+    /// [`Project::read`] with the hint given when the file is too large.
+    pub fn read_capped(
+        &self,
+        relative: &str,
+        what: &str,
+        too_large_hint: &str,
+    ) -> Result<Vec<u8>, PathProblem> {
         let full = self.root.join(relative);
         let canonical = match full.canonicalize() {
             Ok(path) => path,
@@ -145,7 +159,7 @@ impl Project {
                     "the {what} `{relative}` is {:.1} MiB, larger than the 10 MiB limit",
                     metadata.len() as f64 / (1024.0 * 1024.0)
                 ),
-                "a whole Worker is at most 10 MB compressed (Workers Paid; 3 MB on Free): check that this is the file you meant",
+                too_large_hint,
             ));
         }
         std::fs::read(&canonical).map_err(|error| {
@@ -154,6 +168,73 @@ impl Project {
                 "check the file's permissions",
             )
         })
+    }
+
+    /// The entries of a directory given by its normalized relative path (it
+    /// must exist, be a directory after symlinks, and resolve inside the
+    /// root): each name with its own type (a symlink is a symlink, not what
+    /// it points at), in no particular order.
+    pub fn list_dir(
+        &self,
+        relative: &str,
+        what: &str,
+    ) -> Result<Vec<(std::ffi::OsString, std::fs::FileType)>, PathProblem> {
+        let full = self.root.join(relative);
+        let canonical = match full.canonicalize() {
+            Ok(path) => path,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let hint = if std::fs::symlink_metadata(&full).is_ok() {
+                    "it is a symlink whose target does not exist".to_string()
+                } else {
+                    "check the path (relative to the project root) and that the directory is committed".to_string()
+                };
+                return Err(PathProblem::new(
+                    format!("the {what} `{relative}` does not exist"),
+                    hint,
+                ));
+            }
+            Err(error) => {
+                return Err(PathProblem::new(
+                    format!("cannot read the {what} `{relative}`: {error}"),
+                    "check the directory's permissions",
+                ));
+            }
+        };
+        let inside = self
+            .canonical_root
+            .as_ref()
+            .is_some_and(|root| canonical.starts_with(root));
+        if !inside {
+            return Err(PathProblem::new(
+                format!("the {what} `{relative}` leaves the project root through a symlink"),
+                "directories that flareops reads must be inside the project: move the directory into the project instead of linking to it",
+            ));
+        }
+        if !canonical.is_dir() {
+            return Err(PathProblem::new(
+                format!("the {what} `{relative}` is not a directory"),
+                "point at the directory holding the files, not at a file",
+            ));
+        }
+        let cannot = |error: std::io::Error| {
+            PathProblem::new(
+                format!("cannot list the {what} `{relative}`: {error}"),
+                "check the directory's permissions",
+            )
+        };
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&canonical).map_err(cannot)? {
+            let entry = entry.map_err(cannot)?;
+            let kind = entry.file_type().map_err(cannot)?;
+            out.push((entry.file_name(), kind));
+            if out.len() > MAX_GLOB_MATCHES {
+                return Err(PathProblem::new(
+                    format!("the {what} `{relative}` holds more than {MAX_GLOB_MATCHES} entries"),
+                    "point at a directory holding only the files meant for flareops",
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// The files (not directories) matching a glob relative to the root,

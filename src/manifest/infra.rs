@@ -15,6 +15,8 @@ use crate::model::{
 };
 
 use super::decode::{Ctx, Fields, Text};
+use super::files::Project;
+use super::migrations;
 use super::report::{Problem, Sink, did_you_mean, list};
 use super::rules::{self, NameProblem};
 use super::worker::{self, Inputs};
@@ -157,7 +159,7 @@ pub(crate) fn build(
                 }
             }
             ResourceKind::D1Databases => {
-                if let Some((spec, name)) = decode_d1_database(&mut fields, ctx) {
+                if let Some((spec, name)) = decode_d1_database(&mut fields, ctx, &inputs.project) {
                     names.push(named(address, "", name, "name"));
                     state.d1_databases.insert(key, Declared { spec, protect });
                 }
@@ -226,7 +228,11 @@ fn decode_kv_namespace(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<Kv
     ))
 }
 
-fn decode_d1_database(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<D1DatabaseSpec> {
+fn decode_d1_database(
+    fields: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+    project: &Project,
+) -> Decoded<D1DatabaseSpec> {
     let name = fields.required_string(ctx, "name");
     let location_hint = fields.one_of(
         ctx,
@@ -240,12 +246,21 @@ fn decode_d1_database(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<D1D
         &Jurisdiction::ALL,
         Jurisdiction::as_str,
     );
+    let migrations = match fields.node("migrations") {
+        None => Some(Vec::new()),
+        Some(node) => {
+            let field = fields.path("migrations");
+            ctx.text(node, &field)
+                .and_then(|text| migrations::load(ctx, &field, &text, project))
+        }
+    };
     let name = checked(ctx, fields, "name", name?, rules::d1_name)?;
     Some((
         D1DatabaseSpec {
             name: name.value.clone(),
             location_hint,
             jurisdiction,
+            migrations: migrations?,
         },
         name,
     ))

@@ -34,6 +34,7 @@ mod diagnostic;
 mod environment;
 mod files;
 mod infra;
+mod migrations;
 mod report;
 mod rules;
 mod schema;

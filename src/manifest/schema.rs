@@ -178,6 +178,10 @@ pub(crate) struct D1Database {
     #[schemars(schema_with = "jurisdiction")]
     #[serde(default)]
     jurisdiction: Option<String>,
+    /// The directory of SQL migrations (`0001_init.sql`, ... as wrangler
+    /// writes them), relative to the project root. `${var}` allowed.
+    #[serde(default)]
+    migrations: Option<String>,
     /// Never delete or replace this database.
     #[serde(default)]
     protect: bool,

@@ -110,6 +110,16 @@ fn summary(result: Result<DesiredState, Diagnostics>) -> String {
                     "d1_databases.{key} name={:?} location_hint={:?} jurisdiction={:?} protect={}",
                     d1.spec.name, d1.spec.location_hint, d1.spec.jurisdiction, d1.protect
                 );
+                for migration in &d1.spec.migrations {
+                    let _ = writeln!(
+                        out,
+                        "  migration {} {} {} bytes={}",
+                        migration.name,
+                        migration.path,
+                        migration.sha256,
+                        migration.sql.len()
+                    );
+                }
             }
             for (key, r2) in &state.r2_buckets {
                 let _ = writeln!(
@@ -1742,4 +1752,151 @@ overrides:
           rollout Immediate
         "#,
     );
+}
+
+/// `d1_databases.main` with `migrations: <dir>` (line 4, column 17).
+fn d1_with_migrations(dir: &str) -> String {
+    format!("d1_databases:\n  main:\n    name: main\n    migrations: {dir}\n")
+}
+
+#[test]
+fn d1_migrations_load_in_wranglers_order_with_hashes() {
+    let project = project(&[
+        ("infra/d1.yaml", &d1_with_migrations("db/${env}")),
+        ("environments/dev.yaml", "{}\n"),
+        (
+            "db/dev/0002_names.sql",
+            "ALTER TABLE users ADD name TEXT;\n",
+        ),
+        (
+            "db/dev/0001_init.sql",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
+        ),
+        ("db/dev/10_later.sql", "SELECT 1;\n"),
+        ("db/dev/seed.sql", "CREATE TABLE t (x);\n"),
+        // Not migrations for wrangler (`*.sql` directly in the directory,
+        // not hidden, case-sensitive): ignored.
+        ("db/dev/README.md", "notes"),
+        ("db/dev/.draft.sql", "\u{ff}"),
+        ("db/dev/0003_upper.SQL", "x"),
+        ("db/dev/nested/0004_deep.sql", "x"),
+        ("db/dev/dir.sql/0005_x.sql", "x"),
+    ]);
+    let actual = summary(load(project.path(), "dev"));
+    compare(
+        &actual,
+        r#"
+        ok dev FromEnvironment
+        d1_databases.main name="main" location_hint=None jurisdiction=None protect=false
+          migration 0001_init.sql db/dev/0001_init.sql 6869107c4910d8df4680ee89aff9924b65ae79c81b5b78478f2b12f90254f6c5 bytes=45
+          migration 0002_names.sql db/dev/0002_names.sql 274c50a8abcb76449c0783a008b6692cff43b74ea3bdea027d2a13bafa37f708 bytes=33
+          migration 10_later.sql db/dev/10_later.sql b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd bytes=10
+          migration seed.sql db/dev/seed.sql 145a1dead5679f8b8983a3e6524d031c8f3bc8cd5d10ae7e2ff2b159750d131b bytes=20
+        "#,
+    );
+}
+
+#[test]
+fn d1_migrations_follow_overrides_and_may_be_empty() {
+    check(
+        &[
+            ("infra/d1.yaml", &d1_with_migrations("db/main")),
+            (
+                "environments/dev.yaml",
+                "overrides:\n  d1_databases.main:\n    migrations: db/empty\n",
+            ),
+            ("db/main/0001_init.sql", "SELECT 1;\n"),
+            ("db/empty/README.md", "no migrations yet"),
+        ],
+        "dev",
+        r#"
+        ok dev FromEnvironment
+        d1_databases.main name="main" location_hint=None jurisdiction=None protect=false
+        "#,
+    );
+}
+
+#[test]
+fn d1_migration_errors_are_located_at_the_directory() {
+    let infra = "\
+d1_databases:
+  missing:
+    name: missing
+    migrations: db/nowhere
+  file:
+    name: file
+    migrations: db/file.sql
+  up:
+    name: up
+    migrations: ../db
+  twice:
+    name: twice
+    migrations: db/twice
+  list:
+    name: list
+    migrations: [db/a]
+";
+    let big = "-".repeat(10 * 1024 * 1024 + 1);
+    let project = project_bytes(&[
+        ("infra/d1.yaml", infra.as_bytes()),
+        ("environments/dev.yaml", b"{}\n"),
+        ("db/file.sql", b"SELECT 1;\n"),
+        ("db/twice/0001_init.sql", b"SELECT 1;\n"),
+        ("db/twice/1_other.sql", b"SELECT 2;\n"),
+        ("db/twice/0002_latin1.sql", b"SELECT 'caf\xe9';\n"),
+        ("db/twice/0003_big.sql", big.as_bytes()),
+    ]);
+    let diagnostics = load(project.path(), "dev").expect_err("errors");
+    compare(
+        &diagnostics.to_string(),
+        "
+        error: infra/d1.yaml:4:17: d1_databases.missing.migrations: the migrations directory `db/nowhere` does not exist
+        hint: check the path (relative to the project root) and that the directory is committed
+        error: infra/d1.yaml:7:17: d1_databases.file.migrations: the migrations directory `db/file.sql` is not a directory
+        hint: point at the directory holding the files, not at a file
+        error: infra/d1.yaml:10:17: d1_databases.up.migrations: the migrations directory path `../db` uses `..`: it must stay inside the project root
+        hint: paths in manifests are relative to the project root (the directory holding infra/), written with `/`, without `..`
+        error: infra/d1.yaml:13:17: d1_databases.twice.migrations: the migration `db/twice/0002_latin1.sql` is not valid UTF-8
+        hint: SQL files are text: save the file as UTF-8
+        error: infra/d1.yaml:13:17: d1_databases.twice.migrations: the migration `db/twice/0003_big.sql` is 10.0 MiB, larger than the 10 MiB limit
+        hint: a migration is sent to D1 as one query: split it into several migration files
+        error: infra/d1.yaml:13:17: d1_databases.twice.migrations: the migrations `db/twice/0001_init.sql` and `db/twice/1_other.sql` have the same number 1
+        hint: renumber one of them (e.g. with the next free number): each number names one migration, and migrations run in number order
+        error: infra/d1.yaml:16:17: d1_databases.list.migrations: expected a string, found a sequence
+        hint: write a single string here; quote it if it holds `[`, `{` or `: `
+        ",
+    );
+}
+
+#[test]
+fn d1_migrations_refuse_symlinks() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    std::fs::write(outside.path().join("0001_evil.sql"), "DROP TABLE users;\n").expect("write");
+    let infra = format!(
+        "{}  other:\n    name: other\n    migrations: db/linked\n",
+        d1_with_migrations("db/escape")
+    );
+    let project = project(&[
+        ("infra/d1.yaml", &infra),
+        ("environments/dev.yaml", "{}\n"),
+        ("db/linked/0001_init.sql", "SELECT 1;\n"),
+    ]);
+    let root = project.path();
+    std::os::unix::fs::symlink(outside.path(), root.join("db/escape")).expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("0001_evil.sql"),
+        root.join("db/linked/0002_evil.sql"),
+    )
+    .expect("symlink");
+    let diagnostics = load(root, "dev").expect_err("escapes");
+    compare(
+        &diagnostics.to_string(),
+        "
+        error: infra/d1.yaml:4:17: d1_databases.main.migrations: the migrations directory `db/escape` leaves the project root through a symlink
+        hint: directories that flareops reads must be inside the project: move the directory into the project instead of linking to it
+        error: infra/d1.yaml:7:17: d1_databases.other.migrations: the migration `db/linked/0002_evil.sql` is a symlink
+        hint: wrangler skips symlinks in a migrations directory, so it would never run this migration: put the file itself in the directory
+        ",
+    );
+    assert!(!diagnostics.render(false).contains("DROP TABLE"));
 }

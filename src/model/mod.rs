@@ -217,6 +217,33 @@ pub struct D1DatabaseSpec {
     pub name: String,
     pub location_hint: Option<LocationHint>,
     pub jurisdiction: Option<Jurisdiction>,
+    /// The SQL migrations of `migrations: <dir>`, in the order they run
+    /// (wrangler's naming: `0001_name.sql`). Empty without a directory.
+    #[serde(default)]
+    pub migrations: Vec<D1Migration>,
+}
+
+/// One migration file.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct D1Migration {
+    /// The file name, which is what wrangler's `d1_migrations` table records.
+    pub name: String,
+    /// The path relative to the project root, for messages.
+    pub path: String,
+    #[serde(skip)]
+    pub sql: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+impl fmt::Debug for D1Migration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("D1Migration")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("bytes", &self.sql.len())
+            .finish()
+    }
 }
 
 /// An R2 bucket as declared.
@@ -303,6 +330,9 @@ pub struct LiveD1Database {
     pub uuid: String,
     pub name: String,
     pub jurisdiction: Option<Jurisdiction>,
+    /// The names in wrangler's `d1_migrations` table, in the order they
+    /// ran; `None` when not read (no migrations declared for it).
+    pub applied_migrations: Option<Vec<String>>,
 }
 
 /// An R2 bucket as the account holds it.

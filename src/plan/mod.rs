@@ -100,6 +100,13 @@ pub enum Step {
         uuid: String,
         name: String,
     },
+    /// Take a time-travel bookmark, then run these migration files in
+    /// order, each recorded in wrangler's `d1_migrations` table.
+    ApplyD1Migrations {
+        database: String,
+        name: String,
+        migrations: Vec<String>,
+    },
     CreateR2Bucket {
         name: String,
         location_hint: Option<LocationHint>,
@@ -327,6 +334,7 @@ fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
         name,
         location_hint,
         jurisdiction,
+        migrations,
     } = spec;
     let mut fields = vec![added("name", json!(name))];
     if let Some(hint) = location_hint {
@@ -334,6 +342,10 @@ fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
     }
     if let Some(jurisdiction) = jurisdiction {
         fields.push(added("jurisdiction", json!(jurisdiction)));
+    }
+    if !migrations.is_empty() {
+        let names: Vec<&str> = migrations.iter().map(|m| m.name.as_str()).collect();
+        fields.push(added("migrations", json!(names)));
     }
     fields
 }
@@ -352,26 +364,70 @@ fn plan_d1(
     live: &LiveState,
 ) -> Option<Change> {
     let spec = &declared.spec;
+    let all_migrations: Vec<String> = spec.migrations.iter().map(|m| m.name.clone()).collect();
+    let run_migrations = |names: Vec<String>| {
+        (!names.is_empty()).then(|| Step::ApplyD1Migrations {
+            database: address.key.clone(),
+            name: spec.name.clone(),
+            migrations: names,
+        })
+    };
     let Some(current) = live.d1_databases.iter().find(|db| db.name == spec.name) else {
+        let steps = std::iter::once(create_d1_step(spec))
+            .chain(run_migrations(all_migrations))
+            .collect();
         return Some(Change {
             conflict: None,
             code_diff: Vec::new(),
-            address,
             kind: ChangeKind::Create,
             destructive: false,
             protected: declared.protect,
             fields: create_d1_fields(spec),
-            steps: vec![create_d1_step(spec)],
+            steps,
+            address,
         });
     };
     // `location_hint` is not reported by the API, so it cannot be compared.
     if current.jurisdiction == spec.jurisdiction {
-        return None;
+        // Pending migrations: declared, not in wrangler's table (in file
+        // order, like `wrangler d1 migrations apply`).
+        let applied = current.applied_migrations.clone().unwrap_or_default();
+        let pending: Vec<String> = all_migrations
+            .into_iter()
+            .filter(|name| !applied.contains(name))
+            .collect();
+        let step = run_migrations(pending.clone())?;
+        return Some(Change {
+            conflict: None,
+            code_diff: Vec::new(),
+            kind: ChangeKind::Update,
+            destructive: false,
+            protected: declared.protect,
+            fields: vec![FieldDiff {
+                field: "migrations".into(),
+                before: Some(json!(applied)),
+                after: Some(json!(
+                    pending.iter().map(|n| format!("+ {n}")).collect::<Vec<_>>()
+                )),
+                forces_replacement: false,
+            }],
+            steps: vec![step],
+            address,
+        });
     }
+    let steps = [
+        Step::DeleteD1Database {
+            uuid: current.uuid.clone(),
+            name: current.name.clone(),
+        },
+        create_d1_step(spec),
+    ]
+    .into_iter()
+    .chain(run_migrations(all_migrations))
+    .collect();
     Some(Change {
         conflict: None,
         code_diff: Vec::new(),
-        address,
         kind: ChangeKind::Replace,
         destructive: ResourceKind::D1Databases.holds_data(),
         protected: declared.protect,
@@ -381,13 +437,8 @@ fn plan_d1(
             opt(spec.jurisdiction),
             true,
         )],
-        steps: vec![
-            Step::DeleteD1Database {
-                uuid: current.uuid.clone(),
-                name: current.name.clone(),
-            },
-            create_d1_step(spec),
-        ],
+        steps,
+        address,
     })
 }
 

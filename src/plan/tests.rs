@@ -28,6 +28,7 @@ fn desired() -> DesiredState {
                 name: "main-staging".into(),
                 location_hint: None,
                 jurisdiction: None,
+                migrations: Vec::new(),
             },
             protect: false,
         },
@@ -58,6 +59,7 @@ fn matching_live() -> LiveState {
             uuid: "db1".into(),
             name: "main-staging".into(),
             jurisdiction: None,
+            applied_migrations: None,
         }],
         r2_buckets: vec![LiveR2Bucket {
             name: "assets-staging".into(),
@@ -229,6 +231,7 @@ fn simulate(live: &LiveState, plan: &Plan) -> LiveState {
                 uuid: format!("{}-{i}", &plan.live_fingerprint[..8]),
                 name: name.clone(),
                 jurisdiction: *jurisdiction,
+                applied_migrations: None,
             }),
             Step::DeleteD1Database { uuid, .. } => live.d1_databases.retain(|d| &d.uuid != uuid),
             Step::CreateR2Bucket {
@@ -276,6 +279,7 @@ fn arb_desired() -> impl Strategy<Value = DesiredState> {
             name: format!("db-{name}"),
             location_hint: None,
             jurisdiction,
+            migrations: Vec::new(),
         });
     let r2 = (
         "[a-c]",

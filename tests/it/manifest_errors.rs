@@ -66,6 +66,12 @@ fn worker(fields: &str) -> String {
     out
 }
 
+/// `d1_databases.main` with `migrations: <dir>` (the value at line 4,
+/// column 17).
+fn d1_migrations(dir: &str) -> String {
+    format!("d1_databases:\n  main:\n    name: kk-db-${{env}}\n    migrations: {dir}\n")
+}
+
 /// The module every worker case uses.
 const MAIN_MODULE: (&str, &str) = ("workers/api/index.js", "export default {};\n");
 
@@ -471,6 +477,45 @@ fn cases(account_id: &str) -> Vec<Case> {
             ],
             "environments/staging.yaml:4:31",
             "invalid zone id `12345`",
+        ),
+        case(
+            "d1 migrations directory missing",
+            &[
+                ("infra/storage.yaml", &d1_migrations("db/${env}")),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/storage.yaml:4:17",
+            "the migrations directory `db/staging` does not exist",
+        ),
+        case(
+            "d1 migrations directory outside the project",
+            &[
+                ("infra/storage.yaml", &d1_migrations("../db")),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/storage.yaml:4:17",
+            "the migrations directory path `../db` uses `..`",
+        ),
+        case(
+            "d1 migrations path is a file",
+            &[
+                ("infra/storage.yaml", &d1_migrations("db/0001_init.sql")),
+                ("db/0001_init.sql", "SELECT 1;\n"),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/storage.yaml:4:17",
+            "the migrations directory `db/0001_init.sql` is not a directory",
+        ),
+        case(
+            "two d1 migrations with one number",
+            &[
+                ("infra/storage.yaml", &d1_migrations("db")),
+                ("db/0001_init.sql", "CREATE TABLE t (x);\n"),
+                ("db/1_again.sql", "SELECT 1;\n"),
+                ("environments/staging.yaml", env),
+            ],
+            "infra/storage.yaml:4:17",
+            "the migrations `db/0001_init.sql` and `db/1_again.sql` have the same number 1",
         ),
         Case {
             environment: "stagin",

@@ -1366,3 +1366,134 @@ migrations_dir = "migrations"
         );
     }
 }
+
+/// flareops and wrangler share wrangler's `d1_migrations` table: what one
+/// applied, the other does not apply again, in both directions.
+#[test]
+fn flareops_and_wrangler_agree_on_applied_d1_migrations() {
+    let Some(bin) = wrangler_or_skip("flareops_and_wrangler_agree_on_applied_d1_migrations") else {
+        return;
+    };
+    let emulator = TestEmulator::start();
+    let root = support::project(&[
+        (
+            "infra/db.yaml",
+            "d1_databases:\n  main:\n    name: shop-${env}\n    migrations: migrations\n",
+        ),
+        (
+            "migrations/0001_init.sql",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+    ]);
+    let run = |verb: &[&str]| {
+        let mut command = support::flareops(root.path(), &emulator);
+        command.args(verb).args(["--env", "staging"]);
+        command.assert()
+    };
+    run(&["apply", "--yes"])
+        .success()
+        .stdout(predicates::str::contains(
+            "applied migrations 0001_init.sql",
+        ));
+    let databases = emulator.get(&emulator.account_path("/d1/database"));
+    let uuid = databases["result"][0]["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+
+    let wrangler = Wrangler::new(bin, &emulator);
+    wrangler.write(
+        "wrangler.toml",
+        &format!(
+            "name = \"shop\"\ncompatibility_date = \"2025-01-01\"\n\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"shop-staging\"\ndatabase_id = \"{uuid}\"\nmigrations_dir = \"migrations\"\n"
+        ),
+    );
+    std::fs::create_dir_all(wrangler.work.path().join("migrations")).expect("migrations dir");
+    let both = |name: &str, sql: &str| {
+        wrangler.write(&format!("migrations/{name}"), sql);
+        support::write(root.path(), &format!("migrations/{name}"), sql);
+    };
+    both(
+        "0001_init.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
+    );
+
+    // flareops applied 0001: wrangler has nothing to apply.
+    let listed = wrangler
+        .run(&["d1", "migrations", "list", "shop-staging", "--remote"])
+        .success();
+    assert!(
+        listed.output().contains("No migrations to apply"),
+        "{}",
+        listed.output()
+    );
+
+    // wrangler applies 0002: flareops has nothing to apply.
+    both(
+        "0002_posts.sql",
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);\n",
+    );
+    wrangler
+        .run(&["d1", "migrations", "apply", "shop-staging", "--remote"])
+        .success();
+    run(&["plan", "--detailed-exitcode"]).code(0);
+
+    // flareops applies 0003: wrangler has nothing to apply.
+    both(
+        "0003_tags.sql",
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY);\n",
+    );
+    run(&["plan"])
+        .success()
+        .stdout(predicates::str::contains("+ 0003_tags.sql"));
+    run(&["apply", "--yes"])
+        .success()
+        .stdout(predicates::str::contains(
+            "applied migrations 0003_tags.sql",
+        ));
+    let listed = wrangler
+        .run(&["d1", "migrations", "list", "shop-staging", "--remote"])
+        .success();
+    assert!(
+        listed.output().contains("No migrations to apply"),
+        "{}",
+        listed.output()
+    );
+    let applied = d1_query(
+        &emulator,
+        &uuid,
+        "SELECT name FROM d1_migrations ORDER BY id",
+    );
+    let names: Vec<&str> = applied[0]["results"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["0001_init.sql", "0002_posts.sql", "0003_tags.sql"]);
+
+    // A failing file stops the apply with the SQL error, its file and line,
+    // and leaves nothing of itself behind (one transaction).
+    support::write(
+        root.path(),
+        "migrations/0004_broken.sql",
+        "CREATE TABLE audit (id INTEGER);\nINSERT INTO nowhere VALUES (1);\n",
+    );
+    run(&["apply", "--yes"])
+        .code(1)
+        .stderr(predicates::str::contains("migrations/0004_broken.sql:2"))
+        .stderr(predicates::str::contains("no such table: nowhere"));
+    let tables = d1_query(
+        &emulator,
+        &uuid,
+        "SELECT count(*) AS n FROM sqlite_master WHERE name = 'audit'",
+    );
+    assert_eq!(
+        tables[0]["results"][0]["n"], 0,
+        "the failed file was rolled back"
+    );
+}

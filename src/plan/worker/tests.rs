@@ -364,6 +364,7 @@ fn a_worker_bound_to_a_replaced_database_gets_a_new_version() {
                 name: "main-staging".into(),
                 location_hint: None,
                 jurisdiction: Some(crate::model::Jurisdiction::Eu),
+                migrations: Vec::new(),
             },
             protect: false,
         },
@@ -380,6 +381,7 @@ fn a_worker_bound_to_a_replaced_database_gets_a_new_version() {
         uuid: "old-db".into(),
         name: "main-staging".into(),
         jurisdiction: None,
+        applied_migrations: None,
     });
     let mut live = {
         let mut with_worker = deployed_with(&desired, live.clone());

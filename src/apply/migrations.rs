@@ -1,0 +1,163 @@
+//! Running D1 migrations the way wrangler does, so the two agree on what
+//! has run: wrangler's `d1_migrations` table, one request (one transaction)
+//! per file that also records it, in file order. A time-travel bookmark is
+//! taken first, so the whole run can be undone.
+
+use super::StepError;
+use crate::cloudflare::Client;
+use crate::live::MIGRATIONS_TABLE;
+use crate::model::{D1Migration, DesiredState};
+
+/// Runs `names` (in order) against the database named `name`.
+pub async fn run(
+    client: &Client,
+    desired: &DesiredState,
+    database: &str,
+    name: &str,
+    names: &[String],
+) -> Result<String, StepError> {
+    let spec = desired
+        .d1_databases
+        .get(database)
+        .map(|d| &d.spec)
+        .ok_or_else(|| {
+            StepError::Changed(format!("`d1_databases.{database}` is no longer declared"))
+        })?;
+    let uuid = client
+        .list_d1_databases()
+        .await?
+        .into_iter()
+        .find(|db| db.name == name)
+        .map(|db| db.uuid)
+        .ok_or_else(|| StepError::Changed(format!("D1 database {name:?} does not exist")))?;
+    let bookmark = client.d1_bookmark(&uuid).await?;
+    client
+        .d1_query(
+            &uuid,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}(\n    id         INTEGER PRIMARY KEY AUTOINCREMENT,\n    name       TEXT UNIQUE,\n    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);"
+            ),
+        )
+        .await?;
+    let mut done = Vec::new();
+    for file in names {
+        let migration = spec
+            .migrations
+            .iter()
+            .find(|m| &m.name == file)
+            .ok_or_else(|| StepError::Changed(format!("migration {file} is no longer declared")))?;
+        let sql = format!(
+            "{}\nINSERT INTO {MIGRATIONS_TABLE} (name) VALUES ('{}');",
+            terminated(&migration.sql),
+            file.replace('\'', "''")
+        );
+        if let Err(error) = client.d1_query(&uuid, &sql).await {
+            let message = error.to_string();
+            return Err(StepError::Migration {
+                location: locate(migration, &message),
+                message: format!(
+                    "{message}{}",
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (applied before it: {})", done.join(", "))
+                    }
+                ),
+            });
+        }
+        done.push(file.clone());
+    }
+    Ok(format!(
+        "applied migrations {} to D1 database {name:?} (bookmark before them: {bookmark})",
+        done.join(", ")
+    ))
+}
+
+/// The file's SQL ending in `;` on its own line, so the bookkeeping
+/// statement after it stays separate (even after a trailing comment).
+fn terminated(sql: &str) -> String {
+    let trimmed = sql.trim_end();
+    if trimmed.ends_with(';') {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}\n;")
+    }
+}
+
+/// `path:line` of the statement an SQLite error names, when it names
+/// something the file contains (`near "X"`, `no such table: X`, ...);
+/// otherwise just the path.
+fn locate(migration: &D1Migration, message: &str) -> String {
+    let token = quoted_after(message, "near \"")
+        .or_else(|| word_after(message, "no such table: "))
+        .or_else(|| word_after(message, "no such column: "))
+        .or_else(|| word_after(message, "table "))
+        .or_else(|| word_after(message, "index "));
+    let line = token.and_then(|token| {
+        let token = token.to_ascii_lowercase();
+        migration
+            .sql
+            .lines()
+            .position(|line| line.to_ascii_lowercase().contains(&token))
+    });
+    match line {
+        Some(index) => format!("{}:{}", migration.path, index + 1),
+        None => migration.path.clone(),
+    }
+}
+
+fn quoted_after(text: &str, prefix: &str) -> Option<String> {
+    let start = text.find(prefix)? + prefix.len();
+    let end = text[start..].find('"')? + start;
+    (end > start).then(|| text[start..end].to_string())
+}
+
+fn word_after(text: &str, prefix: &str) -> Option<String> {
+    let start = text.find(prefix)? + prefix.len();
+    let word: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    (!word.is_empty()).then_some(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(sql: &str) -> D1Migration {
+        D1Migration {
+            name: "0002_more.sql".into(),
+            path: "migrations/0002_more.sql".into(),
+            sql: sql.into(),
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_line_that_names_the_culprit() {
+        let m = migration("CREATE TABLE a (id INTEGER);\n\nINSERT INTO missing VALUES (1);\n");
+        assert_eq!(
+            locate(
+                &m,
+                "POST /query: [7500] no such table: missing: SQLITE_ERROR"
+            ),
+            "migrations/0002_more.sql:3"
+        );
+        let m = migration("CREATE TABLE a (id INTEGER);\nSELEC 1;\n");
+        assert_eq!(
+            locate(&m, "near \"SELEC\": syntax error"),
+            "migrations/0002_more.sql:2"
+        );
+        assert_eq!(locate(&m, "disk I/O error"), "migrations/0002_more.sql");
+    }
+
+    #[test]
+    fn a_file_without_a_final_semicolon_is_terminated() {
+        assert_eq!(
+            terminated("CREATE TABLE a (x) -- note\n"),
+            "CREATE TABLE a (x) -- note\n;"
+        );
+        assert_eq!(terminated("CREATE TABLE a (x);\n\n"), "CREATE TABLE a (x);");
+    }
+}
