@@ -1,21 +1,93 @@
-//! `flareops apply`: plan, show, confirm, execute exactly that plan.
+//! `flareops apply`: plan, show, confirm, execute exactly that plan; or,
+//! with a plan file, check that neither the manifests nor the account
+//! changed since it was saved, then execute exactly the saved plan.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, anyhow, bail};
 
 use super::target::Target;
 use super::{ApplyArgs, Printer};
 use crate::apply::{self, ApplyOptions, ChangeOutcome};
+use crate::model::DesiredState;
+use crate::plan::{Plan, SavedPlan};
 use crate::{live, plan, render};
 
 pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let desired =
-        super::validate::load(root, &args.target.environment, args.target.local, printer)?;
-    let target = Target::connect(root, &desired, args.target.local).await?;
-    let result = execute(root, &target, &desired, args, printer).await;
+    match (&args.plan_file, &args.environment) {
+        (Some(file), None) => run_saved(root, file, args, printer).await,
+        (None, Some(environment)) => run_fresh(root, environment, args, printer).await,
+        _ => bail!(
+            "apply needs either --env ENV or a plan file, not both\nhint: `flareops apply --env ENV` plans and applies; `flareops apply FILE` applies a plan saved with `plan --out FILE`"
+        ),
+    }
+}
+
+async fn run_fresh(
+    root: &Path,
+    environment: &str,
+    args: &ApplyArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let desired = super::validate::load(root, environment, args.local, printer)?;
+    let target = Target::connect(root, &desired, args.local).await?;
+    let result = async {
+        let live = live::fetch(&target.client, &desired).await?;
+        let plan = plan::plan(&desired, &live);
+        execute(root, &target, &desired, &plan, args, printer).await
+    }
+    .await;
+    target.close().await;
+    result
+}
+
+async fn run_saved(
+    root: &Path,
+    file: &Path,
+    args: &ApplyArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the plan file {}", file.display()))?;
+    let saved = SavedPlan::parse(&text).map_err(|error| {
+        anyhow!(
+            "{}: {error}\nhint: make a new plan with `flareops plan --env ENV --out FILE`",
+            file.display()
+        )
+    })?;
+    let environment = saved.plan.environment.clone();
+    let new_plan_hint = format!(
+        "make a new plan with `flareops plan --env {environment} --out {}`, review it, and apply that",
+        file.display()
+    );
+    let local = args.local || saved.local;
+    let desired = super::validate::load(root, &environment, local, printer)?;
+    // Checked before any request: a refusal here costs none.
+    if super::plan::manifest_fingerprint(root, &desired)? != saved.manifest_fingerprint {
+        bail!(
+            "the manifests changed since the plan was made: nothing was applied\nhint: {new_plan_hint}"
+        );
+    }
+    let target = Target::connect(root, &desired, local).await?;
+    let result = async {
+        let live = live::fetch(&target.client, &desired).await?;
+        if live.account_id != saved.plan.account_id {
+            bail!(
+                "the plan was made for account {}, but this apply targets account {}: nothing was applied\nhint: {new_plan_hint}",
+                saved.plan.account_id,
+                live.account_id
+            );
+        }
+        if live.fingerprint() != saved.plan.live_fingerprint {
+            bail!(
+                "the account changed since the plan was made: nothing was applied\nhint: {new_plan_hint}"
+            );
+        }
+        execute(root, &target, &desired, &saved.plan, args, printer).await
+    }
+    .await;
     target.close().await;
     result
 }
@@ -23,13 +95,12 @@ pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Re
 async fn execute(
     root: &Path,
     target: &Target,
-    desired: &crate::model::DesiredState,
+    desired: &DesiredState,
+    plan: &Plan,
     args: &ApplyArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let live = live::fetch(&target.client, desired).await?;
-    let plan = plan::plan(desired, &live);
-    printer.data(&render::text(&plan));
+    printer.data(&render::text(plan));
     if plan.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -38,7 +109,7 @@ async fn execute(
         message: super::git::describe(root),
         ..ApplyOptions::default()
     };
-    if let Err(refusal) = apply::check_permission(&plan, &options) {
+    if let Err(refusal) = apply::check_permission(plan, &options) {
         bail!("{refusal}\nhint: {}", refusal.hint());
     }
     if !args.yes {
@@ -51,7 +122,7 @@ async fn execute(
             );
         }
     }
-    let report = apply::apply(&target.client, &plan, desired, &options, |outcome| {
+    let report = apply::apply(&target.client, plan, desired, &options, |outcome| {
         // Failures are messages (stderr); what was done is the report (stdout).
         match outcome.result {
             Ok(_) => printer.data(&outcome_line(outcome)),

@@ -72,12 +72,22 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to FILE, for `flareops apply FILE` (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
+    /// A plan saved with `plan --out`: apply exactly it (instead of `--env`).
+    #[arg(value_name = "PLAN_FILE", required_unless_present = "environment")]
+    pub plan_file: Option<PathBuf>,
+    /// The environment (`environments/<ENV>.yaml`); not with a plan file.
+    #[arg(long = "env", value_name = "ENV", conflicts_with = "plan_file")]
+    pub environment: Option<String>,
+    /// Use the embedded local account (the emulator, state in `.flareops/local/`).
+    #[arg(long)]
+    pub local: bool,
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -10,8 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod saved;
 mod worker;
 
+pub use saved::{SavedPlan, SavedPlanError, manifest_fingerprint};
 pub use worker::{identity_tag, live_identity, resolve_bindings, worker_identity};
 
 use crate::model::{

@@ -3,6 +3,7 @@
 
 mod cli;
 mod manifest_errors;
+mod saved_plans;
 mod support;
 mod workers;
 mod wrangler;
