@@ -29,7 +29,24 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         r2_lists,
         fetch_workers(client, desired)
     )?;
+    let inventory = match crate::ledger::find(&d1) {
+        Some(ledger) => Some(
+            crate::ledger::read_inventory(client, &ledger, &desired.environment)
+                .await
+                .map_err(|error| match error {
+                    crate::ledger::LedgerError::Client(error) => error,
+                    other => ClientError::Decode {
+                        method: reqwest::Method::POST,
+                        path: crate::ledger::DATABASE.to_string(),
+                        status: 200,
+                        reason: other.to_string(),
+                    },
+                })?,
+        ),
+        None => None,
+    };
     let mut live = LiveState {
+        inventory,
         account_id: client.account_id().to_string(),
         kv_namespaces: kv.into_iter().map(kv_from_wire).collect(),
         d1_databases: d1.into_iter().map(d1_from_wire).collect(),

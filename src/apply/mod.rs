@@ -45,7 +45,7 @@ impl Default for ApplyOptions {
 pub enum Refusal {
     #[error("refusing to apply: {} is protected (`protect: true`) and the plan would destroy its data", list(.0))]
     Protected(Vec<Address>),
-    #[error("refusing to apply: the plan destroys data in {}", list(.0))]
+    #[error("refusing to apply: the plan deletes or destroys data in {}", list(.0))]
     NeedsAllowDelete(Vec<Address>),
     #[error("refusing to apply: `{0}`: {1}")]
     Conflict(Address, String),
@@ -89,8 +89,11 @@ pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refus
     if !protected.is_empty() {
         return Err(Refusal::Protected(protected));
     }
+    // Every delete needs permission, data-holding or not.
     let destructive: Vec<Address> = plan
-        .destructive_changes()
+        .changes
+        .iter()
+        .filter(|c| c.destructive || c.kind == ChangeKind::Delete)
         .map(|c| c.address.clone())
         .collect();
     if !destructive.is_empty() && !options.allow_delete {
@@ -174,9 +177,12 @@ pub async fn apply(
     options: &ApplyOptions,
     progress: impl Fn(&ChangeOutcome),
 ) -> ApplyReport {
-    let (workers, storage): (Vec<&Change>, Vec<&Change>) = plan
+    let (deletes, rest): (Vec<&Change>, Vec<&Change>) = plan
         .changes
         .iter()
+        .partition(|c| c.kind == ChangeKind::Delete);
+    let (workers, storage): (Vec<&Change>, Vec<&Change>) = rest
+        .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
     let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
         .map(|change| {
@@ -224,6 +230,26 @@ pub async fn apply(
                 .await;
             outcomes.extend(wave_outcomes);
         }
+    }
+    // Deletes last, workers before the storage they may have bound.
+    let (worker_deletes, storage_deletes): (Vec<&Change>, Vec<&Change>) = deletes
+        .into_iter()
+        .partition(|c| c.address.kind == ResourceKind::Workers);
+    for wave in [worker_deletes, storage_deletes] {
+        let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
+            .map(|change| {
+                run_change(
+                    client,
+                    change,
+                    desired,
+                    Err("not a worker change".to_string()),
+                )
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .inspect(|outcome| progress(outcome))
+            .collect()
+            .await;
+        outcomes.extend(wave_outcomes);
     }
     outcomes.sort_by(|a, b| a.address.cmp(&b.address));
     ApplyReport { outcomes }
@@ -322,6 +348,22 @@ async fn run_step(client: &Client, step: &Step) -> Result<String, StepError> {
                     None => Err(error),
                 }
             }
+        },
+        Step::RenameKvNamespace { id, title } => client
+            .rename_kv_namespace(id, title)
+            .await
+            .map(|()| format!("renamed KV namespace {id} to {title:?} (same id, data kept)")),
+        Step::DeleteKvNamespace { id, title } => match client.delete_kv_namespace(id).await {
+            Ok(()) => Ok(format!("deleted KV namespace {title:?} (id {id})")),
+            Err(error) if is_not_found(&error) => {
+                Ok(format!("KV namespace {title:?} (id {id}) was already gone"))
+            }
+            Err(error) => Err(error),
+        },
+        Step::DeleteWorkerScript { name } => match client.delete_worker_script(name).await {
+            Ok(()) => Ok(format!("deleted worker {name:?}")),
+            Err(error) if is_not_found(&error) => Ok(format!("worker {name:?} was already gone")),
+            Err(error) => Err(error),
         },
         Step::DeleteD1Database { uuid, name } => match client.delete_d1_database(uuid).await {
             Ok(()) => Ok(format!("deleted D1 database {name:?} (uuid {uuid})")),

@@ -102,6 +102,7 @@ async fn execute(
 ) -> anyhow::Result<ExitCode> {
     printer.data(&render::text(plan));
     if plan.is_empty() {
+        record(target, desired).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let options = ApplyOptions {
@@ -146,10 +147,20 @@ async fn execute(
         }
     );
     printer.data(&summary);
+    record(target, desired).await?;
     if report.failed() > 0 {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records in the ledger what flareops now manages.
+async fn record(target: &Target, desired: &DesiredState) -> anyhow::Result<()> {
+    let count = crate::ledger::sync(&target.client, desired)
+        .await
+        .context("the changes were made, but recording them in the ledger failed; run apply again to record them")?;
+    tracing::debug!(count, "ledger inventory recorded");
+    Ok(())
 }
 
 fn outcome_line(outcome: &ChangeOutcome) -> String {

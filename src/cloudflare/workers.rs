@@ -668,6 +668,20 @@ impl Client {
         self.call_unit(Method::DELETE, &path, &[], Body::None).await
     }
 
+    /// Deletes a script with everything attached to it (`force=true`).
+    pub async fn delete_worker_script(&self, name: &str) -> Result<(), ClientError> {
+        let path = self.script_path(name, "");
+        self.call::<Value>(
+            Method::DELETE,
+            &path,
+            &[("force", "true".into())],
+            &[],
+            Body::None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn list_durable_object_namespaces(
         &self,
     ) -> Result<Vec<DurableObjectNamespace>, ClientError> {

@@ -358,6 +358,29 @@ pub struct LiveState {
     pub zone_id: Option<String>,
     /// The declared workers that exist, by script name.
     pub workers: Vec<LiveWorker>,
+    /// What the ledger records flareops manages in this environment;
+    /// `None` while the account has no ledger yet.
+    pub inventory: Option<Vec<InventoryEntry>>,
+}
+
+/// One address the ledger records, with the Cloudflare id it had when
+/// last applied (KV: namespace id, D1: uuid, R2: `jurisdiction:name`,
+/// workers: script name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    pub address: Address,
+    pub id: String,
+    pub name: String,
+}
+
+impl InventoryEntry {
+    /// The id an R2 bucket is recorded under.
+    pub fn r2_id(name: &str, jurisdiction: Option<Jurisdiction>) -> String {
+        format!(
+            "{}:{name}",
+            jurisdiction.map(Jurisdiction::as_str).unwrap_or("default")
+        )
+    }
 }
 
 /// A worker script as the account holds it.
@@ -473,6 +496,9 @@ impl LiveState {
             worker.durable_object_classes.sort();
         }
         self.workers.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(inventory) = &mut self.inventory {
+            inventory.sort();
+        }
     }
 
     /// SHA-256 of the canonical JSON of the normalized state, hex encoded.

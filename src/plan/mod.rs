@@ -46,6 +46,9 @@ pub enum ChangeKind {
     Create,
     Update,
     Replace,
+    /// Removed from git, recorded in the ledger: apply deletes it (only with
+    /// `--allow-delete`).
+    Delete,
 }
 
 /// One planned change: the address, a field-level diff and the exact API
@@ -92,6 +95,18 @@ pub struct FieldDiff {
 pub enum Step {
     CreateKvNamespace {
         title: String,
+    },
+    /// Rename in place: same id, data kept.
+    RenameKvNamespace {
+        id: String,
+        title: String,
+    },
+    DeleteKvNamespace {
+        id: String,
+        title: String,
+    },
+    DeleteWorkerScript {
+        name: String,
     },
     CreateD1Database {
         name: String,
@@ -216,6 +231,7 @@ impl Plan {
                 ChangeKind::Create => summary.create += 1,
                 ChangeKind::Update => summary.update += 1,
                 ChangeKind::Replace => summary.replace += 1,
+                ChangeKind::Delete => summary.delete += 1,
             }
         }
         summary
@@ -226,15 +242,17 @@ impl Plan {
     }
 }
 
-/// The note every plan carries until the ledger can tell managed resources
-/// from everything else in the account.
-pub const NOTE_NO_DELETES: &str = "resources removed from git are not deleted: flareops does not yet record which live resources it manages";
+/// The note a plan carries while the account has no ledger yet.
+pub const NOTE_NO_DELETES: &str = "the account has no ledger yet: resources removed from git are deleted only once an apply has recorded what flareops manages";
 
 /// Computes the plan that takes `live` to `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
-    let mut notes = vec![NOTE_NO_DELETES.to_string()];
+    let mut notes = Vec::new();
+    if live.inventory.is_none() {
+        notes.push(NOTE_NO_DELETES.to_string());
+    }
 
     for (key, declared) in &desired.kv_namespaces {
         let address = Address::new(ResourceKind::KvNamespaces, key.clone());
@@ -257,6 +275,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             None => unchanged.push(address),
         }
     }
+    changes.extend(plan_deletes(desired, live));
     // Bindings to what this plan creates or replaces resolve after apply.
     let pending: std::collections::BTreeSet<Address> = changes
         .iter()
@@ -314,6 +333,36 @@ fn plan_kv(
     live: &LiveState,
 ) -> Option<Change> {
     let KvNamespaceSpec { title } = &declared.spec;
+    // The ledger knows the namespace by id: a new title is a rename.
+    let recorded = live
+        .inventory
+        .iter()
+        .flatten()
+        .find(|e| e.address == address)
+        .and_then(|e| live.kv_namespaces.iter().find(|ns| ns.id == e.id));
+    if let Some(current) = recorded {
+        if &current.title == title {
+            return None;
+        }
+        return Some(Change {
+            conflict: None,
+            code_diff: Vec::new(),
+            kind: ChangeKind::Update,
+            destructive: false,
+            protected: declared.protect,
+            fields: vec![changed(
+                "title",
+                Some(json!(current.title)),
+                Some(json!(title)),
+                false,
+            )],
+            steps: vec![Step::RenameKvNamespace {
+                id: current.id.clone(),
+                title: title.clone(),
+            }],
+            address,
+        });
+    }
     if live.kv_namespaces.iter().any(|ns| &ns.title == title) {
         return None;
     }
@@ -329,6 +378,71 @@ fn plan_kv(
             title: title.clone(),
         }],
     })
+}
+
+/// Deletes of what the ledger records but git no longer declares, when it
+/// still exists (by its recorded id).
+fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Change> {
+    let declared = |address: &Address| match address.kind {
+        ResourceKind::KvNamespaces => desired.kv_namespaces.contains_key(&address.key),
+        ResourceKind::D1Databases => desired.d1_databases.contains_key(&address.key),
+        ResourceKind::R2Buckets => desired.r2_buckets.contains_key(&address.key),
+        ResourceKind::Workers => desired.workers.contains_key(&address.key),
+    };
+    let mut changes = Vec::new();
+    for entry in live.inventory.iter().flatten() {
+        if declared(&entry.address) {
+            continue;
+        }
+        let step = match entry.address.kind {
+            ResourceKind::KvNamespaces => live
+                .kv_namespaces
+                .iter()
+                .find(|ns| ns.id == entry.id)
+                .map(|ns| Step::DeleteKvNamespace {
+                    id: ns.id.clone(),
+                    title: ns.title.clone(),
+                }),
+            ResourceKind::D1Databases => live
+                .d1_databases
+                .iter()
+                .find(|db| db.uuid == entry.id)
+                .map(|db| Step::DeleteD1Database {
+                    uuid: db.uuid.clone(),
+                    name: db.name.clone(),
+                }),
+            ResourceKind::R2Buckets => live
+                .r2_buckets
+                .iter()
+                .find(|b| crate::model::InventoryEntry::r2_id(&b.name, b.jurisdiction) == entry.id)
+                .map(|b| Step::DeleteR2Bucket {
+                    name: b.name.clone(),
+                    jurisdiction: b.jurisdiction,
+                }),
+            // Workers that git does not declare are not listed in detail;
+            // the recorded script name is enough to delete it.
+            ResourceKind::Workers => Some(Step::DeleteWorkerScript {
+                name: entry.id.clone(),
+            }),
+        };
+        let Some(step) = step else { continue };
+        changes.push(Change {
+            conflict: None,
+            code_diff: Vec::new(),
+            address: entry.address.clone(),
+            kind: ChangeKind::Delete,
+            destructive: entry.address.kind.holds_data(),
+            protected: false,
+            fields: vec![FieldDiff {
+                field: "name".into(),
+                before: Some(json!(entry.name)),
+                after: None,
+                forces_replacement: false,
+            }],
+            steps: vec![step],
+        });
+    }
+    changes
 }
 
 fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {

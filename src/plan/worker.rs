@@ -79,49 +79,84 @@ fn resolve_pending(
     spec: &WorkerSpec,
     pending: &BTreeSet<Address>,
 ) -> Option<BTreeMap<String, ResolvedBinding>> {
-    let ready = |kind: ResourceKind, key: &str| {
-        (!pending.contains(&Address::new(kind, key.to_string()))).then_some(())
-    };
     spec.bindings
         .iter()
-        .map(|(name, binding)| {
-            let resolved = match binding {
-                Binding::KvNamespace(key) => {
-                    ready(ResourceKind::KvNamespaces, key)?;
-                    let title = &desired.kv_namespaces.get(key)?.spec.title;
-                    let id = &live.kv_namespaces.iter().find(|ns| &ns.title == title)?.id;
-                    ResolvedBinding::KvNamespace {
-                        namespace_id: id.clone(),
-                    }
-                }
-                Binding::D1(key) => {
-                    ready(ResourceKind::D1Databases, key)?;
-                    let name = &desired.d1_databases.get(key)?.spec.name;
-                    let uuid = &live.d1_databases.iter().find(|db| &db.name == name)?.uuid;
-                    ResolvedBinding::D1 {
-                        database_id: uuid.clone(),
-                    }
-                }
-                Binding::R2Bucket(key) => {
-                    ready(ResourceKind::R2Buckets, key)?;
-                    let bucket = &desired.r2_buckets.get(key)?.spec;
-                    ResolvedBinding::R2Bucket {
-                        bucket_name: bucket.name.clone(),
-                        jurisdiction: bucket.jurisdiction,
-                    }
-                }
-                Binding::Service(key) => ResolvedBinding::Service {
-                    service: desired.workers.get(key)?.spec.name.clone(),
-                },
-                Binding::DurableObject(class_name) => ResolvedBinding::DurableObject {
-                    class_name: class_name.clone(),
-                },
-                Binding::Text(text) => ResolvedBinding::PlainText { text: text.clone() },
-                Binding::Json(json) => ResolvedBinding::Json { json: json.clone() },
-            };
-            Some((name.clone(), resolved))
-        })
+        .map(|(name, binding)| Some((name.clone(), resolve_one(desired, live, binding, pending)?)))
         .collect()
+}
+
+/// The id the ledger records for `address`, when that resource still exists.
+fn recorded_id<'l>(live: &'l LiveState, address: &Address) -> Option<&'l str> {
+    let entry = live
+        .inventory
+        .iter()
+        .flatten()
+        .find(|e| &e.address == address)?;
+    let exists = match address.kind {
+        ResourceKind::KvNamespaces => live.kv_namespaces.iter().any(|ns| ns.id == entry.id),
+        ResourceKind::D1Databases => live.d1_databases.iter().any(|db| db.uuid == entry.id),
+        _ => false,
+    };
+    exists.then_some(entry.id.as_str())
+}
+
+/// One binding's target as Cloudflare stores it: the recorded id first (a
+/// renamed namespace keeps it), else found by name; `None` while the
+/// target does not exist or this plan creates or replaces it.
+fn resolve_one(
+    desired: &DesiredState,
+    live: &LiveState,
+    binding: &Binding,
+    pending: &BTreeSet<Address>,
+) -> Option<ResolvedBinding> {
+    let target = |kind: ResourceKind, key: &str| {
+        let address = Address::new(kind, key.to_string());
+        (!pending.contains(&address)).then_some(address)
+    };
+    Some(match binding {
+        Binding::KvNamespace(key) => {
+            let address = target(ResourceKind::KvNamespaces, key)?;
+            let id = match recorded_id(live, &address) {
+                Some(id) => id.to_string(),
+                None => {
+                    let title = &desired.kv_namespaces.get(key)?.spec.title;
+                    live.kv_namespaces
+                        .iter()
+                        .find(|ns| &ns.title == title)?
+                        .id
+                        .clone()
+                }
+            };
+            ResolvedBinding::KvNamespace { namespace_id: id }
+        }
+        Binding::D1(key) => {
+            target(ResourceKind::D1Databases, key)?;
+            let name = &desired.d1_databases.get(key)?.spec.name;
+            let uuid = live
+                .d1_databases
+                .iter()
+                .find(|db| &db.name == name)?
+                .uuid
+                .clone();
+            ResolvedBinding::D1 { database_id: uuid }
+        }
+        Binding::R2Bucket(key) => {
+            target(ResourceKind::R2Buckets, key)?;
+            let bucket = &desired.r2_buckets.get(key)?.spec;
+            ResolvedBinding::R2Bucket {
+                bucket_name: bucket.name.clone(),
+                jurisdiction: bucket.jurisdiction,
+            }
+        }
+        Binding::Service(key) => ResolvedBinding::Service {
+            service: desired.workers.get(key)?.spec.name.clone(),
+        },
+        Binding::DurableObject(class_name) => ResolvedBinding::DurableObject {
+            class_name: class_name.clone(),
+        },
+        Binding::Text(text) => ResolvedBinding::PlainText { text: text.clone() },
+        Binding::Json(json) => ResolvedBinding::Json { json: json.clone() },
+    })
 }
 
 /// The identity of the version git declares for worker `key`, or `None`
@@ -254,7 +289,6 @@ pub(super) fn plan_worker(
     pending: &BTreeSet<Address>,
 ) -> Option<Change> {
     let spec = &declared.spec;
-    let resolved = resolve_pending(desired, live, spec, pending);
     let identity = identity_pending(desired, live, key, pending);
     let current = live.workers.iter().find(|w| w.name == spec.name);
     let mut fields = Vec::new();
@@ -314,13 +348,10 @@ pub(super) fn plan_worker(
             ));
         }
         for (name, binding) in &spec.bindings {
-            let shown = resolved
-                .as_ref()
-                .and_then(|r| r.get(name))
-                .map(describe_binding)
-                .unwrap_or_else(|| {
-                    json!(format!("{} (known after apply)", binding_target(binding)))
-                });
+            let shown = match resolve_one(desired, live, binding, pending) {
+                Some(r) => describe_binding(&r),
+                None => json!(format!("{} (known after apply)", binding_target(binding))),
+            };
             fields.push(added(&format!("bindings.{name}"), shown));
         }
         for name in spec.secrets.keys() {
@@ -432,16 +463,13 @@ pub(super) fn plan_worker(
                 .chain(spec.bindings.keys())
                 .collect();
             for name in names {
-                let after = match (
-                    resolved.as_ref().and_then(|r| r.get(name)),
-                    spec.bindings.get(name),
-                ) {
-                    (Some(r), _) => Some(describe_binding(r)),
-                    (None, Some(b)) => {
-                        Some(json!(format!("{} (known after apply)", binding_target(b))))
-                    }
-                    (None, None) => None,
-                };
+                let after =
+                    spec.bindings
+                        .get(name)
+                        .map(|b| match resolve_one(desired, live, b, pending) {
+                            Some(r) => describe_binding(&r),
+                            None => json!(format!("{} (known after apply)", binding_target(b))),
+                        });
                 diff_field(
                     &mut fields,
                     format!("bindings.{name}"),

@@ -11,6 +11,7 @@ fn symbol(kind: ChangeKind) -> &'static str {
         ChangeKind::Create => "+",
         ChangeKind::Update => "~",
         ChangeKind::Replace => "-/+",
+        ChangeKind::Delete => "-",
     }
 }
 
@@ -19,6 +20,7 @@ fn verb(kind: ChangeKind) -> &'static str {
         ChangeKind::Create => "create",
         ChangeKind::Update => "update",
         ChangeKind::Replace => "replace",
+        ChangeKind::Delete => "delete",
     }
 }
 
@@ -105,7 +107,7 @@ pub fn text(plan: &Plan) -> String {
             code_diff(&mut out, &change.code_diff);
             if change.destructive && change.protected {
                 out.push_str("      ! protect: true: apply refuses this change\n");
-            } else if change.destructive {
+            } else if change.destructive || change.kind == ChangeKind::Delete {
                 out.push_str("      ! apply refuses this change without --allow-delete\n");
             }
             out.push('\n');

@@ -85,19 +85,36 @@ fn create_then_no_op_then_update_then_replace() {
     );
 
     // No-op: a second apply changes nothing, and plan says so.
-    let before = emulator.stats_total();
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
         .assert()
         .success()
         .stdout(contains("No changes."));
+    let before = emulator.stats();
     flareops(root.path(), &emulator)
         .args(["plan", "--env", "staging", "--detailed-exitcode"])
         .assert()
         .code(0)
         .stdout(contains("No changes."));
-    // Two runs, each reading with the three list calls only.
-    assert_eq!(emulator.stats_total() - before, 6, "{}", emulator.stats());
+    // A plan reads with one list call per kind and one ledger query: no
+    // per-resource GET, no write.
+    let after = emulator.stats();
+    let delta = |key: &str| {
+        after["endpoints"][key].as_u64().unwrap_or(0)
+            - before["endpoints"][key].as_u64().unwrap_or(0)
+    };
+    assert_eq!(
+        after["total"].as_u64().unwrap() - before["total"].as_u64().unwrap(),
+        4,
+        "{after}"
+    );
+    assert_eq!(delta("GET /accounts/{account_id}/storage/kv/namespaces"), 1);
+    assert_eq!(delta("GET /accounts/{account_id}/d1/database"), 1);
+    assert_eq!(delta("GET /accounts/{account_id}/r2/buckets"), 1);
+    assert_eq!(
+        delta("POST /accounts/{account_id}/d1/database/{database_id}/query"),
+        1
+    );
 
     // In-place update: the storage class.
     write(
@@ -132,8 +149,8 @@ fn create_then_no_op_then_update_then_replace() {
         .stdout(contains("-/+ replace r2_buckets.assets"))
         .stderr(contains("refusing to apply"))
         .stderr(contains("--allow-delete"));
-    // Only the three reads of the plan: nothing was written.
-    assert_eq!(emulator.stats_total() - writes_before, 3);
+    // Only the four reads of the plan: nothing was written.
+    assert_eq!(emulator.stats_total() - writes_before, 4);
     assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
 
     flareops(root.path(), &emulator)

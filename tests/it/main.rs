@@ -2,6 +2,7 @@
 //! against an emulator on an ephemeral loopback port.
 
 mod cli;
+mod ledger;
 mod manifest_errors;
 mod saved_plans;
 mod support;

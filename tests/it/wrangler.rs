@@ -1399,7 +1399,7 @@ fn flareops_and_wrangler_agree_on_applied_d1_migrations() {
         .stdout(predicates::str::contains(
             "applied migrations 0001_init.sql",
         ));
-    let databases = emulator.get(&emulator.account_path("/d1/database"));
+    let databases = emulator.get(&emulator.account_path("/d1/database?name=shop-staging"));
     let uuid = databases["result"][0]["uuid"]
         .as_str()
         .expect("uuid")

@@ -1,0 +1,142 @@
+//! The ledger's inventory: resources removed from git are deleted (only
+//! with `--allow-delete`), renamed KV namespaces keep their id and data,
+//! and what flareops never applied is left alone.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+use serde_json::json;
+
+use crate::support::{TestEmulator, flareops, project, write};
+
+fn infra(reviews_title: &str, with_users: bool) -> String {
+    let mut text = format!("kv_namespaces:\n  reviews:\n    title: {reviews_title}\n");
+    if with_users {
+        text.push_str("  users:\n    title: kk-users-${env}\nd1_databases:\n  main:\n    name: kk-db-${env}\n");
+    }
+    text
+}
+
+fn namespaces(emulator: &TestEmulator) -> Vec<(String, String)> {
+    let list = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+    let mut all: Vec<(String, String)> = list["result"]
+        .as_array()
+        .expect("kv list")
+        .iter()
+        .map(|ns| {
+            (
+                ns["title"].as_str().unwrap().to_string(),
+                ns["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn removed_resources_are_deleted_only_with_permission_and_renames_keep_data() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("kk-reviews-${env}", true)),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+    ]);
+    let apply = |extra: &[&str]| {
+        let mut command = flareops(root.path(), &emulator);
+        command
+            .args(["apply", "--env", "staging", "--yes"])
+            .args(extra);
+        command.assert()
+    };
+    let plan = || {
+        flareops(root.path(), &emulator)
+            .args(["plan", "--env", "staging"])
+            .assert()
+    };
+    apply(&[]).success();
+    plan()
+        .success()
+        .stdout(contains("No changes."))
+        .stdout(contains("no ledger yet").not());
+
+    // A look-alike made outside flareops is never flareops' to delete.
+    let made = emulator.send(
+        "POST",
+        &emulator.account_path("/storage/kv/namespaces"),
+        Some(json!({"title": "kk-other-staging"})),
+        &[],
+    );
+    assert_eq!(made["success"], true);
+
+    // A rename keeps the id and the data.
+    let reviews_id = namespaces(&emulator)
+        .into_iter()
+        .find(|(title, _)| title == "kk-reviews-staging")
+        .map(|(_, id)| id)
+        .expect("reviews namespace");
+    let key_path = emulator.account_path(&format!("/storage/kv/namespaces/{reviews_id}/bulk"));
+    let put = emulator.send(
+        "PUT",
+        &key_path,
+        Some(json!([{"key": "r1", "value": "five stars"}])),
+        &[],
+    );
+    assert_eq!(put["success"], true, "{put}");
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra("kk-ratings-${env}", true),
+    );
+    plan()
+        .success()
+        .stdout(contains("~ update kv_namespaces.reviews"))
+        .stdout(contains(
+            r#"title: "kk-reviews-staging" -> "kk-ratings-staging""#,
+        ))
+        .stdout(contains("+ create").not());
+    apply(&[]).success().stdout(contains("same id, data kept"));
+    let after = namespaces(&emulator);
+    assert!(
+        after.contains(&("kk-ratings-staging".to_string(), reviews_id.clone())),
+        "{after:?}"
+    );
+    let keys =
+        emulator.get(&emulator.account_path(&format!("/storage/kv/namespaces/{reviews_id}/keys")));
+    assert_eq!(keys["result"][0]["name"], "r1", "{keys}");
+
+    // Removed from git: a delete, with a data-loss warning, only with permission.
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra("kk-ratings-${env}", false),
+    );
+    plan()
+        .success()
+        .stdout(contains("- delete kv_namespaces.users"))
+        .stdout(contains("- delete d1_databases.main"))
+        .stdout(contains("(destructive: the data it holds is lost)"))
+        .stdout(contains("kk-other-staging").not());
+    apply(&[])
+        .code(1)
+        .stderr(contains("refusing to apply"))
+        .stderr(contains("--allow-delete"));
+    assert!(
+        namespaces(&emulator)
+            .iter()
+            .any(|(t, _)| t == "kk-users-staging")
+    );
+    apply(&["--allow-delete"]).success();
+    let left: Vec<String> = namespaces(&emulator).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(left, ["kk-other-staging", "kk-ratings-staging"]);
+    let databases = emulator.get(&emulator.account_path("/d1/database"));
+    let names: Vec<&str> = databases["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|db| db["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["flareops-state"], "only the ledger is left");
+    plan().success().stdout(contains("No changes."));
+}
