@@ -29,27 +29,29 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         r2_lists,
         fetch_workers(client, desired)
     )?;
-    let inventory = match crate::ledger::find(&d1) {
-        Some(ledger) => Some(
-            crate::ledger::read_inventory(client, &ledger, &desired.environment)
-                .await
-                .map_err(|error| match error {
-                    crate::ledger::LedgerError::Client(error) => error,
-                    other => ClientError::Decode {
-                        method: reqwest::Method::POST,
-                        path: crate::ledger::DATABASE.to_string(),
-                        status: 200,
-                        reason: other.to_string(),
-                    },
-                })?,
-        ),
-        None => None,
+    let (inventory, secret_fingerprints) = match crate::ledger::find(&d1) {
+        Some(ledger) => {
+            let (inventory, fingerprints) =
+                crate::ledger::read_for_plan(client, &ledger, &desired.environment)
+                    .await
+                    .map_err(ledger_error)?;
+            (Some(inventory), fingerprints)
+        }
+        None => (None, None),
     };
     let mut live = LiveState {
         inventory,
+        secret_fingerprints,
         account_id: client.account_id().to_string(),
         kv_namespaces: kv.into_iter().map(kv_from_wire).collect(),
-        d1_databases: d1.into_iter().map(d1_from_wire).collect(),
+        // The ledger's own database is flareops' bookkeeping, not a
+        // resource: it is never planned, and creating it on the first apply
+        // (or taking the lock) must not look like a change to the account.
+        d1_databases: d1
+            .into_iter()
+            .filter(|db| db.name != crate::ledger::DATABASE)
+            .map(d1_from_wire)
+            .collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
         r2_jurisdictions_listed: jurisdictions,
         zone_id,
@@ -104,6 +106,19 @@ async fn fetch_applied_migrations(
         live.d1_databases[index].applied_migrations = Some(names);
     }
     Ok(())
+}
+
+/// A ledger failure as the client error that caused it.
+fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
+    match error {
+        crate::ledger::LedgerError::Client(error) => error,
+        other => ClientError::Decode {
+            method: reqwest::Method::POST,
+            path: crate::ledger::DATABASE.to_string(),
+            status: 200,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// The zone id and the declared workers that exist.

@@ -177,6 +177,31 @@ pub async fn apply(
     options: &ApplyOptions,
     progress: impl Fn(&ChangeOutcome),
 ) -> ApplyReport {
+    apply_journaled(client, plan, desired, options, progress, &()).await
+}
+
+/// Sees each change just before it runs and just after it ran (awaited,
+/// so a journal write lands before the change's first request). Failures
+/// are the observer's business: it cannot stop the apply.
+pub trait Observer {
+    fn before(&self, change: &Change) -> impl std::future::Future<Output = ()>;
+    fn after(&self, outcome: &ChangeOutcome) -> impl std::future::Future<Output = ()>;
+}
+
+impl Observer for () {
+    async fn before(&self, _: &Change) {}
+    async fn after(&self, _: &ChangeOutcome) {}
+}
+
+/// [`apply`], with `observer` awaited around every change (the journal).
+pub async fn apply_journaled(
+    client: &Client,
+    plan: &Plan,
+    desired: &DesiredState,
+    options: &ApplyOptions,
+    progress: impl Fn(&ChangeOutcome),
+    observer: &impl Observer,
+) -> ApplyReport {
     let (deletes, rest): (Vec<&Change>, Vec<&Change>) = plan
         .changes
         .iter()
@@ -186,11 +211,15 @@ pub async fn apply(
         .partition(|c| c.address.kind == ResourceKind::Workers);
     let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
         .map(|change| {
-            run_change(
-                client,
+            observed(
+                observer,
                 change,
-                desired,
-                Err("not a worker change".to_string()),
+                run_change(
+                    client,
+                    change,
+                    desired,
+                    Err("not a worker change".to_string()),
+                ),
             )
         })
         .buffer_unordered(options.concurrency.max(1))
@@ -222,7 +251,11 @@ pub async fn apply(
                             "not deployed: cannot read the account's ids: {error}"
                         )),
                     };
-                    run_change(client, change, desired, context)
+                    observed(
+                        observer,
+                        change,
+                        run_change(client, change, desired, context),
+                    )
                 })
                 .buffer_unordered(options.concurrency.max(1))
                 .inspect(|outcome| progress(outcome))
@@ -238,11 +271,15 @@ pub async fn apply(
     for wave in [worker_deletes, storage_deletes] {
         let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
             .map(|change| {
-                run_change(
-                    client,
+                observed(
+                    observer,
                     change,
-                    desired,
-                    Err("not a worker change".to_string()),
+                    run_change(
+                        client,
+                        change,
+                        desired,
+                        Err("not a worker change".to_string()),
+                    ),
                 )
             })
             .buffer_unordered(options.concurrency.max(1))
@@ -253,6 +290,18 @@ pub async fn apply(
     }
     outcomes.sort_by(|a, b| a.address.cmp(&b.address));
     ApplyReport { outcomes }
+}
+
+/// Runs `run` (one change) between the observer's `before` and `after`.
+async fn observed(
+    observer: &impl Observer,
+    change: &Change,
+    run: impl std::future::Future<Output = ChangeOutcome>,
+) -> ChangeOutcome {
+    observer.before(change).await;
+    let outcome = run.await;
+    observer.after(&outcome).await;
+    outcome
 }
 
 async fn run_change(

@@ -13,6 +13,7 @@ use super::{ApplyArgs, Printer};
 use crate::apply::{self, ApplyOptions, ChangeOutcome};
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
+use crate::ledger::locks;
 use crate::{live, plan, render};
 
 pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -102,7 +103,11 @@ async fn execute(
 ) -> anyhow::Result<ExitCode> {
     printer.data(&render::text(plan));
     if plan.is_empty() {
-        record(target, desired).await?;
+        // Recording the inventory writes the ledger: under the lock too.
+        let lock = take_lock(target, desired, args, printer).await?;
+        let recorded = record(target, desired, &[], &[]).await;
+        release_lock(lock, target).await;
+        recorded?;
         return Ok(ExitCode::SUCCESS);
     }
     let options = ApplyOptions {
@@ -111,26 +116,52 @@ async fn execute(
         ..ApplyOptions::default()
     };
     if let Err(refusal) = apply::check_permission(plan, &options) {
+        super::history::journal_refusal(&target.client, desired, plan, &options.message).await;
         bail!("{refusal}\nhint: {}", refusal.hint());
     }
     if !args.yes {
         confirm(&desired.environment, printer)?;
-        // The account may have changed while the plan waited for an answer.
-        let now = live::fetch(&target.client, desired).await?;
-        if now.fingerprint() != plan.live_fingerprint {
-            bail!(
-                "the account changed while the plan waited for confirmation: nothing was applied\nhint: run apply again to see the new plan"
-            );
-        }
     }
-    let report = apply::apply(&target.client, plan, desired, &options, |outcome| {
+    let lock = take_lock(target, desired, args, printer).await?;
+    let result = execute_locked(target, desired, plan, options, printer).await;
+    release_lock(lock, target).await;
+    result
+}
+
+/// Executes `plan` under the apply lock, once the account is still what the
+/// plan was made from: it may have changed while the plan waited for an
+/// answer or for the lock (another apply may just have made these changes).
+async fn execute_locked(
+    target: &Target,
+    desired: &DesiredState,
+    plan: &Plan,
+    options: ApplyOptions,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let mut now = live::fetch(&target.client, desired).await?;
+    // Taking the lock creates the ledger on a first apply: an empty
+    // inventory where there was no ledger is no change.
+    if now.fingerprint() != plan.live_fingerprint && now.inventory == Some(Vec::new()) {
+        now.inventory = None;
+    }
+    if now.fingerprint() != plan.live_fingerprint {
+        bail!(
+            "the account changed while the plan waited for confirmation or for the apply lock: nothing was applied\nhint: run apply again to see the new plan"
+        );
+    }
+    // The journal's start row lands before the first change is made.
+    let journal =
+        super::history::Journal::start(&target.client, desired, plan, &options.message).await?;
+    let progress = |outcome: &ChangeOutcome| {
         // Failures are messages (stderr); what was done is the report (stdout).
         match outcome.result {
             Ok(_) => printer.data(&outcome_line(outcome)),
             Err(_) => printer.message(outcome_line(outcome).trim_end()),
         }
-    })
-    .await;
+    };
+    let report =
+        apply::apply_journaled(&target.client, plan, desired, &options, progress, &journal).await;
+    journal.finish(report.failed() == 0).await;
     let summary = format!(
         "\nApply {}: {} of {} changes made{}.\n",
         if report.failed() == 0 {
@@ -147,7 +178,8 @@ async fn execute(
         }
     );
     printer.data(&summary);
-    record(target, desired).await?;
+    let (sent, deleted) = secrets_sent(plan, &report);
+    record(target, desired, &sent, &deleted).await?;
     if report.failed() > 0 {
         return Ok(ExitCode::FAILURE);
     }
@@ -155,12 +187,56 @@ async fn execute(
 }
 
 /// Records in the ledger what flareops now manages.
-async fn record(target: &Target, desired: &DesiredState) -> anyhow::Result<()> {
-    let count = crate::ledger::sync(&target.client, desired)
+async fn record(
+    target: &Target,
+    desired: &DesiredState,
+    sent: &[(String, String)],
+    deleted: &[(String, String)],
+) -> anyhow::Result<()> {
+    let hint = "the changes were made, but recording them in the ledger failed; run apply again to record them";
+    let database = crate::ledger::sync(&target.client, desired)
         .await
-        .context("the changes were made, but recording them in the ledger failed; run apply again to record them")?;
-    tracing::debug!(count, "ledger inventory recorded");
+        .context(hint)?;
+    crate::ledger::record_secret_fingerprints(&target.client, &database, desired, sent, deleted)
+        .await
+        .context(hint)?;
     Ok(())
+}
+
+/// The secrets the successful changes sent, as (worker key, name), and
+/// deleted, as (script name, name).
+fn secrets_sent(
+    plan: &Plan,
+    report: &apply::ApplyReport,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut sent = Vec::new();
+    let mut deleted = Vec::new();
+    for change in &plan.changes {
+        let succeeded = report
+            .outcomes
+            .iter()
+            .any(|o| o.address == change.address && o.result.is_ok());
+        if !succeeded {
+            continue;
+        }
+        for step in &change.steps {
+            match step {
+                crate::plan::Step::UploadWorkerScript {
+                    worker, secrets, ..
+                }
+                | crate::plan::Step::UploadWorkerVersion {
+                    worker, secrets, ..
+                } => {
+                    sent.extend(secrets.iter().map(|s| (worker.clone(), s.clone())));
+                }
+                crate::plan::Step::DeleteWorkerSecret { name, secret } => {
+                    deleted.push((name.clone(), secret.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    (sent, deleted)
 }
 
 fn outcome_line(outcome: &ChangeOutcome) -> String {
@@ -173,6 +249,69 @@ fn outcome_line(outcome: &ChangeOutcome) -> String {
                 .unwrap_or_default();
             format!("{}: FAILED: {error}{hint}\n", outcome.address)
         }
+    }
+}
+
+/// A taken apply lock and the task renewing its lease.
+struct HeldLock {
+    lock: locks::Lock,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+/// Takes the apply lock of the environment, waiting up to `--lock-timeout`
+/// while another apply holds it, and renews its lease in the background
+/// every third of it until [`release_lock`].
+async fn take_lock(
+    target: &Target,
+    desired: &DesiredState,
+    args: &ApplyArgs,
+    printer: &Printer,
+) -> anyhow::Result<HeldLock> {
+    let client = &target.client;
+    let environment = &desired.environment;
+    let database = crate::ledger::open(client)
+        .await
+        .context("opening the ledger to take the apply lock failed: nothing was applied")?;
+    let lock = locks::acquire(
+        client,
+        &database,
+        environment,
+        args.lock_timeout,
+        locks::lease_from_env(),
+        |info| {
+            printer.message(&format!(
+                "Waiting up to {} for the lock of environment `{environment}`: {info}.",
+                locks::display_duration(args.lock_timeout)
+            ))
+        },
+    )
+    .await
+    .map_err(|error| match error {
+        locks::LockError::Held { .. } => anyhow!("nothing was applied: {error}"),
+        other => anyhow::Error::new(other)
+            .context("taking the apply lock failed: nothing was applied"),
+    })?;
+    tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
+    let renewal = tokio::spawn({
+        let (lock, client) = (lock.clone(), client.clone());
+        async move {
+            let printer = Printer::new();
+            lock.keep_alive(&client, |warning| printer.message(&warning))
+                .await
+        }
+    });
+    Ok(HeldLock { lock, renewal })
+}
+
+/// Stops renewing and releases the lock; a failure only warns (the lease
+/// expires on its own).
+async fn release_lock(held: HeldLock, target: &Target) {
+    held.renewal.abort();
+    let environment = held.lock.environment().to_string();
+    if let Err(error) = held.lock.release(&target.client).await {
+        Printer::new().message(&format!(
+            "warning: releasing the lock of environment `{environment}` failed ({error}); its lease expires on its own, or remove it with `flareops unlock --env {environment}`"
+        ));
     }
 }
 

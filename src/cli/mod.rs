@@ -5,8 +5,10 @@
 mod apply;
 mod emulator;
 mod git;
+mod history;
 mod plan;
 mod target;
+mod unlock;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -43,6 +45,51 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Run the local Cloudflare API emulator.
     Emulator(EmulatorArgs),
+    /// List the applies journaled in the ledger, newest first (read-only).
+    History(HistoryArgs),
+    /// Remove an environment's apply lock (when the apply holding it is gone).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Remove without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h`, `500ms` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 30s, 5m, 1h)"))?;
+    let seconds = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(number)),
+        "" | "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        _ => return Err(format!("`{text}` is not a duration (examples: 30s, 5m, 1h)")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Show at most N applies.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
 }
 
 /// Where an environment's requests go.
@@ -94,6 +141,9 @@ pub struct ApplyArgs {
     /// Permit changes that destroy data (replacing a KV namespace, D1 database or R2 bucket).
     #[arg(long)]
     pub allow_delete: bool,
+    /// How long to wait for another apply to the same environment to finish (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -167,5 +217,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(&cli.dir, &args, printer).await,
         Command::Apply(args) => apply::run(&cli.dir, &args, printer).await,
         Command::Emulator(args) => emulator::run(&args, printer).await,
+        Command::History(args) => history::run(&cli.dir, &args, printer).await,
+        Command::Unlock(args) => unlock::run(&cli.dir, &args, printer).await,
     }
 }

@@ -8,6 +8,12 @@
 
 use std::collections::BTreeMap;
 
+pub mod journal;
+pub mod locks;
+mod secrets;
+
+pub use secrets::{read_for_plan, record_secret_fingerprints};
+
 use crate::cloudflare::{Client, ClientError};
 use crate::model::{Address, DesiredState, InventoryEntry, Jurisdiction};
 
@@ -59,29 +65,34 @@ pub async fn read_inventory(
     database: &str,
     environment: &str,
 ) -> Result<Vec<InventoryEntry>, LedgerError> {
-    let sql = format!(
-        "SELECT address, cloudflare_id, name FROM inventory WHERE environment = {} ORDER BY address",
-        literal(environment)
-    );
-    let results = match client.d1_query(database, &sql).await {
+    let results = match client.d1_query(database, &inventory_query(environment)).await {
         Ok(results) => results,
         Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
         Err(error) => return Err(error.into()),
     };
-    let text = |row: &serde_json::Map<String, serde_json::Value>, key: &str| {
-        row.get(key).and_then(|v| v.as_str()).map(str::to_string)
-    };
     Ok(results
-        .into_iter()
-        .flat_map(|r| r.results)
-        .filter_map(|row| {
-            Some(InventoryEntry {
-                address: Address::parse(&text(&row, "address")?)?,
-                id: text(&row, "cloudflare_id")?,
-                name: text(&row, "name")?,
-            })
-        })
+        .iter()
+        .flat_map(|r| &r.results)
+        .filter_map(inventory_row)
         .collect())
+}
+
+/// The inventory query of an environment.
+fn inventory_query(environment: &str) -> String {
+    format!(
+        "SELECT address, cloudflare_id, name FROM inventory WHERE environment = {} ORDER BY address;",
+        literal(environment)
+    )
+}
+
+/// One row of the inventory query.
+fn inventory_row(row: &serde_json::Map<String, serde_json::Value>) -> Option<InventoryEntry> {
+    let text = |key: &str| row.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    Some(InventoryEntry {
+        address: Address::parse(&text("address")?)?,
+        id: text("cloudflare_id")?,
+        name: text("name")?,
+    })
 }
 
 /// Opens the ledger for writing: creates the database on first use and
@@ -96,10 +107,15 @@ pub async fn open(client: &Client) -> Result<String, LedgerError> {
             Err(error) => find(&client.list_d1_databases().await?).ok_or(error)?,
         },
     };
+    client.d1_query(&database, locks::SCHEMA).await?;
+    client.d1_query(&database, journal::SCHEMA).await?;
     let version = client
         .d1_query(
             &database,
-            &format!("{SCHEMA}\nSELECT value FROM flareops_meta WHERE key = 'schema_version';"),
+            &format!(
+                "{SCHEMA}\n{}\nSELECT value FROM flareops_meta WHERE key = 'schema_version';",
+                secrets::schema()
+            ),
         )
         .await?
         .into_iter()
@@ -240,10 +256,11 @@ pub async fn current_inventory(
 /// Records what flareops manages in `desired.environment` after an apply:
 /// the declared addresses that exist, plus recorded ones that still exist.
 /// Idempotent, so a failed or interrupted run is repaired by the next one.
-pub async fn sync(client: &Client, desired: &DesiredState) -> Result<usize, LedgerError> {
+/// Returns the ledger's database id.
+pub async fn sync(client: &Client, desired: &DesiredState) -> Result<String, LedgerError> {
     let database = open(client).await?;
     let keep = read_inventory(client, &database, &desired.environment).await?;
     let entries = current_inventory(client, desired, &keep).await?;
     record_inventory(client, &database, &desired.environment, &entries).await?;
-    Ok(entries.len())
+    Ok(database)
 }

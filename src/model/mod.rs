@@ -361,6 +361,51 @@ pub struct LiveState {
     /// What the ledger records flareops manages in this environment;
     /// `None` while the account has no ledger yet.
     pub inventory: Option<Vec<InventoryEntry>>,
+    /// Fingerprints of the secret values last sent; `None` without a ledger.
+    /// Not part of the state's fingerprint.
+    #[serde(skip)]
+    pub secret_fingerprints: Option<SecretFingerprints>,
+}
+
+/// Salted SHA-256 fingerprints of secret values, by (script name, secret
+/// name). `Debug` hides the salt.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretFingerprints {
+    salt: String,
+    values: BTreeMap<(String, String), String>,
+}
+
+impl SecretFingerprints {
+    pub fn new(salt: String, values: BTreeMap<(String, String), String>) -> SecretFingerprints {
+        SecretFingerprints { salt, values }
+    }
+
+    /// The fingerprint of `value` for secret `name` of script `worker`.
+    pub fn of(&self, worker: &str, name: &str, value: &SecretValue) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in [self.salt.as_str(), worker, name, value.expose()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// The recorded fingerprint, if any.
+    pub fn recorded(&self, worker: &str, name: &str) -> Option<&str> {
+        self.values
+            .get(&(worker.to_string(), name.to_string()))
+            .map(String::as_str)
+    }
+}
+
+impl fmt::Debug for SecretFingerprints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretFingerprints")
+            .field("salt", &"<redacted>")
+            .field("values", &self.values.len())
+            .finish()
+    }
 }
 
 /// One address the ledger records, with the Cloudflare id it had when

@@ -289,7 +289,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             None => unchanged.push(address),
         }
     }
-    if !desired.workers.is_empty() {
+    if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {
         notes.push(worker::NOTE_SECRETS_NOT_COMPARED.to_string());
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));

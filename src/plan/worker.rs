@@ -499,21 +499,33 @@ pub(super) fn plan_worker(
         _ => Vec::new(),
     };
 
-    let new_secrets: Vec<String> = spec
-        .secrets
-        .keys()
-        .filter(|name| !current.secrets.contains(name))
-        .cloned()
-        .collect();
+    // Secrets to send: new names, and (with the ledger's fingerprints)
+    // values that changed or were never recorded.
+    let mut new_secrets: Vec<String> = Vec::new();
+    for (name, secret) in &spec.secrets {
+        if !current.secrets.contains(name) {
+            fields.push(added(&format!("secrets.{name}"), json!("(sensitive)")));
+            new_secrets.push(name.clone());
+            continue;
+        }
+        let Some(fingerprints) = &live.secret_fingerprints else {
+            continue;
+        };
+        let now = fingerprints.of(&spec.name, name, &secret.value);
+        let shown = match fingerprints.recorded(&spec.name, name) {
+            Some(recorded) if recorded == now => continue,
+            Some(_) => "(sensitive value changed)",
+            None => "(sensitive value not recorded yet: sent once)",
+        };
+        fields.push(changed_field(&format!("secrets.{name}"), json!("(sensitive)"), json!(shown)));
+        new_secrets.push(name.clone());
+    }
     let removed_secrets: Vec<String> = current
         .secrets
         .iter()
         .filter(|name| !spec.secrets.contains_key(*name))
         .cloned()
         .collect();
-    for name in &new_secrets {
-        fields.push(added(&format!("secrets.{name}"), json!("(sensitive)")));
-    }
     for name in &removed_secrets {
         fields.push(FieldDiff {
             field: format!("secrets.{name}"),
@@ -657,6 +669,15 @@ pub(super) fn plan_worker(
 
 fn join(conflicts: Vec<String>) -> Option<String> {
     (!conflicts.is_empty()).then(|| conflicts.join("; "))
+}
+
+fn changed_field(field: &str, before: Value, after: Value) -> FieldDiff {
+    FieldDiff {
+        field: field.to_string(),
+        before: Some(before),
+        after: Some(after),
+        forces_replacement: false,
+    }
 }
 
 fn added(field: &str, value: Value) -> FieldDiff {

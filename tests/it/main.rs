@@ -2,7 +2,9 @@
 //! against an emulator on an ephemeral loopback port.
 
 mod cli;
+mod history;
 mod ledger;
+mod locks;
 mod manifest_errors;
 mod saved_plans;
 mod support;

@@ -470,3 +470,32 @@ fn an_interrupted_rollout_is_finished_by_the_next_apply() {
     assert_eq!(live_shares(&emulator, "api-staging"), vec![(new, 100)]);
     plan(root.path(), &emulator).code(0);
 }
+
+#[test]
+fn a_changed_secret_value_is_seen_by_its_fingerprint_and_sent() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator).success();
+    // The first apply created the ledger and recorded what it sent.
+    plan(root.path(), &emulator)
+        .code(0)
+        .stdout(contains("secret values are not compared").not());
+    let before = live_shares(&emulator, "api-staging")[0].0.clone();
+
+    let with_value = |value: &str, args: &[&str]| {
+        flareops(root.path(), &emulator)
+            .env("TEST_JWT_SECRET", value)
+            .args(args)
+            .assert()
+    };
+    with_value("jwt-value-for-tests", &["plan", "--env", "staging", "--detailed-exitcode"]).code(0);
+    with_value("a-new-jwt-value", &["plan", "--env", "staging", "--detailed-exitcode"])
+        .code(2)
+        .stdout(contains("secrets.JWT_SECRET: \"(sensitive)\" -> \"(sensitive value changed)\""))
+        .stdout(contains("a-new-jwt-value").not());
+    with_value("a-new-jwt-value", &["apply", "--env", "staging", "--yes"])
+        .success()
+        .stdout(contains("with secrets JWT_SECRET"));
+    assert_ne!(live_shares(&emulator, "api-staging")[0].0, before, "a new version carries it");
+    with_value("a-new-jwt-value", &["plan", "--env", "staging", "--detailed-exitcode"]).code(0);
+}

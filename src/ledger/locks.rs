@@ -1,0 +1,366 @@
+//! Locks with leases: one row per environment in the ledger's `locks`
+//! table, so two applies to one environment cannot both write.
+//!
+//! Every timestamp comes from the database's clock (SQLite's
+//! `datetime('now')`, UTC, `YYYY-MM-DD HH:MM:SS`), never the runner's, so
+//! runners with skewed clocks agree on who holds a lease. A holder renews
+//! its lease while it works; a holder that dies (even by SIGKILL) stops
+//! renewing, its lease expires, and the next apply takes the lock over.
+
+use std::time::Duration;
+
+use super::{DATABASE, LedgerError, literal};
+use crate::cloudflare::Client;
+
+/// The table; created by [`super::open`].
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS locks (
+  environment TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  host TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  lease_expires_at TEXT NOT NULL
+);";
+
+/// How long a lease lasts unless renewed.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// Hidden setting, for tests: the lease length in whole seconds (at least 1).
+/// Renewal happens every third of it, and a waiting apply polls at most
+/// every [`MAX_POLL`] (less for short leases).
+pub const LEASE_ENV: &str = "FLAREOPS_LOCK_LEASE_SECONDS";
+
+/// The longest pause between two attempts of a waiting apply.
+pub const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// The lease length: [`DEFAULT_LEASE`], or [`LEASE_ENV`] when set to a
+/// positive integer.
+pub fn lease_from_env() -> Duration {
+    std::env::var(LEASE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&secs| secs > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LEASE)
+}
+
+/// Who holds a lock, as the ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    pub environment: String,
+    pub holder: String,
+    pub host: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub started_at: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub lease_expires_at: String,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "held by {} on host {} since {} UTC (lease expires {} UTC)",
+            self.holder, self.host, self.started_at, self.lease_expires_at
+        )
+    }
+}
+
+/// Errors of taking a lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(
+        "environment `{}` is locked by another apply: {info}; gave up after {}\nhint: wait for it to finish; if that apply is gone, its lease expires on its own, or remove the lock with `flareops unlock --env {}`",
+        info.environment,
+        display_duration(*waited),
+        info.environment
+    )]
+    Held { info: LockInfo, waited: Duration },
+    #[error(
+        "the lock of environment `{environment}` vanished right after it was taken ({DATABASE})"
+    )]
+    Vanished { environment: String },
+}
+
+/// `90s` -> `1m30s`, `2s`, `500ms`.
+pub fn display_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// Who this process is: a random id plus the CI actor or user, and the host.
+pub fn identity() -> (String, String) {
+    let actor = ["GITHUB_ACTOR", "USER", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let holder = format!("{} (apply {})", actor.trim(), &id[..12]);
+    (holder, hostname())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| {
+            std::process::Command::new("hostname")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+        })
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A lock this process holds. Release it with [`Lock::release`]; if the
+/// process dies instead, the lease expires.
+#[derive(Debug, Clone)]
+pub struct Lock {
+    database: String,
+    environment: String,
+    holder: String,
+    lease: Duration,
+}
+
+fn lease_sql(lease: Duration) -> String {
+    format!("datetime('now', '+{} seconds')", lease.as_secs().max(1))
+}
+
+fn text(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    row.get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn info(environment: &str, row: &serde_json::Map<String, serde_json::Value>) -> LockInfo {
+    LockInfo {
+        environment: environment.to_string(),
+        holder: text(row, "holder"),
+        host: text(row, "host"),
+        started_at: text(row, "started_at"),
+        lease_expires_at: text(row, "lease_expires_at"),
+    }
+}
+
+/// One attempt: takes the lock of `environment` if it is free or its lease
+/// has expired (one atomic upsert), then reads who holds it. `Ok(Err(info))`
+/// means someone else does.
+pub async fn try_acquire(
+    client: &Client,
+    database: &str,
+    environment: &str,
+    holder: &str,
+    host: &str,
+    lease: Duration,
+) -> Result<Result<Lock, LockInfo>, LockError> {
+    let env = literal(environment);
+    let sql = format!(
+        "INSERT INTO locks (environment, holder, host, started_at, lease_expires_at)
+VALUES ({env}, {holder_sql}, {host_sql}, datetime('now'), {expires})
+ON CONFLICT(environment) DO UPDATE SET
+  holder = excluded.holder, host = excluded.host,
+  started_at = excluded.started_at, lease_expires_at = excluded.lease_expires_at
+WHERE locks.lease_expires_at < datetime('now');
+SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = {env};",
+        holder_sql = literal(holder),
+        host_sql = literal(host),
+        expires = lease_sql(lease),
+    );
+    let row = client
+        .d1_query(database, &sql)
+        .await
+        .map_err(LedgerError::from)?
+        .into_iter()
+        .flat_map(|r| r.results)
+        .next_back();
+    let current = row.map(|row| info(environment, &row));
+    match current {
+        Some(current) if current.holder == holder => Ok(Ok(Lock {
+            database: database.to_string(),
+            environment: environment.to_string(),
+            holder: holder.to_string(),
+            lease,
+        })),
+        Some(current) => Ok(Err(current)),
+        // Unreachable with a working database: the upsert leaves a row.
+        None => Err(LockError::Vanished {
+            environment: environment.to_string(),
+        }),
+    }
+}
+
+/// Takes the lock of `environment`, polling while someone else holds it,
+/// for at most `timeout`. `waiting` is called once, with the holder, when
+/// the first attempt finds the lock taken.
+pub async fn acquire(
+    client: &Client,
+    database: &str,
+    environment: &str,
+    timeout: Duration,
+    lease: Duration,
+    mut waiting: impl FnMut(&LockInfo),
+) -> Result<Lock, LockError> {
+    let (holder, host) = identity();
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let poll = (lease / 3).clamp(Duration::from_millis(100), MAX_POLL);
+    let mut first = true;
+    loop {
+        let attempt = try_acquire(client, database, environment, &holder, &host, lease);
+        match attempt.await? {
+            Ok(lock) => return Ok(lock),
+            Err(info) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Err(LockError::Held {
+                        info,
+                        waited: timeout,
+                    });
+                }
+                if first {
+                    waiting(&info);
+                    first = false;
+                }
+                tokio::time::sleep(poll.min(deadline - now)).await;
+            }
+        }
+    }
+}
+
+impl Lock {
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// How often [`Lock::renew`] should run: a third of the lease.
+    pub fn renew_every(&self) -> Duration {
+        self.lease / 3
+    }
+
+    /// Extends the lease. `false`: the lock is no longer ours (it expired
+    /// and was taken over, or was removed with `unlock`).
+    pub async fn renew(&self, client: &Client) -> Result<bool, LedgerError> {
+        let sql = format!(
+            "UPDATE locks SET lease_expires_at = {} WHERE environment = {} AND holder = {} RETURNING holder;",
+            lease_sql(self.lease),
+            literal(&self.environment),
+            literal(&self.holder)
+        );
+        let rows = client.d1_query(&self.database, &sql).await?;
+        Ok(rows.iter().any(|r| !r.results.is_empty()))
+    }
+
+    /// Renews the lease every [`Lock::renew_every`], forever; meant to run
+    /// next to the work the lock protects. A failed or lost renewal is
+    /// reported through `lost` and retried at the next tick.
+    pub async fn keep_alive(&self, client: &Client, mut lost: impl FnMut(String)) {
+        loop {
+            tokio::time::sleep(self.renew_every()).await;
+            match self.renew(client).await {
+                Ok(true) => tracing::debug!(environment = %self.environment, "lock lease renewed"),
+                Ok(false) => lost(format!(
+                    "warning: the lock on environment `{}` is no longer held by this apply (its lease expired or it was removed)",
+                    self.environment
+                )),
+                Err(error) => lost(format!(
+                    "warning: renewing the lock on environment `{}` failed: {error}",
+                    self.environment
+                )),
+            }
+        }
+    }
+
+    /// Releases the lock (only if it is still ours).
+    pub async fn release(self, client: &Client) -> Result<(), LedgerError> {
+        let sql = format!(
+            "DELETE FROM locks WHERE environment = {} AND holder = {};",
+            literal(&self.environment),
+            literal(&self.holder)
+        );
+        client.d1_query(&self.database, &sql).await?;
+        Ok(())
+    }
+}
+
+/// The ledger database's id, without creating it.
+pub async fn find_ledger(client: &Client) -> Result<Option<String>, LedgerError> {
+    Ok(super::find(&client.list_d1_databases().await?))
+}
+
+/// Who holds the lock of `environment`, if anyone (expired leases included).
+pub async fn read(
+    client: &Client,
+    database: &str,
+    environment: &str,
+) -> Result<Option<LockInfo>, LedgerError> {
+    let sql = format!(
+        "SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = {};",
+        literal(environment)
+    );
+    let results = match client.d1_query(database, &sql).await {
+        Ok(results) => results,
+        Err(error) if error.to_string().contains("no such table") => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(results
+        .into_iter()
+        .flat_map(|r| r.results)
+        .next()
+        .map(|row| info(environment, &row)))
+}
+
+/// Removes the lock of `environment` if `holder` still holds it. Returns
+/// whether a row was removed.
+pub async fn remove(
+    client: &Client,
+    database: &str,
+    environment: &str,
+    holder: &str,
+) -> Result<bool, LedgerError> {
+    let sql = format!(
+        "DELETE FROM locks WHERE environment = {} AND holder = {} RETURNING holder;",
+        literal(environment),
+        literal(holder)
+    );
+    let rows = client.d1_query(database, &sql).await?;
+    Ok(rows.iter().any(|r| !r.results.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_display_compactly() {
+        assert_eq!(display_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(display_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(display_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(display_duration(Duration::from_millis(500)), "500ms");
+    }
+
+    #[test]
+    fn holder_names_the_actor_and_a_random_id() {
+        let (a, host) = identity();
+        let (b, _) = identity();
+        assert_ne!(a, b);
+        assert!(a.contains("(apply "), "{a}");
+        assert!(!host.is_empty());
+    }
+}
