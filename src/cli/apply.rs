@@ -11,9 +11,9 @@ use anyhow::{Context, anyhow, bail};
 use super::target::Target;
 use super::{ApplyArgs, Printer};
 use crate::apply::{self, ApplyOptions, ChangeOutcome};
+use crate::ledger::locks;
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
-use crate::ledger::locks;
 use crate::{live, plan, render};
 
 pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -203,12 +203,12 @@ async fn record(
     Ok(())
 }
 
+/// (worker, secret) name pairs.
+type SecretNames = Vec<(String, String)>;
+
 /// The secrets the successful changes sent, as (worker key, name), and
 /// deleted, as (script name, name).
-fn secrets_sent(
-    plan: &Plan,
-    report: &apply::ApplyReport,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn secrets_sent(plan: &Plan, report: &apply::ApplyReport) -> (SecretNames, SecretNames) {
     let mut sent = Vec::new();
     let mut deleted = Vec::new();
     for change in &plan.changes {
@@ -288,8 +288,9 @@ async fn take_lock(
     .await
     .map_err(|error| match error {
         locks::LockError::Held { .. } => anyhow!("nothing was applied: {error}"),
-        other => anyhow::Error::new(other)
-            .context("taking the apply lock failed: nothing was applied"),
+        other => {
+            anyhow::Error::new(other).context("taking the apply lock failed: nothing was applied")
+        }
     })?;
     tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
     let renewal = tokio::spawn({

@@ -75,7 +75,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "" | "s" => number,
         "m" => number.saturating_mul(60),
         "h" => number.saturating_mul(3600),
-        _ => return Err(format!("`{text}` is not a duration (examples: 30s, 5m, 1h)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration (examples: 30s, 5m, 1h)"
+            ));
+        }
     };
     Ok(std::time::Duration::from_secs(seconds))
 }

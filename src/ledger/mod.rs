@@ -65,7 +65,10 @@ pub async fn read_inventory(
     database: &str,
     environment: &str,
 ) -> Result<Vec<InventoryEntry>, LedgerError> {
-    let results = match client.d1_query(database, &inventory_query(environment)).await {
+    let results = match client
+        .d1_query(database, &inventory_query(environment))
+        .await
+    {
         Ok(results) => results,
         Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
         Err(error) => return Err(error.into()),

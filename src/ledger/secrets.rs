@@ -31,7 +31,11 @@ pub async fn read_for_plan(
     database: &str,
     environment: &str,
 ) -> Result<(Vec<InventoryEntry>, Option<SecretFingerprints>), LedgerError> {
-    let sql = format!("{}\n{}", super::inventory_query(environment), fingerprints_query(environment));
+    let sql = format!(
+        "{}\n{}",
+        super::inventory_query(environment),
+        fingerprints_query(environment)
+    );
     let results = match client.d1_query(database, &sql).await {
         Ok(results) => results,
         Err(error) if error.to_string().contains("no such table") => return Ok((Vec::new(), None)),
@@ -41,7 +45,10 @@ pub async fn read_for_plan(
         .first()
         .map(|r| r.results.iter().filter_map(super::inventory_row).collect())
         .unwrap_or_default();
-    Ok((inventory, parse_fingerprints(&results[results.len().min(1)..])))
+    Ok((
+        inventory,
+        parse_fingerprints(&results[results.len().min(1)..]),
+    ))
 }
 
 fn fingerprints_query(environment: &str) -> String {
@@ -58,7 +65,9 @@ async fn read_secret_fingerprints(
     database: &str,
     environment: &str,
 ) -> Result<Option<SecretFingerprints>, LedgerError> {
-    let results = client.d1_query(database, &fingerprints_query(environment)).await?;
+    let results = client
+        .d1_query(database, &fingerprints_query(environment))
+        .await?;
     Ok(parse_fingerprints(&results))
 }
 
@@ -73,9 +82,11 @@ fn parse_fingerprints(results: &[crate::cloudflare::QueryResult]) -> Option<Secr
         .and_then(|row| text(row, "value"))?;
     let mut values = BTreeMap::new();
     for row in results.iter().skip(1).flat_map(|r| &r.results) {
-        if let (Some(worker), Some(name), Some(fingerprint)) =
-            (text(row, "worker"), text(row, "name"), text(row, "fingerprint"))
-        {
+        if let (Some(worker), Some(name), Some(fingerprint)) = (
+            text(row, "worker"),
+            text(row, "name"),
+            text(row, "fingerprint"),
+        ) {
             values.insert((worker, name), fingerprint);
         }
     }

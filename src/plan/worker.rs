@@ -517,7 +517,11 @@ pub(super) fn plan_worker(
             Some(_) => "(sensitive value changed)",
             None => "(sensitive value not recorded yet: sent once)",
         };
-        fields.push(changed_field(&format!("secrets.{name}"), json!("(sensitive)"), json!(shown)));
+        fields.push(changed_field(
+            &format!("secrets.{name}"),
+            json!("(sensitive)"),
+            json!(shown),
+        ));
         new_secrets.push(name.clone());
     }
     let removed_secrets: Vec<String> = current

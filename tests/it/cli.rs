@@ -141,7 +141,7 @@ fn create_then_no_op_then_update_then_replace() {
         "infra/storage.yaml",
         &infra("InfrequentAccess", "apac", false),
     );
-    let writes_before = emulator.stats_total();
+    let before = emulator.stats();
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
         .assert()
@@ -149,8 +149,20 @@ fn create_then_no_op_then_update_then_replace() {
         .stdout(contains("-/+ replace r2_buckets.assets"))
         .stderr(contains("refusing to apply"))
         .stderr(contains("--allow-delete"));
-    // Only the four reads of the plan: nothing was written.
-    assert_eq!(emulator.stats_total() - writes_before, 4);
+    // Nothing managed was written: no write to any KV, D1 or R2 endpoint
+    // (the ledger's own query endpoint aside).
+    let after = emulator.stats();
+    for (endpoint, count) in after["endpoints"].as_object().expect("endpoints") {
+        let was = before["endpoints"][endpoint].as_u64().unwrap_or(0);
+        let is_write = !endpoint.starts_with("GET ") && !endpoint.ends_with("/query");
+        if is_write {
+            assert_eq!(
+                count.as_u64().unwrap_or(0),
+                was,
+                "a refused apply wrote: {endpoint}"
+            );
+        }
+    }
     assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
 
     flareops(root.path(), &emulator)

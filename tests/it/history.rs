@@ -24,6 +24,7 @@ fn environment(emulator: &TestEmulator) -> String {
 fn history(root: &std::path::Path, emulator: &TestEmulator) -> Vec<Value> {
     let output = flareops(root, emulator)
         .args(["history", "--env", "staging", "--format", "json"])
+        .env("TEST_JWT_SECRET", "not-the-canary")
         .assert()
         .success()
         .get_output()
@@ -169,7 +170,7 @@ fn an_interrupted_apply_shows_and_does_not_block_the_next() {
         "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES
            ('killed-long-ago', 'staging', strftime('%Y-%m-%dT%H:%M:%fZ','now','-1 hour'), 'abc', 'ci', '1 to create', 'running');
          INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES
-           ('just-killed', 'staging', strftime('%Y-%m-%dT%H:%M:%fZ','now','+1 second'), 'abc', 'ci', '1 to create', 'running');
+           ('just-killed', 'staging', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'abc', 'ci', '1 to create', 'running');
          INSERT INTO apply_steps (apply_id, seq, address, kind, steps_json, status, started_at) VALUES
            ('just-killed', 0, 'kv_namespaces.reviews', 'create', '[]', 'running', strftime('%Y-%m-%dT%H:%M:%fZ','now'));",
     );

@@ -488,14 +488,31 @@ fn a_changed_secret_value_is_seen_by_its_fingerprint_and_sent() {
             .args(args)
             .assert()
     };
-    with_value("jwt-value-for-tests", &["plan", "--env", "staging", "--detailed-exitcode"]).code(0);
-    with_value("a-new-jwt-value", &["plan", "--env", "staging", "--detailed-exitcode"])
-        .code(2)
-        .stdout(contains("secrets.JWT_SECRET: \"(sensitive)\" -> \"(sensitive value changed)\""))
-        .stdout(contains("a-new-jwt-value").not());
+    with_value(
+        "jwt-value-for-tests",
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    )
+    .code(0);
+    with_value(
+        "a-new-jwt-value",
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    )
+    .code(2)
+    .stdout(contains(
+        "secrets.JWT_SECRET: \"(sensitive)\" -> \"(sensitive value changed)\"",
+    ))
+    .stdout(contains("a-new-jwt-value").not());
     with_value("a-new-jwt-value", &["apply", "--env", "staging", "--yes"])
         .success()
         .stdout(contains("with secrets JWT_SECRET"));
-    assert_ne!(live_shares(&emulator, "api-staging")[0].0, before, "a new version carries it");
-    with_value("a-new-jwt-value", &["plan", "--env", "staging", "--detailed-exitcode"]).code(0);
+    assert_ne!(
+        live_shares(&emulator, "api-staging")[0].0,
+        before,
+        "a new version carries it"
+    );
+    with_value(
+        "a-new-jwt-value",
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    )
+    .code(0);
 }
