@@ -3,6 +3,7 @@
 
 mod cli;
 mod history;
+mod kill_trials;
 mod ledger;
 mod locks;
 mod manifest_errors;
