@@ -29,19 +29,23 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         r2_lists,
         fetch_workers(client, desired)
     )?;
-    let (inventory, secret_fingerprints) = match crate::ledger::find(&d1) {
+    let (inventory, secret_fingerprints, migration_hashes) = match crate::ledger::find(&d1) {
         Some(ledger) => {
-            let (inventory, fingerprints) =
-                crate::ledger::read_for_plan(client, &ledger, &desired.environment)
-                    .await
-                    .map_err(ledger_error)?;
-            (Some(inventory), fingerprints)
+            let reads = crate::ledger::read_for_plan(client, &ledger, &desired.environment)
+                .await
+                .map_err(ledger_error)?;
+            (
+                Some(reads.inventory),
+                reads.fingerprints,
+                reads.migration_hashes,
+            )
         }
-        None => (None, None),
+        None => (None, None, Default::default()),
     };
     let mut live = LiveState {
         inventory,
         secret_fingerprints,
+        migration_hashes,
         account_id: client.account_id().to_string(),
         kv_namespaces: kv.into_iter().map(kv_from_wire).collect(),
         // The ledger's own database is flareops' bookkeeping, not a

@@ -82,7 +82,9 @@ pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refus
         ));
     }
     let protected: Vec<Address> = plan
-        .destructive_changes()
+        .changes
+        .iter()
+        .filter(|c| c.destructive || c.kind == ChangeKind::Delete)
         .filter(|c| c.protected)
         .map(|c| c.address.clone())
         .collect();

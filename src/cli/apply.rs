@@ -105,7 +105,7 @@ async fn execute(
     if plan.is_empty() {
         // Recording the inventory writes the ledger: under the lock too.
         let lock = take_lock(target, desired, args, printer).await?;
-        let recorded = record(target, desired, &[], &[]).await;
+        let recorded = record(target, desired, &Recorded::default()).await;
         release_lock(lock, target).await;
         recorded?;
         return Ok(ExitCode::SUCCESS);
@@ -178,65 +178,84 @@ async fn execute_locked(
         }
     );
     printer.data(&summary);
-    let (sent, deleted) = secrets_sent(plan, &report);
-    record(target, desired, &sent, &deleted).await?;
+    record(target, desired, &Recorded::from_run(plan, &report)).await?;
     if report.failed() > 0 {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a run's successful changes did that the ledger keeps, beyond the
+/// inventory. Names only: never a secret value.
+#[derive(Debug, Default)]
+struct Recorded {
+    /// Secrets sent, as (worker key, secret name).
+    sent: Vec<(String, String)>,
+    /// Secrets deleted, as (script name, secret name).
+    deleted: Vec<(String, String)>,
+    /// Migration files run, as (database key, file name).
+    migrations: Vec<(String, String)>,
+}
+
+impl Recorded {
+    fn from_run(plan: &Plan, report: &apply::ApplyReport) -> Recorded {
+        use crate::plan::Step;
+        let mut recorded = Recorded::default();
+        for change in &plan.changes {
+            let succeeded = report
+                .outcomes
+                .iter()
+                .any(|o| o.address == change.address && o.result.is_ok());
+            if !succeeded {
+                continue;
+            }
+            for step in &change.steps {
+                match step {
+                    Step::UploadWorkerScript {
+                        worker, secrets, ..
+                    }
+                    | Step::UploadWorkerVersion {
+                        worker, secrets, ..
+                    } => recorded
+                        .sent
+                        .extend(secrets.iter().map(|s| (worker.clone(), s.clone()))),
+                    Step::DeleteWorkerSecret { name, secret } => {
+                        recorded.deleted.push((name.clone(), secret.clone()));
+                    }
+                    Step::ApplyD1Migrations {
+                        database,
+                        migrations,
+                        ..
+                    } => recorded
+                        .migrations
+                        .extend(migrations.iter().map(|m| (database.clone(), m.clone()))),
+                    _ => {}
+                }
+            }
+        }
+        recorded
+    }
+}
+
 /// Records in the ledger what flareops now manages.
-async fn record(
-    target: &Target,
-    desired: &DesiredState,
-    sent: &[(String, String)],
-    deleted: &[(String, String)],
-) -> anyhow::Result<()> {
+async fn record(target: &Target, desired: &DesiredState, done: &Recorded) -> anyhow::Result<()> {
     let hint = "the changes were made, but recording them in the ledger failed; run apply again to record them";
     let database = crate::ledger::sync(&target.client, desired)
         .await
         .context(hint)?;
-    crate::ledger::record_secret_fingerprints(&target.client, &database, desired, sent, deleted)
+    crate::ledger::record_secret_fingerprints(
+        &target.client,
+        &database,
+        desired,
+        &done.sent,
+        &done.deleted,
+    )
+    .await
+    .context(hint)?;
+    crate::ledger::record_migration_hashes(&target.client, &database, desired, &done.migrations)
         .await
         .context(hint)?;
     Ok(())
-}
-
-/// (worker, secret) name pairs.
-type SecretNames = Vec<(String, String)>;
-
-/// The secrets the successful changes sent, as (worker key, name), and
-/// deleted, as (script name, name).
-fn secrets_sent(plan: &Plan, report: &apply::ApplyReport) -> (SecretNames, SecretNames) {
-    let mut sent = Vec::new();
-    let mut deleted = Vec::new();
-    for change in &plan.changes {
-        let succeeded = report
-            .outcomes
-            .iter()
-            .any(|o| o.address == change.address && o.result.is_ok());
-        if !succeeded {
-            continue;
-        }
-        for step in &change.steps {
-            match step {
-                crate::plan::Step::UploadWorkerScript {
-                    worker, secrets, ..
-                }
-                | crate::plan::Step::UploadWorkerVersion {
-                    worker, secrets, ..
-                } => {
-                    sent.extend(secrets.iter().map(|s| (worker.clone(), s.clone())));
-                }
-                crate::plan::Step::DeleteWorkerSecret { name, secret } => {
-                    deleted.push((name.clone(), secret.clone()));
-                }
-                _ => {}
-            }
-        }
-    }
-    (sent, deleted)
 }
 
 fn outcome_line(outcome: &ChangeOutcome) -> String {

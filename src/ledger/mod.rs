@@ -12,7 +12,7 @@ pub mod journal;
 pub mod locks;
 mod secrets;
 
-pub use secrets::{read_for_plan, record_secret_fingerprints};
+pub use secrets::{PlanReads, read_for_plan, record_migration_hashes, record_secret_fingerprints};
 
 use crate::cloudflare::{Client, ClientError};
 use crate::model::{Address, DesiredState, InventoryEntry, Jurisdiction};
@@ -30,8 +30,17 @@ CREATE TABLE IF NOT EXISTS inventory (
   address TEXT NOT NULL,
   cloudflare_id TEXT NOT NULL,
   name TEXT NOT NULL,
+  protect INTEGER NOT NULL DEFAULT 0,
   updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
   PRIMARY KEY (environment, address)
+);
+CREATE TABLE IF NOT EXISTS migrations (
+  environment TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (environment, database_name, name)
 );";
 
 /// Errors of the ledger.
@@ -83,7 +92,7 @@ pub async fn read_inventory(
 /// The inventory query of an environment.
 fn inventory_query(environment: &str) -> String {
     format!(
-        "SELECT address, cloudflare_id, name FROM inventory WHERE environment = {} ORDER BY address;",
+        "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment = {} ORDER BY address;",
         literal(environment)
     )
 }
@@ -95,6 +104,7 @@ fn inventory_row(row: &serde_json::Map<String, serde_json::Value>) -> Option<Inv
         address: Address::parse(&text("address")?)?,
         id: text("cloudflare_id")?,
         name: text("name")?,
+        protect: row.get("protect").and_then(|v| v.as_i64()).unwrap_or(0) != 0,
     })
 }
 
@@ -159,11 +169,12 @@ pub async fn record_inventory(
     );
     for entry in entries {
         sql.push_str(&format!(
-            "INSERT INTO inventory (environment, address, cloudflare_id, name) VALUES ({}, {}, {}, {});\n",
+            "INSERT INTO inventory (environment, address, cloudflare_id, name, protect) VALUES ({}, {}, {}, {}, {});\n",
             literal(environment),
             literal(&entry.address.to_string()),
             literal(&entry.id),
-            literal(&entry.name)
+            literal(&entry.name),
+            i64::from(entry.protect)
         ));
     }
     client.d1_query(database, &sql).await?;
@@ -199,6 +210,7 @@ pub async fn current_inventory(
                 address: Address::new(ResourceKind::KvNamespaces, key.clone()),
                 id: ns.id.clone(),
                 name: ns.title.clone(),
+                protect: declared.protect,
             });
         }
     }
@@ -208,6 +220,7 @@ pub async fn current_inventory(
                 address: Address::new(ResourceKind::D1Databases, key.clone()),
                 id: db.uuid.clone(),
                 name: db.name.clone(),
+                protect: declared.protect,
             });
         }
     }
@@ -221,6 +234,7 @@ pub async fn current_inventory(
                 address: Address::new(ResourceKind::R2Buckets, key.clone()),
                 id: InventoryEntry::r2_id(&declared.spec.name, jurisdiction),
                 name: declared.spec.name.clone(),
+                protect: declared.protect,
             });
         }
     }
@@ -230,6 +244,7 @@ pub async fn current_inventory(
                 address: Address::new(ResourceKind::Workers, key.clone()),
                 id: declared.spec.name.clone(),
                 name: declared.spec.name.clone(),
+                protect: declared.protect,
             });
         }
     }

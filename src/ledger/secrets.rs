@@ -23,32 +23,92 @@ INSERT OR IGNORE INTO flareops_meta (key, value) VALUES ('secret_salt', '{salt}'
     )
 }
 
-/// What a plan reads from the ledger, in one read-only request: the
-/// inventory of `environment` and its secret fingerprints (`None` when the
-/// ledger has no salt yet).
+/// What a plan reads from the ledger.
+#[derive(Debug, Default)]
+pub struct PlanReads {
+    pub inventory: Vec<InventoryEntry>,
+    /// `None` when the ledger has no salt yet.
+    pub fingerprints: Option<SecretFingerprints>,
+    /// SHA-256 of each migration file flareops applied, by (database, file).
+    pub migration_hashes: BTreeMap<(String, String), String>,
+}
+
+/// What a plan reads from the ledger, in one read-only request.
 pub async fn read_for_plan(
     client: &Client,
     database: &str,
     environment: &str,
-) -> Result<(Vec<InventoryEntry>, Option<SecretFingerprints>), LedgerError> {
+) -> Result<PlanReads, LedgerError> {
     let sql = format!(
-        "{}\n{}",
+        "{}\n{}\nSELECT database_name, name, sha256 FROM migrations WHERE environment = {};",
         super::inventory_query(environment),
-        fingerprints_query(environment)
+        fingerprints_query(environment),
+        literal(environment)
     );
     let results = match client.d1_query(database, &sql).await {
         Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => return Ok((Vec::new(), None)),
+        Err(error) if error.to_string().contains("no such table") => {
+            return Ok(PlanReads::default());
+        }
         Err(error) => return Err(error.into()),
     };
     let inventory = results
         .first()
         .map(|r| r.results.iter().filter_map(super::inventory_row).collect())
         .unwrap_or_default();
-    Ok((
+    let fingerprints = parse_fingerprints(results.get(1..3).unwrap_or_default());
+    let text = |row: &serde_json::Map<String, serde_json::Value>, key: &str| {
+        row.get(key).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    let migration_hashes = results
+        .get(3)
+        .map(|r| {
+            r.results
+                .iter()
+                .filter_map(|row| {
+                    Some((
+                        (text(row, "database_name")?, text(row, "name")?),
+                        text(row, "sha256")?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(PlanReads {
         inventory,
-        parse_fingerprints(&results[results.len().min(1)..]),
-    ))
+        fingerprints,
+        migration_hashes,
+    })
+}
+
+/// Records the SHA-256 of migration files this apply ran, as
+/// (database key, file name).
+pub async fn record_migration_hashes(
+    client: &Client,
+    database: &str,
+    desired: &DesiredState,
+    applied: &[(String, String)],
+) -> Result<(), LedgerError> {
+    let environment = literal(&desired.environment);
+    let mut sql = String::new();
+    for (key, file) in applied {
+        let Some(db) = desired.d1_databases.get(key) else {
+            continue;
+        };
+        let Some(migration) = db.spec.migrations.iter().find(|m| &m.name == file) else {
+            continue;
+        };
+        sql.push_str(&format!(
+            "INSERT INTO migrations (environment, database_name, name, sha256) VALUES ({environment}, {}, {}, {}) ON CONFLICT(environment, database_name, name) DO UPDATE SET sha256 = excluded.sha256;\n",
+            literal(&db.spec.name),
+            literal(file),
+            literal(&migration.sha256)
+        ));
+    }
+    if !sql.is_empty() {
+        client.d1_query(database, &sql).await?;
+    }
+    Ok(())
 }
 
 fn fingerprints_query(environment: &str) -> String {

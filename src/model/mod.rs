@@ -365,6 +365,9 @@ pub struct LiveState {
     /// Not part of the state's fingerprint.
     #[serde(skip)]
     pub secret_fingerprints: Option<SecretFingerprints>,
+    /// SHA-256 of each migration file as flareops applied it, by (database
+    /// name, file name), to catch a migration edited after it ran.
+    pub migration_hashes: BTreeMap<(String, String), String>,
 }
 
 /// Salted SHA-256 fingerprints of secret values, by (script name, secret
@@ -416,6 +419,9 @@ pub struct InventoryEntry {
     pub address: Address,
     pub id: String,
     pub name: String,
+    /// `protect: true` when last applied: it still guards the resource
+    /// after it is removed from git.
+    pub protect: bool,
 }
 
 impl InventoryEntry {

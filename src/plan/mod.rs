@@ -432,7 +432,7 @@ fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Change> {
             address: entry.address.clone(),
             kind: ChangeKind::Delete,
             destructive: entry.address.kind.holds_data(),
-            protected: false,
+            protected: entry.protect,
             fields: vec![FieldDiff {
                 field: "name".into(),
                 before: Some(json!(entry.name)),
@@ -512,9 +512,29 @@ fn plan_d1(
             .into_iter()
             .filter(|name| !applied.contains(name))
             .collect();
-        let step = run_migrations(pending.clone())?;
+        // A migration must not change once it ran: wrangler would not notice.
+        let edited: Vec<String> = spec
+            .migrations
+            .iter()
+            .filter(|m| applied.contains(&m.name))
+            .filter(|m| {
+                live.migration_hashes
+                    .get(&(spec.name.clone(), m.name.clone()))
+                    .is_some_and(|recorded| recorded != &m.sha256)
+            })
+            .map(|m| m.path.clone())
+            .collect();
+        if pending.is_empty() && edited.is_empty() {
+            return None;
+        }
+        let conflict = (!edited.is_empty()).then(|| {
+            format!(
+                "{} changed after it was applied; an applied migration must not change: restore it and add a new migration instead",
+                edited.join(", ")
+            )
+        });
         return Some(Change {
-            conflict: None,
+            conflict,
             code_diff: Vec::new(),
             kind: ChangeKind::Update,
             destructive: false,
@@ -527,7 +547,7 @@ fn plan_d1(
                 )),
                 forces_replacement: false,
             }],
-            steps: vec![step],
+            steps: run_migrations(pending).into_iter().collect(),
             address,
         });
     }

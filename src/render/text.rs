@@ -105,9 +105,10 @@ pub fn text(plan: &Plan) -> String {
                 let _ = writeln!(out, "      ! conflict: {conflict}");
             }
             code_diff(&mut out, &change.code_diff);
-            if change.destructive && change.protected {
+            let deletes_data = change.destructive || change.kind == ChangeKind::Delete;
+            if deletes_data && change.protected {
                 out.push_str("      ! protect: true: apply refuses this change\n");
-            } else if change.destructive || change.kind == ChangeKind::Delete {
+            } else if deletes_data {
                 out.push_str("      ! apply refuses this change without --allow-delete\n");
             }
             out.push('\n');

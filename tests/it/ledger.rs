@@ -140,3 +140,99 @@ fn removed_resources_are_deleted_only_with_permission_and_renames_keep_data() {
     assert_eq!(names, ["flareops-state"], "only the ledger is left");
     plan().success().stdout(contains("No changes."));
 }
+
+#[test]
+fn protect_still_guards_a_resource_removed_from_git() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        (
+            "infra/storage.yaml",
+            "kv_namespaces:\n  users:\n    title: kk-users-${env}\n    protect: true\n  reviews:\n    title: kk-reviews-${env}\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        "kv_namespaces:\n  reviews:\n    title: kk-reviews-${env}\n",
+    );
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging"])
+        .assert()
+        .success()
+        .stdout(contains("- delete kv_namespaces.users"))
+        .stdout(contains("! protect: true: apply refuses this change"));
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
+        .assert()
+        .code(1)
+        .stderr(contains("`kv_namespaces.users` is protected"));
+    assert!(
+        namespaces(&emulator)
+            .iter()
+            .any(|(t, _)| t == "kk-users-staging")
+    );
+}
+
+#[test]
+fn an_applied_migration_edited_afterwards_is_refused_with_its_file_named() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        (
+            "infra/db.yaml",
+            "d1_databases:\n  main:\n    name: kk-db-${env}\n    migrations: migrations\n",
+        ),
+        (
+            "migrations/0001_init.sql",
+            "CREATE TABLE users (id INTEGER);\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    write(
+        root.path(),
+        "migrations/0001_init.sql",
+        "CREATE TABLE users (id INTEGER, email TEXT);\n",
+    );
+    write(
+        root.path(),
+        "migrations/0002_next.sql",
+        "CREATE TABLE posts (id INTEGER);\n",
+    );
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "migrations/0001_init.sql changed after it was applied",
+        ));
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(contains("refusing to apply: `d1_databases.main`"));
+    // Restored, the pending migration runs.
+    write(
+        root.path(),
+        "migrations/0001_init.sql",
+        "CREATE TABLE users (id INTEGER);\n",
+    );
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("applied migrations 0002_next.sql"));
+}
