@@ -146,6 +146,12 @@ pub struct ChangeOutcome {
     pub kind: ChangeKind,
     /// What was done (one line per step), or the step that failed.
     pub result: Result<Vec<String>, StepError>,
+    /// D1 migration files that ran, with the bookmark taken just before
+    /// each, as (database key, file, bookmark); kept when a later step
+    /// failed, since they did run.
+    pub migrations_run: Vec<(String, String, String)>,
+    /// D1 migration files a restored bookmark undid, as (database key, file).
+    pub migrations_undone: Vec<(String, String)>,
 }
 
 /// What an apply did.
@@ -314,6 +320,8 @@ async fn run_change(
 ) -> ChangeOutcome {
     let mut done = Vec::new();
     let mut state = worker::ChangeState::default();
+    let mut migrations_run = Vec::new();
+    let mut migrations_undone = Vec::new();
     for step in &change.steps {
         let result = match (worker::is_worker_step(step), &context) {
             (false, _) => match step {
@@ -321,7 +329,30 @@ async fn run_change(
                     database,
                     name,
                     migrations,
-                } => migrations::run(client, desired, database, name, migrations).await,
+                } => {
+                    let mut ran = Vec::new();
+                    let result =
+                        migrations::run(client, desired, database, name, migrations, &mut ran)
+                            .await;
+                    migrations_run.extend(
+                        ran.into_iter()
+                            .map(|(file, bookmark)| (database.clone(), file, bookmark)),
+                    );
+                    result
+                }
+                Step::RestoreD1Bookmark {
+                    database_key,
+                    name,
+                    bookmark,
+                    undoes,
+                } => {
+                    let result = migrations::restore(client, name, bookmark, undoes).await;
+                    if result.is_ok() {
+                        migrations_undone
+                            .extend(undoes.iter().map(|f| (database_key.clone(), f.clone())));
+                    }
+                    result
+                }
                 _ => run_step(client, step).await,
             },
             (true, Ok(context)) => context.run_step(client, step, &mut state).await,
@@ -334,6 +365,8 @@ async fn run_change(
                     address: change.address.clone(),
                     kind: change.kind,
                     result: Err(error),
+                    migrations_run,
+                    migrations_undone,
                 };
             }
         }
@@ -342,6 +375,8 @@ async fn run_change(
         address: change.address.clone(),
         kind: change.kind,
         result: Ok(done),
+        migrations_run,
+        migrations_undone,
     }
 }
 

@@ -93,7 +93,7 @@ async fn run_saved(
     result
 }
 
-async fn execute(
+pub(super) async fn execute(
     root: &Path,
     target: &Target,
     desired: &DesiredState,
@@ -193,14 +193,26 @@ struct Recorded {
     sent: Vec<(String, String)>,
     /// Secrets deleted, as (script name, secret name).
     deleted: Vec<(String, String)>,
-    /// Migration files run, as (database key, file name).
-    migrations: Vec<(String, String)>,
+    /// Migration files run, as (database key, file name, bookmark taken
+    /// just before it).
+    migrations: Vec<(String, String, String)>,
+    /// Migration files a restored bookmark undid, as (database key, file name).
+    undone: Vec<(String, String)>,
 }
 
 impl Recorded {
     fn from_run(plan: &Plan, report: &apply::ApplyReport) -> Recorded {
         use crate::plan::Step;
         let mut recorded = Recorded::default();
+        // What a change did to D1 counts even when a later step failed.
+        for outcome in &report.outcomes {
+            recorded
+                .undone
+                .extend(outcome.migrations_undone.iter().cloned());
+            recorded
+                .migrations
+                .extend(outcome.migrations_run.iter().cloned());
+        }
         for change in &plan.changes {
             let succeeded = report
                 .outcomes
@@ -222,13 +234,6 @@ impl Recorded {
                     Step::DeleteWorkerSecret { name, secret } => {
                         recorded.deleted.push((name.clone(), secret.clone()));
                     }
-                    Step::ApplyD1Migrations {
-                        database,
-                        migrations,
-                        ..
-                    } => recorded
-                        .migrations
-                        .extend(migrations.iter().map(|m| (database.clone(), m.clone()))),
                     _ => {}
                 }
             }
@@ -252,9 +257,15 @@ async fn record(target: &Target, desired: &DesiredState, done: &Recorded) -> any
     )
     .await
     .context(hint)?;
-    crate::ledger::record_migration_hashes(&target.client, &database, desired, &done.migrations)
-        .await
-        .context(hint)?;
+    crate::ledger::record_migration_hashes(
+        &target.client,
+        &database,
+        desired,
+        &done.migrations,
+        &done.undone,
+    )
+    .await
+    .context(hint)?;
     Ok(())
 }
 

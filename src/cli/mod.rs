@@ -7,6 +7,7 @@ mod emulator;
 mod git;
 mod history;
 mod plan;
+mod revert;
 mod target;
 mod unlock;
 mod validate;
@@ -49,6 +50,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Remove an environment's apply lock (when the apply holding it is gone).
     Unlock(UnlockArgs),
+    /// Go back to what git declared earlier: before the last apply, at an
+    /// earlier apply (`--to ID`), or at a git revision (`--to-git REF`).
+    Revert(RevertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +155,31 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RevertArgs {
+    /// The environment (`environments/<ENV>.yaml`).
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Go back to the manifests an earlier apply ran from (its id, or a prefix).
+    #[arg(long, value_name = "APPLY_ID", conflicts_with = "to_git")]
+    pub to: Option<String>,
+    /// Go back to the manifests at this git revision.
+    #[arg(long = "to-git", value_name = "REF")]
+    pub to_git: Option<String>,
+    /// Use the embedded local account.
+    #[arg(long)]
+    pub local: bool,
+    /// Apply the revert plan without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Permit changes that delete resources or lose data.
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// How long to wait for another apply to the same environment to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct EmulatorArgs {
     /// The address to listen on (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1:8787")]
@@ -223,5 +252,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Emulator(args) => emulator::run(&args, printer).await,
         Command::History(args) => history::run(&cli.dir, &args, printer).await,
         Command::Unlock(args) => unlock::run(&cli.dir, &args, printer).await,
+        Command::Revert(args) => revert::run(&cli.dir, &args, printer).await,
     }
 }

@@ -80,4 +80,25 @@ impl Client {
             .await?;
         Ok(bookmark.bookmark)
     }
+
+    /// Restores the database to `bookmark`: every write since is lost.
+    /// Returns the bookmark of the state before the restore, which undoes it.
+    pub async fn d1_restore(&self, uuid: &str, bookmark: &str) -> Result<String, ClientError> {
+        #[derive(Deserialize)]
+        struct Restored {
+            #[serde(default)]
+            previous_bookmark: Option<String>,
+        }
+        let path = self.account_path(&format!("/d1/database/{uuid}/time_travel/restore"));
+        let restored: Restored = self
+            .call_result(
+                Method::POST,
+                &path,
+                &[("bookmark", bookmark.to_string())],
+                &[],
+                Body::None,
+            )
+            .await?;
+        Ok(restored.previous_bookmark.unwrap_or_default())
+    }
 }

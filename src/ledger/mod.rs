@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS migrations (
   database_name TEXT NOT NULL,
   name TEXT NOT NULL,
   sha256 TEXT NOT NULL,
+  bookmark_before TEXT,
   applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
   PRIMARY KEY (environment, database_name, name)
 );";

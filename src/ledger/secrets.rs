@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{LedgerError, literal};
 use crate::cloudflare::Client;
-use crate::model::{DesiredState, InventoryEntry, SecretFingerprints};
+use crate::model::{DesiredState, InventoryEntry, RecordedMigration, SecretFingerprints};
 
 /// The table, and the ledger's salt (created once, never replaced).
 pub(super) fn schema() -> String {
@@ -29,8 +29,9 @@ pub struct PlanReads {
     pub inventory: Vec<InventoryEntry>,
     /// `None` when the ledger has no salt yet.
     pub fingerprints: Option<SecretFingerprints>,
-    /// SHA-256 of each migration file flareops applied, by (database, file).
-    pub migration_hashes: BTreeMap<(String, String), String>,
+    /// Each migration file flareops applied (its SHA-256 and the bookmark
+    /// taken before it), by (database name, file name).
+    pub migration_hashes: BTreeMap<(String, String), RecordedMigration>,
 }
 
 /// What a plan reads from the ledger, in one read-only request.
@@ -40,7 +41,7 @@ pub async fn read_for_plan(
     environment: &str,
 ) -> Result<PlanReads, LedgerError> {
     let sql = format!(
-        "{}\n{}\nSELECT database_name, name, sha256 FROM migrations WHERE environment = {};",
+        "{}\n{}\nSELECT database_name, name, sha256, bookmark_before FROM migrations WHERE environment = {};",
         super::inventory_query(environment),
         fingerprints_query(environment),
         literal(environment)
@@ -68,7 +69,10 @@ pub async fn read_for_plan(
                 .filter_map(|row| {
                     Some((
                         (text(row, "database_name")?, text(row, "name")?),
-                        text(row, "sha256")?,
+                        RecordedMigration {
+                            sha256: text(row, "sha256")?,
+                            bookmark_before: text(row, "bookmark_before"),
+                        },
                     ))
                 })
                 .collect()
@@ -81,17 +85,30 @@ pub async fn read_for_plan(
     })
 }
 
-/// Records the SHA-256 of migration files this apply ran, as
-/// (database key, file name).
+/// Forgets the migration files a restored bookmark undid, as (database
+/// key, file name), then records the SHA-256 of the files this apply ran
+/// and the bookmark taken before each, as (database key, file name,
+/// bookmark).
 pub async fn record_migration_hashes(
     client: &Client,
     database: &str,
     desired: &DesiredState,
-    applied: &[(String, String)],
+    applied: &[(String, String, String)],
+    undone: &[(String, String)],
 ) -> Result<(), LedgerError> {
     let environment = literal(&desired.environment);
     let mut sql = String::new();
-    for (key, file) in applied {
+    for (key, file) in undone {
+        let Some(db) = desired.d1_databases.get(key) else {
+            continue;
+        };
+        sql.push_str(&format!(
+            "DELETE FROM migrations WHERE environment = {environment} AND database_name = {} AND name = {};\n",
+            literal(&db.spec.name),
+            literal(file)
+        ));
+    }
+    for (key, file, bookmark) in applied {
         let Some(db) = desired.d1_databases.get(key) else {
             continue;
         };
@@ -99,10 +116,11 @@ pub async fn record_migration_hashes(
             continue;
         };
         sql.push_str(&format!(
-            "INSERT INTO migrations (environment, database_name, name, sha256) VALUES ({environment}, {}, {}, {}) ON CONFLICT(environment, database_name, name) DO UPDATE SET sha256 = excluded.sha256;\n",
+            "INSERT INTO migrations (environment, database_name, name, sha256, bookmark_before) VALUES ({environment}, {}, {}, {}, {}) ON CONFLICT(environment, database_name, name) DO UPDATE SET sha256 = excluded.sha256, bookmark_before = excluded.bookmark_before, applied_at = CURRENT_TIMESTAMP;\n",
             literal(&db.spec.name),
             literal(file),
-            literal(&migration.sha256)
+            literal(&migration.sha256),
+            literal(bookmark)
         ));
     }
     if !sql.is_empty() {

@@ -365,9 +365,29 @@ pub struct LiveState {
     /// Not part of the state's fingerprint.
     #[serde(skip)]
     pub secret_fingerprints: Option<SecretFingerprints>,
-    /// SHA-256 of each migration file as flareops applied it, by (database
-    /// name, file name), to catch a migration edited after it ran.
-    pub migration_hashes: BTreeMap<(String, String), String>,
+    /// Each migration file flareops applied, by (database name, file name):
+    /// its SHA-256, to catch a migration edited after it ran, and the
+    /// bookmark taken before it, to undo it.
+    #[serde(serialize_with = "entries")]
+    pub migration_hashes: BTreeMap<(String, String), RecordedMigration>,
+}
+
+/// A migration file as the ledger records that flareops applied it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordedMigration {
+    pub sha256: String,
+    /// The D1 time-travel bookmark taken just before the file ran; `None`
+    /// when the ledger did not record one.
+    pub bookmark_before: Option<String>,
+}
+
+/// A map with tuple keys as a list of `[key, value]` pairs: JSON map keys
+/// must be strings.
+fn entries<S: serde::Serializer, K: Serialize, V: Serialize>(
+    map: &BTreeMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(map.iter())
 }
 
 /// Salted SHA-256 fingerprints of secret values, by (script name, secret
@@ -598,5 +618,23 @@ mod tests {
         assert_eq!(one.fingerprint(), two.fingerprint());
         let three = LiveState::default();
         assert_ne!(one.fingerprint(), three.fingerprint());
+    }
+
+    #[test]
+    fn fingerprint_covers_recorded_migrations() {
+        let recorded = |bookmark: &str| {
+            let mut live = LiveState::default();
+            live.migration_hashes.insert(
+                ("db".into(), "0001_init.sql".into()),
+                RecordedMigration {
+                    sha256: "abc".into(),
+                    bookmark_before: Some(bookmark.into()),
+                },
+            );
+            live
+        };
+        let empty = LiveState::default().fingerprint();
+        assert_ne!(recorded("b1").fingerprint(), empty);
+        assert_ne!(recorded("b1").fingerprint(), recorded("b2").fingerprint());
     }
 }

@@ -124,6 +124,15 @@ pub enum Step {
         name: String,
         migrations: Vec<String>,
     },
+    /// Restore the D1 time-travel bookmark taken just before the earliest
+    /// of `undoes` ran: undoes those applied migration files (in the order
+    /// they ran) and every write since.
+    RestoreD1Bookmark {
+        database_key: String,
+        name: String,
+        bookmark: String,
+        undoes: Vec<String>,
+    },
     CreateR2Bucket {
         name: String,
         location_hint: Option<LocationHint>,
@@ -505,49 +514,95 @@ fn plan_d1(
     };
     // `location_hint` is not reported by the API, so it cannot be compared.
     if current.jurisdiction == spec.jurisdiction {
-        // Pending migrations: declared, not in wrangler's table (in file
-        // order, like `wrangler d1 migrations apply`).
         let applied = current.applied_migrations.clone().unwrap_or_default();
+        let recorded = |file: &str| {
+            live.migration_hashes
+                .get(&(spec.name.clone(), file.to_string()))
+        };
+        // Applied files git no longer declares (a reverted commit) are
+        // undone by restoring the bookmark taken just before the earliest
+        // of them ran, which undoes every file applied after it too; those
+        // git still declares run again. Without that bookmark (wrangler ran
+        // the file) nothing can undo it.
+        let first_undeclared = applied
+            .iter()
+            .position(|name| !all_migrations.contains(name));
+        let mut conflicts = Vec::new();
+        let restore = first_undeclared.and_then(|index| {
+            let first = &applied[index];
+            match recorded(first).and_then(|r| r.bookmark_before.clone()) {
+                Some(bookmark) => Some((index, bookmark)),
+                None => {
+                    conflicts.push(format!(
+                        "{first} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
+                    ));
+                    None
+                }
+            }
+        });
+        // What stays applied: everything, or what ran before the restored
+        // bookmark.
+        let kept = &applied[..restore.as_ref().map_or(applied.len(), |(index, _)| *index)];
+        // Pending migrations: declared, not applied (in file order, like
+        // `wrangler d1 migrations apply`).
         let pending: Vec<String> = all_migrations
             .into_iter()
-            .filter(|name| !applied.contains(name))
+            .filter(|name| !kept.contains(name))
             .collect();
         // A migration must not change once it ran: wrangler would not notice.
         let edited: Vec<String> = spec
             .migrations
             .iter()
-            .filter(|m| applied.contains(&m.name))
-            .filter(|m| {
-                live.migration_hashes
-                    .get(&(spec.name.clone(), m.name.clone()))
-                    .is_some_and(|recorded| recorded != &m.sha256)
-            })
+            .filter(|m| kept.contains(&m.name))
+            .filter(|m| recorded(&m.name).is_some_and(|r| r.sha256 != m.sha256))
             .map(|m| m.path.clone())
             .collect();
-        if pending.is_empty() && edited.is_empty() {
+        if pending.is_empty() && edited.is_empty() && restore.is_none() && conflicts.is_empty() {
             return None;
         }
-        let conflict = (!edited.is_empty()).then(|| {
-            format!(
+        if !edited.is_empty() {
+            conflicts.insert(0, format!(
                 "{} changed after it was applied; an applied migration must not change: restore it and add a new migration instead",
                 edited.join(", ")
-            )
-        });
+            ));
+        }
+        let undone: Vec<String> = applied[kept.len()..].to_vec();
+        let mut fields = vec![FieldDiff {
+            field: "migrations".into(),
+            before: Some(json!(applied)),
+            after: Some(json!(
+                undone
+                    .iter()
+                    .map(|n| format!("- {n}"))
+                    .chain(pending.iter().map(|n| format!("+ {n}")))
+                    .collect::<Vec<_>>()
+            )),
+            forces_replacement: false,
+        }];
+        let mut steps = Vec::new();
+        if let Some((_, bookmark)) = &restore {
+            fields.push(FieldDiff {
+                field: "data_loss".into(),
+                before: None,
+                after: Some(json!(format!("writes since {bookmark} are lost"))),
+                forces_replacement: false,
+            });
+            steps.push(Step::RestoreD1Bookmark {
+                database_key: address.key.clone(),
+                name: spec.name.clone(),
+                bookmark: bookmark.clone(),
+                undoes: undone,
+            });
+        }
+        steps.extend(run_migrations(pending));
         return Some(Change {
-            conflict,
+            conflict: (!conflicts.is_empty()).then(|| conflicts.join("; ")),
             code_diff: Vec::new(),
             kind: ChangeKind::Update,
-            destructive: false,
+            destructive: restore.is_some(),
             protected: declared.protect,
-            fields: vec![FieldDiff {
-                field: "migrations".into(),
-                before: Some(json!(applied)),
-                after: Some(json!(
-                    pending.iter().map(|n| format!("+ {n}")).collect::<Vec<_>>()
-                )),
-                forces_replacement: false,
-            }],
-            steps: run_migrations(pending).into_iter().collect(),
+            fields,
+            steps,
             address,
         });
     }

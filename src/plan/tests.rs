@@ -365,3 +365,136 @@ proptest! {
         prop_assert_eq!(one, two);
     }
 }
+
+/// `desired()` declaring `files` for D1 `main`, and `matching_live()` with
+/// `applied` in wrangler's table; flareops recorded each of `recorded`
+/// with the bookmark `bm-<file>`.
+fn with_migrations(
+    files: &[&str],
+    applied: &[&str],
+    recorded: &[&str],
+) -> (DesiredState, LiveState) {
+    let mut desired = desired();
+    desired
+        .d1_databases
+        .get_mut("main")
+        .unwrap()
+        .spec
+        .migrations = files
+        .iter()
+        .map(|name| crate::model::D1Migration {
+            name: (*name).into(),
+            path: format!("migrations/{name}"),
+            sql: String::new(),
+            sha256: format!("sha-{name}"),
+        })
+        .collect();
+    let mut live = matching_live();
+    live.d1_databases[0].applied_migrations =
+        Some(applied.iter().map(|n| (*n).to_string()).collect());
+    for name in recorded {
+        live.migration_hashes.insert(
+            ("main-staging".into(), (*name).into()),
+            crate::model::RecordedMigration {
+                sha256: format!("sha-{name}"),
+                bookmark_before: Some(format!("bm-{name}")),
+            },
+        );
+    }
+    (desired, live)
+}
+
+#[test]
+fn applied_migrations_removed_from_git_are_undone_by_restoring_the_bookmark_before_them() {
+    let (desired, live) = with_migrations(
+        &["0001_init.sql"],
+        &["0001_init.sql", "0002_posts.sql", "0003_tags.sql"],
+        &["0001_init.sql", "0002_posts.sql", "0003_tags.sql"],
+    );
+    let plan = check(&desired, &live, &["Update d1_databases.main"]);
+    let change = &plan.changes[0];
+    assert!(change.destructive && change.conflict.is_none());
+    assert_eq!(
+        change.steps,
+        vec![Step::RestoreD1Bookmark {
+            database_key: "main".into(),
+            name: "main-staging".into(),
+            bookmark: "bm-0002_posts.sql".into(),
+            undoes: vec!["0002_posts.sql".into(), "0003_tags.sql".into()],
+        }]
+    );
+    assert_eq!(
+        change.fields[0].after,
+        Some(json!(["- 0002_posts.sql", "- 0003_tags.sql"]))
+    );
+    assert_eq!(change.fields[1].field, "data_loss");
+    assert_eq!(
+        change.fields[1].after,
+        Some(json!("writes since bm-0002_posts.sql are lost"))
+    );
+    // Without --allow-delete, apply refuses it.
+    let refused = crate::apply::check_permission(&plan, &crate::apply::ApplyOptions::default());
+    assert!(matches!(
+        refused,
+        Err(crate::apply::Refusal::NeedsAllowDelete(_))
+    ));
+}
+
+#[test]
+fn files_still_declared_after_the_restored_bookmark_run_again() {
+    let (desired, live) = with_migrations(
+        &["0001_init.sql", "0003_tags.sql", "0004_new.sql"],
+        &["0001_init.sql", "0002_posts.sql", "0003_tags.sql"],
+        &["0001_init.sql", "0002_posts.sql", "0003_tags.sql"],
+    );
+    let plan = check(&desired, &live, &["Update d1_databases.main"]);
+    let change = &plan.changes[0];
+    assert_eq!(
+        change.steps,
+        vec![
+            Step::RestoreD1Bookmark {
+                database_key: "main".into(),
+                name: "main-staging".into(),
+                bookmark: "bm-0002_posts.sql".into(),
+                undoes: vec!["0002_posts.sql".into(), "0003_tags.sql".into()],
+            },
+            Step::ApplyD1Migrations {
+                database: "main".into(),
+                name: "main-staging".into(),
+                migrations: vec!["0003_tags.sql".into(), "0004_new.sql".into()],
+            }
+        ]
+    );
+    assert_eq!(
+        change.fields[0].after,
+        Some(json!([
+            "- 0002_posts.sql",
+            "- 0003_tags.sql",
+            "+ 0003_tags.sql",
+            "+ 0004_new.sql"
+        ]))
+    );
+}
+
+#[test]
+fn an_undeclared_migration_wrangler_applied_is_a_conflict_without_a_bookmark() {
+    let (desired, live) = with_migrations(
+        &["0001_init.sql"],
+        &["0001_init.sql", "0002_posts.sql"],
+        &["0001_init.sql"],
+    );
+    let plan = check(&desired, &live, &["Update d1_databases.main"]);
+    let change = &plan.changes[0];
+    assert!(!change.destructive && change.steps.is_empty());
+    let conflict = change.conflict.as_deref().expect("a conflict");
+    assert!(conflict.contains("0002_posts.sql"), "{conflict}");
+    assert!(conflict.contains("no bookmark"), "{conflict}");
+    assert!(crate::apply::check_permission(&plan, &crate::apply::ApplyOptions::default()).is_err());
+}
+
+#[test]
+fn after_the_restore_the_plan_is_empty() {
+    let (desired, live) =
+        with_migrations(&["0001_init.sql"], &["0001_init.sql"], &["0001_init.sql"]);
+    check(&desired, &live, &[]);
+}

@@ -236,3 +236,124 @@ fn an_applied_migration_edited_afterwards_is_refused_with_its_file_named() {
         .success()
         .stdout(contains("applied migrations 0002_next.sql"));
 }
+
+/// Runs `sql` in the D1 database named `name` and returns the first
+/// statement's rows.
+fn d1_rows(emulator: &TestEmulator, name: &str, sql: &str) -> Vec<serde_json::Value> {
+    let list = emulator.get(&emulator.account_path("/d1/database?per_page=100"));
+    let uuid = list["result"]
+        .as_array()
+        .expect("d1 list")
+        .iter()
+        .find(|db| db["name"] == name)
+        .and_then(|db| db["uuid"].as_str())
+        .unwrap_or_else(|| panic!("no D1 database {name}: {list}"))
+        .to_string();
+    let answer = emulator.send(
+        "POST",
+        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
+        Some(json!({ "sql": sql })),
+        &[],
+    );
+    assert_eq!(answer["success"], true, "{answer}");
+    answer["result"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_migration_removed_from_git_is_undone_by_restoring_the_bookmark_before_it() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        (
+            "infra/db.yaml",
+            "d1_databases:\n  main:\n    name: kk-db-${env}\n    migrations: migrations\n",
+        ),
+        (
+            "migrations/0001_init.sql",
+            "CREATE TABLE users (id INTEGER);\n",
+        ),
+        (
+            "migrations/0002_posts.sql",
+            "CREATE TABLE posts (id INTEGER);\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+    ]);
+    let run = |args: &[&str]| {
+        flareops(root.path(), &emulator)
+            .args(args)
+            .args(["--env", "staging"])
+            .assert()
+    };
+    run(&["apply", "--yes"])
+        .success()
+        .stdout(contains("applied migrations 0001_init.sql, 0002_posts.sql"));
+    // A write after the migrations, in a table that stays.
+    d1_rows(
+        &emulator,
+        "kk-db-staging",
+        "INSERT INTO users (id) VALUES (7);",
+    );
+    // The commit that added 0002 is reverted.
+    std::fs::remove_file(root.path().join("migrations/0002_posts.sql")).expect("remove 0002");
+
+    run(&["plan"])
+        .success()
+        .stdout(contains("~ update d1_databases.main"))
+        .stdout(contains(
+            r#"["0001_init.sql","0002_posts.sql"] -> ["- 0002_posts.sql"]"#,
+        ))
+        .stdout(contains("data_loss: (none) -> \"writes since "))
+        .stdout(contains("are lost\""))
+        .stdout(contains("apply refuses this change without --allow-delete"));
+    run(&["apply", "--yes"])
+        .code(1)
+        .stderr(contains("destroys data in `d1_databases.main`"));
+    assert_eq!(
+        d1_rows(&emulator, "kk-db-staging", "SELECT id FROM users;"),
+        vec![json!({"id": 7})],
+        "the refused apply changed nothing"
+    );
+
+    run(&["apply", "--yes", "--allow-delete"])
+        .success()
+        .stdout(contains(
+            "restored D1 database \"kk-db-staging\" to bookmark",
+        ))
+        .stdout(contains("undoing migrations 0002_posts.sql"));
+    assert!(
+        d1_rows(
+            &emulator,
+            "kk-db-staging",
+            "SELECT name FROM sqlite_master WHERE name = 'posts';"
+        )
+        .is_empty(),
+        "the table of 0002 is gone"
+    );
+    assert!(
+        d1_rows(&emulator, "kk-db-staging", "SELECT id FROM users;").is_empty(),
+        "the write since the bookmark is gone"
+    );
+    assert_eq!(
+        d1_rows(
+            &emulator,
+            "kk-db-staging",
+            "SELECT name FROM d1_migrations ORDER BY id;"
+        ),
+        vec![json!({"name": "0001_init.sql"})]
+    );
+    // The ledger forgot the undone file.
+    assert_eq!(
+        d1_rows(
+            &emulator,
+            "flareops-state",
+            "SELECT name FROM migrations ORDER BY name;"
+        ),
+        vec![json!({"name": "0001_init.sql"})]
+    );
+    run(&["plan"]).success().stdout(contains("No changes."));
+}

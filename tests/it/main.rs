@@ -7,6 +7,7 @@ mod kill_trials;
 mod ledger;
 mod locks;
 mod manifest_errors;
+mod revert;
 mod saved_plans;
 mod support;
 mod workers;

@@ -1,0 +1,133 @@
+//! `flareops revert`: go back to what git declared at an earlier point, the
+//! manifests at a git revision (`--to-git REF`), at the commit an earlier
+//! apply ran from (`--to APPLY_ID`), or before the last apply (the default).
+//! It is an ordinary plan and apply from those manifests: the revert plan
+//! is shown, confirmed, and applied under the same rules (`--allow-delete`
+//! for anything that loses data, the lock, the journal).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+use super::target::Target;
+use super::{ApplyArgs, Printer, RevertArgs};
+use crate::ledger::journal;
+use crate::{live, plan};
+
+pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let environment = &args.environment;
+    let reference = match (&args.to_git, &args.to) {
+        (Some(reference), _) => reference.clone(),
+        (None, to) => {
+            commit_of_apply(root, environment, to.as_deref(), args.local, printer).await?
+        }
+    };
+    let snapshot = checkout(root, &reference)?;
+    printer.message(&format!(
+        "revert plan for environment `{environment}`: back to the manifests at git revision {reference}"
+    ));
+    let desired = super::validate::load(snapshot.path(), environment, args.local, printer)?;
+    // The local account's state stays in this checkout, not in the snapshot.
+    let target = Target::connect(root, &desired, args.local).await?;
+    let result = async {
+        let live = live::fetch(&target.client, &desired).await?;
+        let plan = plan::plan(&desired, &live);
+        let apply = ApplyArgs {
+            plan_file: None,
+            environment: Some(environment.clone()),
+            local: args.local,
+            yes: args.yes,
+            allow_delete: args.allow_delete,
+            lock_timeout: args.lock_timeout,
+        };
+        super::apply::execute(root, &target, &desired, &plan, &apply, printer).await
+    }
+    .await;
+    target.close().await;
+    result
+}
+
+/// The git commit to go back to, from the journal: the commit apply `to`
+/// ran from, or (without `to`) the one the apply before the last
+/// successful one ran from.
+async fn commit_of_apply(
+    root: &Path,
+    environment: &str,
+    to: Option<&str>,
+    local: bool,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let desired = super::validate::load(root, environment, local, printer)?;
+    let target = Target::connect(root, &desired, local).await?;
+    let records = async {
+        let databases = target.client.list_d1_databases().await?;
+        let Some(ledger) = crate::ledger::find(&databases) else {
+            return Ok(Vec::new());
+        };
+        journal::history(&target.client, &ledger, environment, 1000)
+            .await
+            .context("reading the apply journal")
+    }
+    .await;
+    target.close().await;
+    let records = records?;
+    let succeeded: Vec<&journal::ApplyRecord> = records
+        .iter()
+        .filter(|r| r.recorded_status == "succeeded")
+        .collect();
+    let record = match to {
+        Some(id) => records.iter().find(|r| r.id == id || r.id.starts_with(id)).with_context(|| {
+            format!("no apply `{id}` in the journal of environment `{environment}`\nhint: `flareops history --env {environment}` lists them")
+        })?,
+        None => match succeeded.get(1) {
+            Some(record) => *record,
+            None => bail!(
+                "environment `{environment}` has no earlier successful apply to go back to\nhint: name a git revision with `--to-git REF`"
+            ),
+        },
+    };
+    let commit = record
+        .git_commit
+        .strip_prefix("flareops ")
+        .unwrap_or(&record.git_commit);
+    if commit.contains("+dirty") || commit.contains(' ') || commit.is_empty() {
+        bail!(
+            "apply {} ran from uncommitted or unknown manifests ({}), so they cannot be restored from git\nhint: name a git revision with `--to-git REF`",
+            record.id,
+            record.git_commit
+        );
+    }
+    Ok(commit.to_string())
+}
+
+/// The repository's files at `reference`, in a temporary directory.
+fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile::TempDir> {
+    let snapshot = tempfile::tempdir().context("creating a directory for the revert")?;
+    let archive: PathBuf = snapshot.path().join(".revert.tar");
+    let status = Command::new("git")
+        .args(["archive", "--format=tar", "-o"])
+        .arg(&archive)
+        .arg(reference)
+        .current_dir(root)
+        .status()
+        .context("running git")?;
+    if !status.success() {
+        bail!(
+            "git cannot read revision `{reference}` of {}\nhint: name a commit, tag or branch of this repository",
+            root.display()
+        );
+    }
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(snapshot.path())
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("cannot unpack revision `{reference}`");
+    }
+    std::fs::remove_file(&archive).context("removing the revision archive")?;
+    Ok(snapshot)
+}

@@ -1,0 +1,139 @@
+//! `flareops revert`: back to the manifests at a git revision, at an
+//! earlier apply, or before the last apply.
+
+use std::path::Path;
+use std::process::Command;
+
+use predicates::str::contains;
+
+use crate::support::{TestEmulator, flareops, project, write};
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn titles(emulator: &TestEmulator) -> Vec<String> {
+    let list = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+    let mut titles: Vec<String> = list["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ns| ns["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    titles
+}
+
+#[test]
+fn revert_goes_back_to_the_last_apply_an_earlier_one_or_a_git_revision() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        (
+            "infra/storage.yaml",
+            "kv_namespaces:\n  users:\n    title: users-${env}\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+        (".gitignore", ".flareops/\n"),
+    ]);
+    git(root.path(), &["init", "-q"]);
+    git(root.path(), &["add", "-A"]);
+    git(root.path(), &["commit", "-qm", "v1"]);
+    let v1 = git(root.path(), &["rev-parse", "HEAD"]);
+    let apply = |extra: &[&str]| {
+        let mut command = flareops(root.path(), &emulator);
+        command
+            .args(["apply", "--env", "staging", "--yes"])
+            .args(extra);
+        command.assert()
+    };
+    apply(&[]).success();
+
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        "kv_namespaces:\n  users:\n    title: users-${env}\n  reviews:\n    title: reviews-${env}\n",
+    );
+    git(root.path(), &["commit", "-qam", "v2"]);
+    apply(&[]).success();
+    assert_eq!(titles(&emulator), ["reviews-staging", "users-staging"]);
+
+    // Undo the last apply: `reviews` was created by it, so it goes, with permission.
+    let revert = |extra: &[&str]| {
+        let mut command = flareops(root.path(), &emulator);
+        command
+            .args(["revert", "--env", "staging", "--yes"])
+            .args(extra);
+        command.assert()
+    };
+    revert(&[])
+        .code(1)
+        .stderr(contains("back to the manifests at git revision"))
+        .stdout(contains("- delete kv_namespaces.reviews"))
+        .stderr(contains("--allow-delete"));
+    revert(&["--allow-delete"]).success();
+    assert_eq!(titles(&emulator), ["users-staging"]);
+
+    // Forward again by git revision, then back to the first apply by its id.
+    let head = git(root.path(), &["rev-parse", "HEAD"]);
+    flareops(root.path(), &emulator)
+        .args(["revert", "--env", "staging", "--yes", "--to-git", &head])
+        .assert()
+        .success();
+    assert_eq!(titles(&emulator), ["reviews-staging", "users-staging"]);
+    let history = flareops(root.path(), &emulator)
+        .args(["history", "--env", "staging", "--format", "json"])
+        .output()
+        .expect("history");
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json history");
+    let applies = history["applies"].as_array().expect("applies");
+    let first = applies.last().expect("the first apply");
+    assert!(
+        first["git_commit"].as_str().unwrap().contains(&v1[..12]),
+        "{first}"
+    );
+    let id = first["id"].as_str().unwrap();
+    flareops(root.path(), &emulator)
+        .args([
+            "revert",
+            "--env",
+            "staging",
+            "--yes",
+            "--allow-delete",
+            "--to",
+            id,
+        ])
+        .assert()
+        .success();
+    assert_eq!(titles(&emulator), ["users-staging"]);
+
+    // A revision git does not know is a clear error.
+    flareops(root.path(), &emulator)
+        .args([
+            "revert",
+            "--env",
+            "staging",
+            "--yes",
+            "--to-git",
+            "no-such-ref",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("git cannot read revision `no-such-ref`"));
+}
