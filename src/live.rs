@@ -232,6 +232,7 @@ async fn fetch_workers(
                     .collect(),
                 migration_tag: script.migration_tag,
                 content: None,
+                declared_version: None,
                 name,
             })
         }
@@ -272,15 +273,27 @@ async fn fetch_contents(
                 })
         });
         if !matches && let Some(version) = worker.current_version() {
-            wanted.push((worker.name.clone(), version.id.clone()));
+            let tag = identity.as_deref().map(plan::identity_tag);
+            wanted.push((worker.name.clone(), version.id.clone(), tag));
         }
     }
-    let contents = futures::future::try_join_all(wanted.iter().map(|(name, version)| async move {
-        let (modules, entrypoint) = client.get_worker_content(name, version).await?;
-        Ok::<_, ClientError>((name.clone(), modules, entrypoint))
-    }))
-    .await?;
-    for (name, modules, entrypoint) in contents {
+    let contents =
+        futures::future::try_join_all(wanted.iter().map(|(name, version, tag)| async move {
+            let (modules, entrypoint) = client.get_worker_content(name, version).await?;
+            // An earlier version may carry the declared identity (a revert).
+            let earlier = match tag {
+                Some(tag) => client
+                    .list_worker_versions(name)
+                    .await?
+                    .into_iter()
+                    .find(|(_, t)| t.as_deref() == Some(tag.as_str()))
+                    .map(|(id, _)| id),
+                None => None,
+            };
+            Ok::<_, ClientError>((name.clone(), modules, entrypoint, earlier))
+        }))
+        .await?;
+    for (name, modules, entrypoint, earlier) in contents {
         let mut modules: Vec<WorkerModule> = modules
             .into_iter()
             .map(|m| WorkerModule {
@@ -303,6 +316,7 @@ async fn fetch_contents(
                 main_module,
                 modules,
             });
+            worker.declared_version = earlier;
         }
     }
     Ok(())

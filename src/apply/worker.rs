@@ -36,6 +36,7 @@ pub fn is_worker_step(step: &Step) -> bool {
             | Step::UploadWorkerVersion { .. }
             | Step::DeployWorkerVersion { .. }
             | Step::FinishWorkerRollout { .. }
+            | Step::RedeployWorkerVersion { .. }
             | Step::DeleteWorkerSecret { .. }
             | Step::SetWorkerCrons { .. }
             | Step::CreateWorkerRoute { .. }
@@ -267,6 +268,15 @@ impl<'a> Context<'a> {
                     )));
                 };
                 self.deploy(client, name, &new, rollout).await
+            }
+            Step::RedeployWorkerVersion {
+                name,
+                version_id,
+                rollout,
+            } => {
+                state.uploaded = Some(version_id.clone());
+                let done = self.deploy(client, name, version_id, rollout).await?;
+                Ok(format!("redeployed existing version (no upload): {done}"))
             }
             Step::FinishWorkerRollout { name, version_id } => {
                 client

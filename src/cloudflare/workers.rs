@@ -375,6 +375,48 @@ impl Client {
         })
     }
 
+    /// Every version of a script, newest first, as (id, `workers/tag`).
+    pub async fn list_worker_versions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, Option<String>)>, ClientError> {
+        #[derive(Deserialize)]
+        struct Items {
+            #[serde(default)]
+            items: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            id: String,
+            #[serde(default)]
+            annotations: BTreeMap<String, Value>,
+        }
+        let path = self.script_path(name, "/versions");
+        let items: Option<Items> = self
+            .call(
+                Method::GET,
+                &path,
+                &[("deployable", "true".to_string())],
+                &[],
+                Body::None,
+            )
+            .await?
+            .0;
+        Ok(items
+            .map(|i| i.items)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let tag = item
+                    .annotations
+                    .get("workers/tag")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                (item.id, tag)
+            })
+            .collect())
+    }
+
     /// The secret names of a script (values are never returned).
     pub async fn list_worker_secrets(&self, name: &str) -> Result<Vec<String>, ClientError> {
         let path = self.script_path(name, "/secrets");

@@ -481,6 +481,11 @@ pub struct LiveWorker {
     /// fingerprint: it is a view of a version the metadata already names.
     #[serde(skip)]
     pub content: Option<LiveContent>,
+    /// An earlier version that carries the identity git declares (looked
+    /// for only when no serving version does): a revert redeploys it by id.
+    /// Like `content`, a view that depends on git, not part of the fingerprint.
+    #[serde(skip)]
+    pub declared_version: Option<String>,
 }
 
 /// The modules of a deployed version.

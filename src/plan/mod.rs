@@ -173,6 +173,13 @@ pub enum Step {
         name: String,
         rollout: Rollout,
     },
+    /// Deploy an existing version that carries the declared identity (a
+    /// revert): no upload.
+    RedeployWorkerVersion {
+        name: String,
+        version_id: String,
+        rollout: Rollout,
+    },
     /// Finish a rollout an earlier apply left split: the version git
     /// declares goes to 100%.
     FinishWorkerRollout {

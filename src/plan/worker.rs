@@ -560,6 +560,21 @@ pub(super) fn plan_worker(
             migration: Some(migration),
             secrets: new_secrets,
         });
+    } else if uploads
+        && new_secrets.is_empty()
+        && let Some(version_id) = &current.declared_version
+    {
+        // Git declares a version the account still has: redeploy it.
+        for field in fields.iter_mut().filter(|f| f.field == "version") {
+            field.after = Some(json!(format!(
+                "existing version {version_id} (redeployed, no upload)"
+            )));
+        }
+        steps.push(Step::RedeployWorkerVersion {
+            name: spec.name.clone(),
+            version_id: version_id.clone(),
+            rollout: spec.rollout.clone(),
+        });
     } else if uploads {
         steps.push(Step::UploadWorkerVersion {
             worker: key.to_string(),

@@ -516,3 +516,37 @@ fn a_changed_secret_value_is_seen_by_its_fingerprint_and_sent() {
     )
     .code(0);
 }
+
+#[test]
+fn going_back_to_earlier_code_redeploys_that_version_without_an_upload() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator).success();
+    let first = live_shares(&emulator, "api-staging")[0].0.clone();
+    write(
+        root.path(),
+        "workers/api/index.js",
+        &CODE.replace("'hello '", "'hi '"),
+    );
+    apply(root.path(), &emulator).success();
+    assert_ne!(live_shares(&emulator, "api-staging")[0].0, first);
+
+    let uploads = |emulator: &TestEmulator| {
+        emulator.stats()["endpoints"]["POST /accounts/{account_id}/workers/scripts/{script_name}/versions"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = uploads(&emulator);
+    write(root.path(), "workers/api/index.js", CODE);
+    plan(root.path(), &emulator)
+        .code(2)
+        .stdout(contains(format!(
+            "existing version {first} (redeployed, no upload)"
+        )));
+    apply(root.path(), &emulator)
+        .success()
+        .stdout(contains("redeployed existing version (no upload)"));
+    assert_eq!(uploads(&emulator), before, "no version was uploaded");
+    assert_eq!(live_shares(&emulator, "api-staging"), vec![(first, 100)]);
+    plan(root.path(), &emulator).code(0);
+}
