@@ -151,8 +151,10 @@ impl Observer for Journal<'_> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        // The planned steps: names and ids, never a secret value.
-        let steps = serde_json::to_string(&change.steps).unwrap_or_default();
+        // The planned steps and the before-image of every field they change
+        // (the plan's `before` values): names and ids, never a secret value.
+        let steps = serde_json::json!({"steps": change.steps, "before_image": change.fields})
+            .to_string();
         let written = journal::step_started(
             self.client,
             &self.database,
