@@ -29,19 +29,20 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         r2_lists,
         fetch_workers(client, desired)
     )?;
-    let (inventory, secret_fingerprints, migration_hashes) = match crate::ledger::find(&d1) {
-        Some(ledger) => {
-            let reads = crate::ledger::read_for_plan(client, &ledger, &desired.environment)
-                .await
-                .map_err(ledger_error)?;
-            (
-                Some(reads.inventory),
-                reads.fingerprints,
-                reads.migration_hashes,
-            )
-        }
-        None => (None, None, Default::default()),
-    };
+    let (inventory, secret_fingerprints, migration_hashes) =
+        match crate::ledger::find(&d1, &desired.ledger_database) {
+            Some(ledger) => {
+                let reads = crate::ledger::read_for_plan(client, &ledger, &desired.environment)
+                    .await
+                    .map_err(ledger_error)?;
+                (
+                    Some(reads.inventory),
+                    reads.fingerprints,
+                    reads.migration_hashes,
+                )
+            }
+            None => (None, None, Default::default()),
+        };
     let mut live = LiveState {
         inventory,
         secret_fingerprints,
@@ -53,7 +54,7 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         // (or taking the lock) must not look like a change to the account.
         d1_databases: d1
             .into_iter()
-            .filter(|db| db.name != crate::ledger::DATABASE)
+            .filter(|db| db.name != desired.ledger_database)
             .map(d1_from_wire)
             .collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
@@ -118,7 +119,7 @@ fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
         crate::ledger::LedgerError::Client(error) => error,
         other => ClientError::Decode {
             method: reqwest::Method::POST,
-            path: crate::ledger::DATABASE.to_string(),
+            path: "the ledger".to_string(),
             status: 200,
             reason: other.to_string(),
         },

@@ -299,7 +299,7 @@ async fn take_lock(
 ) -> anyhow::Result<HeldLock> {
     let client = &target.client;
     let environment = &desired.environment;
-    let database = crate::ledger::open(client)
+    let database = crate::ledger::open(client, &desired.ledger_database)
         .await
         .context("opening the ledger to take the apply lock failed: nothing was applied")?;
     let lock = locks::acquire(

@@ -18,7 +18,13 @@ pub async fn run(root: &Path, args: &HistoryArgs, printer: &Printer) -> anyhow::
     let environment = &args.target.environment;
     let desired = super::validate::load(root, environment, args.target.local, printer)?;
     let target = Target::connect(root, &desired, args.target.local).await?;
-    let result = read(&target.client, environment, args.limit).await;
+    let result = read(
+        &target.client,
+        &desired.ledger_database,
+        environment,
+        args.limit,
+    )
+    .await;
     target.close().await;
     let records = result?;
     match args.format {
@@ -39,11 +45,12 @@ pub async fn run(root: &Path, args: &HistoryArgs, printer: &Printer) -> anyhow::
 /// Reads the journal without creating anything: no ledger, no applies.
 async fn read(
     client: &Client,
+    ledger_database: &str,
     environment: &str,
     limit: usize,
 ) -> anyhow::Result<Vec<journal::ApplyRecord>> {
     let databases = client.list_d1_databases().await?;
-    let Some(database) = ledger::find(&databases) else {
+    let Some(database) = ledger::find(&databases, ledger_database) else {
         return Ok(Vec::new());
     };
     Ok(journal::history(client, &database, environment, limit).await?)
@@ -100,7 +107,7 @@ impl<'a> Journal<'a> {
         plan: &'a Plan,
         message: &str,
     ) -> anyhow::Result<Journal<'a>> {
-        let database = ledger::open(client)
+        let database = ledger::open(client, &desired.ledger_database)
             .await
             .context("opening the ledger to journal this apply failed: nothing was applied")?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -153,8 +160,8 @@ impl Observer for Journal<'_> {
             .unwrap_or_default();
         // The planned steps and the before-image of every field they change
         // (the plan's `before` values): names and ids, never a secret value.
-        let steps = serde_json::json!({"steps": change.steps, "before_image": change.fields})
-            .to_string();
+        let steps =
+            serde_json::json!({"steps": change.steps, "before_image": change.fields}).to_string();
         let written = journal::step_started(
             self.client,
             &self.database,
@@ -194,7 +201,7 @@ impl Observer for Journal<'_> {
 /// refusal creates nothing). Best effort: the refusal is what matters.
 pub async fn journal_refusal(client: &Client, desired: &DesiredState, plan: &Plan, message: &str) {
     let recorded = async {
-        if ledger::find(&client.list_d1_databases().await?).is_none() {
+        if ledger::find(&client.list_d1_databases().await?, &desired.ledger_database).is_none() {
             return Ok(());
         }
         let journal = Journal::start(client, desired, plan, message).await?;

@@ -62,7 +62,7 @@ async fn commit_of_apply(
     let target = Target::connect(root, &desired, local).await?;
     let records = async {
         let databases = target.client.list_d1_databases().await?;
-        let Some(ledger) = crate::ledger::find(&databases) else {
+        let Some(ledger) = crate::ledger::find(&databases, &desired.ledger_database) else {
             return Ok(Vec::new());
         };
         journal::history(&target.client, &ledger, environment, 1000)

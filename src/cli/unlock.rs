@@ -17,7 +17,7 @@ pub async fn run(root: &Path, args: &UnlockArgs, printer: &Printer) -> anyhow::R
     let desired = super::validate::load(root, environment, args.target.local, printer)?;
     let target = Target::connect(root, &desired, args.target.local).await?;
     let result = async {
-        let lock = match locks::find_ledger(&target.client).await? {
+        let lock = match locks::find_ledger(&target.client, &desired.ledger_database).await? {
             Some(database) => locks::read(&target.client, &database, environment)
                 .await?
                 .map(|info| (database, info)),

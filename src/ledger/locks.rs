@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::{DATABASE, LedgerError, literal};
+use super::{LedgerError, literal};
 use crate::cloudflare::Client;
 
 /// The table; created by [`super::open`].
@@ -77,9 +77,7 @@ pub enum LockError {
         info.environment
     )]
     Held { info: LockInfo, waited: Duration },
-    #[error(
-        "the lock of environment `{environment}` vanished right after it was taken ({DATABASE})"
-    )]
+    #[error("the lock of environment `{environment}` vanished right after it was taken")]
     Vanished { environment: String },
 }
 
@@ -300,8 +298,8 @@ impl Lock {
 }
 
 /// The ledger database's id, without creating it.
-pub async fn find_ledger(client: &Client) -> Result<Option<String>, LedgerError> {
-    Ok(super::find(&client.list_d1_databases().await?))
+pub async fn find_ledger(client: &Client, name: &str) -> Result<Option<String>, LedgerError> {
+    Ok(super::find(&client.list_d1_databases().await?, name))
 }
 
 /// Who holds the lock of `environment`, if anyone (expired leases included).

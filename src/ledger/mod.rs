@@ -1,5 +1,6 @@
 //! The ledger: flareops' own record in the target account, a D1 database
-//! (`flareops-state`) so CI runners stay stateless. This version holds the
+//! (`flareops-state` unless the environment names another, `ledger:
+//! {database: NAME}`) so CI runners stay stateless. This version holds the
 //! inventory (which addresses flareops manages, with their ids), so that
 //! resources removed from git can be deleted and renamed resources found.
 //!
@@ -17,8 +18,6 @@ pub use secrets::{PlanReads, read_for_plan, record_migration_hashes, record_secr
 use crate::cloudflare::{Client, ClientError};
 use crate::model::{Address, DesiredState, InventoryEntry, Jurisdiction};
 
-/// The D1 database the ledger lives in.
-pub const DATABASE: &str = "flareops-state";
 
 /// The schema version this flareops writes; older ones are migrated.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -47,10 +46,10 @@ CREATE TABLE IF NOT EXISTS migrations (
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("reading or writing the ledger ({DATABASE}) failed")]
+    #[error("reading or writing the ledger failed")]
     Client(#[from] ClientError),
     #[error(
-        "the ledger ({DATABASE}) has schema version {found}, newer than this flareops understands ({SCHEMA_VERSION})"
+        "the ledger has schema version {found}, newer than this flareops understands ({SCHEMA_VERSION})"
     )]
     TooNew { found: i64 },
 }
@@ -61,10 +60,10 @@ fn literal(text: &str) -> String {
 }
 
 /// The ledger's database id, if the account has one.
-pub fn find(databases: &[crate::cloudflare::D1Database]) -> Option<String> {
+pub fn find(databases: &[crate::cloudflare::D1Database], name: &str) -> Option<String> {
     databases
         .iter()
-        .find(|db| db.name == DATABASE)
+        .find(|db| db.name == name)
         .map(|db| db.uuid.clone())
 }
 
@@ -111,14 +110,14 @@ fn inventory_row(row: &serde_json::Map<String, serde_json::Value>) -> Option<Inv
 
 /// Opens the ledger for writing: creates the database on first use and
 /// brings its schema up to date. Returns its id.
-pub async fn open(client: &Client) -> Result<String, LedgerError> {
-    let existing = find(&client.list_d1_databases().await?);
+pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
+    let existing = find(&client.list_d1_databases().await?, name);
     let database = match existing {
         Some(id) => id,
-        None => match client.create_d1_database(DATABASE, None, None).await {
+        None => match client.create_d1_database(name, None, None).await {
             Ok(created) => created.uuid,
             // Created concurrently, or the answer was lost: look it up.
-            Err(error) => find(&client.list_d1_databases().await?).ok_or(error)?,
+            Err(error) => find(&client.list_d1_databases().await?, name).ok_or(error)?,
         },
     };
     client.d1_query(&database, locks::SCHEMA).await?;
@@ -277,7 +276,7 @@ pub async fn current_inventory(
 /// Idempotent, so a failed or interrupted run is repaired by the next one.
 /// Returns the ledger's database id.
 pub async fn sync(client: &Client, desired: &DesiredState) -> Result<String, LedgerError> {
-    let database = open(client).await?;
+    let database = open(client, &desired.ledger_database).await?;
     let keep = read_inventory(client, &database, &desired.environment).await?;
     let entries = current_inventory(client, desired, &keep).await?;
     record_inventory(client, &database, &desired.environment, &entries).await?;

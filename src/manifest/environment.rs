@@ -20,6 +20,8 @@ pub(crate) struct Environment {
     pub account: AccountTarget,
     pub vars: Vars,
     pub zone: ZoneSetting,
+    /// `ledger: {database: NAME}`: the D1 database the ledger lives in.
+    pub ledger: Option<String>,
 }
 
 /// Decodes the environment file `node` (a mapping) and merges its overrides
@@ -38,6 +40,7 @@ pub(crate) fn decode(
             account: AccountTarget::FromEnvironment,
             vars,
             zone: ZoneSetting::Unknown,
+            ledger: None,
         };
     };
     let account = decode_account(&mut fields, ctx);
@@ -45,6 +48,9 @@ pub(crate) fn decode(
         Some(node) => decode_zone(node, ctx),
         None => ZoneSetting::Absent,
     };
+    let ledger = fields
+        .node("ledger")
+        .and_then(|node| decode_ledger(node, ctx));
     if let Some(node) = fields.node("vars") {
         decode_vars(node, name, &mut vars, ctx);
     }
@@ -56,7 +62,25 @@ pub(crate) fn decode(
         account,
         vars,
         zone,
+        ledger,
     }
+}
+
+/// `ledger: {database: NAME}`: a D1 database name.
+fn decode_ledger(node: &Node, ctx: &mut Ctx<'_>) -> Option<String> {
+    let mut fields = Fields::open(ctx, node, "ledger", node.origin, "ledger")?;
+    let database = fields.required_string(ctx, "database");
+    fields.finish(ctx);
+    let database = database?;
+    if let Some(problem) = rules::d1_name(&database.value) {
+        ctx.push(name_problem(
+            "ledger.database".to_string(),
+            &database,
+            problem,
+        ));
+        return None;
+    }
+    Some(database.value)
 }
 
 /// `zone: example.com` or `zone: {name: example.com, id: <32 hex>}`.

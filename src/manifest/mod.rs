@@ -128,7 +128,7 @@ pub fn load_with(
     }
 
     let mut declarations = infra::collect(&infra_trees, &mut sink);
-    let (account, vars, zone) = match &environment_tree {
+    let (account, vars, zone, ledger) = match &environment_tree {
         Some((_, node)) => {
             let mut ctx = Ctx {
                 sources: &sources,
@@ -142,7 +142,7 @@ pub fn load_with(
                 infra_complete,
                 &mut ctx,
             );
-            (decoded.account, decoded.vars, decoded.zone)
+            (decoded.account, decoded.vars, decoded.zone, decoded.ledger)
         }
         // Unknown or unreadable environment: still check infra/, but do not
         // report variables as undefined (they may be defined there).
@@ -150,6 +150,7 @@ pub fn load_with(
             AccountTarget::FromEnvironment,
             Vars::builtin(environment, false),
             ZoneSetting::Unknown,
+            None,
         ),
     };
 
@@ -160,6 +161,9 @@ pub fn load_with(
         zone,
     };
     let mut state = DesiredState::empty(environment, account);
+    if let Some(ledger) = ledger {
+        state.ledger_database = ledger;
+    }
     if let ZoneSetting::Known(zone) = &inputs.zone {
         state.zone = Some(zone.clone());
     }

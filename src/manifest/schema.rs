@@ -225,12 +225,26 @@ pub(crate) struct EnvironmentFile {
     /// The zone routes and custom domains live on.
     #[serde(default)]
     zone: Option<EnvironmentZone>,
+    /// Where flareops keeps its ledger: `{database: NAME}` (a D1 database;
+    /// default `flareops-state`).
+    #[serde(default)]
+    ledger: Option<LedgerSetting>,
     /// Variables for `${name}` in infra strings (`env` is built in).
     #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"const": "env"}}))]
     vars: Option<BTreeMap<String, String>>,
     /// Fields to change, by address (`r2_buckets.assets`); deep-merged, `null` removes a field.
     #[schemars(extend("propertyNames" = {"pattern": "^(kv_namespaces|d1_databases|r2_buckets|workers)\\.[a-z0-9_][a-z0-9_-]{0,63}$"}))]
     overrides: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `ledger:` in an environment.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LedgerSetting {
+    /// The D1 database name.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-_]*$"))]
+    database: String,
 }
 
 /// One of `values`, or a string using a `${var}`.

@@ -981,7 +981,14 @@ fn json_schema_matches_the_loader() {
     fields.sort();
     assert_eq!(
         fields,
-        ["account", "account_id", "overrides", "vars", "zone"]
+        [
+            "account",
+            "account_id",
+            "ledger",
+            "overrides",
+            "vars",
+            "zone"
+        ]
     );
     assert!(schema["environment"].get("required").is_none());
 }

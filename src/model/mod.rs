@@ -275,6 +275,9 @@ pub enum AccountTarget {
     FromEnvironment,
 }
 
+/// The D1 database the ledger lives in unless an environment says otherwise.
+pub const DEFAULT_LEDGER_DATABASE: &str = "flareops-state";
+
 /// The validated, fully resolved model of one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredState {
@@ -283,6 +286,8 @@ pub struct DesiredState {
     pub account: AccountTarget,
     /// The zone routes and custom domains live on (`zone:` in the environment).
     pub zone: Option<Zone>,
+    /// The D1 database of flareops' ledger (`ledger: {database: ...}`).
+    pub ledger_database: String,
     pub kv_namespaces: BTreeMap<String, Declared<KvNamespaceSpec>>,
     pub d1_databases: BTreeMap<String, Declared<D1DatabaseSpec>>,
     pub r2_buckets: BTreeMap<String, Declared<R2BucketSpec>>,
@@ -295,6 +300,7 @@ impl DesiredState {
             environment: environment.into(),
             account,
             zone: None,
+            ledger_database: DEFAULT_LEDGER_DATABASE.to_string(),
             kv_namespaces: BTreeMap::new(),
             d1_databases: BTreeMap::new(),
             r2_buckets: BTreeMap::new(),

@@ -357,3 +357,53 @@ fn a_migration_removed_from_git_is_undone_by_restoring_the_bookmark_before_it() 
     );
     run(&["plan"]).success().stdout(contains("No changes."));
 }
+
+#[test]
+fn an_environment_can_name_its_ledger_database() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        (
+            "infra/storage.yaml",
+            "kv_namespaces:\n  users:\n    title: kk-users-${env}\n",
+        ),
+        (
+            "environments/staging.yaml",
+            &format!(
+                "account_id: {}\nledger:\n  database: kk-ledger-staging\n",
+                emulator.account_id
+            ),
+        ),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    let databases = emulator.get(&emulator.account_path("/d1/database"));
+    let names: Vec<&str> = databases["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|db| db["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kk-ledger-staging"]);
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging"])
+        .assert()
+        .success()
+        .stdout(contains("No changes."))
+        .stdout(contains("no ledger yet").not());
+    write(
+        root.path(),
+        "environments/staging.yaml",
+        &format!(
+            "account_id: {}\nledger:\n  database: Bad_Name\n",
+            emulator.account_id
+        ),
+    );
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging"])
+        .assert()
+        .code(1)
+        .stderr(contains("environments/staging.yaml:3:13"))
+        .stderr(contains("ledger.database"));
+}
