@@ -18,7 +18,6 @@ pub use secrets::{PlanReads, read_for_plan, record_migration_hashes, record_secr
 use crate::cloudflare::{Client, ClientError};
 use crate::model::{Address, DesiredState, InventoryEntry, Jurisdiction};
 
-
 /// The schema version this flareops writes; older ones are migrated.
 pub const SCHEMA_VERSION: i64 = 1;
 
