@@ -47,6 +47,7 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         inventory,
         secret_fingerprints,
         migration_hashes,
+        empty: Vec::new(),
         account_id: client.account_id().to_string(),
         kv_namespaces: kv.into_iter().map(kv_from_wire).collect(),
         // The ledger's own database is flareops' bookkeeping, not a
@@ -64,8 +65,56 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
     };
     fetch_contents(client, desired, &mut live).await?;
     fetch_applied_migrations(client, desired, &mut live).await?;
+    live.empty = fetch_empty(client, desired, &live).await?;
     live.normalize();
     Ok(live)
+}
+
+/// Which recorded resources that git no longer declares are empty: only
+/// those are looked at (one request each). R2 objects are not listed, so a
+/// bucket never counts as empty.
+async fn fetch_empty(
+    client: &Client,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Result<Vec<crate::model::Address>, ClientError> {
+    use crate::model::ResourceKind;
+    let candidates: Vec<&crate::model::InventoryEntry> = live
+        .inventory
+        .iter()
+        .flatten()
+        .filter(|entry| match entry.address.kind {
+            ResourceKind::KvNamespaces => !desired.kv_namespaces.contains_key(&entry.address.key),
+            ResourceKind::D1Databases => !desired.d1_databases.contains_key(&entry.address.key),
+            _ => false,
+        })
+        .collect();
+    let checks = futures::future::try_join_all(candidates.iter().map(|entry| async move {
+        let empty = match entry.address.kind {
+            ResourceKind::KvNamespaces => {
+                if !live.kv_namespaces.iter().any(|ns| ns.id == entry.id) {
+                    return Ok(None);
+                }
+                client.kv_namespace_is_empty(&entry.id).await?
+            }
+            _ => {
+                if !live.d1_databases.iter().any(|db| db.uuid == entry.id) {
+                    return Ok(None);
+                }
+                let sql = "SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'";
+                let results = client.d1_query(&entry.id, sql).await?;
+                results
+                    .first()
+                    .and_then(|r| r.results.first())
+                    .and_then(|row| row.get("n"))
+                    .and_then(|n| n.as_i64())
+                    == Some(0)
+            }
+        };
+        Ok::<_, ClientError>(empty.then(|| entry.address.clone()))
+    }))
+    .await?;
+    Ok(checks.into_iter().flatten().collect())
 }
 
 /// The table wrangler records applied D1 migrations in.

@@ -21,6 +21,9 @@ use crate::plan::{Change, ChangeKind, Plan, Step};
 pub struct ApplyOptions {
     /// `--allow-delete`: destructive changes (replace) may run.
     pub allow_delete: bool,
+    /// A revert: deletes that lose no data (an empty namespace or database,
+    /// a worker) may run without `allow_delete`.
+    pub empty_deletes_allowed: bool,
     /// Changes run concurrently, at most this many at once.
     pub concurrency: usize,
     /// The `workers/message` of uploaded versions (the git commit).
@@ -33,6 +36,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             allow_delete: false,
+            empty_deletes_allowed: false,
             concurrency: 4,
             message: "flareops apply".to_string(),
             health_timeout: std::time::Duration::from_secs(10),
@@ -91,11 +95,14 @@ pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refus
     if !protected.is_empty() {
         return Err(Refusal::Protected(protected));
     }
-    // Every delete needs permission, data-holding or not.
+    // Every delete needs permission, data-holding or not, except the
+    // deletes of a revert that lose nothing.
     let destructive: Vec<Address> = plan
         .changes
         .iter()
-        .filter(|c| c.destructive || c.kind == ChangeKind::Delete)
+        .filter(|c| {
+            c.destructive || (c.kind == ChangeKind::Delete && !options.empty_deletes_allowed)
+        })
         .map(|c| c.address.clone())
         .collect();
     if !destructive.is_empty() && !options.allow_delete {

@@ -112,6 +112,7 @@ pub(super) async fn execute(
     }
     let options = ApplyOptions {
         allow_delete: args.allow_delete,
+        empty_deletes_allowed: args.revert,
         message: super::git::describe(root),
         ..ApplyOptions::default()
     };

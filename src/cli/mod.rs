@@ -152,6 +152,9 @@ pub struct ApplyArgs {
     /// How long to wait for another apply to the same environment to finish (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: std::time::Duration,
+    /// Set by `revert`: deletes that lose no data run without `--allow-delete`.
+    #[arg(skip)]
+    pub revert: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
             yes: args.yes,
             allow_delete: args.allow_delete,
             lock_timeout: args.lock_timeout,
+            revert: true,
         };
         super::apply::execute(root, &target, &desired, &plan, &apply, printer).await
     }

@@ -41,6 +41,21 @@ impl Client {
             .await
     }
 
+    /// Whether the namespace holds no key (one request).
+    pub async fn kv_namespace_is_empty(&self, id: &str) -> Result<bool, ClientError> {
+        let path = self.account_path(&format!("/storage/kv/namespaces/{id}/keys"));
+        let (keys, _) = self
+            .call::<Vec<serde_json::Value>>(
+                Method::GET,
+                &path,
+                &[("limit", "10".to_string())],
+                &[],
+                Body::None,
+            )
+            .await?;
+        Ok(keys.unwrap_or_default().is_empty())
+    }
+
     pub async fn delete_kv_namespace(&self, id: &str) -> Result<(), ClientError> {
         let path = self.account_path(&format!("/storage/kv/namespaces/{id}"));
         self.call_unit(Method::DELETE, &path, &[], Body::None).await

@@ -376,6 +376,9 @@ pub struct LiveState {
     /// bookmark taken before it, to undo it.
     #[serde(serialize_with = "entries")]
     pub migration_hashes: BTreeMap<(String, String), RecordedMigration>,
+    /// Recorded resources that git no longer declares and that hold no
+    /// data (a KV namespace without keys, a D1 database without tables).
+    pub empty: Vec<Address>,
 }
 
 /// A migration file as the ledger records that flareops applied it.

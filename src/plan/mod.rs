@@ -447,7 +447,8 @@ fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Change> {
             code_diff: Vec::new(),
             address: entry.address.clone(),
             kind: ChangeKind::Delete,
-            destructive: entry.address.kind.holds_data(),
+            // An empty namespace or database loses nothing.
+            destructive: entry.address.kind.holds_data() && !live.empty.contains(&entry.address),
             protected: entry.protect,
             fields: vec![FieldDiff {
                 field: "name".into(),

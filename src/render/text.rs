@@ -108,8 +108,12 @@ pub fn text(plan: &Plan) -> String {
             let deletes_data = change.destructive || change.kind == ChangeKind::Delete;
             if deletes_data && change.protected {
                 out.push_str("      ! protect: true: apply refuses this change\n");
-            } else if deletes_data {
+            } else if change.destructive {
                 out.push_str("      ! apply refuses this change without --allow-delete\n");
+            } else if change.kind == ChangeKind::Delete {
+                out.push_str(
+                    "      ! it holds no data: a revert deletes it; apply needs --allow-delete\n",
+                );
             }
             out.push('\n');
         }

@@ -107,6 +107,18 @@ fn removed_resources_are_deleted_only_with_permission_and_renames_keep_data() {
     assert_eq!(keys["result"][0]["name"], "r1", "{keys}");
 
     // Removed from git: a delete, with a data-loss warning, only with permission.
+    let users_id = namespaces(&emulator)
+        .into_iter()
+        .find(|(title, _)| title == "kk-users-staging")
+        .map(|(_, id)| id)
+        .expect("users namespace");
+    let put = emulator.send(
+        "PUT",
+        &emulator.account_path(&format!("/storage/kv/namespaces/{users_id}/bulk")),
+        Some(json!([{"key": "u1", "value": "ada"}])),
+        &[],
+    );
+    assert_eq!(put["success"], true, "{put}");
     write(
         root.path(),
         "infra/storage.yaml",

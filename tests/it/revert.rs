@@ -74,7 +74,24 @@ fn revert_goes_back_to_the_last_apply_an_earlier_one_or_a_git_revision() {
     apply(&[]).success();
     assert_eq!(titles(&emulator), ["reviews-staging", "users-staging"]);
 
-    // Undo the last apply: `reviews` was created by it, so it goes, with permission.
+    // Undo the last apply: `reviews` was created by it and now holds data, so
+    // it goes only with permission.
+    let listed = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+    let reviews = listed["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ns| ns["title"] == "reviews-staging")
+        .and_then(|ns| ns["id"].as_str())
+        .unwrap()
+        .to_string();
+    let put = emulator.send(
+        "PUT",
+        &emulator.account_path(&format!("/storage/kv/namespaces/{reviews}/bulk")),
+        Some(serde_json::json!([{"key": "k", "value": "v"}])),
+        &[],
+    );
+    assert_eq!(put["success"], true, "{put}");
     let revert = |extra: &[&str]| {
         let mut command = flareops(root.path(), &emulator);
         command
@@ -110,17 +127,11 @@ fn revert_goes_back_to_the_last_apply_an_earlier_one_or_a_git_revision() {
     );
     let id = first["id"].as_str().unwrap();
     flareops(root.path(), &emulator)
-        .args([
-            "revert",
-            "--env",
-            "staging",
-            "--yes",
-            "--allow-delete",
-            "--to",
-            id,
-        ])
+        .args(["revert", "--env", "staging", "--yes", "--to", id])
         .assert()
-        .success();
+        .success()
+        .stdout(contains("it holds no data: a revert deletes it"));
+    // The recreated namespace was empty: the revert deleted it without --allow-delete.
     assert_eq!(titles(&emulator), ["users-staging"]);
 
     // A revision git does not know is a clear error.
