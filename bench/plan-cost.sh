@@ -11,7 +11,7 @@ state=$(mktemp -d)
 token=bench-token
 account=f1a7e0c5d4b3a2918f7e6d5c4b3a2910
 project=$(mktemp -d)
-cp -r infra workers "$project/"
+cp -r infra workers migrations "$project/"
 mkdir -p "$project/environments"
 sed "s/^account_id: .*/account_id: $account/" environments/staging.yaml > "$project/environments/staging.yaml"
 
