@@ -105,7 +105,7 @@ pub(super) async fn execute(
     if plan.is_empty() {
         // Recording the inventory writes the ledger: under the lock too.
         let lock = take_lock(target, desired, args, printer).await?;
-        let recorded = record(target, desired, &Recorded::default()).await;
+        let recorded = record(target, lock.lock.database(), desired, &Recorded::default()).await;
         release_lock(lock, target).await;
         recorded?;
         return Ok(ExitCode::SUCCESS);
@@ -124,7 +124,7 @@ pub(super) async fn execute(
         confirm(&desired.environment, printer)?;
     }
     let lock = take_lock(target, desired, args, printer).await?;
-    let result = execute_locked(target, desired, plan, options, printer).await;
+    let result = execute_locked(target, &lock, desired, plan, options, printer).await;
     release_lock(lock, target).await;
     result
 }
@@ -134,6 +134,7 @@ pub(super) async fn execute(
 /// answer or for the lock (another apply may just have made these changes).
 async fn execute_locked(
     target: &Target,
+    lock: &HeldLock,
     desired: &DesiredState,
     plan: &Plan,
     options: ApplyOptions,
@@ -151,8 +152,11 @@ async fn execute_locked(
         );
     }
     // The journal's start row lands before the first change is made.
+    let database = lock.lock.database().to_string();
     let journal =
-        super::history::Journal::start(&target.client, desired, plan, &options.message).await?;
+        super::history::Journal::start(&target.client, database, desired, plan, &options.message)
+            .await
+            .context("journaling this apply failed: nothing was applied")?;
     let progress = |outcome: &ChangeOutcome| {
         // Failures are messages (stderr); what was done is the report (stdout).
         match outcome.result {
@@ -179,7 +183,13 @@ async fn execute_locked(
         }
     );
     printer.data(&summary);
-    record(target, desired, &Recorded::from_run(plan, &report)).await?;
+    record(
+        target,
+        lock.lock.database(),
+        desired,
+        &Recorded::from_run(plan, &report),
+    )
+    .await?;
     if report.failed() > 0 {
         return Ok(ExitCode::FAILURE);
     }
@@ -244,14 +254,20 @@ impl Recorded {
 }
 
 /// Records in the ledger what flareops now manages.
-async fn record(target: &Target, desired: &DesiredState, done: &Recorded) -> anyhow::Result<()> {
+/// `database` is the ledger the apply lock opened.
+async fn record(
+    target: &Target,
+    database: &str,
+    desired: &DesiredState,
+    done: &Recorded,
+) -> anyhow::Result<()> {
     let hint = "the changes were made, but recording them in the ledger failed; run apply again to record them";
-    let database = crate::ledger::sync(&target.client, desired)
+    crate::ledger::sync(&target.client, database, desired)
         .await
         .context(hint)?;
     crate::ledger::record_secret_fingerprints(
         &target.client,
-        &database,
+        database,
         desired,
         &done.sent,
         &done.deleted,
@@ -260,7 +276,7 @@ async fn record(target: &Target, desired: &DesiredState, done: &Recorded) -> any
     .context(hint)?;
     crate::ledger::record_migration_hashes(
         &target.client,
-        &database,
+        database,
         desired,
         &done.migrations,
         &done.undone,

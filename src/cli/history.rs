@@ -101,15 +101,15 @@ pub struct Journal<'a> {
 }
 
 impl<'a> Journal<'a> {
+    /// Starts the journal of an apply in `database`, the ledger already
+    /// opened (by the apply lock).
     pub async fn start(
         client: &'a Client,
+        database: String,
         desired: &DesiredState,
         plan: &'a Plan,
         message: &str,
     ) -> anyhow::Result<Journal<'a>> {
-        let database = ledger::open(client, &desired.ledger_database)
-            .await
-            .context("opening the ledger to journal this apply failed: nothing was applied")?;
         let id = uuid::Uuid::new_v4().to_string();
         journal::start(
             client,
@@ -201,10 +201,11 @@ impl Observer for Journal<'_> {
 /// refusal creates nothing). Best effort: the refusal is what matters.
 pub async fn journal_refusal(client: &Client, desired: &DesiredState, plan: &Plan, message: &str) {
     let recorded = async {
-        if ledger::find(&client.list_d1_databases().await?, &desired.ledger_database).is_none() {
+        let databases = client.list_d1_databases().await?;
+        let Some(database) = ledger::find(&databases, &desired.ledger_database) else {
             return Ok(());
-        }
-        let journal = Journal::start(client, desired, plan, message).await?;
+        };
+        let journal = Journal::start(client, database, desired, plan, message).await?;
         journal::finish(
             client,
             &journal.database,

@@ -239,6 +239,11 @@ pub async fn acquire(
 }
 
 impl Lock {
+    /// The ledger database the lock lives in (already open).
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     pub fn holder(&self) -> &str {
         &self.holder
     }

@@ -273,11 +273,14 @@ pub async fn current_inventory(
 /// Records what flareops manages in `desired.environment` after an apply:
 /// the declared addresses that exist, plus recorded ones that still exist.
 /// Idempotent, so a failed or interrupted run is repaired by the next one.
-/// Returns the ledger's database id.
-pub async fn sync(client: &Client, desired: &DesiredState) -> Result<String, LedgerError> {
-    let database = open(client, &desired.ledger_database).await?;
-    let keep = read_inventory(client, &database, &desired.environment).await?;
+/// `database` is the ledger, already opened (by the apply lock).
+pub async fn sync(
+    client: &Client,
+    database: &str,
+    desired: &DesiredState,
+) -> Result<(), LedgerError> {
+    let keep = read_inventory(client, database, &desired.environment).await?;
     let entries = current_inventory(client, desired, &keep).await?;
-    record_inventory(client, &database, &desired.environment, &entries).await?;
-    Ok(database)
+    record_inventory(client, database, &desired.environment, &entries).await?;
+    Ok(())
 }
