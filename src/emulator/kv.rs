@@ -714,6 +714,17 @@ fn prepare_bulk_item(index: usize, item: BulkItem) -> ApiResult<PreparedEntry> {
     })
 }
 
+/// Cloudflare's limit on the items of one bulk request.
+fn check_bulk_size(operation: &str, count: usize, what: &str) -> ApiResult<()> {
+    if count > MAX_BULK_ITEMS {
+        return Err(invalid(
+            operation,
+            format!("at most {MAX_BULK_ITEMS} {what} per request, got {count}"),
+        ));
+    }
+    Ok(())
+}
+
 async fn bulk_write(
     State(state): State<SharedState>,
     path: NamespacePath,
@@ -722,15 +733,7 @@ async fn bulk_write(
     const OPERATION: &str = "bulk put";
     let Path((_, namespace_id)) = path.map_err(path_error)?;
     let items: Vec<BulkItem> = parse_json(&body, VALIDATION, OPERATION)?;
-    if items.len() > MAX_BULK_ITEMS {
-        return Err(invalid(
-            OPERATION,
-            format!(
-                "at most {MAX_BULK_ITEMS} key-value pairs per request, got {}",
-                items.len()
-            ),
-        ));
-    }
+    check_bulk_size(OPERATION, items.len(), "key-value pairs")?;
     let entries = items
         .into_iter()
         .enumerate()
@@ -774,15 +777,7 @@ async fn bulk_delete(
     const OPERATION: &str = "bulk delete";
     let Path((_, namespace_id)) = path.map_err(path_error)?;
     let keys: Vec<String> = parse_json(&body, VALIDATION, OPERATION)?;
-    if keys.len() > MAX_BULK_ITEMS {
-        return Err(invalid(
-            OPERATION,
-            format!(
-                "at most {MAX_BULK_ITEMS} keys per request, got {}",
-                keys.len()
-            ),
-        ));
-    }
+    check_bulk_size(OPERATION, keys.len(), "keys")?;
     for (index, key) in keys.iter().enumerate() {
         validate_key(OPERATION, key)
             .map_err(|error| invalid(OPERATION, format!("item {index}: {}", error.message)))?;
