@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use flareops::cli::{self, Cli, Printer, Reported};
-use flareops::cloudflare::ClientError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,17 +34,7 @@ fn main() -> ExitCode {
 
 /// Prints the error chain once, then a hint when one applies.
 fn report(printer: &Printer, error: &anyhow::Error) {
-    let mut text = format!("error: {error}");
-    for cause in error.chain().skip(1) {
-        text.push_str(&format!("\n  caused by: {cause}"));
-    }
-    if let Some(hint) = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<ClientError>()?.hint())
-    {
-        text.push_str(&format!("\nhint: {hint}"));
-    }
-    printer.message(&text);
+    printer.message(&format!("error: {}", cli::error_text(error)));
 }
 
 fn init_tracing() {

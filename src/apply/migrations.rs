@@ -51,7 +51,8 @@ pub async fn run(
         );
         let bookmark = client.d1_bookmark(&uuid).await?;
         first_bookmark.get_or_insert_with(|| bookmark.clone());
-        if let Err(error) = client.d1_query(&uuid, &sql).await {
+        let outcome = run_once(client, &uuid, &sql, file).await;
+        if let Err(error) = outcome {
             let message = error.to_string();
             return Err(StepError::Migration {
                 location: locate(migration, &message),
@@ -188,5 +189,49 @@ mod tests {
             "CREATE TABLE a (x) -- note\n;"
         );
         assert_eq!(terminated("CREATE TABLE a (x);\n\n"), "CREATE TABLE a (x);");
+    }
+}
+
+/// Whether wrangler's tracking table lists `file` (a read, retried).
+async fn recorded(
+    client: &Client,
+    uuid: &str,
+    file: &str,
+) -> Result<bool, crate::cloudflare::ClientError> {
+    let rows = client
+        .d1_query(
+            uuid,
+            &format!(
+                "SELECT 1 AS found FROM {MIGRATIONS_TABLE} WHERE name = '{}';",
+                file.replace('\'', "''")
+            ),
+        )
+        .await?;
+    Ok(rows.iter().any(|r| !r.results.is_empty()))
+}
+
+/// Runs one migration file (with its tracking row, one transaction). When
+/// the answer is lost, the tracking row tells whether it committed: if it
+/// did, the file ran; if not, nothing ran and it is sent again (a few times).
+async fn run_once(
+    client: &Client,
+    uuid: &str,
+    sql: &str,
+    file: &str,
+) -> Result<(), crate::cloudflare::ClientError> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match client.d1_query(uuid, sql).await {
+            Ok(_) => return Ok(()),
+            Err(error @ crate::cloudflare::ClientError::OutcomeUnknown { .. }) => {
+                match recorded(client, uuid, file).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) if attempt < ATTEMPTS => attempt += 1,
+                    _ => return Err(error),
+                }
+            }
+            Err(error) => return Err(error),
+        }
     }
 }

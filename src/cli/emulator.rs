@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use super::{EmulatorArgs, Printer};
-use crate::emulator;
+use crate::emulator::{self, FaultConfig};
 
 pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let token = match &args.token {
@@ -33,12 +33,15 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         account_id: args.account_id.clone(),
         zones: args.zones.clone(),
     };
-    let server = emulator::start(config).await.with_context(|| {
-        format!(
-            "starting the emulator with state in {}",
-            args.state.display()
-        )
-    })?;
+    let faults = fault_config(args)?;
+    let server = emulator::start_with_faults(config, faults)
+        .await
+        .with_context(|| {
+            format!(
+                "starting the emulator with state in {}",
+                args.state.display()
+            )
+        })?;
     printer.data(&format!(
         "flareops emulator listening on {}\naccount id: {}\n",
         server.base_url(),
@@ -46,6 +49,13 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
     ));
     for zone in &args.zones {
         printer.data(&format!("zone: {zone} (id {})\n", emulator::zone_id(zone)));
+    }
+    let faults = server.fault_config();
+    if !faults.is_noop() {
+        printer.message(&format!(
+            "fault injection on (seed {}); GET /__emulator/faults shows it, DELETE turns it off",
+            faults.seed.unwrap_or_default()
+        ));
     }
     wait_for_stop().await;
     server.shutdown().await;
@@ -66,4 +76,160 @@ async fn wait_for_stop() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The fault configuration of the command line: `--faults FILE` if given, then each `--fault-*`
+/// and `--rate-limit` flag given overriding its part (`--fault-rate` first, the per-kind rates
+/// after it).
+fn fault_config(args: &EmulatorArgs) -> anyhow::Result<FaultConfig> {
+    let mut config = match &args.faults {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the fault configuration {}", path.display()))?;
+            FaultConfig::from_json(&bytes)
+                .with_context(|| format!("in the fault configuration {}", path.display()))?
+        }
+        None => FaultConfig::default(),
+    };
+    if let Some(seed) = args.fault_seed {
+        config.seed = Some(seed);
+    }
+    let default = &mut config.default;
+    if let Some(rate) = args.fault_rate {
+        default.split_rate(rate);
+    }
+    let overrides = [
+        (args.fault_5xx_rate, &mut default.server_error_rate),
+        (args.fault_429_rate, &mut default.too_many_requests_rate),
+        (args.fault_reset_rate, &mut default.reset_rate),
+        (
+            args.fault_lost_response_rate,
+            &mut default.lost_response_rate,
+        ),
+    ];
+    for (flag, field) in overrides {
+        if let Some(rate) = flag {
+            *field = rate;
+        }
+    }
+    if let Some(latency) = args.fault_latency_ms {
+        default.latency_ms = latency;
+    }
+    if let Some(jitter) = args.fault_jitter_ms {
+        default.jitter_ms = jitter;
+    }
+    if let Some(retry_after) = args.fault_retry_after {
+        default.retry_after = retry_after;
+    }
+    if let Some(limit) = args.rate_limit {
+        config.rate_limit = Some(limit);
+    }
+    config
+        .validate()
+        .context("invalid fault flags (see flareops emulator --help)")?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn emulator_args(extra: &[&str]) -> EmulatorArgs {
+        let argv = ["flareops", "emulator"].iter().chain(extra);
+        match Cli::try_parse_from(argv).expect("arguments parse").command {
+            Command::Emulator(args) => args,
+            other => panic!("not the emulator command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listens_on_loopback_and_injects_nothing_by_default() {
+        let args = emulator_args(&[]);
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+        let config = fault_config(&args).unwrap();
+        assert!(config.is_noop(), "{config:?}");
+        assert_eq!(config, FaultConfig::default());
+    }
+
+    #[test]
+    fn fault_rate_splits_and_per_kind_flags_override() {
+        let args = emulator_args(&[
+            "--fault-seed",
+            "7",
+            "--fault-rate",
+            "20%",
+            "--fault-reset-rate",
+            "0",
+            "--fault-latency-ms",
+            "5",
+            "--fault-jitter-ms",
+            "3",
+            "--fault-retry-after",
+            "2",
+            "--rate-limit",
+            "3/2s",
+        ]);
+        let config = fault_config(&args).unwrap();
+        assert_eq!(config.seed, Some(7));
+        let default = &config.default;
+        assert_eq!(default.server_error_rate, 0.05);
+        assert_eq!(default.too_many_requests_rate, 0.05);
+        assert_eq!(default.lost_response_rate, 0.05);
+        assert_eq!(default.reset_rate, 0.0);
+        assert_eq!((default.latency_ms, default.jitter_ms), (5, 3));
+        assert_eq!(default.retry_after, 2);
+        assert_eq!(
+            config.rate_limit,
+            Some(emulator::RateLimit {
+                requests: 3,
+                window_secs: 2
+            })
+        );
+        let bare = emulator_args(&["--rate-limit"]);
+        assert_eq!(
+            fault_config(&bare).unwrap().rate_limit,
+            Some(emulator::faults::DEFAULT_RATE_LIMIT)
+        );
+    }
+
+    #[test]
+    fn bad_fault_flags_are_refused_with_the_field() {
+        let argv = ["flareops", "emulator", "--fault-5xx-rate", "1.5"];
+        let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(error.contains("between 0.0 and 1.0"), "{error}");
+        let argv = ["flareops", "emulator", "--rate-limit", "fast"];
+        let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(error.contains("REQUESTS/WINDOW"), "{error}");
+        let args = emulator_args(&["--fault-5xx-rate", "0.7", "--fault-429-rate", "0.7"]);
+        let error = format!("{:#}", fault_config(&args).unwrap_err());
+        assert!(error.contains("must not exceed 1.0"), "{error}");
+    }
+
+    #[test]
+    fn a_faults_file_is_the_base_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("faults.json");
+        std::fs::write(
+            &file,
+            r#"{"seed": 1, "default": {"5xx_rate": 0.5},
+                "rules": [{"method": "GET", "path": "/accounts", "faults": {"reset_rate": 1}}]}"#,
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config =
+            fault_config(&emulator_args(&["--faults", path, "--fault-seed", "9"])).unwrap();
+        assert_eq!(config.seed, Some(9));
+        assert_eq!(config.default.server_error_rate, 0.5);
+        assert_eq!(config.rules.len(), 1);
+        std::fs::write(&file, r#"{"default": {"typo_rate": 1}}"#).unwrap();
+        let error = format!(
+            "{:#}",
+            fault_config(&emulator_args(&["--faults", path])).unwrap_err()
+        );
+        assert!(error.contains("faults.json"), "{error}");
+        assert!(error.contains("unknown field `typo_rate`"), "{error}");
+    }
 }

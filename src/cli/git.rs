@@ -1,7 +1,10 @@
-//! The git commit a run deploys, for version messages.
+//! Git: the commit a run deploys (for version messages and the journal),
+//! and the manifests at an earlier commit (for revert and drift).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use anyhow::{Context, bail};
 
 /// `flareops <short commit>`, with `+dirty` when the work tree has
 /// changes, or `flareops (not a git checkout)`.
@@ -22,4 +25,35 @@ pub fn describe(root: &Path) -> String {
         }
         None => "flareops (not a git checkout)".to_string(),
     }
+}
+
+/// The repository's files at `reference`, in a temporary directory.
+pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile::TempDir> {
+    let snapshot = tempfile::tempdir().context("creating a directory for the revert")?;
+    let archive: PathBuf = snapshot.path().join(".revert.tar");
+    let status = Command::new("git")
+        .args(["archive", "--format=tar", "-o"])
+        .arg(&archive)
+        .arg(reference)
+        .current_dir(root)
+        .status()
+        .context("running git")?;
+    if !status.success() {
+        bail!(
+            "git cannot read revision `{reference}` of {}\nhint: name a commit, tag or branch of this repository",
+            root.display()
+        );
+    }
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(snapshot.path())
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("cannot unpack revision `{reference}`");
+    }
+    std::fs::remove_file(&archive).context("removing the revision archive")?;
+    Ok(snapshot)
 }

@@ -3,6 +3,7 @@
 //! [`Printer`]: data on stdout, messages on stderr.
 
 mod apply;
+mod drift;
 mod emulator;
 mod git;
 mod history;
@@ -50,6 +51,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Remove an environment's apply lock (when the apply holding it is gone).
     Unlock(UnlockArgs),
+    /// Report how the account differs from git: changed or deleted outside
+    /// git, unmanaged look-alikes, and pending changes. Exit 0 = no drift,
+    /// 2 = drift, 1 = error.
+    Drift(DriftArgs),
     /// Go back to what git declared earlier: before the last apply, at an
     /// earlier apply (`--to ID`), or at a git revision (`--to-git REF`).
     Revert(RevertArgs),
@@ -117,19 +122,56 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    /// GitHub markdown: a pull-request comment (plan) or an issue body
+    /// (drift), starting with a hidden marker.
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
+    /// The environment (`environments/<ENV>.yaml`). Repeat it for one report
+    /// covering several (text and markdown).
+    #[arg(long = "env", value_name = "ENV", required = true)]
+    pub environments: Vec<String>,
+    /// Use the embedded local account (the emulator, state in `.flareops/local/`).
+    #[arg(long)]
+    pub local: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Also save the plan to FILE, for `flareops apply FILE` (written atomically).
+    /// Also save the plan to FILE, for `flareops apply FILE` (written
+    /// atomically; one environment only).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Apply the current manifests to make the account match git again.
+    /// Never touches unmanaged look-alikes.
+    #[arg(long)]
+    pub heal: bool,
+    /// With --heal: apply without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y', requires = "heal")]
+    pub yes: bool,
+    /// With --heal: permit changes that delete data.
+    #[arg(long, requires = "heal")]
+    pub allow_delete: bool,
+    /// With --heal: how long to wait for another apply to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +242,45 @@ pub struct EmulatorArgs {
     /// Repeat for several zones. Zones are kept in the state directory once created.
     #[arg(long = "zone", value_name = "NAME")]
     pub zones: Vec<String>,
+    /// Fault injection (off by default; changeable at run time through
+    /// `/__emulator/faults`): a JSON file with per-endpoint rules. The --fault-*
+    /// and --rate-limit flags override the file's seed, default faults and rate limit.
+    #[arg(long, value_name = "FILE.json", help_heading = "Fault injection")]
+    pub faults: Option<PathBuf>,
+    /// Seed of the fault generator: the same seed and requests give the same faults
+    /// [default: random, reported by GET /__emulator/faults].
+    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    pub fault_seed: Option<u64>,
+    /// Share of requests failed, split evenly across 5xx, 429, reset and lost
+    /// response (0.0..=1.0 or a percentage like 20%); the per-kind flags override their part.
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
+    pub fault_rate: Option<f64>,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, value_name = "MS", help_heading = "Fault injection")]
+    pub fault_latency_ms: Option<u64>,
+    /// Extra latency drawn uniformly from 0..=MS per request.
+    #[arg(long, value_name = "MS", help_heading = "Fault injection")]
+    pub fault_jitter_ms: Option<u64>,
+    /// Share of requests answered 500/502/503/504, not processed.
+    #[arg(long = "fault-5xx-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
+    pub fault_5xx_rate: Option<f64>,
+    /// Share of requests answered 429 with Retry-After, not processed.
+    #[arg(long = "fault-429-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
+    pub fault_429_rate: Option<f64>,
+    /// Retry-After of the injected 429s, in seconds [default: 1].
+    #[arg(long, value_name = "SECS", help_heading = "Fault injection")]
+    pub fault_retry_after: Option<u64>,
+    /// Share of requests whose connection is reset before any response, not processed.
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
+    pub fault_reset_rate: Option<f64>,
+    /// Share of requests processed (writes committed) whose response is then lost
+    /// (connection reset).
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
+    pub fault_lost_response_rate: Option<f64>,
+    /// Cloudflare's per-token rate limit: at most N requests per window, then 429 with
+    /// Retry-After. Without a value, Cloudflare's 1200/300s.
+    #[arg(long, value_name = "N/WINDOW", num_args = 0..=1, default_missing_value = "1200/300s", help_heading = "Fault injection")]
+    pub rate_limit: Option<crate::emulator::RateLimit>,
 }
 
 /// Where output goes: data on stdout, messages on stderr.
@@ -243,6 +324,21 @@ impl Default for Printer {
 #[error("reported")]
 pub struct Reported;
 
+/// An error's message, its causes, and a hint when one applies.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    if let Some(hint) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::cloudflare::ClientError>()?.hint())
+    {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    text
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -256,5 +352,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(&cli.dir, &args, printer).await,
         Command::Unlock(args) => unlock::run(&cli.dir, &args, printer).await,
         Command::Revert(args) => revert::run(&cli.dir, &args, printer).await,
+        Command::Drift(args) => drift::run(&cli.dir, &args, printer).await,
     }
 }

@@ -5,47 +5,128 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::target::Target;
-use super::{Format, PlanArgs, Printer};
+use super::{PlanArgs, Printer, ReportFormat, Reported};
 use crate::model::DesiredState;
-use crate::plan::SavedPlan;
+use crate::plan::{Plan, SavedPlan};
+use crate::render::EnvironmentPlan;
 use crate::{live, manifest, plan, render};
 
 pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let desired =
-        super::validate::load(root, &args.target.environment, args.target.local, printer)?;
+    let environments = &args.environments;
+    for (index, environment) in environments.iter().enumerate() {
+        if environments[..index].contains(environment) {
+            bail!("environment `{environment}` is named twice");
+        }
+    }
+    if environments.len() > 1 {
+        if args.out.is_some() {
+            bail!(
+                "--out saves the plan of one environment\nhint: run `flareops plan --env ENV --out FILE` once per environment"
+            );
+        }
+        if args.format == ReportFormat::Json {
+            bail!(
+                "--format json describes one environment\nhint: run `flareops plan --env ENV --format json` once per environment"
+            );
+        }
+    }
+    if args.format == ReportFormat::Markdown {
+        return markdown(root, args, printer).await;
+    }
+    let mut changes = false;
+    for (index, environment) in environments.iter().enumerate() {
+        let desired = super::validate::load(root, environment, args.local, printer)?;
+        let plan = plan_one(root, &desired, args).await?;
+        changes |= !plan.is_empty();
+        if index > 0 {
+            printer.data("\n");
+        }
+        match args.format {
+            ReportFormat::Json => printer.data(&render::json(&plan)),
+            _ => printer.data(&render::text(&plan)),
+        }
+        if let Some(out) = &args.out {
+            printer.message(&format!(
+                "Saved the plan to {0}: apply exactly it with `flareops apply {0}`.",
+                out.display()
+            ));
+        }
+    }
+    if args.detailed_exitcode && changes {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plans one environment (and saves the plan with `--out`).
+async fn plan_one(root: &Path, desired: &DesiredState, args: &PlanArgs) -> anyhow::Result<Plan> {
     // Read before any request: a manifest that cannot be read costs none.
     let manifest_fingerprint = match &args.out {
-        Some(_) => Some(manifest_fingerprint(root, &desired)?),
+        Some(_) => Some(manifest_fingerprint(root, desired)?),
         None => None,
     };
-    let target = Target::connect(root, &desired, args.target.local).await?;
-    let fetched = live::fetch(&target.client, &desired).await;
+    let target = Target::connect(root, desired, args.local).await?;
+    let fetched = live::fetch(&target.client, desired).await;
     target.close().await;
     let live = fetched?;
-    let plan = plan::plan(&desired, &live);
+    let plan = plan::plan(desired, &live);
     if let (Some(out), Some(manifest_fingerprint)) = (&args.out, manifest_fingerprint) {
         let saved = SavedPlan {
             plan: plan.clone(),
             manifest_fingerprint,
-            local: args.target.local,
+            local: args.local,
         };
         write_atomically(out, saved.to_json().as_bytes())
             .with_context(|| format!("saving the plan to {}", out.display()))?;
     }
-    match args.format {
-        Format::Text => printer.data(&render::text(&plan)),
-        Format::Json => printer.data(&render::json(&plan)),
+    Ok(plan)
+}
+
+/// One pull-request comment for every environment. An environment that
+/// cannot be planned shows its error in the comment (and on stderr), the
+/// others are planned anyway, and the exit code is 1.
+async fn markdown(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let mut outcomes = Vec::new();
+    let mut failed = false;
+    for environment in &args.environments {
+        let outcome = match super::validate::load_quietly(root, environment, args.local) {
+            Err(diagnostics) => {
+                printer.message(&diagnostics.render(printer.color()));
+                Err(diagnostics.render(false))
+            }
+            Ok(desired) => plan_one(root, &desired, args).await.map_err(|error| {
+                let text = super::error_text(&error);
+                printer.message(&format!("error: {environment}: {text}"));
+                text
+            }),
+        };
+        outcomes.push(match outcome {
+            Ok(plan) => EnvironmentPlan::Planned(plan),
+            Err(error) => {
+                failed = true;
+                EnvironmentPlan::Failed {
+                    environment: environment.clone(),
+                    error,
+                }
+            }
+        });
     }
-    if let Some(out) = &args.out {
-        printer.message(&format!(
-            "Saved the plan to {0}: apply exactly it with `flareops apply {0}`.",
-            out.display()
-        ));
+    let commit = super::git::describe(root);
+    printer.data(&render::plan_comment(&render::PlanComment {
+        commit: &commit,
+        local: args.local,
+        environments: &outcomes,
+    }));
+    if failed {
+        return Err(Reported.into());
     }
-    if args.detailed_exitcode && !plan.is_empty() {
+    let changes = outcomes
+        .iter()
+        .any(|o| matches!(o, EnvironmentPlan::Planned(plan) if !plan.is_empty()));
+    if args.detailed_exitcode && changes {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

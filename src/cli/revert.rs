@@ -5,8 +5,8 @@
 //! is shown, confirmed, and applied under the same rules (`--allow-delete`
 //! for anything that loses data, the lock, the journal).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
@@ -23,7 +23,7 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
             commit_of_apply(root, environment, to.as_deref(), args.local, printer).await?
         }
     };
-    let snapshot = checkout(root, &reference)?;
+    let snapshot = super::git::checkout(root, &reference)?;
     printer.message(&format!(
         "revert plan for environment `{environment}`: back to the manifests at git revision {reference}"
     ));
@@ -100,35 +100,4 @@ async fn commit_of_apply(
         );
     }
     Ok(commit.to_string())
-}
-
-/// The repository's files at `reference`, in a temporary directory.
-fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile::TempDir> {
-    let snapshot = tempfile::tempdir().context("creating a directory for the revert")?;
-    let archive: PathBuf = snapshot.path().join(".revert.tar");
-    let status = Command::new("git")
-        .args(["archive", "--format=tar", "-o"])
-        .arg(&archive)
-        .arg(reference)
-        .current_dir(root)
-        .status()
-        .context("running git")?;
-    if !status.success() {
-        bail!(
-            "git cannot read revision `{reference}` of {}\nhint: name a commit, tag or branch of this repository",
-            root.display()
-        );
-    }
-    let status = Command::new("tar")
-        .arg("-xf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(snapshot.path())
-        .status()
-        .context("running tar")?;
-    if !status.success() {
-        bail!("cannot unpack revision `{reference}`");
-    }
-    std::fs::remove_file(&archive).context("removing the revision archive")?;
-    Ok(snapshot)
 }

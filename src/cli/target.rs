@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::cloudflare::{Client, ClientConfig, DEFAULT_BASE_URL, Token};
+use crate::cloudflare::{Client, ClientConfig, DEFAULT_BASE_URL, Settings, Token};
 use crate::emulator;
 use crate::model::{AccountTarget, DesiredState};
 
@@ -54,7 +54,10 @@ impl Target {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let client = Client::new(ClientConfig::new(base_url, Token::new(token), account_id))?;
+        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+        let config =
+            ClientConfig::new(base_url, Token::new(token), account_id).with_settings(&settings);
+        let client = Client::new(config)?;
         Ok(Target {
             client,
             local: None,
@@ -62,6 +65,7 @@ impl Target {
     }
 
     async fn local(root: &Path, desired: &DesiredState) -> anyhow::Result<Target> {
+        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
         let state_dir = root.join(".flareops").join("local");
         let token = uuid::Uuid::new_v4().simple().to_string();
         let config = emulator::Config {
@@ -76,11 +80,15 @@ impl Target {
         let server = emulator::start(config)
             .await
             .with_context(|| format!("starting the local account in {}", state_dir.display()))?;
-        let client = Client::new(ClientConfig::new(
+        let mut config = ClientConfig::new(
             server.base_url(),
             Token::new(token),
             emulator::DEFAULT_ACCOUNT_ID,
-        ))?;
+        );
+        // The local account has no API quota: no rate limit unless
+        // FLAREOPS_RATE_LIMIT asks for one.
+        config.rate_limit = None;
+        let client = Client::new(config.with_settings(&settings))?;
         Ok(Target {
             client,
             local: Some(server),

@@ -44,7 +44,7 @@ fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {
     Reported
 }
 
-fn load_quietly(
+pub(super) fn load_quietly(
     root: &Path,
     environment: &str,
     local: bool,

@@ -1,10 +1,14 @@
-//! Workers KV namespaces: `/accounts/{a}/storage/kv/namespaces`.
+//! Workers KV namespaces: `/accounts/{a}/storage/kv/namespaces`. A create
+//! whose answer is lost is looked up by title (titles are unique in an
+//! account) before it is sent again.
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Body, Client, ClientError};
+use super::retry::Repeat;
+use super::transport::Exchange;
+use super::{Body, Client, ClientError, Request};
 
 /// A KV namespace as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -30,8 +34,21 @@ impl Client {
     pub async fn create_kv_namespace(&self, title: &str) -> Result<KvNamespace, ClientError> {
         let path = self.account_path("/storage/kv/namespaces");
         let body = json!({ "title": title });
-        self.call_result(Method::POST, &path, &[], &[], Body::Json(&body))
-            .await
+        let request = Request::new(Method::POST, &path)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Unsafe);
+        self.create_or_find(
+            &format!("KV namespace {title:?}"),
+            async |state: &mut Exchange| self.fetch_result_with(&request, state).await,
+            async || {
+                Ok(self
+                    .list_kv_namespaces()
+                    .await?
+                    .into_iter()
+                    .find(|ns| ns.title == title))
+            },
+        )
+        .await
     }
 
     pub async fn rename_kv_namespace(&self, id: &str, title: &str) -> Result<(), ClientError> {

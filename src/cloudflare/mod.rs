@@ -1,15 +1,43 @@
 //! The Cloudflare REST API v4 client: the only module that knows the API's
 //! JSON and HTTP. It speaks the v4 envelope, both pagination styles, maps
-//! failures to typed errors carrying Cloudflare's codes, bounds concurrency
-//! and retries what is safe to retry.
+//! failures to typed errors carrying Cloudflare's codes, and stays reliable
+//! under faults:
 //!
-//! Endpoint calls live in one file per service (`kv`, `d1`, `r2`); this file
-//! holds the transport: configuration, the envelope, errors and retries.
+//! - **Retries** ([`retry`]): exponential backoff with full jitter on 429,
+//!   5xx and connection errors, honouring `Retry-After` (seconds or an HTTP
+//!   date). Reads and replacements retry any of them; a create (`POST`, and
+//!   the script upload `PUT`) retries only what provably did nothing (a
+//!   429, a connection that never opened).
+//! - **Lost answers on creates** ([`transport`]): when a create's answer is
+//!   lost (a dropped connection, a timeout, a body cut short, a 5xx), the
+//!   resource is looked up by its name first, and the create is sent again
+//!   only when the lookup shows it does not exist. When nothing can tell,
+//!   the error is [`ClientError::OutcomeUnknown`].
+//! - **Rate limit** ([`ratelimit`]): one token bucket shared by every
+//!   request of a run, retries and lookups included.
+//! - **Timeouts**: one per attempt, and an overall [`Deadline`] after which
+//!   every request fails at once with [`ClientError::Deadline`]; no retry
+//!   wait sleeps past it.
+//! - **Secrets**: the token is only ever sent in the `Authorization`
+//!   header (marked sensitive); `Debug`, `Display`, errors and logs never
+//!   show it, and it is scrubbed from error texts a server echoes back.
+//!
+//! Every attempt is logged at `debug` with its method, path, attempt
+//! number, status, elapsed time and Cloudflare's request id (`cf-ray`).
+//! Settings come from [`ClientConfig`], and from `FLAREOPS_*` environment
+//! variables through [`env::Settings`].
+//!
+//! Endpoint calls live in one file per service (`kv`, `d1`, `r2`,
+//! `workers`); this file holds configuration, the envelope and errors;
+//! `transport` sends requests.
 
 mod d1;
+pub mod env;
 mod kv;
 mod r2;
+mod ratelimit;
 mod retry;
+mod transport;
 mod workers;
 
 use std::fmt;
@@ -23,19 +51,33 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
 pub use d1::{D1Database, QueryResult};
+pub use env::{SettingError, Settings};
 pub use kv::KvNamespace;
 pub use r2::R2Bucket;
-pub use retry::RetryPolicy;
+pub use ratelimit::{RateLimit, RateLimiter};
+pub use retry::{RetryPolicy, parse_retry_after};
 pub use workers::{
     CustomDomain, Deployment, DeploymentShare, DurableObjectNamespace, Migration, Route,
     ScriptSummary, UploadedModule, Version, WorkerUpload,
 };
 
+use retry::Repeat;
+use transport::Exchange;
+
 /// The production API base URL; `CLOUDFLARE_API_BASE_URL` overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
-/// An API token. It is only ever sent in the `Authorization` header: `Debug`
-/// and `Display` print a placeholder, so it cannot leak through formatting.
+/// What replaces a secret in any text the client produces.
+const REDACTED: &str = "<redacted>";
+
+/// Tokens shorter than this are not scrubbed out of texts (a real token is
+/// 40 characters; scrubbing a one-letter test token would mangle every
+/// message).
+const MIN_SCRUBBED_TOKEN: usize = 8;
+
+/// An API token. It is only ever sent in the `Authorization` header
+/// (marked sensitive): `Debug` and `Display` print a placeholder, so it
+/// cannot leak through formatting or logs.
 #[derive(Clone)]
 pub struct Token(String);
 
@@ -50,21 +92,68 @@ impl Token {
         value.set_sensitive(true);
         Ok(value)
     }
+
+    /// `text` with every occurrence of the token replaced.
+    fn scrub(&self, text: &str) -> String {
+        if self.0.len() >= MIN_SCRUBBED_TOKEN && text.contains(&self.0) {
+            text.replace(&self.0, REDACTED)
+        } else {
+            text.to_string()
+        }
+    }
 }
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+        write!(f, "Token({REDACTED})")
     }
 }
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(REDACTED)
     }
 }
 
-/// Everything needed to talk to one account.
+/// The moment a run's requests must be done by, and the timeout it came
+/// from (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: tokio::time::Instant,
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        let now = tokio::time::Instant::now();
+        Deadline {
+            // A timeout too long for the clock is as good as none.
+            at: now
+                .checked_add(timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400)),
+            timeout,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        tokio::time::Instant::now() >= self.at
+    }
+
+    /// Whether a wait of `wait` from now would reach the deadline.
+    fn ends_within(&self, wait: Duration) -> bool {
+        tokio::time::Instant::now()
+            .checked_add(wait)
+            .is_none_or(|end| end >= self.at)
+    }
+
+    fn remaining(&self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+}
+
+/// Everything needed to talk to one account. `Debug` redacts the token.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub base_url: String,
@@ -73,11 +162,18 @@ pub struct ClientConfig {
     /// Requests in flight at once.
     pub max_concurrency: usize,
     pub retry: RetryPolicy,
-    /// Per-request timeout.
+    /// Timeout of one attempt (connecting, sending and reading the answer).
     pub request_timeout: Duration,
+    /// The request rate of the run (shared by the clones of the client);
+    /// `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// When every request must be done by; `None`: no overall timeout.
+    pub deadline: Option<Deadline>,
 }
 
 impl ClientConfig {
+    /// The defaults: 8 requests in flight, [`RetryPolicy::default`], 60 s
+    /// per attempt, [`RateLimit::DEFAULT`], no overall timeout.
     pub fn new(base_url: impl Into<String>, token: Token, account_id: impl Into<String>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
@@ -86,6 +182,8 @@ impl ClientConfig {
             max_concurrency: 8,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(60),
+            rate_limit: Some(RateLimit::DEFAULT),
+            deadline: None,
         }
     }
 }
@@ -98,7 +196,8 @@ pub struct ApiMessage {
     pub message: String,
 }
 
-/// Errors of the client. Every variant says which request failed.
+/// Errors of the client. Every variant says which request failed. None
+/// holds the token; texts the server sent are scrubbed of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("the API token cannot be sent in an HTTP header (it contains invalid characters)")]
@@ -114,12 +213,18 @@ pub enum ClientError {
         status: u16,
         errors: Vec<ApiMessage>,
     },
-    #[error("{method} {path}: request failed: {source}")]
+    /// No complete answer: the connection failed or dropped, the attempt
+    /// timed out, or the body was cut short.
+    #[error("{method} {path}: request failed: {detail}")]
     Transport {
         method: Method,
         path: String,
-        #[source]
-        source: reqwest::Error,
+        /// Whether the request may have reached the server (`false`: the
+        /// connection never opened).
+        sent: bool,
+        /// The error and its causes, in one line.
+        detail: String,
+        error: reqwest::Error,
     },
     #[error("{method} {path}: unexpected response (HTTP {status}): {reason}")]
     Decode {
@@ -127,6 +232,28 @@ pub enum ClientError {
         path: String,
         status: u16,
         reason: String,
+    },
+    /// A request that must not be repeated blindly (a create, a D1 write)
+    /// lost its answer, and nothing could tell whether it took effect.
+    #[error(
+        "{error} (the request may or may not have taken effect: its answer was lost{})",
+        match lookup { Some(e) => format!(", and looking the result up failed too: {e}"), None => String::new() }
+    )]
+    OutcomeUnknown {
+        error: Box<ClientError>,
+        lookup: Option<Box<ClientError>>,
+    },
+    /// The run's overall timeout passed: the request was not sent again.
+    #[error(
+        "{method} {path}: gave up: the overall timeout of {} for this run has passed{}",
+        env::display_duration(*timeout),
+        match last { Some(e) => format!(" (the last attempt failed: {e})"), None => String::new() }
+    )]
+    Deadline {
+        method: Method,
+        path: String,
+        timeout: Duration,
+        last: Option<Box<ClientError>>,
     },
 }
 
@@ -146,13 +273,34 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
+            ClientError::OutcomeUnknown { error, .. } => error.status(),
             _ => None,
         }
     }
 
     /// Whether Cloudflare reported this error code.
     pub fn has_code(&self, code: i64) -> bool {
-        matches!(self, ClientError::Api { errors, .. } if errors.iter().any(|e| e.code == code))
+        match self {
+            ClientError::Api { errors, .. } => errors.iter().any(|e| e.code == code),
+            ClientError::OutcomeUnknown { error, .. } => error.has_code(code),
+            _ => false,
+        }
+    }
+
+    /// Whether the request may have taken effect although it failed: a
+    /// create or a D1 write whose answer was lost. Look before acting.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ClientError::OutcomeUnknown { .. })
+    }
+
+    /// Whether the run's overall timeout passed (also when that left the
+    /// outcome of a create unknown).
+    pub fn is_deadline(&self) -> bool {
+        match self {
+            ClientError::Deadline { .. } => true,
+            ClientError::OutcomeUnknown { error, .. } => error.is_deadline(),
+            _ => false,
+        }
     }
 
     /// A rejected or missing credential.
@@ -166,6 +314,7 @@ impl ClientError {
                             .any(|e| matches!(e.code, 10000 | 9109 | 6003 | 6111 | 1000)))
                     || errors.iter().any(|e| matches!(e.code, 6003 | 6111 | 9106))
             }
+            ClientError::OutcomeUnknown { error, .. } => error.is_authentication(),
             _ => false,
         }
     }
@@ -181,7 +330,61 @@ impl ClientError {
             ClientError::Transport { .. } => Some(
                 "check CLOUDFLARE_API_BASE_URL and the network; run with --local to use the embedded local account",
             ),
+            ClientError::OutcomeUnknown { .. } => Some(
+                "the change may have been made; run `flareops plan` to see what the account holds now before applying again",
+            ),
+            ClientError::Deadline { .. } => Some(
+                "the run took longer than FLAREOPS_TIMEOUT allows; raise it, or set it to `off`",
+            ),
             _ => None,
+        }
+    }
+
+    /// This error with `token` scrubbed out of every text a server sent.
+    fn scrubbed(self, token: &Token) -> ClientError {
+        match self {
+            ClientError::Api {
+                method,
+                path,
+                status,
+                errors,
+            } => ClientError::Api {
+                method,
+                path: token.scrub(&path),
+                status,
+                errors: errors
+                    .into_iter()
+                    .map(|e| ApiMessage {
+                        code: e.code,
+                        message: token.scrub(&e.message),
+                    })
+                    .collect(),
+            },
+            ClientError::Decode {
+                method,
+                path,
+                status,
+                reason,
+            } => ClientError::Decode {
+                method,
+                path: token.scrub(&path),
+                status,
+                reason: token.scrub(&reason),
+            },
+            ClientError::Transport {
+                method,
+                path,
+                sent,
+                detail,
+                error,
+            } => ClientError::Transport {
+                method,
+                path: token.scrub(&path),
+                sent,
+                detail: token.scrub(&detail),
+                error,
+            },
+            other => other,
         }
     }
 }
@@ -206,14 +409,35 @@ struct Envelope<T> {
     result_info: Option<ResultInfo>,
 }
 
-/// The client for one account.
-#[derive(Debug, Clone)]
+/// The client for one account. Clones share the connection pool, the
+/// concurrency bound, the rate limiter and the deadline. `Debug` shows the
+/// settings, never the token.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
     account_id: String,
-    limiter: Arc<Semaphore>,
+    /// Kept only to scrub it out of texts servers echo back.
+    token: Token,
+    concurrency: Arc<Semaphore>,
+    rate: RateLimiter,
     retry: RetryPolicy,
+    request_timeout: Duration,
+    deadline: Option<Deadline>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("account_id", &self.account_id)
+            .field("token", &self.token)
+            .field("rate", &self.rate)
+            .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The body of a request. A multipart body is built anew for each attempt.
@@ -223,12 +447,66 @@ enum Body<'a> {
     Multipart(&'a (dyn Fn() -> reqwest::multipart::Form + Send + Sync)),
 }
 
+/// One request, as sent on every attempt.
+struct Request<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    headers: &'a [(&'static str, String)],
+    body: Body<'a>,
+    /// Whether a retry after a lost answer is harmless; by default from
+    /// the method ([`Repeat::of`]).
+    repeat: Repeat,
+}
+
+impl<'a> Request<'a> {
+    fn new(method: Method, path: &'a str) -> Request<'a> {
+        let repeat = Repeat::of(&method);
+        Request {
+            method,
+            path,
+            query: &[],
+            headers: &[],
+            body: Body::None,
+            repeat,
+        }
+    }
+
+    fn query(self, query: &'a [(&'a str, String)]) -> Request<'a> {
+        Request { query, ..self }
+    }
+
+    fn headers(self, headers: &'a [(&'static str, String)]) -> Request<'a> {
+        Request { headers, ..self }
+    }
+
+    fn body(self, body: Body<'a>) -> Request<'a> {
+        Request { body, ..self }
+    }
+
+    fn repeat(self, repeat: Repeat) -> Request<'a> {
+        Request { repeat, ..self }
+    }
+}
+
+/// `url` without a `user:password@` part, for messages.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{REDACTED}@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
         let base_url = config.base_url.trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(ClientError::InvalidBaseUrl {
-                url: base_url,
+                url: config.token.scrub(&redact_userinfo(&base_url)),
                 reason: "it must start with http:// or https://".into(),
             });
         }
@@ -238,15 +516,19 @@ impl Client {
             .default_headers(headers)
             .user_agent(concat!("flareops/", env!("CARGO_PKG_VERSION")))
             .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
             .build()
             .map_err(ClientError::Build)?;
         Ok(Client {
             http,
             base_url,
             account_id: config.account_id,
-            limiter: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            token: config.token,
+            concurrency: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            rate: RateLimiter::new(config.rate_limit),
             retry: config.retry,
+            request_timeout: config.request_timeout,
+            deadline: config.deadline,
         })
     }
 
@@ -259,89 +541,10 @@ impl Client {
         format!("/accounts/{}{}", self.account_id, rest)
     }
 
-    /// Sends one request, retrying what the policy allows, and returns the
-    /// final status, headers and body (whatever the status).
-    async fn send(
-        &self,
-        method: &Method,
-        path: &str,
-        query: &[(&str, String)],
-        headers: &[(&'static str, String)],
-        body: &Body<'_>,
-    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), ClientError> {
-        let url = format!("{}{}", self.base_url, path);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome = {
-                let _permit = self.limiter.acquire().await.ok();
-                let mut request = self.http.request(method.clone(), &url).query(query);
-                for (name, value) in headers {
-                    request = request.header(*name, value);
-                }
-                match body {
-                    Body::None => {}
-                    Body::Json(value) => request = request.json(value),
-                    Body::Multipart(build) => request = request.multipart(build()),
-                }
-                tracing::debug!(%method, path, attempt, "cloudflare request");
-                match request.send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        let headers = response.headers().clone();
-                        response.bytes().await.map(|bytes| (status, headers, bytes))
-                    }
-                    Err(error) => Err(error),
-                }
-            };
-            let (status, response_headers, bytes) = match outcome {
-                Ok(parts) => parts,
-                Err(source) => {
-                    let error = ClientError::Transport {
-                        method: method.clone(),
-                        path: path.to_string(),
-                        source,
-                    };
-                    match self.retry.delay_for_transport(method, attempt) {
-                        Some(delay) => {
-                            tracing::warn!(%method, path, attempt, ?delay, "request failed, retrying: {error}");
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
-                        None => return Err(error),
-                    }
-                }
-            };
-            let header = |name: &str| {
-                response_headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            tracing::debug!(
-                %method,
-                path,
-                status = status.as_u16(),
-                ray = header("cf-ray").as_deref().unwrap_or("-"),
-                "cloudflare response"
-            );
-            let retry_after = header("retry-after");
-            if let Some(delay) = self.retry.delay_for_status(
-                method,
-                status.as_u16(),
-                retry_after.as_deref(),
-                attempt,
-            ) {
-                tracing::warn!(%method, path, status = status.as_u16(), ?delay, "retrying");
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            return Ok((status, response_headers, bytes));
-        }
-    }
-
-    /// Sends one request (with retries) and decodes the envelope's `result`.
-    /// Returns the result and `result_info`.
+    /// Sends one request (with retries) and decodes the envelope's
+    /// `result`. Returns the result and `result_info`. A request that must
+    /// not be repeated and lost its answer fails with
+    /// [`ClientError::OutcomeUnknown`].
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -350,8 +553,50 @@ impl Client {
         headers: &[(&'static str, String)],
         body: Body<'_>,
     ) -> Result<(Option<T>, ResultInfo), ClientError> {
-        let (status, _, bytes) = self.send(&method, path, query, headers, &body).await?;
-        decode(&method, path, status, &bytes)
+        let request = Request::new(method, path)
+            .query(query)
+            .headers(headers)
+            .body(body);
+        self.fetch(&request).await
+    }
+
+    /// [`Client::call`] for a prepared request.
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<(Option<T>, ResultInfo), ClientError> {
+        let mut state = Exchange::default();
+        self.fetch_with(request, &mut state)
+            .await
+            .map_err(|error| match request.repeat {
+                Repeat::Unsafe if state.last_ambiguous => ClientError::OutcomeUnknown {
+                    error: Box::new(error),
+                    lookup: None,
+                },
+                _ => error,
+            })
+    }
+
+    /// Sends a request (with retries, counted in `state`) and decodes the
+    /// envelope, without interpreting a lost answer.
+    async fn fetch_with<T: DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+        state: &mut Exchange,
+    ) -> Result<(Option<T>, ResultInfo), ClientError> {
+        let answer = self.exchange(request, state).await?;
+        decode(&request.method, request.path, answer.status, &answer.bytes)
+            .map_err(|error| error.scrubbed(&self.token))
+    }
+
+    /// [`Client::fetch_with`] whose `result` must be present.
+    async fn fetch_result_with<T: DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+        state: &mut Exchange,
+    ) -> Result<T, ClientError> {
+        let (result, _) = self.fetch_with::<T>(request, state).await?;
+        result.ok_or_else(|| missing_result(request))
     }
 
     /// A call whose `result` must be present.
@@ -363,15 +608,12 @@ impl Client {
         headers: &[(&'static str, String)],
         body: Body<'_>,
     ) -> Result<T, ClientError> {
-        let (result, _) = self
-            .call::<T>(method.clone(), path, query, headers, body)
-            .await?;
-        result.ok_or_else(|| ClientError::Decode {
-            method,
-            path: path.to_string(),
-            status: 200,
-            reason: "the envelope has no `result`".into(),
-        })
+        let request = Request::new(method, path)
+            .query(query)
+            .headers(headers)
+            .body(body);
+        let (result, _) = self.fetch::<T>(&request).await?;
+        result.ok_or_else(|| missing_result(&request))
     }
 
     /// A call whose `result` is ignored (deletes, renames).
@@ -455,6 +697,15 @@ impl Client {
     }
 }
 
+fn missing_result(request: &Request<'_>) -> ClientError {
+    ClientError::Decode {
+        method: request.method.clone(),
+        path: request.path.to_string(),
+        status: 200,
+        reason: "the envelope has no `result`".into(),
+    }
+}
+
 fn decode<T: DeserializeOwned>(
     method: &Method,
     path: &str,
@@ -506,39 +757,10 @@ fn decode<T: DeserializeOwned>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_never_formats() {
-        let token = Token::new("canary-secret-value");
-        assert!(!format!("{token:?}").contains("canary"));
-        assert!(!format!("{token}").contains("canary"));
-        let config = ClientConfig::new("http://127.0.0.1:1/client/v4", token, "acc");
-        assert!(!format!("{config:?}").contains("canary"));
-    }
-
-    #[test]
-    fn decode_reads_errors_and_results() {
-        let body = br#"{"success":false,"errors":[{"code":10014,"message":"dup"}],"messages":[],"result":null}"#;
-        let error = decode::<serde_json::Value>(&Method::POST, "/x", StatusCode::BAD_REQUEST, body)
-            .expect_err("an error envelope");
-        assert!(error.has_code(10014));
-        assert_eq!(error.status(), Some(400));
-        let ok = br#"{"success":true,"errors":[],"messages":[],"result":[1,2],"result_info":{"total_count":2}}"#;
-        let (result, info) = decode::<Vec<u8>>(&Method::GET, "/x", StatusCode::OK, ok).expect("ok");
-        assert_eq!(result, Some(vec![1, 2]));
-        assert_eq!(info.total_count, Some(2));
-    }
-
-    #[test]
-    fn non_envelope_error_body_is_an_api_error_with_status() {
-        let error =
-            decode::<serde_json::Value>(&Method::GET, "/x", StatusCode::BAD_GATEWAY, b"<html>")
-                .expect_err("an error");
-        assert_eq!(error.status(), Some(502));
-    }
-}
+mod tests;
 
 #[cfg(test)]
 mod wire_tests;
+
+#[cfg(test)]
+mod fault_tests;

@@ -1,12 +1,15 @@
 //! R2 buckets: `/accounts/{a}/r2/buckets`. Every call names its
 //! jurisdiction in the `cf-r2-jurisdiction` header; the list answers
-//! `{buckets: [...]}` with cursor pagination.
+//! `{buckets: [...]}` with cursor pagination. A create whose answer is lost
+//! is looked up by name in its jurisdiction before it is sent again.
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Body, Client, ClientError};
+use super::retry::Repeat;
+use super::transport::Exchange;
+use super::{Body, Client, ClientError, Request};
 
 /// An R2 bucket as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -83,9 +86,23 @@ impl Client {
             body["storageClass"] = json!(class);
         }
         let headers = jurisdiction_header(jurisdiction);
-        self.call::<serde_json::Value>(Method::POST, &path, &[], &headers, Body::Json(&body))
-            .await
-            .map(|_| ())
+        let request = Request::new(Method::POST, &path)
+            .headers(&headers)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Unsafe);
+        self.create_or_find(
+            &format!("R2 bucket {name:?}"),
+            async |state: &mut Exchange| {
+                self.fetch_with::<serde_json::Value>(&request, state)
+                    .await
+                    .map(|_| ())
+            },
+            async || {
+                let buckets = self.list_r2_buckets(jurisdiction).await?;
+                Ok(buckets.iter().any(|b| b.name == name).then_some(()))
+            },
+        )
+        .await
     }
 
     pub async fn delete_r2_bucket(

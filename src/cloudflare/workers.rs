@@ -1,14 +1,28 @@
 //! Workers: scripts, versions, deployments, secrets, schedules, zone routes,
 //! custom domains and Durable Object namespaces.
+//!
+//! Lost answers of the calls that create something are looked up before
+//! anything is sent again:
+//! - a script upload (`PUT`, which also runs migrations and deploys) and a
+//!   version upload (`POST`): the version ids are read before the upload;
+//!   afterwards, a version not among them with this upload's `workers/tag`
+//!   is the upload's;
+//! - a deployment: the newest deployment already has the requested shares;
+//! - a zone route: a route with the pattern and the script exists.
+//!
+//! Secrets, schedules and custom domains are `PUT`s (the same request
+//! twice leaves the same state) and deletes are retried like reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Body, Client, ClientError};
+use super::retry::Repeat;
+use super::transport::Exchange;
+use super::{Body, Client, ClientError, Request};
 use crate::model::{Jurisdiction, ResolvedBinding, WorkerModule};
 
 /// Cloudflare's code for "this Worker does not exist".
@@ -246,6 +260,16 @@ fn binding_from_wire(value: &Value) -> Option<(String, Option<ResolvedBinding>)>
     Some((name, binding))
 }
 
+/// Whether a deployment's shares are exactly `wanted` (in any order).
+fn same_shares(current: &[DeploymentShare], wanted: &[(String, u8)]) -> bool {
+    current.len() == wanted.len()
+        && wanted.iter().all(|(id, percentage)| {
+            current.iter().any(|s| {
+                &s.version_id == id && (s.percentage - f64::from(*percentage)).abs() < 0.01
+            })
+        })
+}
+
 fn upload_form(upload: &WorkerUpload<'_>, keep_secrets: bool) -> Form {
     let mut bindings: Vec<Value> = upload
         .bindings
@@ -457,18 +481,14 @@ impl Client {
     ) -> Result<(Vec<UploadedModule>, Option<String>), ClientError> {
         let path = self.script_path(name, "/content/v2");
         let method = Method::GET;
-        let (status, headers, bytes) = self
-            .send(
-                &method,
-                &path,
-                &[("version", version_id.to_string())],
-                &[],
-                &Body::None,
-            )
-            .await?;
+        let query = [("version", version_id.to_string())];
+        let request = Request::new(method.clone(), &path).query(&query);
+        let answer = self.exchange(&request, &mut Exchange::default()).await?;
+        let (status, headers, bytes) = (answer.status, answer.headers, answer.bytes);
         if !status.is_success() {
             return Err(super::decode::<Value>(&method, &path, status, &bytes)
                 .err()
+                .map(|error| error.scrubbed(&self.token))
                 .unwrap_or(ClientError::Decode {
                     method: method.clone(),
                     path: path.clone(),
@@ -520,8 +540,44 @@ impl Client {
         Ok((modules, entrypoint))
     }
 
+    /// The ids of the script's versions; none when the script does not exist.
+    async fn version_ids(&self, name: &str) -> Result<HashSet<String>, ClientError> {
+        match self.list_worker_versions(name).await {
+            Ok(versions) => Ok(versions.into_iter().map(|(id, _)| id).collect()),
+            Err(error) if error.has_code(SCRIPT_NOT_FOUND) || error.status() == Some(404) => {
+                Ok(HashSet::new())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The newest version of the script tagged `tag` that is not in
+    /// `before`: what an upload whose answer was lost created, if anything.
+    async fn new_version_tagged(
+        &self,
+        name: &str,
+        before: &HashSet<String>,
+        tag: &str,
+    ) -> Result<Option<String>, ClientError> {
+        let versions = match self.list_worker_versions(name).await {
+            Ok(versions) => versions,
+            Err(error) if error.has_code(SCRIPT_NOT_FOUND) || error.status() == Some(404) => {
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(versions
+            .into_iter()
+            .find(|(id, found)| !before.contains(id) && found.as_deref() == Some(tag))
+            .map(|(id, _)| id))
+    }
+
     /// `PUT /workers/scripts/{name}`: creates or replaces the script and
     /// deploys the new version at 100% at once. Returns the version id.
+    ///
+    /// Not repeated blindly (its migrations would not apply twice): the
+    /// version ids are read first, and after a lost answer a new version
+    /// with this upload's tag is the upload's.
     pub async fn upload_worker_script(
         &self,
         name: &str,
@@ -534,10 +590,26 @@ impl Client {
         }
         let path = self.script_path(name, "");
         let build = || upload_form(upload, false);
-        let uploaded: Uploaded = self
-            .call_result(Method::PUT, &path, &[], &[], Body::Multipart(&build))
+        let before = self.version_ids(name).await?;
+        let request = Request::new(Method::PUT, &path)
+            .body(Body::Multipart(&build))
+            .repeat(Repeat::Unsafe);
+        let uploaded = self
+            .create_or_find(
+                &format!("upload of worker {name:?}"),
+                async |state: &mut Exchange| {
+                    let uploaded: Uploaded = self.fetch_result_with(&request, state).await?;
+                    Ok(uploaded.deployment_id)
+                },
+                async || {
+                    Ok(self
+                        .new_version_tagged(name, &before, upload.tag)
+                        .await?
+                        .map(Some))
+                },
+            )
             .await?;
-        match uploaded.deployment_id {
+        match uploaded {
             Some(id) => Ok(id),
             // Older answers carry no version id: the newest deployment names it.
             None => {
@@ -558,7 +630,8 @@ impl Client {
     }
 
     /// `POST .../versions`: uploads a version without deploying it; existing
-    /// secrets are kept. Returns the version id.
+    /// secrets are kept. Returns the version id. After a lost answer, a new
+    /// version with this upload's tag (one not there before) is the upload's.
     pub async fn upload_worker_version(
         &self,
         name: &str,
@@ -570,16 +643,21 @@ impl Client {
         }
         let path = self.script_path(name, "/versions");
         let build = || upload_form(upload, true);
-        let created: Created = self
-            .call_result(
-                Method::POST,
-                &path,
-                &[("bindings_inherit", "strict".to_string())],
-                &[],
-                Body::Multipart(&build),
-            )
-            .await?;
-        Ok(created.id)
+        let before = self.version_ids(name).await?;
+        let query = [("bindings_inherit", "strict".to_string())];
+        let request = Request::new(Method::POST, &path)
+            .query(&query)
+            .body(Body::Multipart(&build))
+            .repeat(Repeat::Unsafe);
+        self.create_or_find(
+            &format!("version of worker {name:?}"),
+            async |state: &mut Exchange| {
+                let created: Created = self.fetch_result_with(&request, state).await?;
+                Ok(created.id)
+            },
+            async || self.new_version_tagged(name, &before, upload.tag).await,
+        )
+        .await
     }
 
     /// Deploys one or two versions with the given percentages.
@@ -599,9 +677,23 @@ impl Client {
             "versions": versions,
             "annotations": {"workers/message": message},
         });
-        self.call::<Value>(Method::POST, &path, &[], &[], Body::Json(&body))
-            .await
-            .map(|_| ())
+        let request = Request::new(Method::POST, &path)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Unsafe);
+        self.create_or_find(
+            &format!("deployment of worker {name:?}"),
+            async |state: &mut Exchange| {
+                self.fetch_with::<Value>(&request, state).await.map(|_| ())
+            },
+            async || {
+                let deployments = self.list_worker_deployments(name).await?;
+                Ok(deployments
+                    .first()
+                    .filter(|d| same_shares(&d.versions, shares))
+                    .map(|_| ()))
+            },
+        )
+        .await
     }
 
     /// Sets one secret through the secrets API. The value goes only into
@@ -669,9 +761,23 @@ impl Client {
     ) -> Result<(), ClientError> {
         let path = format!("/zones/{zone_id}/workers/routes");
         let body = json!({"pattern": pattern, "script": script});
-        self.call::<Value>(Method::POST, &path, &[], &[], Body::Json(&body))
-            .await
-            .map(|_| ())
+        let request = Request::new(Method::POST, &path)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Unsafe);
+        self.create_or_find(
+            &format!("route {pattern}"),
+            async |state: &mut Exchange| {
+                self.fetch_with::<Value>(&request, state).await.map(|_| ())
+            },
+            async || {
+                let routes = self.list_zone_routes(zone_id).await?;
+                Ok(routes
+                    .iter()
+                    .any(|r| r.pattern == pattern && r.script.as_deref() == Some(script))
+                    .then_some(()))
+            },
+        )
+        .await
     }
 
     pub async fn delete_zone_route(

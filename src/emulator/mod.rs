@@ -18,6 +18,7 @@
 mod accounts;
 mod d1;
 mod envelope;
+pub mod faults;
 mod graphql;
 mod kv;
 mod r2;
@@ -33,14 +34,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use envelope::ApiError;
+use faults::{ConnectionHandle, FaultListener, Faults, Outcome, RayIds};
+pub use faults::{FaultConfig, FaultConfigError, FaultCounts, FaultRule, FaultSettings, RateLimit};
 use stats::Stats;
 use store::{D1Files, Store};
 pub use workers::zone_id;
@@ -51,8 +56,24 @@ pub const DEFAULT_ACCOUNT_ID: &str = "f1a7e0c5d4b3a2918f7e6d5c4b3a2910";
 /// Path prefix of every Cloudflare API route.
 pub(crate) const API_PREFIX: &str = "/client/v4";
 
-/// Path of the emulator's own statistics endpoint (outside the Cloudflare API).
+/// Prefix of the emulator's own endpoints (outside the Cloudflare API, never faulted).
+const EMULATOR_PREFIX: &str = "/__emulator/";
+
+/// Path of the emulator's own statistics endpoint.
 const STATS_PATH: &str = "/__emulator/stats";
+
+/// Path of the fault-injection control endpoint ([`faults`]).
+const FAULTS_PATH: &str = "/__emulator/faults";
+
+/// Code of the 400 answering a malformed fault configuration (the emulator's own, like 1101).
+const FAULT_CONFIG_INVALID: u32 = 1102;
+
+/// Code and message of Cloudflare's rate-limit answer (429).
+const RATE_LIMITED_CODE: u32 = 971;
+const RATE_LIMITED_MESSAGE: &str = "Please wait and consider throttling your request speed";
+
+/// Code of the injected 5xx answers (the Workers API's "Unexpected internal server error").
+const INJECTED_SERVER_ERROR_CODE: u32 = 10002;
 
 /// Largest request body accepted: KV bulk writes may be up to 100 MB.
 const MAX_BODY_BYTES: usize = 110 * 1024 * 1024;
@@ -123,6 +144,8 @@ pub enum EmulatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid fault configuration: {0}")]
+    InvalidFaults(FaultConfigError),
 }
 
 /// Shared state of the running server.
@@ -132,6 +155,8 @@ pub(crate) struct AppState {
     pub store: Store,
     pub d1: D1Files,
     pub stats: Stats,
+    faults: Faults,
+    rays: RayIds,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -162,6 +187,21 @@ impl Emulator {
     /// `http://HOST:PORT/client/v4`, the value for `CLOUDFLARE_API_BASE_URL`.
     pub fn base_url(&self) -> String {
         format!("http://{}{API_PREFIX}", self.addr)
+    }
+
+    /// Replaces the fault configuration at run time, like `PUT /__emulator/faults`.
+    pub fn set_faults(&self, config: FaultConfig) -> Result<(), FaultConfigError> {
+        self.state.faults.install(config)
+    }
+
+    /// The installed fault configuration, with its seed.
+    pub fn fault_config(&self) -> FaultConfig {
+        self.state.faults.config()
+    }
+
+    /// Faults injected so far, per kind.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.state.faults.counts()
     }
 
     /// Stops accepting connections, lets requests in flight finish, and flushes state to disk.
@@ -197,9 +237,18 @@ impl Drop for Emulator {
 }
 
 /// Binds `config.listen`, opens or creates the state in `config.state_dir`, spawns the server
-/// and returns once it is listening.
+/// and returns once it is listening. No fault is injected (see [`start_with_faults`]).
 pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
+    start_with_faults(config, FaultConfig::default()).await
+}
+
+/// Like [`start`], injecting the faults `faults` describes from the first request on.
+pub async fn start_with_faults(
+    config: Config,
+    faults: FaultConfig,
+) -> Result<Emulator, EmulatorError> {
     validate_config(&config)?;
+    let faults = Faults::new(faults).map_err(EmulatorError::InvalidFaults)?;
     let state_dir = config.state_dir.clone();
     std::fs::create_dir_all(&state_dir).map_err(|source| EmulatorError::CreateStateDir {
         path: state_dir.clone(),
@@ -241,8 +290,11 @@ pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
         store,
         d1,
         stats: Stats::default(),
+        faults,
+        rays: RayIds::new(),
     });
-    let app = router(Arc::clone(&state));
+    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnectionHandle>();
+    let listener = FaultListener::new(listener);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -302,6 +354,13 @@ fn router(state: SharedState) -> Router {
         .merge(graphql::routes())
         .merge(workers::routes())
         .route(STATS_PATH, axum::routing::get(stats_handler))
+        .route(
+            FAULTS_PATH,
+            axum::routing::get(get_faults)
+                .put(put_faults)
+                .post(put_faults)
+                .delete(delete_faults),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -317,16 +376,50 @@ async fn no_route() -> Response {
 }
 
 async fn stats_handler(State(state): State<SharedState>) -> Response {
-    axum::Json(state.stats.snapshot()).into_response()
+    let mut snapshot = state.stats.snapshot();
+    snapshot["faults"] = serde_json::json!(state.faults.counts());
+    axum::Json(snapshot).into_response()
+}
+
+/// `GET /__emulator/faults`: `{"config": <installed, with its seed>, "injected": <counts>}`.
+async fn get_faults(State(state): State<SharedState>) -> Response {
+    faults_report(&state)
+}
+
+/// `PUT` (or `POST`) `/__emulator/faults`: installs the body's configuration, answers the report.
+async fn put_faults(State(state): State<SharedState>, body: Bytes) -> Response {
+    let installed = FaultConfig::from_json(&body).and_then(|config| state.faults.install(config));
+    match installed {
+        Ok(()) => faults_report(&state),
+        Err(error) => {
+            ApiError::bad_request(FAULT_CONFIG_INVALID, error.to_string()).into_response()
+        }
+    }
+}
+
+/// `DELETE /__emulator/faults`: injects nothing from now on (the counts are kept).
+async fn delete_faults(State(state): State<SharedState>) -> Response {
+    match state.faults.install(FaultConfig::default()) {
+        Ok(()) => faults_report(&state),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}
+
+fn faults_report(state: &AppState) -> Response {
+    axum::Json(serde_json::json!({
+        "config": state.faults.config(),
+        "injected": state.faults.counts(),
+    }))
+    .into_response()
 }
 
 /// Runs before every handler: counts Cloudflare-path requests, logs them (never the token),
-/// checks the token and the account id.
+/// checks the token and the account id, stamps a `cf-ray` and injects faults.
 async fn gate(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let is_api = path == API_PREFIX || path.starts_with(&format!("{API_PREFIX}/"));
-    let is_stats = path == STATS_PATH;
-    if !is_api && !is_stats {
+    let is_emulator = path.starts_with(EMULATOR_PREFIX);
+    if !is_api && !is_emulator {
         return next.run(request).await;
     }
     let method = request.method().clone();
@@ -350,23 +443,105 @@ async fn gate(State(state): State<SharedState>, request: Request, next: Next) ->
             .unwrap_or(""),
         "request"
     );
+    if !is_api {
+        if let Err(error) = authenticate(request.headers(), &state.token, &path) {
+            tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), code = error.code, "rejected: authentication");
+            return error.into_response();
+        }
+        return next.run(request).await;
+    }
 
-    if let Err(error) = authenticate(request.headers(), &state.token, &path) {
-        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), code = error.code, "rejected: authentication");
-        return error.into_response();
+    let ray = state.rays.next_ray();
+    let mut response = api_request(&state, request, next, &path).await;
+    if let Ok(value) = HeaderValue::from_str(&ray) {
+        response.headers_mut().insert("cf-ray", value);
     }
-    if is_api && let Err(error) = check_account(&path, &state.account_id) {
-        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), "rejected: account");
-        return error.into_response();
-    }
-    let response = next.run(request).await;
     tracing::debug!(
         method = %method,
         path = %path,
         status = response.status().as_u16(),
+        cf_ray = %ray,
         "response"
     );
     response
+}
+
+/// A Cloudflare-path request: credentials, account, then the fault injector's decision.
+async fn api_request(state: &AppState, request: Request, next: Next, path: &str) -> Response {
+    let method = request.method().clone();
+    if let Err(error) = authenticate(request.headers(), &state.token, path) {
+        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), code = error.code, "rejected: authentication");
+        return error.into_response();
+    }
+    if let Err(error) = check_account(path, &state.account_id) {
+        tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), "rejected: account");
+        return error.into_response();
+    }
+    let relative = path.strip_prefix(API_PREFIX).unwrap_or(path);
+    let decision = state.faults.decide(method.as_str(), relative);
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    match decision.outcome {
+        Outcome::Pass => next.run(request).await,
+        Outcome::RateLimited { retry_after } | Outcome::TooManyRequests { retry_after } => {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                RATE_LIMITED_CODE,
+                RATE_LIMITED_MESSAGE,
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after),
+            );
+            response
+        }
+        Outcome::ServerError(status) => ApiError::new(
+            status,
+            INJECTED_SERVER_ERROR_CODE,
+            format!(
+                "{}: unexpected internal server error (fault injected by the emulator)",
+                status.canonical_reason().unwrap_or("Server Error")
+            ),
+        )
+        .into_response(),
+        Outcome::Reset => {
+            let connection = connection_of(&request);
+            drop(request);
+            dropped_connection(connection)
+        }
+        Outcome::LostResponse => {
+            let connection = connection_of(&request);
+            let response = next.run(request).await;
+            tracing::debug!(method = %method, path = %path, status = response.status().as_u16(), "response lost on purpose");
+            drop(response);
+            dropped_connection(connection)
+        }
+    }
+}
+
+fn connection_of(request: &Request) -> Option<ConnectionHandle> {
+    request
+        .extensions()
+        .get::<ConnectInfo<ConnectionHandle>>()
+        .map(|ConnectInfo(handle)| handle.clone())
+}
+
+/// Resets the request's connection; the response returned is never written. Without a
+/// connection handle (a server not started by [`start`]), its body fails at once, which makes
+/// hyper abort the connection.
+fn dropped_connection(connection: Option<ConnectionHandle>) -> Response {
+    if let Some(connection) = &connection {
+        connection.reset();
+    }
+    let failing = futures::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "response dropped by the emulator's fault injection",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
 }
 
 /// Cloudflare's answers, in order: no credentials at all (400, 9106); API-key credentials

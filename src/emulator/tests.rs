@@ -263,7 +263,12 @@ async fn stats_count_routes_and_unknown_paths_but_not_themselves() {
     let stats = h.stats().await;
     assert_eq!(
         stats,
-        json!({"total": 3, "endpoints": {"GET /accounts": 2, "GET (no route)": 1}})
+        json!({
+            "total": 3,
+            "endpoints": {"GET /accounts": 2, "GET (no route)": 1},
+            "faults": {"requests": 3, "latency": 0, "5xx": 0, "429": 0, "reset": 0,
+                       "lost_response": 0, "rate_limited": 0},
+        })
     );
     h.emulator.shutdown().await;
 }

@@ -83,14 +83,16 @@ pub async fn start(
     apply: &ApplyStart<'_>,
 ) -> Result<(), LedgerError> {
     let sql = format!(
-        "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES ({}, {}, {NOW}, {}, {}, {}, 'running');",
+        "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES ({}, {}, {NOW}, {}, {}, {}, 'running') ON CONFLICT(id) DO NOTHING;",
         literal(apply.id),
         literal(apply.environment),
         literal(apply.git_commit),
         literal(apply.actor),
         literal(apply.summary),
     );
-    client.d1_query(database, &sql).await?;
+    // Each write leaves the same rows however often it runs: a lost
+    // answer is retried.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }
 
@@ -111,7 +113,9 @@ pub async fn step_started(
         literal(kind),
         literal(steps_json),
     );
-    client.d1_query(database, &sql).await?;
+    // Each write leaves the same rows however often it runs: a lost
+    // answer is retried.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }
 
@@ -131,7 +135,9 @@ pub async fn step_finished(
         literal(detail),
         literal(apply_id),
     );
-    client.d1_query(database, &sql).await?;
+    // Each write leaves the same rows however often it runs: a lost
+    // answer is retried.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }
 
@@ -147,7 +153,9 @@ pub async fn finish(
         literal(status.as_str()),
         literal(apply_id),
     );
-    client.d1_query(database, &sql).await?;
+    // Each write leaves the same rows however often it runs: a lost
+    // answer is retried.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }
 

@@ -177,8 +177,10 @@ SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment =
         host_sql = literal(host),
         expires = lease_sql(lease),
     );
+    // Retrying after a lost answer is safe: if the first run took the lock,
+    // the second finds it held by this holder.
     let row = client
-        .d1_query(database, &sql)
+        .d1_query_idempotent(database, &sql)
         .await
         .map_err(LedgerError::from)?
         .into_iter()
@@ -266,7 +268,7 @@ impl Lock {
             literal(&self.environment),
             literal(&self.holder)
         );
-        let rows = client.d1_query(&self.database, &sql).await?;
+        let rows = client.d1_query_idempotent(&self.database, &sql).await?;
         Ok(rows.iter().any(|r| !r.results.is_empty()))
     }
 
@@ -297,7 +299,7 @@ impl Lock {
             literal(&self.environment),
             literal(&self.holder)
         );
-        client.d1_query(&self.database, &sql).await?;
+        client.d1_query_idempotent(&self.database, &sql).await?;
         Ok(())
     }
 }

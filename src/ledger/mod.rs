@@ -121,8 +121,9 @@ pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
     };
     client.d1_query(&database, locks::SCHEMA).await?;
     client.d1_query(&database, journal::SCHEMA).await?;
+    // Tables `IF NOT EXISTS` and `INSERT OR IGNORE` of the salt: safe to repeat.
     let version = client
-        .d1_query(
+        .d1_query_idempotent(
             &database,
             &format!(
                 "{SCHEMA}\n{}\nSELECT value FROM flareops_meta WHERE key = 'schema_version';",
@@ -142,7 +143,7 @@ pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
         Some(found) if found == SCHEMA_VERSION => {}
         _ => {
             client
-                .d1_query(
+                .d1_query_idempotent(
                     &database,
                     &format!(
                         "INSERT INTO flareops_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
@@ -176,7 +177,8 @@ pub async fn record_inventory(
             i64::from(entry.protect)
         ));
     }
-    client.d1_query(database, &sql).await?;
+    // One transaction that replaces the whole inventory: safe to repeat.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }
 

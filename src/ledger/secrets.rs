@@ -124,7 +124,8 @@ pub async fn record_migration_hashes(
         ));
     }
     if !sql.is_empty() {
-        client.d1_query(database, &sql).await?;
+        // Deletes and upserts by key: safe to repeat.
+        client.d1_query_idempotent(database, &sql).await?;
     }
     Ok(())
 }
@@ -211,6 +212,7 @@ pub async fn record_secret_fingerprints(
             literal(&salted.of(script, name, &secret.value))
         ));
     }
-    client.d1_query(database, &sql).await?;
+    // Deletes and upserts by key: safe to repeat.
+    client.d1_query_idempotent(database, &sql).await?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! interpolates `${var}` in strings into [`Text`]s that remember where each
 //! character came from.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::report::{Problem, Sink, did_you_mean, list};
@@ -12,6 +13,15 @@ use super::yaml::{Entry, Node, Origin, ScalarKind, Sources, Value, join, quote_s
 
 /// The name of the built-in variable (the environment's file stem).
 pub(crate) const ENV_VAR: &str = "env";
+
+/// The longest string `${...}` may expand to (1 MiB): no Cloudflare field comes
+/// close, and a manifest file is at most as large.
+const MAX_EXPANDED_VALUE: usize = 1024 * 1024;
+/// What all `${...}` of one load may expand to together (bytes, and
+/// [`PIECE_COST`] per part remembered for locations): a few variables used
+/// in many places could otherwise take any amount of memory and time.
+const MAX_EXPANDED_TOTAL: usize = 64 * 1024 * 1024;
+const PIECE_COST: usize = 64;
 
 /// A string value after interpolation, with the origin of every part of it:
 /// literal text points into the scalar where it is written, a variable's
@@ -78,6 +88,13 @@ pub(crate) struct Vars {
     /// False when the environment file could not be read: unknown names are
     /// then not reported (they may well be defined there).
     known: bool,
+    /// Variables that are defined but may not be used here (in the values
+    /// of `vars:`, which may use `${env}` only).
+    unusable: BTreeSet<String>,
+    /// What `${...}` expanded to so far (see [`MAX_EXPANDED_TOTAL`]), and
+    /// whether going over it was reported.
+    expanded: Cell<usize>,
+    over_budget: Cell<bool>,
 }
 
 impl Vars {
@@ -93,7 +110,22 @@ impl Vars {
                 unresolved: false,
             },
         );
-        Vars { values, known }
+        Vars {
+            values,
+            known,
+            unusable: BTreeSet::new(),
+            expanded: Cell::new(0),
+            over_budget: Cell::new(false),
+        }
+    }
+
+    /// [`Vars::builtin`] for the values of `vars:` themselves: the names in
+    /// `others` are defined, but a variable's value may not use them.
+    pub fn for_var_values<'n>(environment: &str, others: impl Iterator<Item = &'n str>) -> Vars {
+        Vars {
+            unusable: others.map(str::to_string).collect(),
+            ..Vars::builtin(environment, true)
+        }
     }
 
     /// Stops reporting references to undefined variables (the definitions
@@ -159,7 +191,7 @@ impl Ctx<'_> {
 
 /// A string used as written (no `${...}` processing).
 pub(crate) fn literal(raw: &str, origin: Origin, sources: &Sources) -> Text {
-    let (at, exact) = sub_origin(origin, raw, 0..raw.len(), sources);
+    let (at, exact) = SourceMap::new(origin, raw, sources).locate(0..raw.len());
     let piece = Piece {
         range: 0..raw.len(),
         origin: at,
@@ -192,27 +224,34 @@ pub(crate) fn interpolate(
     };
     let mut literal_start = 0; // start (in `raw`) of the pending literal run
     let mut index = 0;
-    let push_literal = |text: &mut Text, raw_range: Range<usize>, value: &str| {
-        if value.is_empty() {
-            return;
-        }
-        let start = text.value.len();
-        text.value.push_str(value);
-        // `$${` becomes `${`: not one byte of source per byte of value.
-        let (at, exact) = sub_origin(origin, raw, raw_range.clone(), sources);
-        let exact = exact && raw_range.len() == value.len();
-        text.pieces.push(Piece {
-            range: start..text.value.len(),
-            origin: at,
-            var: None,
-            exact,
-        });
-    };
+    let mut map = SourceMap::new(origin, raw, sources);
+    let push_literal =
+        |map: &mut SourceMap, text: &mut Text, raw_range: Range<usize>, value: &str| {
+            if value.is_empty() {
+                return;
+            }
+            let start = text.value.len();
+            text.value.push_str(value);
+            // `$${` becomes `${`: not one byte of source per byte of value.
+            let (at, exact) = map.locate(raw_range.clone());
+            let exact = exact && raw_range.len() == value.len();
+            text.pieces.push(Piece {
+                range: start..text.value.len(),
+                origin: at,
+                var: None,
+                exact,
+            });
+        };
     while index < raw.len() {
         let rest = &raw[index..];
         if rest.starts_with("$${") {
-            push_literal(&mut text, literal_start..index, &raw[literal_start..index]);
-            push_literal(&mut text, index..index + 3, "${");
+            push_literal(
+                &mut map,
+                &mut text,
+                literal_start..index,
+                &raw[literal_start..index],
+            );
+            push_literal(&mut map, &mut text, index..index + 3, "${");
             index += 3;
             literal_start = index;
             continue;
@@ -221,24 +260,29 @@ pub(crate) fn interpolate(
             index += rest.chars().next().map(char::len_utf8).unwrap_or(1);
             continue;
         }
-        push_literal(&mut text, literal_start..index, &raw[literal_start..index]);
+        push_literal(
+            &mut map,
+            &mut text,
+            literal_start..index,
+            &raw[literal_start..index],
+        );
         let Some(close) = rest.find('}') else {
             sink.push(
                 Problem::new(
-                    sub_origin(origin, raw, index..raw.len(), sources).0,
+                    map.locate(index..raw.len()).0,
                     field,
                     "unterminated `${`: a variable reference ends with `}`",
                 )
                 .hint("write `${name}`, or `$${` for a literal `${`"),
             );
             text.unresolved = true;
-            push_literal(&mut text, index..raw.len(), rest);
+            push_literal(&mut map, &mut text, index..raw.len(), rest);
             literal_start = raw.len();
             break;
         };
         let reference = index..index + close + 1;
         let name = &rest[2..close];
-        let at = sub_origin(origin, raw, reference.clone(), sources).0;
+        let at = map.locate(reference.clone()).0;
         index = reference.end;
         literal_start = index;
         if !is_var_name(name) {
@@ -254,7 +298,47 @@ pub(crate) fn interpolate(
             continue;
         }
         match vars.values.get(name) {
+            Some(value) if text.value.len() + value.value.len() > MAX_EXPANDED_VALUE => {
+                sink.push(
+                    Problem::new(
+                        at,
+                        field,
+                        "the value is longer than 1 MiB after `${...}` interpolation",
+
+                    )
+                    .hint("no Cloudflare setting takes a string this long: use the variables fewer times, or shorten their values"),
+                );
+                text.unresolved = true;
+                break;
+            }
+            Some(value)
+                if vars.expanded.get()
+                    + value.value.len()
+                    + PIECE_COST * value.pieces.len().max(1)
+                    > MAX_EXPANDED_TOTAL =>
+            {
+                if !vars.over_budget.replace(true) {
+                    sink.push(
+                        Problem::new(
+                            at,
+                            field,
+                            format!(
+                                "`${{...}}` interpolation expands to more than {} MiB in all",
+                                MAX_EXPANDED_TOTAL / (1024 * 1024)
+                            ),
+                        )
+                        .hint("variables are for short values such as suffixes and regions: use long values fewer times"),
+                    );
+                }
+                text.unresolved = true;
+                break;
+            }
             Some(value) => {
+                vars.expanded.set(
+                    vars.expanded.get()
+                        + value.value.len()
+                        + PIECE_COST * value.pieces.len().max(1),
+                );
                 let offset = text.value.len();
                 text.value.push_str(&value.value);
                 if name == ENV_VAR {
@@ -277,6 +361,19 @@ pub(crate) fn interpolate(
                 }
                 text.unresolved |= value.unresolved;
             }
+            None if vars.unusable.contains(name) => {
+                text.unresolved = true;
+                sink.push(
+                    Problem::new(
+                        at,
+                        field,
+                        format!("`${{{name}}}` is another variable: a variable's value may use `${{env}}` only"),
+                    )
+                    .hint(format!(
+                        "variables do not refer to each other: write the value of `{name}` out here, or use `${{{name}}}` in infra/ instead"
+                    )),
+                );
+            }
             None => {
                 text.unresolved = true;
                 if vars.known {
@@ -298,6 +395,7 @@ pub(crate) fn interpolate(
         }
     }
     push_literal(
+        &mut map,
         &mut text,
         literal_start..raw.len(),
         &raw[literal_start.min(raw.len())..],
@@ -312,43 +410,77 @@ pub(crate) fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The origin of `range` of a scalar's value, exact (`true`) when the scalar
-/// is written as-is on one line (plain, or quoted without escapes); the whole
-/// scalar otherwise.
-fn sub_origin(
+/// Where the byte ranges of one scalar's value are written: exactly (`true`)
+/// when the scalar is written as-is on one line (plain, or quoted without
+/// escapes), the whole scalar otherwise. Built once per scalar: ranges asked
+/// for in increasing order cost O(length of the value) in all, so a value
+/// with many `${...}` is not quadratic.
+struct SourceMap<'a> {
     origin: Origin,
-    value: &str,
-    range: Range<usize>,
-    sources: &Sources,
-) -> (Origin, bool) {
-    let Some(source) = sources
-        .text(origin.file)
-        .and_then(|text| text.get(origin.start..origin.end))
-    else {
-        return (origin, false);
-    };
-    let quoted = source.len() >= 2
-        && (source.starts_with('"') && source.ends_with('"')
-            || source.starts_with('\'') && source.ends_with('\''));
-    let offset = if source == value {
-        0
-    } else if quoted && &source[1..source.len() - 1] == value {
-        1
-    } else {
-        return (origin, false);
-    };
-    let before = &value[..range.start.min(value.len())];
-    if before.contains('\n') || value[range.clone()].contains('\n') {
-        return (origin, false);
+    value: &'a str,
+    /// Bytes of source before the value (1 for the opening quote); `None`
+    /// when the source is not the value as is.
+    offset: Option<usize>,
+    first_newline: Option<usize>,
+    /// A byte offset in `value` and the characters before it.
+    cursor: (usize, usize),
+}
+
+impl<'a> SourceMap<'a> {
+    fn new(origin: Origin, value: &'a str, sources: &Sources) -> SourceMap<'a> {
+        let offset = sources
+            .text(origin.file)
+            .and_then(|text| text.get(origin.start..origin.end))
+            .and_then(|source| {
+                let quoted = source.len() >= 2
+                    && (source.starts_with('"') && source.ends_with('"')
+                        || source.starts_with('\'') && source.ends_with('\''));
+                if source == value {
+                    Some(0)
+                } else if quoted && &source[1..source.len() - 1] == value {
+                    Some(1)
+                } else {
+                    None
+                }
+            });
+        SourceMap {
+            origin,
+            value,
+            offset,
+            first_newline: value.find('\n'),
+            cursor: (0, 0),
+        }
     }
-    let exact = Origin {
-        file: origin.file,
-        line: origin.line,
-        column: origin.column + offset + before.chars().count(),
-        start: origin.start + offset + range.start,
-        end: origin.start + offset + range.end,
-    };
-    (exact, true)
+
+    /// The origin of `range` of the value, and whether it is exact.
+    fn locate(&mut self, range: Range<usize>) -> (Origin, bool) {
+        let Some(offset) = self.offset else {
+            return (self.origin, false);
+        };
+        if self
+            .first_newline
+            .is_some_and(|newline| newline < range.end)
+            || !self
+                .value
+                .is_char_boundary(range.start.min(self.value.len()))
+        {
+            return (self.origin, false);
+        }
+        let start = range.start.min(self.value.len());
+        if start < self.cursor.0 {
+            self.cursor = (0, 0);
+        }
+        let (at, chars) = self.cursor;
+        self.cursor = (start, chars + self.value[at..start].chars().count());
+        let exact = Origin {
+            file: self.origin.file,
+            line: self.origin.line,
+            column: self.origin.column + offset + self.cursor.1,
+            start: self.origin.start + offset + range.start,
+            end: self.origin.start + offset + range.end,
+        };
+        (exact, true)
+    }
 }
 
 /// Reads the fields of one mapping by name. Every name asked for is a known

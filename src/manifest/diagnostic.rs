@@ -15,6 +15,13 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 
 /// Diagnostics after this many are rendered without source snippets.
 const MAX_SNIPPETS: usize = 50;
+/// A snippet is drawn only when every line it shows is at most this long (in
+/// bytes). miette pads its underlines with format widths, which Rust caps at
+/// 65,535 (a longer line made it panic), and a longer line is unreadable in a
+/// terminal anyway: the `error:` line still gives the line and column.
+const MAX_SNIPPET_LINE_BYTES: usize = 4096;
+/// ... and when the lines it shows are at most this long together.
+const MAX_SNIPPET_BYTES: usize = 64 * 1024;
 
 /// One problem in the manifests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +165,12 @@ impl Diagnostics {
         let Some(text) = self.sources.get(file) else {
             return;
         };
+        if !labels
+            .iter()
+            .all(|label| fits_in_a_snippet(text, label.offset(), label.len()))
+        {
+            return;
+        }
         let report = Snippet {
             source: NamedSource::new(file.display().to_string(), Arc::clone(text)),
             labels,
@@ -254,6 +267,39 @@ fn location_text(file: &Path, line: usize, column: usize) -> String {
     } else {
         format!("{file}:{line}:{column}")
     }
+}
+
+/// Whether the lines a snippet of `offset..offset + len` shows (those of the
+/// span and one line of context on each side, as drawn) are short enough to
+/// draw. Works on bytes: `offset` need not be a character boundary.
+fn fits_in_a_snippet(text: &str, offset: usize, len: usize) -> bool {
+    let bytes = text.as_bytes();
+    let start = offset.min(bytes.len());
+    let end = offset.saturating_add(len).min(bytes.len());
+    let line_begin = |at: usize| {
+        bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |newline| newline + 1)
+    };
+    let line_end = |at: usize| {
+        bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |newline| at + newline)
+    };
+    let first = match line_begin(start) {
+        0 => 0,
+        begin => line_begin(begin - 1),
+    };
+    let last = match line_end(end) {
+        stop if stop < bytes.len() => line_end(stop + 1),
+        stop => stop,
+    };
+    last - first <= MAX_SNIPPET_BYTES
+        && bytes[first..last]
+            .split(|&b| b == b'\n')
+            .all(|line| line.len() <= MAX_SNIPPET_LINE_BYTES)
 }
 
 /// The label under the snippet: the message, cut short when long.

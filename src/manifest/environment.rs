@@ -192,7 +192,10 @@ fn decode_vars(node: &Node, environment: &str, vars: &mut Vars, ctx: &mut Ctx<'_
         }
     };
     // Var values may use `${env}` and nothing else.
-    let builtin = Vars::builtin(environment, true);
+    let builtin = Vars::for_var_values(
+        environment,
+        entries.iter().map(|entry| entry.key.name.as_str()),
+    );
     for entry in entries {
         let name = entry.key.name.as_str();
         let field = format!("vars.{name}");

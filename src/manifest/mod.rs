@@ -42,6 +42,8 @@ mod worker;
 mod yaml;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -353,10 +355,10 @@ fn read_tree(
     }
 }
 
-/// Only whitespace and comments.
+/// Only whitespace, byte-order marks and comments.
 fn is_blank(text: &str) -> bool {
     text.lines().all(|line| {
-        let line = line.trim();
+        let line = line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
     })
 }

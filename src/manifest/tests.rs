@@ -353,7 +353,8 @@ fn yaml_syntax_error() {
         "dev",
         "
         error: infra/a.yaml:4:12: invalid YAML: illegal placement of ':' indicator
-        hint: fix the YAML syntax here; values holding `: `, ` #` or starting with `{`, `[`, `*`, `&`, `!`, `%`, `@` need quotes
+        hint: the `[` marked below is never closed: end it with `]`, or quote the value if the `[` is text
+        note: infra/a.yaml:3:12: this `[` is never closed
         ",
     );
 }
@@ -437,8 +438,8 @@ fn undefined_variables() {
         ],
         "dev",
         "
-        error: environments/dev.yaml:3:10: vars.other: undefined variable `${suffix}`
-        hint: define it under `vars:` in the environment file; defined variables: `env`
+        error: environments/dev.yaml:3:10: vars.other: `${suffix}` is another variable: a variable's value may use `${env}` only
+        hint: variables do not refer to each other: write the value of `suffix` out here, or use `${suffix}` in infra/ instead
         error: infra/a.yaml:3:18: kv_namespaces.users.title: undefined variable `${sufix}`
         hint: did you mean `${suffix}`? defined variables: `env`, `other`, `suffix`
         error: infra/a.yaml:5:13: kv_namespaces.b.title: invalid variable reference `${}`

@@ -253,6 +253,12 @@ pub(crate) fn read(
             let (line, column) = line_column(&prefix, prefix.len());
             let bad = bytes.get(valid_up_to).copied().unwrap_or(0);
             let id = sources.add(relative.to_path_buf(), Some(Arc::from(prefix)));
+            let message = if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+                "the file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8"
+                    .to_string()
+            } else {
+                format!("the file is not valid UTF-8 (byte 0x{bad:02x} at offset {valid_up_to})")
+            };
             sink.push(
                 Problem::new(
                     Origin {
@@ -263,9 +269,7 @@ pub(crate) fn read(
                         end: valid_up_to,
                     },
                     "",
-                    format!(
-                        "the file is not valid UTF-8 (byte 0x{bad:02x} at offset {valid_up_to})"
-                    ),
+                    message,
                 )
                 .hint("save the file as UTF-8"),
             );
@@ -297,6 +301,26 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// Parses one file into a tree. `None` (with a problem reported) when the
 /// YAML is malformed or over budget.
 pub(crate) fn parse(file: FileId, text: &str, sink: &mut Sink) -> Option<Node> {
+    if let Some(start) = lone_carriage_return(text) {
+        // YAML reads a lone CR as a line break, editors and CI logs mostly
+        // do not: every line number after it would be off.
+        let (line, column) = line_column(text, start);
+        sink.push(
+            Problem::new(
+                Origin {
+                    file,
+                    line,
+                    column,
+                    start,
+                    end: start + 1,
+                },
+                "",
+                "the file has a carriage return (CR) that is not part of a CRLF line end",
+            )
+            .hint("save the file with LF (or CRLF) line ends"),
+        );
+        return None;
+    }
     let parsed = serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options());
     match parsed {
         Ok(raw) => {
@@ -308,6 +332,15 @@ pub(crate) fn parse(file: FileId, text: &str, sink: &mut Sink) -> Option<Node> {
             None
         }
     }
+}
+
+/// The byte offset of the first `\r` not followed by `\n`.
+fn lone_carriage_return(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .position(|(index, &b)| b == b'\r' && bytes.get(index + 1) != Some(&b'\n'))
 }
 
 fn options() -> serde_saphyr::Options {
@@ -343,6 +376,7 @@ fn yaml_error(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem 
         .filter(|location| location.line() > 0)
         .map(|location| origin_of(file, text, &location))
         .unwrap_or_else(|| Origin::file_start(file));
+    let mut unclosed = None;
     let (message, hint) = match inner {
         serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
         serde_saphyr::Error::AliasReplayLimitExceeded { .. }
@@ -354,13 +388,203 @@ fn yaml_error(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem 
             "a manifest file is one document: remove the `---` separator or move the rest to another file"
                 .to_string(),
         ),
-        other => (
-            strip_position(&other.to_string()),
-            "fix the YAML syntax here; values holding `: `, ` #` or starting with `{`, `[`, `*`, `&`, `!`, `%`, `@` need quotes"
-                .to_string(),
+        serde_saphyr::Error::UnknownAnchor { .. } => match alias_at(text, origin.start) {
+            Some(name) => (
+                format!("the alias `*{name}` has no anchor `&{name}` before it"),
+                format!(
+                    "define the anchor (`&{name}`) before the alias, in the same file: anchors do not reach across files"
+                ),
+            ),
+            None => (
+                "an alias refers to an anchor that is not defined".to_string(),
+                "define the anchor (`&name`) before the alias (`*name`), in the same file"
+                    .to_string(),
+            ),
+        },
+        serde_saphyr::Error::RecursiveReferencesRequireWeakTypes { .. } => {
+            let alias = alias_at(text, origin.start)
+                .map(|name| format!("the alias `*{name}` is"))
+                .unwrap_or_else(|| "an alias is".to_string());
+            (
+                format!("{alias} inside the value of its own anchor"),
+                "a value cannot contain itself: move the alias out of the anchored value"
+                    .to_string(),
+            )
+        }
+        serde_saphyr::Error::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } if expected == KEY_EXPECTING => (
+            format!("a mapping key must be a name such as `users`, not a {unexpected}"),
+            "complex keys (`? [a, b]`, `{a: b}: ...`) are not supported in manifests".to_string(),
         ),
+        other => {
+            let message = plain_parser_message(&strip_position(&other.to_string()));
+            let mentions_tabs = message
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|word| word == "tab" || word == "tabs");
+            let hint = if mentions_tabs {
+                "indent with spaces: YAML does not allow tabs in indentation".to_string()
+            } else {
+                unclosed = unclosed_flow(text, origin.start);
+                match unclosed {
+                    Some((_, bracket)) => format!(
+                        "the `{bracket}` marked below is never closed: end it with `{}`, or quote the value if the `{bracket}` is text",
+                        closing(bracket)
+                    ),
+                    None if message.contains("block mapping") => "check the indentation: the keys of one mapping start in the same column, and a key's fields are indented more than the key".to_string(),
+                    None => "fix the YAML syntax here; values holding `: `, ` #` or starting with `{`, `[`, `*`, `&`, `!`, `%`, `@` need quotes".to_string(),
+                }
+            };
+            (message, hint)
+        }
     };
-    Problem::new(origin, "", format!("invalid YAML: {message}")).hint(hint)
+    let problem = Problem::new(origin, "", format!("invalid YAML: {message}")).hint(hint);
+    match unclosed {
+        Some((start, bracket)) => {
+            let (line, column) = line_column(text, start);
+            let at = Origin {
+                file,
+                line,
+                column,
+                start,
+                end: start + 1,
+            };
+            problem.related(at, format!("this `{bracket}` is never closed"))
+        }
+        None => problem,
+    }
+}
+
+/// What [`RawKey`] expects, as serde-saphyr quotes it in a type error.
+const KEY_EXPECTING: &str = "a scalar key";
+
+/// The name of the alias (`*name`) written at byte `start` of `text`.
+fn alias_at(text: &str, start: usize) -> Option<&str> {
+    let rest = text.get(start..)?.strip_prefix('*')?;
+    let end = rest
+        .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The parser's message with its quoting made consistent: ``unexpected
+/// character: `x'`` becomes ``unexpected character `x` `` (control
+/// characters as `U+0000`).
+fn plain_parser_message(message: &str) -> String {
+    if let Some(quoted) = message
+        .strip_prefix("unexpected character: `")
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        let shown = match quoted
+            .strip_prefix("\\u{")
+            .and_then(|hex| hex.strip_suffix('}'))
+        {
+            Some(hex) => format!("U+{:0>4}", hex.to_uppercase()),
+            None => format!("`{quoted}`"),
+        };
+        return format!("unexpected character {shown}");
+    }
+    message.to_string()
+}
+
+fn closing(bracket: char) -> char {
+    if bracket == '[' { ']' } else { '}' }
+}
+
+/// A flow collection (`[` or `{`) opened before byte `error` of `text` and
+/// never closed in the whole file: the usual cause of a syntax error
+/// reported further on. Returns its byte offset and bracket. A light
+/// scan (quotes, comments and block scalars are skipped), used for a hint
+/// only: `None` when unsure.
+fn unclosed_flow(text: &str, error: usize) -> Option<(usize, char)> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    // The brackets open where the error is.
+    let mut open_at_error: Option<Vec<(usize, char)>> = None;
+    // Indentation of the line that started a block scalar (`|`, `>`): more
+    // indented lines after it are its text.
+    let mut block_scalar: Option<usize> = None;
+    let mut quote: Option<char> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let line_start = offset;
+        offset += line.len();
+        if open_at_error.is_none() && line_start >= error {
+            open_at_error = Some(open.clone());
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(parent) = block_scalar {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        // Whether a value may start here (a quote or bracket there is
+        // syntax; elsewhere it is text of a plain scalar).
+        let mut value_start = true;
+        // Only blanks (and `-` or `?` indicators) so far on this line.
+        let mut line_start_so_far = true;
+        let mut previous: Option<char> = None;
+        let mut chars = line.char_indices().peekable();
+        while let Some((index, c)) = chars.next() {
+            if open_at_error.is_none() && line_start + index >= error {
+                open_at_error = Some(open.clone());
+            }
+            let next = chars.peek().map(|&(_, n)| n);
+            if let Some(q) = quote {
+                // `\x` in double quotes and `''` in single quotes are escapes.
+                let escape =
+                    (c == '\\' && q == '"') || (c == '\'' && q == '\'' && next == Some('\''));
+                if escape {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                    value_start = false;
+                }
+                continue;
+            }
+            let spaced = matches!(next, None | Some(' ' | '\t' | '\r' | '\n'));
+            let at_line_start = line_start_so_far;
+            let after_blank = matches!(previous, None | Some(' ' | '\t'));
+            previous = Some(c);
+            if !matches!(c, ' ' | '\t' | '\r' | '\n' | '-' | '?') {
+                line_start_so_far = false;
+            }
+            value_start = match c {
+                ' ' | '\t' | '\r' | '\n' => value_start,
+                '#' if after_blank => break,
+                '"' | '\'' if value_start => {
+                    quote = Some(c);
+                    false
+                }
+                // In a flow collection brackets are always syntax.
+                '[' | '{' if value_start || !open.is_empty() => {
+                    open.push((line_start + index, c));
+                    true
+                }
+                ']' | '}' if !open.is_empty() => {
+                    open.pop();
+                    false
+                }
+                ',' if !open.is_empty() => true,
+                ':' if spaced || !open.is_empty() => true,
+                '-' | '?' if spaced && at_line_start => true,
+                '|' | '>' if value_start && open.is_empty() => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                _ => false,
+            };
+        }
+    }
+    // Of those, the innermost one still open at the end of the file (`open`
+    // is in offset order, being a stack of increasing offsets).
+    open_at_error
+        .unwrap_or_else(|| open.clone())
+        .into_iter()
+        .rev()
+        .find(|bracket| open.binary_search(bracket).is_ok())
 }
 
 fn budget_message(breach: &BudgetBreach) -> (String, String) {

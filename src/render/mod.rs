@@ -1,7 +1,13 @@
 //! Renderers: pure views of a [`Plan`]. No I/O; the caller prints.
 
+mod drift;
+mod markdown;
 mod text;
 
+pub use drift::{drift_json, drift_markdown, drift_text};
+pub use markdown::{
+    BODY_LIMIT, EnvironmentPlan, PLAN_MARKER, PlanComment, drift_marker, plan_comment, short_commit,
+};
 pub use text::text;
 
 use crate::plan::Plan;

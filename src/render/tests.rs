@@ -3,6 +3,7 @@
 use super::*;
 use crate::model::{Address, Jurisdiction, LocationHint, ResourceKind, StorageClass};
 use crate::plan::{Change, ChangeKind, FieldDiff, NOTE_NO_DELETES, Plan, Step};
+use crate::render::markdown::BODY_LIMIT;
 use serde_json::json;
 
 fn sample_plan() -> Plan {
@@ -113,4 +114,140 @@ fn text_plan_without_changes() {
     plan.changes.clear();
     let _ = LocationHint::Weur;
     insta::assert_snapshot!(text(&plan));
+}
+
+fn worker_change(lines: usize) -> Change {
+    let mut diff =
+        String::from("--- deployed/src/index.js\n+++ git/src/index.js\n@@ -1,1 +1,1 @@\n");
+    for i in 0..lines {
+        diff.push_str(&format!(
+            "-const a{i} = ```old```;\n+const a{i} = \"new\";\n"
+        ));
+    }
+    Change {
+        conflict: None,
+        code_diff: vec![crate::plan::ModuleDiff {
+            module: "src/index.js".into(),
+            diff,
+        }],
+        address: Address::new(ResourceKind::Workers, "api"),
+        kind: ChangeKind::Update,
+        destructive: false,
+        protected: false,
+        fields: vec![FieldDiff {
+            field: "version".into(),
+            before: Some(json!("#3 0123456789abcdef0123")),
+            after: Some(json!("new fedcba9876543210fedc")),
+            forces_replacement: false,
+        }],
+        steps: Vec::new(),
+    }
+}
+
+fn comment(environments: &[EnvironmentPlan], local: bool) -> String {
+    plan_comment(&PlanComment {
+        commit: "flareops 0123456789ab",
+        local,
+        environments,
+    })
+}
+
+#[test]
+fn markdown_plan_comment() {
+    let mut staging = sample_plan();
+    staging.changes.push(worker_change(2));
+    let mut production = sample_plan();
+    production.environment = "production".into();
+    production.changes.clear();
+    insta::assert_snapshot!(comment(
+        &[
+            EnvironmentPlan::Planned(staging),
+            EnvironmentPlan::Planned(production),
+        ],
+        false
+    ));
+}
+
+#[test]
+fn markdown_plan_comment_with_an_error_and_the_local_account() {
+    let body = comment(
+        &[
+            EnvironmentPlan::Planned(sample_plan()),
+            EnvironmentPlan::Failed {
+                environment: "production".into(),
+                error: "CLOUDFLARE_API_TOKEN is not set\nhint: export a token".into(),
+            },
+        ],
+        true,
+    );
+    insta::assert_snapshot!(body);
+}
+
+/// Every fenced block is closed and `<details>` tags balance.
+fn assert_well_formed(body: &str) {
+    let mut open: Option<String> = None;
+    for line in body.lines() {
+        let ticks = line.chars().take_while(|c| *c == '`').count();
+        if ticks >= 3 {
+            match &open {
+                None => open = Some("`".repeat(ticks)),
+                Some(fence) if line.trim_end() == fence => open = None,
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(open.is_none(), "a code block is left open");
+    assert_eq!(
+        body.matches("<details>").count(),
+        body.matches("</details>").count()
+    );
+}
+
+#[test]
+fn markdown_bodies_over_the_limit_are_cut_with_a_note() {
+    let mut staging = sample_plan();
+    // About 2 x 40 bytes x 200 lines shown per worker: many workers
+    // overflow the limit.
+    for i in 0..60 {
+        let mut change = worker_change(300);
+        change.address = Address::new(ResourceKind::Workers, format!("api{i:02}"));
+        staging.changes.push(change);
+    }
+    let mut production = staging.clone();
+    production.environment = "production".into();
+    let whole_size: usize = [&staging, &production].iter().map(|p| text(p).len()).sum();
+    assert!(
+        whole_size > BODY_LIMIT,
+        "the test needs a plan over the limit"
+    );
+    let body = comment(
+        &[
+            EnvironmentPlan::Planned(staging),
+            EnvironmentPlan::Planned(production),
+        ],
+        false,
+    );
+    assert!(body.len() <= BODY_LIMIT, "{} bytes", body.len());
+    assert!(
+        body.len() > BODY_LIMIT - 2_000,
+        "the budget is used: {}",
+        body.len()
+    );
+    assert!(body.starts_with(PLAN_MARKER));
+    assert!(body.contains("cut to stay under GitHub's limit of 65,536 characters"));
+    assert!(body.contains("artifacts"));
+    // The summary table is whole, and the later section keeps its summary.
+    assert!(body.contains("| `production` | 1 | 61 | 1 | 1 | **yes** |"));
+    assert!(body.contains("<details><summary><b>production</b>"));
+    assert_well_formed(&body);
+}
+
+#[test]
+fn markdown_fences_outlast_backticks_in_the_content() {
+    let mut staging = sample_plan();
+    staging.changes.push(worker_change(1));
+    let body = comment(&[EnvironmentPlan::Planned(staging)], false);
+    // The diff holds a run of three backticks: its fence has four.
+    assert!(body.contains("````diff\n--- deployed/src/index.js"));
+    assert_well_formed(&body);
 }

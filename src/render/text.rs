@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::plan::{ChangeKind, FieldDiff, ModuleDiff, Plan};
 
-fn symbol(kind: ChangeKind) -> &'static str {
+pub(super) fn symbol(kind: ChangeKind) -> &'static str {
     match kind {
         ChangeKind::Create => "+",
         ChangeKind::Update => "~",
@@ -15,7 +15,7 @@ fn symbol(kind: ChangeKind) -> &'static str {
     }
 }
 
-fn verb(kind: ChangeKind) -> &'static str {
+pub(super) fn verb(kind: ChangeKind) -> &'static str {
     match kind {
         ChangeKind::Create => "create",
         ChangeKind::Update => "update",
@@ -24,7 +24,7 @@ fn verb(kind: ChangeKind) -> &'static str {
     }
 }
 
-fn value(value: &Option<Value>) -> String {
+pub(super) fn value(value: &Option<Value>) -> String {
     match value {
         None | Some(Value::Null) => "(none)".to_string(),
         Some(v) => v.to_string(),

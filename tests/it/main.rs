@@ -1,7 +1,12 @@
 //! The one integration-test binary: drives the real `flareops` binary
 //! against an emulator on an ephemeral loopback port.
 
+mod bad_corpus;
 mod cli;
+mod emulator_faults;
+mod emulator_load;
+mod fault_trials;
+mod gitops;
 mod history;
 mod kill_trials;
 mod ledger;

@@ -248,3 +248,52 @@ pub fn wrangler_bin() -> Option<PathBuf> {
         .unwrap_or(false);
     (node && bin.exists()).then_some(bin)
 }
+
+/// Like [`TestEmulator::start`], with `extra` arguments for `flareops emulator` (fault flags,
+/// `--rate-limit`…). [`TestEmulator::restart`] starts it again without them.
+pub fn start_emulator_with_args(extra: &[&str]) -> TestEmulator {
+    let state = tempfile::tempdir().expect("temp state dir");
+    let token = format!("test-token-{}", std::process::id());
+    let account_id = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string();
+    let mut child = StdCommand::new(flareops_bin())
+        .args(["emulator", "--listen", "127.0.0.1:0", "--state"])
+        .arg(state.path())
+        .args(["--token", &token, "--account-id", &account_id])
+        .args(extra)
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start flareops emulator");
+    let stdout = child.stdout.take().expect("emulator stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the emulator's first line");
+    let base_url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("unexpected emulator banner with {extra:?}: {line:?}")
+        })
+        .to_string();
+    TestEmulator {
+        base_url,
+        token,
+        account_id,
+        zones: Vec::new(),
+        log: None,
+        state,
+        child: Some(child),
+    }
+}
+
+/// `http://HOST:PORT`, where the emulator's own endpoints (`/__emulator/…`) live.
+pub fn emulator_origin(emulator: &TestEmulator) -> String {
+    emulator.origin()
+}

@@ -25,7 +25,7 @@ use crate::support::{self, TestEmulator};
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The pinned wrangler, or `None` (after a loud notice) when skipping is allowed.
-fn wrangler_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn wrangler_or_skip(test: &str) -> Option<PathBuf> {
     if let Some(bin) = support::wrangler_bin() {
         return Some(bin);
     }
@@ -51,15 +51,15 @@ fn wrangler_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 /// What one wrangler run produced.
-struct Run {
+pub(crate) struct Run {
     args: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn success(self) -> Run {
+    pub(crate) fn success(self) -> Run {
         assert!(
             self.status.success(),
             "wrangler {} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
@@ -82,7 +82,7 @@ impl Run {
         self
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
@@ -99,7 +99,7 @@ impl Run {
 }
 
 /// wrangler wired to one emulator, with its own home and working directory.
-struct Wrangler<'a> {
+pub(crate) struct Wrangler<'a> {
     bin: PathBuf,
     emulator: &'a TestEmulator,
     home: TempDir,
@@ -107,7 +107,7 @@ struct Wrangler<'a> {
 }
 
 impl<'a> Wrangler<'a> {
-    fn new(bin: PathBuf, emulator: &'a TestEmulator) -> Wrangler<'a> {
+    pub(crate) fn new(bin: PathBuf, emulator: &'a TestEmulator) -> Wrangler<'a> {
         Wrangler {
             bin,
             emulator,
@@ -116,11 +116,11 @@ impl<'a> Wrangler<'a> {
         }
     }
 
-    fn write(&self, name: &str, content: &str) {
+    pub(crate) fn write(&self, name: &str, content: &str) {
         std::fs::write(self.work.path().join(name), content).expect("write wrangler input file");
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_with_input(args, None)
     }
 

@@ -1,0 +1,200 @@
+//! `flareops drift`: how the account differs from git, by cause (see
+//! `crate::drift`). Exit 0 = no drift, 2 = drift, 1 = error. `--heal`
+//! applies the current manifests, then checks again.
+//!
+//! To tell changes made outside git from changes git made since the last
+//! apply, the manifests of the last apply are read from git (at the commit
+//! the journal recorded) and planned against the same account.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::target::Target;
+use super::{ApplyArgs, DriftArgs, Printer, ReportFormat};
+use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
+use crate::ledger::{journal, locks};
+use crate::model::DesiredState;
+use crate::plan::Plan;
+use crate::{live, plan, render};
+
+pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let environment = &args.target.environment;
+    let local = args.target.local;
+    let desired = super::validate::load(root, environment, local, printer)?;
+    let target = Target::connect(root, &desired, local).await?;
+    let result = async {
+        let (report, now) = report(root, &target, &desired, local).await?;
+        printer.data(&match args.format {
+            ReportFormat::Text => render::drift_text(&report),
+            ReportFormat::Json => render::drift_json(&report),
+            ReportFormat::Markdown => render::drift_markdown(&report),
+        });
+        if !args.heal {
+            return Ok(exit_code(report.has_drift()));
+        }
+        heal(root, &target, &desired, &report, &now, args, printer).await
+    }
+    .await;
+    target.close().await;
+    result
+}
+
+fn exit_code(drift: bool) -> ExitCode {
+    if drift {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Fetches, plans and classifies. Returns the report and the plan that
+/// heals it.
+async fn report(
+    root: &Path,
+    target: &Target,
+    desired: &DesiredState,
+    local: bool,
+) -> anyhow::Result<(DriftReport, Plan)> {
+    let client = &target.client;
+    let (live, scripts, ledger) = futures::try_join!(
+        async { anyhow::Ok(live::fetch(client, desired).await?) },
+        async { anyhow::Ok(client.list_worker_scripts().await?) },
+        async { anyhow::Ok(locks::find_ledger(client, &desired.ledger_database).await?) },
+    )?;
+    let scripts: Vec<String> = scripts.into_iter().map(|s| s.id).collect();
+    let now = plan::plan(desired, &live);
+    let records = match &ledger {
+        Some(ledger) => journal::history(client, ledger, &desired.environment, 20).await?,
+        None => Vec::new(),
+    };
+    // A refused apply changed nothing: the one before it is the reference.
+    let last_apply = records
+        .iter()
+        .find(|r| r.recorded_status != "refused")
+        .map(|r| LastApply {
+            id: r.id.clone(),
+            started_at: r.started_at.clone(),
+            finished_at: r.finished_at.clone(),
+            git_commit: r.git_commit.clone(),
+            actor: r.actor.clone(),
+            status: r.status.clone(),
+        });
+    let git_commit = super::git::describe(root);
+    let mut notes = Vec::new();
+    let earlier: Option<Plan>;
+    let reference = match &last_apply {
+        None => Reference::NeverApplied,
+        Some(apply) if apply.git_commit == git_commit && !git_commit.contains("+dirty") => {
+            Reference::LastApply(&now)
+        }
+        Some(apply) => {
+            match plan_at(root, client, desired, &apply.git_commit, local).await {
+                Ok(plan) => earlier = Some(plan),
+                Err(reason) => {
+                    earlier = None;
+                    notes.push(reason);
+                }
+            }
+            match &earlier {
+                Some(plan) => Reference::LastApply(plan),
+                None => Reference::Unknown,
+            }
+        }
+    };
+    let mut report = drift::classify(&DriftInputs {
+        desired,
+        live: &live,
+        now: &now,
+        reference,
+        last_apply: last_apply.as_ref(),
+        scripts: &scripts,
+        git_commit: &git_commit,
+    });
+    report.notes.extend(notes);
+    Ok((report, now))
+}
+
+/// The plan from the manifests at `commit` (as the journal records it)
+/// against the same account; an error says why it cannot be made.
+async fn plan_at(
+    root: &Path,
+    client: &crate::cloudflare::Client,
+    desired: &DesiredState,
+    commit: &str,
+    local: bool,
+) -> Result<Plan, String> {
+    let commit = commit.strip_prefix("flareops ").unwrap_or(commit);
+    if commit.is_empty() || commit.contains("+dirty") || commit.contains(' ') {
+        return Err(format!(
+            "the last apply ran from uncommitted or unknown manifests ({commit})"
+        ));
+    }
+    let snapshot = super::git::checkout(root, commit).map_err(|error| {
+        format!(
+            "the manifests of the last apply (commit {commit}) cannot be read: {error:#} (a shallow clone? fetch the whole history)"
+        )
+    })?;
+    let earlier = super::validate::load_quietly(snapshot.path(), &desired.environment, local)
+        .map_err(|diagnostics| {
+            format!(
+                "the manifests of the last apply (commit {commit}) do not load today: {}",
+                diagnostics.render(false).lines().next().unwrap_or_default()
+            )
+        })?;
+    let live = live::fetch(client, &earlier)
+        .await
+        .map_err(|error| format!("reading the account for commit {commit}: {error}"))?;
+    Ok(plan::plan(&earlier, &live))
+}
+
+/// Applies the current manifests, then checks again: exit 0 only when the
+/// account matches git afterwards.
+async fn heal(
+    root: &Path,
+    target: &Target,
+    desired: &DesiredState,
+    report: &DriftReport,
+    now: &Plan,
+    args: &DriftArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    if !now.is_empty() {
+        printer.message(&format!(
+            "healing environment `{}`: applying the manifests at {}",
+            desired.environment,
+            render::short_commit(&report.git_commit)
+        ));
+        let apply = ApplyArgs {
+            plan_file: None,
+            environment: Some(desired.environment.clone()),
+            local: args.target.local,
+            yes: args.yes,
+            allow_delete: args.allow_delete,
+            lock_timeout: args.lock_timeout,
+            revert: false,
+        };
+        let code = super::apply::execute(root, target, desired, now, &apply, printer).await?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    let live = live::fetch(&target.client, desired).await?;
+    let after = plan::plan(desired, &live);
+    if !after.is_empty() {
+        printer.message(&format!(
+            "the account still differs from git after healing ({} changes): run `flareops drift --env {}` to see them",
+            after.changes.len(),
+            desired.environment
+        ));
+        return Ok(exit_code(true));
+    }
+    if !report.unmanaged.is_empty() {
+        printer.message(&format!(
+            "healed: the managed resources match git; {} unmanaged look-alikes remain (flareops never touches them)",
+            report.unmanaged.len()
+        ));
+        return Ok(exit_code(true));
+    }
+    printer.message("healed: the account matches git");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,231 @@
+//! Fault trials: the full example is applied while the emulator injects
+//! 20% faults of every kind (5xx, 429 with `Retry-After`, connection resets
+//! before processing, and responses lost after the write committed), each
+//! trial seeded. Each trial reruns apply until it succeeds, within a bound,
+//! and must end with exactly the declared resources: none duplicated, none
+//! missing, and an empty plan once the faults are off.
+//!
+//! Figures (`cargo test --test it fault_trials -- --nocapture`): reruns per
+//! trial, faults injected by kind, requests made.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestEmulator, flareops, project};
+
+const TRIALS: u64 = 50;
+/// Applies per trial at most (the first included).
+const MAX_RUNS: u32 = 6;
+const ZONE: &str = "klearkarma.com";
+
+/// The example project (`infra/`, `workers/`, `migrations/`) with a
+/// staging environment in the emulator's account.
+fn example(emulator: &TestEmulator) -> tempfile::TempDir {
+    let root = project(&[(
+        "environments/staging.yaml",
+        &format!(
+            "account_id: {}\nzone: {ZONE}\nvars:\n  region: weur\n",
+            emulator.account_id
+        ),
+    )]);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["infra", "workers", "migrations"] {
+        copy_dir(&source.join(dir), &root.path().join(dir));
+    }
+    root
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read example dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy example file");
+        }
+    }
+}
+
+fn faults(emulator: &TestEmulator, method: reqwest::Method, body: Option<Value>) -> Value {
+    let origin = emulator.base_url.trim_end_matches("/client/v4");
+    let mut request = reqwest::blocking::Client::new()
+        .request(method, format!("{origin}/__emulator/faults"))
+        .bearer_auth(&emulator.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("/__emulator/faults");
+    let status = response.status();
+    let text = response.text().expect("faults body");
+    assert!(status.is_success(), "/__emulator/faults: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+fn names(list: &Value, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|item| item[field].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn with_secrets(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    command
+        .env("KLEAR_KARMA_JWT_SECRET", "trial-jwt")
+        .env("KLEAR_KARMA_API_KEY", "trial-key")
+        // Fast retries: the faults are dense and the test is bounded.
+        .env("FLAREOPS_RETRY_ATTEMPTS", "8")
+        .env("FLAREOPS_RETRY_BASE_MS", "2")
+        .env("FLAREOPS_RETRY_MAX_MS", "40")
+        // A lock whose release was lost expires quickly.
+        .env("FLAREOPS_LOCK_LEASE_SECONDS", "2")
+}
+
+#[test]
+fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resources() {
+    let started = Instant::now();
+    let mut runs_per_trial = Vec::new();
+    let mut injected = serde_json::Map::new();
+    let mut requests = 0u64;
+    for trial in 0..TRIALS {
+        let emulator = TestEmulator::start_with_zones(&[ZONE]);
+        let root = example(&emulator);
+        faults(
+            &emulator,
+            reqwest::Method::PUT,
+            Some(json!({
+                "seed": 0xfa17_0000u64 + trial,
+                "default": {
+                    "jitter_ms": 2,
+                    "5xx_rate": 0.05,
+                    "429_rate": 0.05,
+                    "retry_after": 0,
+                    "reset_rate": 0.05,
+                    "lost_response_rate": 0.05
+                }
+            })),
+        );
+        let mut runs = 0;
+        let mut last_error = String::new();
+        loop {
+            runs += 1;
+            let output = with_secrets(&mut flareops(root.path(), &emulator))
+                .args([
+                    "apply",
+                    "--env",
+                    "staging",
+                    "--yes",
+                    "--lock-timeout",
+                    "10s",
+                ])
+                .timeout(Duration::from_secs(120))
+                .output()
+                .expect("apply");
+            if output.status.success() {
+                break;
+            }
+            last_error = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(
+                !last_error.contains("panicked"),
+                "trial {trial}: apply panicked: {last_error}"
+            );
+            assert!(
+                runs < MAX_RUNS,
+                "trial {trial} did not converge in {MAX_RUNS} applies; last error:\n{last_error}"
+            );
+        }
+        if runs > 1 {
+            eprintln!(
+                "trial {trial}: {runs} applies; an earlier one failed with: {}",
+                last_error
+                    .lines()
+                    .find(|l| l.starts_with("error"))
+                    .or_else(|| last_error.lines().last())
+                    .unwrap_or_default()
+            );
+        }
+        runs_per_trial.push(runs);
+        let report = faults(&emulator, reqwest::Method::GET, None);
+        if let Some(counts) = report["injected"].as_object() {
+            for (kind, count) in counts {
+                let total = injected.entry(kind.clone()).or_insert(json!(0));
+                *total = json!(total.as_u64().unwrap_or(0) + count.as_u64().unwrap_or(0));
+            }
+        }
+        requests += emulator.stats_total();
+
+        // Faults off: the plan is empty ...
+        faults(&emulator, reqwest::Method::DELETE, None);
+        let plan = with_secrets(&mut flareops(root.path(), &emulator))
+            .args(["plan", "--env", "staging", "--detailed-exitcode"])
+            .output()
+            .expect("plan");
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "trial {trial}: the plan after convergence is not empty:\n{}\n{}",
+            String::from_utf8_lossy(&plan.stdout),
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        // ... and every declared resource exists exactly once.
+        let kv = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+        let expected_kv: Vec<String> = [
+            "analytics",
+            "appointments",
+            "messages",
+            "practitioners",
+            "reviews",
+            "services",
+            "users",
+        ]
+        .iter()
+        .map(|k| format!("klear-karma-{k}-staging"))
+        .collect();
+        assert_eq!(names(&kv["result"], "title"), expected_kv, "trial {trial}");
+        let d1 = emulator.get(&emulator.account_path("/d1/database?per_page=100"));
+        assert_eq!(
+            names(&d1["result"], "name"),
+            ["flareops-state", "klear-karma-staging"],
+            "trial {trial}"
+        );
+        let r2 = emulator.get(&emulator.account_path("/r2/buckets"));
+        assert_eq!(
+            names(&r2["result"]["buckets"], "name"),
+            ["klear-karma-assets-staging"],
+            "trial {trial}"
+        );
+        let scripts = emulator.get(&emulator.account_path("/workers/scripts"));
+        assert_eq!(
+            names(&scripts["result"], "id"),
+            ["klear-karma-api-staging"],
+            "trial {trial}"
+        );
+        let zone = emulator.get(&format!("/zones?name={ZONE}"));
+        let zone = zone["result"][0]["id"]
+            .as_str()
+            .expect("zone id")
+            .to_string();
+        let routes = emulator.get(&format!("/zones/{zone}/workers/routes"));
+        assert_eq!(
+            names(&routes["result"], "pattern"),
+            ["api-staging.klearkarma.com/*"],
+            "trial {trial}"
+        );
+    }
+    let total_runs: u32 = runs_per_trial.iter().sum();
+    let most = runs_per_trial.iter().max().copied().unwrap_or(0);
+    let first_time = runs_per_trial.iter().filter(|r| **r == 1).count();
+    eprintln!(
+        "fault trials: {TRIALS} trials converged in {:.1} s; {first_time} on the first apply, \
+         at most {most} applies, {total_runs} applies in all; {requests} requests; faults injected: {}",
+        started.elapsed().as_secs_f64(),
+        Value::Object(injected)
+    );
+}
