@@ -151,47 +151,6 @@ fn word_after(text: &str, prefix: &str) -> Option<String> {
     (!word.is_empty()).then_some(word)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn migration(sql: &str) -> D1Migration {
-        D1Migration {
-            name: "0002_more.sql".into(),
-            path: "migrations/0002_more.sql".into(),
-            sql: sql.into(),
-            sha256: String::new(),
-        }
-    }
-
-    #[test]
-    fn errors_point_at_the_line_that_names_the_culprit() {
-        let m = migration("CREATE TABLE a (id INTEGER);\n\nINSERT INTO missing VALUES (1);\n");
-        assert_eq!(
-            locate(
-                &m,
-                "POST /query: [7500] no such table: missing: SQLITE_ERROR"
-            ),
-            "migrations/0002_more.sql:3"
-        );
-        let m = migration("CREATE TABLE a (id INTEGER);\nSELEC 1;\n");
-        assert_eq!(
-            locate(&m, "near \"SELEC\": syntax error"),
-            "migrations/0002_more.sql:2"
-        );
-        assert_eq!(locate(&m, "disk I/O error"), "migrations/0002_more.sql");
-    }
-
-    #[test]
-    fn a_file_without_a_final_semicolon_is_terminated() {
-        assert_eq!(
-            terminated("CREATE TABLE a (x) -- note\n"),
-            "CREATE TABLE a (x) -- note\n;"
-        );
-        assert_eq!(terminated("CREATE TABLE a (x);\n\n"), "CREATE TABLE a (x);");
-    }
-}
-
 /// Whether wrangler's tracking table lists `file` (a read, retried).
 async fn recorded(
     client: &Client,
@@ -233,5 +192,46 @@ async fn run_once(
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(sql: &str) -> D1Migration {
+        D1Migration {
+            name: "0002_more.sql".into(),
+            path: "migrations/0002_more.sql".into(),
+            sql: sql.into(),
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_line_that_names_the_culprit() {
+        let m = migration("CREATE TABLE a (id INTEGER);\n\nINSERT INTO missing VALUES (1);\n");
+        assert_eq!(
+            locate(
+                &m,
+                "POST /query: [7500] no such table: missing: SQLITE_ERROR"
+            ),
+            "migrations/0002_more.sql:3"
+        );
+        let m = migration("CREATE TABLE a (id INTEGER);\nSELEC 1;\n");
+        assert_eq!(
+            locate(&m, "near \"SELEC\": syntax error"),
+            "migrations/0002_more.sql:2"
+        );
+        assert_eq!(locate(&m, "disk I/O error"), "migrations/0002_more.sql");
+    }
+
+    #[test]
+    fn a_file_without_a_final_semicolon_is_terminated() {
+        assert_eq!(
+            terminated("CREATE TABLE a (x) -- note\n"),
+            "CREATE TABLE a (x) -- note\n;"
+        );
+        assert_eq!(terminated("CREATE TABLE a (x);\n\n"), "CREATE TABLE a (x);");
     }
 }

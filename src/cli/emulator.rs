@@ -1,11 +1,58 @@
 //! `flareops emulator`: serve the local Cloudflare API until stopped.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use clap::Args;
 
 use super::{EmulatorArgs, Printer};
 use crate::emulator::{self, FaultConfig};
+
+/// The fault-injection flags of `flareops emulator` (see `crate::emulator::faults`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Fault injection")]
+pub struct FaultArgs {
+    /// Fault injection, off by default and changeable at run time through
+    /// `/__emulator/faults`: a JSON file with per-endpoint rules. The --fault-*
+    /// and --rate-limit flags override the file's seed, default faults and rate limit.
+    #[arg(long = "faults", value_name = "FILE.json")]
+    pub file: Option<PathBuf>,
+    /// Seed of the fault generator: the same seed and requests give the same faults
+    /// [default: random, reported by GET /__emulator/faults].
+    #[arg(long, value_name = "N")]
+    pub fault_seed: Option<u64>,
+    /// Share of requests failed, split evenly across 5xx, 429, reset and lost
+    /// response (0.0..=1.0 or a percentage like 20%); the per-kind flags override their part.
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate)]
+    pub fault_rate: Option<f64>,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub fault_latency_ms: Option<u64>,
+    /// Extra latency drawn uniformly from 0..=MS per request.
+    #[arg(long, value_name = "MS")]
+    pub fault_jitter_ms: Option<u64>,
+    /// Share of requests answered 500/502/503/504, not processed.
+    #[arg(long = "fault-5xx-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate)]
+    pub fault_5xx_rate: Option<f64>,
+    /// Share of requests answered 429 with Retry-After, not processed.
+    #[arg(long = "fault-429-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate)]
+    pub fault_429_rate: Option<f64>,
+    /// Retry-After of the injected 429s, in seconds [default: 1].
+    #[arg(long, value_name = "SECS")]
+    pub fault_retry_after: Option<u64>,
+    /// Share of requests whose connection is reset before any response, not processed.
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate)]
+    pub fault_reset_rate: Option<f64>,
+    /// Share of requests processed (writes committed) whose response is then lost
+    /// (connection reset).
+    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate)]
+    pub fault_lost_response_rate: Option<f64>,
+    /// Cloudflare's per-token rate limit: at most N requests per window, then 429 with
+    /// Retry-After. Without a value, Cloudflare's 1200/300s.
+    #[arg(long, value_name = "N/WINDOW", num_args = 0..=1, default_missing_value = "1200/300s")]
+    pub rate_limit: Option<crate::emulator::RateLimit>,
+}
 
 pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let token = match &args.token {
@@ -33,7 +80,7 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         account_id: args.account_id.clone(),
         zones: args.zones.clone(),
     };
-    let faults = fault_config(args)?;
+    let faults = fault_config(&args.faults)?;
     let server = emulator::start_with_faults(config, faults)
         .await
         .with_context(|| {
@@ -81,8 +128,8 @@ async fn wait_for_stop() {
 /// The fault configuration of the command line: `--faults FILE` if given, then each `--fault-*`
 /// and `--rate-limit` flag given overriding its part (`--fault-rate` first, the per-kind rates
 /// after it).
-fn fault_config(args: &EmulatorArgs) -> anyhow::Result<FaultConfig> {
-    let mut config = match &args.faults {
+fn fault_config(args: &FaultArgs) -> anyhow::Result<FaultConfig> {
+    let mut config = match &args.file {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("reading the fault configuration {}", path.display()))?;
@@ -137,10 +184,10 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
 
-    fn emulator_args(extra: &[&str]) -> EmulatorArgs {
+    fn emulator_args(extra: &[&str]) -> Box<EmulatorArgs> {
         let argv = ["flareops", "emulator"].iter().chain(extra);
         match Cli::try_parse_from(argv).expect("arguments parse").command {
-            Command::Emulator(args) => args,
+            Command::Emulator(args) => args.into(),
             other => panic!("not the emulator command: {other:?}"),
         }
     }
@@ -149,7 +196,7 @@ mod tests {
     fn listens_on_loopback_and_injects_nothing_by_default() {
         let args = emulator_args(&[]);
         assert!(args.listen.ip().is_loopback(), "{}", args.listen);
-        let config = fault_config(&args).unwrap();
+        let config = fault_config(&args.faults).unwrap();
         assert!(config.is_noop(), "{config:?}");
         assert_eq!(config, FaultConfig::default());
     }
@@ -172,7 +219,7 @@ mod tests {
             "--rate-limit",
             "3/2s",
         ]);
-        let config = fault_config(&args).unwrap();
+        let config = fault_config(&args.faults).unwrap();
         assert_eq!(config.seed, Some(7));
         let default = &config.default;
         assert_eq!(default.server_error_rate, 0.05);
@@ -190,7 +237,7 @@ mod tests {
         );
         let bare = emulator_args(&["--rate-limit"]);
         assert_eq!(
-            fault_config(&bare).unwrap().rate_limit,
+            fault_config(&bare.faults).unwrap().rate_limit,
             Some(emulator::faults::DEFAULT_RATE_LIMIT)
         );
     }
@@ -204,7 +251,7 @@ mod tests {
         let error = Cli::try_parse_from(argv).unwrap_err().to_string();
         assert!(error.contains("REQUESTS/WINDOW"), "{error}");
         let args = emulator_args(&["--fault-5xx-rate", "0.7", "--fault-429-rate", "0.7"]);
-        let error = format!("{:#}", fault_config(&args).unwrap_err());
+        let error = format!("{:#}", fault_config(&args.faults).unwrap_err());
         assert!(error.contains("must not exceed 1.0"), "{error}");
     }
 
@@ -220,14 +267,14 @@ mod tests {
         .unwrap();
         let path = file.to_str().unwrap();
         let config =
-            fault_config(&emulator_args(&["--faults", path, "--fault-seed", "9"])).unwrap();
+            fault_config(&emulator_args(&["--faults", path, "--fault-seed", "9"]).faults).unwrap();
         assert_eq!(config.seed, Some(9));
         assert_eq!(config.default.server_error_rate, 0.5);
         assert_eq!(config.rules.len(), 1);
         std::fs::write(&file, r#"{"default": {"typo_rate": 1}}"#).unwrap();
         let error = format!(
             "{:#}",
-            fault_config(&emulator_args(&["--faults", path])).unwrap_err()
+            fault_config(&emulator_args(&["--faults", path]).faults).unwrap_err()
         );
         assert!(error.contains("faults.json"), "{error}");
         assert!(error.contains("unknown field `typo_rate`"), "{error}");

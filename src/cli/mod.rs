@@ -46,7 +46,7 @@ pub enum Command {
     /// Make the account match the manifests.
     Apply(ApplyArgs),
     /// Run the local Cloudflare API emulator.
-    Emulator(EmulatorArgs),
+    Emulator(Box<EmulatorArgs>),
     /// List the applies journaled in the ledger, newest first (read-only).
     History(HistoryArgs),
     /// Remove an environment's apply lock (when the apply holding it is gone).
@@ -242,45 +242,9 @@ pub struct EmulatorArgs {
     /// Repeat for several zones. Zones are kept in the state directory once created.
     #[arg(long = "zone", value_name = "NAME")]
     pub zones: Vec<String>,
-    /// Fault injection (off by default; changeable at run time through
-    /// `/__emulator/faults`): a JSON file with per-endpoint rules. The --fault-*
-    /// and --rate-limit flags override the file's seed, default faults and rate limit.
-    #[arg(long, value_name = "FILE.json", help_heading = "Fault injection")]
-    pub faults: Option<PathBuf>,
-    /// Seed of the fault generator: the same seed and requests give the same faults
-    /// [default: random, reported by GET /__emulator/faults].
-    #[arg(long, value_name = "N", help_heading = "Fault injection")]
-    pub fault_seed: Option<u64>,
-    /// Share of requests failed, split evenly across 5xx, 429, reset and lost
-    /// response (0.0..=1.0 or a percentage like 20%); the per-kind flags override their part.
-    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
-    pub fault_rate: Option<f64>,
-    /// Latency added to every request, in milliseconds.
-    #[arg(long, value_name = "MS", help_heading = "Fault injection")]
-    pub fault_latency_ms: Option<u64>,
-    /// Extra latency drawn uniformly from 0..=MS per request.
-    #[arg(long, value_name = "MS", help_heading = "Fault injection")]
-    pub fault_jitter_ms: Option<u64>,
-    /// Share of requests answered 500/502/503/504, not processed.
-    #[arg(long = "fault-5xx-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
-    pub fault_5xx_rate: Option<f64>,
-    /// Share of requests answered 429 with Retry-After, not processed.
-    #[arg(long = "fault-429-rate", value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
-    pub fault_429_rate: Option<f64>,
-    /// Retry-After of the injected 429s, in seconds [default: 1].
-    #[arg(long, value_name = "SECS", help_heading = "Fault injection")]
-    pub fault_retry_after: Option<u64>,
-    /// Share of requests whose connection is reset before any response, not processed.
-    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
-    pub fault_reset_rate: Option<f64>,
-    /// Share of requests processed (writes committed) whose response is then lost
-    /// (connection reset).
-    #[arg(long, value_name = "RATE", value_parser = crate::emulator::faults::parse_rate, help_heading = "Fault injection")]
-    pub fault_lost_response_rate: Option<f64>,
-    /// Cloudflare's per-token rate limit: at most N requests per window, then 429 with
-    /// Retry-After. Without a value, Cloudflare's 1200/300s.
-    #[arg(long, value_name = "N/WINDOW", num_args = 0..=1, default_missing_value = "1200/300s", help_heading = "Fault injection")]
-    pub rate_limit: Option<crate::emulator::RateLimit>,
+    /// Fault injection, off by default.
+    #[command(flatten)]
+    pub faults: Box<emulator::FaultArgs>,
 }
 
 /// Where output goes: data on stdout, messages on stderr.

@@ -82,7 +82,7 @@ pub struct QueryResult {
 impl Client {
     /// Runs `sql` (one or more statements, one transaction) and returns one
     /// result per statement. Retried after a lost answer only when every
-    /// statement is harmless to run twice ([`repeatable`]); otherwise a lost
+    /// statement is harmless to run twice (`repeatable`); otherwise a lost
     /// answer is [`ClientError::OutcomeUnknown`].
     pub async fn d1_query(&self, uuid: &str, sql: &str) -> Result<Vec<QueryResult>, ClientError> {
         let repeat = if repeatable(sql) {

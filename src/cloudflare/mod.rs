@@ -3,17 +3,17 @@
 //! failures to typed errors carrying Cloudflare's codes, and stays reliable
 //! under faults:
 //!
-//! - **Retries** ([`retry`]): exponential backoff with full jitter on 429,
+//! - **Retries** (`retry.rs`): exponential backoff with full jitter on 429,
 //!   5xx and connection errors, honouring `Retry-After` (seconds or an HTTP
 //!   date). Reads and replacements retry any of them; a create (`POST`, and
 //!   the script upload `PUT`) retries only what provably did nothing (a
 //!   429, a connection that never opened).
-//! - **Lost answers on creates** ([`transport`]): when a create's answer is
+//! - **Lost answers on creates** (`transport.rs`): when a create's answer is
 //!   lost (a dropped connection, a timeout, a body cut short, a 5xx), the
 //!   resource is looked up by its name first, and the create is sent again
 //!   only when the lookup shows it does not exist. When nothing can tell,
 //!   the error is [`ClientError::OutcomeUnknown`].
-//! - **Rate limit** ([`ratelimit`]): one token bucket shared by every
+//! - **Rate limit** (`ratelimit.rs`): one token bucket shared by every
 //!   request of a run, retries and lookups included.
 //! - **Timeouts**: one per attempt, and an overall [`Deadline`] after which
 //!   every request fails at once with [`ClientError::Deadline`]; no retry

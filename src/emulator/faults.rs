@@ -52,14 +52,17 @@
 //!   envelope. Cloudflare counts per token; the emulator accepts one token, so one log.
 //!
 //! **How a connection is dropped.** The server's listener wraps every accepted socket
-//! ([`FaultListener`]) with a shared flag ([`ConnectionHandle`], reachable from the request as
-//! connect info). Resetting sets `SO_LINGER` to zero and the flag; from then on every read, write
-//! or flush of that socket fails, so hyper abandons the connection without writing anything and
-//! the kernel sends a RST when it is closed. A client (reqwest included) sees an error from
-//! `send()` (connection reset, or connection closed before the message completed), never a
-//! status. On HTTP/2 the reset takes every stream of the connection with it. Served without that
-//! listener (no connect info), the fallback is a response whose body fails at once, which hyper
-//! answers by aborting the connection.
+//! (`FaultListener`) with a shared flag, reachable from the request as connect info
+//! (`ConnectionHandle`). To drop a connection, the gate sets the flag and answers with a body
+//! that fails on its first poll: hyper aborts the connection before flushing anything (not even
+//! the status line), and the flag makes any read, write or flush of the socket fail, so no byte
+//! can slip out. When hyper drops the socket, the flag sets `SO_LINGER` to zero first, so the
+//! close is a TCP RST. reqwest reports it from `send()`: an error with `is_request()` true, no
+//! status, not a timeout, whose source chain ends in "connection error: Connection reset by peer
+//! (os error 104)" (an HTTP/1 client reading a FIN instead would say "connection closed before
+//! message completed"). On HTTP/2 every stream of the connection goes with it. A server built
+//! without that listener (no connect info) still aborts the connection through the failing body,
+//! closing it with a FIN.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -816,6 +819,14 @@ impl FaultIo {
             std::io::ErrorKind::ConnectionReset,
             "connection reset by the emulator's fault injection",
         ))
+    }
+}
+
+impl Drop for FaultIo {
+    /// A connection dropped on purpose closes with a RST, not a FIN (hyper may abandon it
+    /// without any further I/O, when the response body fails first).
+    fn drop(&mut self) {
+        let _ = self.check();
     }
 }
 

@@ -10,10 +10,27 @@
 //! management ([`r2`]), the one GraphQL analytics query `wrangler d1 info` sends
 //! ([`graphql`]), and Workers with their versions, deployments, secrets, cron triggers, routes,
 //! custom domains, workers.dev settings, Durable Object namespaces and the zones routes live on
-//! ([`workers`]). `GET /__emulator/stats` reports request counts ([`stats`]).
+//! ([`workers`]). Every response under `/client/v4` carries a `cf-ray` header (16 lowercase hex
+//! digits and `-SJC`, unique per request), as Cloudflare's do.
 //!
-//! Every Cloudflare-path request needs `Authorization: Bearer <token>`; the token is compared in
-//! constant time and never logged. State lives in `state_dir` ([`store`]) and survives restarts.
+//! The emulator's own endpoints live under `/__emulator/` (never faulted, never rate-limited):
+//! `GET /__emulator/stats` reports request counts ([`stats`]) and the faults injected;
+//! `/__emulator/faults` controls fault injection at run time (`GET` shows the configuration, with
+//! its seed, and the counts per kind; `PUT` or `POST` installs a configuration, `DELETE` turns
+//! every fault off; a malformed body is a 400 with code 1102 and a message naming the field).
+//!
+//! **Faults** ([`faults`]), off by default: added latency and jitter, 5xx answers, 429 answers
+//! with `Retry-After`, connection resets before any response, responses lost after the request
+//! was processed, and Cloudflare's per-token rate limit; globally or per endpoint, driven by one
+//! seeded generator so a run can be replayed. Set them with [`start_with_faults`],
+//! [`Emulator::set_faults`], `flareops emulator --fault-*` flags or `PUT /__emulator/faults`.
+//! [`start`] keeps its signature so every existing caller gets an emulator without faults.
+//!
+//! Every request, to the API or to `/__emulator/`, needs `Authorization: Bearer <token>`; the
+//! token is compared in constant time and never logged. A request refused for its credentials is
+//! answered before any fault is considered. The server binds the configured address (loopback
+//! unless told otherwise, with a warning when it is not). State lives in `state_dir` ([`store`])
+//! and survives restarts.
 
 mod accounts;
 mod d1;

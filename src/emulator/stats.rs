@@ -3,6 +3,7 @@
 //! Every request that reaches a Cloudflare path (`/client/v4/…`) is counted, whatever its
 //! outcome (401s and 404s included), under `"METHOD /route/{template}"`; requests matching no
 //! route are counted under `"METHOD (no route)"`. The stats request itself is not counted.
+//! The answer also carries `faults`: the faults injected so far per kind (see `super::faults`).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};

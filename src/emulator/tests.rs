@@ -1046,3 +1046,94 @@ async fn start_errors_name_the_path_and_the_token_is_never_shown() {
     .unwrap_err();
     assert!(matches!(error, super::EmulatorError::InvalidConfig { .. }));
 }
+
+/// The error and its sources, for messages.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_set_in_process_reset_and_lose_responses_as_transport_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: dir.path().to_path_buf(),
+        token: TOKEN.into(),
+        account_id: ACCOUNT.into(),
+        zones: Vec::new(),
+    };
+    let mut faults = super::FaultConfig {
+        seed: Some(11),
+        ..super::FaultConfig::default()
+    };
+    faults.default.reset_rate = 1.0;
+    let bad = super::FaultConfig {
+        rules: vec![super::FaultRule {
+            method: None,
+            path: "relative".into(),
+            faults: super::FaultSettings::default(),
+        }],
+        ..super::FaultConfig::default()
+    };
+    let error = super::start_with_faults(config.clone(), bad.clone())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("rules[0].path"), "{error}");
+
+    let emulator = super::start_with_faults(config, faults).await.unwrap();
+    let h = Harness {
+        emulator,
+        client: reqwest::Client::new(),
+        dir,
+    };
+    let accounts = h.url("/accounts");
+    let error = h
+        .client
+        .get(&accounts)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect_err("reset");
+    assert!(error.is_request() && !error.is_timeout(), "{error:?}");
+    eprintln!("reset, as reqwest reports it: {}", error_chain(&error));
+
+    assert!(
+        h.emulator.set_faults(bad).is_err(),
+        "validated at run time too"
+    );
+    let mut lose = super::FaultConfig::default();
+    lose.default.lost_response_rate = 1.0;
+    h.emulator.set_faults(lose).unwrap();
+    let namespace_path = h.url(&h.account("/storage/kv/namespaces"));
+    let error = h
+        .client
+        .post(&namespace_path)
+        .bearer_auth(TOKEN)
+        .json(&json!({"title": "made-while-lost"}))
+        .send()
+        .await
+        .expect_err("lost");
+    assert!(error.is_request() && !error.is_timeout(), "{error:?}");
+    eprintln!(
+        "lost response, as reqwest reports it: {}",
+        error_chain(&error)
+    );
+
+    h.emulator
+        .set_faults(super::FaultConfig::default())
+        .unwrap();
+    let (status, listed) = h.get(&h.account("/storage/kv/namespaces")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["result"][0]["title"], json!("made-while-lost"));
+    let counts = h.emulator.fault_counts();
+    assert_eq!((counts.reset, counts.lost_response), (1, 1), "{counts:?}");
+    assert!(h.emulator.fault_config().seed.is_some());
+    h.emulator.shutdown().await;
+}

@@ -1,23 +1,30 @@
-//! Fuzzing the loader with proptest. Three generators feed [`load_with`]:
+//! Fuzzing the loader with proptest. Five generators feed [`load_with`]:
 //!
-//! - near-valid projects: a model of every section and field (KV, D1, R2,
-//!   workers with bindings, secrets, crons, routes, rollouts; environments
-//!   with vars, zone and overrides), filled from pools of good and bad
-//!   values, then mutated as a tree (replace, delete, rename, duplicate,
-//!   nest) and as text (insert YAML tokens, tabs, BOMs, NULs, delete,
-//!   duplicate or swap lines, truncate), written in block or flow style;
-//! - YAML-token soup;
-//! - arbitrary bytes.
+//! - `mutated_projects_fail_cleanly`: a project that loads (every kind of
+//!   resource, most fields, overrides and variables) with one to three
+//!   faults: tree mutations (replace a value with one from the pools below,
+//!   delete, rename, duplicate, nest 40 deep) and text mutations (insert YAML
+//!   tokens, tabs, BOMs, NULs, CRs; delete; duplicate, swap or indent lines;
+//!   truncate), written in block or flow style;
+//! - `generated_projects_fail_cleanly`: projects built field by field from
+//!   pools of good and bad values (names, crons, routes, paths, ...), then
+//!   mutated the same way;
+//! - `token_soup_fails_cleanly`: YAML tokens and words in any order;
+//! - `long_inputs_fail_within_the_bound`: a few tokens repeated up to about
+//!   300 KB, to catch work that grows faster than the input;
+//! - `arbitrary_bytes_fail_cleanly`: any bytes, alone or after a valid
+//!   start.
 //!
-//! Whatever the input, the loader must not panic, must return and render
-//! its diagnostics within [`TIME_BOUND`], and every diagnostic must carry a
-//! location that matches its file (line and column of the span's start);
-//! secret values never appear in the output.
+//! Whatever the input, the loader must not panic; loading and rendering the
+//! diagnostics must take less than [`TIME_BOUND`]; every diagnostic must
+//! carry a location that matches its file (line and column of the span's
+//! start, in a file of the project); the rendering has one `error:` line per
+//! diagnostic; secret values never appear in the output.
 //!
-//! Deterministic by default: a fixed seed, 256 cases per generator, no
-//! failure files. To fuzz longer or elsewhere, set the usual proptest
-//! variables: `PROPTEST_CASES=20000 PROPTEST_RNG_SEED=7 cargo test --lib
-//! manifest::fuzz_tests`.
+//! Deterministic by default: a fixed seed, 256 cases per generator (32 for
+//! the long inputs), no failure files. To fuzz longer or with other cases,
+//! set the usual proptest variables: `PROPTEST_CASES=20000
+//! PROPTEST_RNG_SEED=7 cargo test --lib manifest::fuzz_tests`.
 
 use std::path::Path;
 use std::sync::mpsc;

@@ -770,13 +770,13 @@ fn hostile_files_fail_fast_with_a_location() {
         "
         error: infra/big.yaml:1:1: the file is 10.0 MiB, larger than the 1.0 MiB limit for a manifest file
         hint: split the resources over several files under infra/, or check that this is the file you meant
-        error: infra/bomb.yaml:6:8: invalid YAML: too many anchors, aliases or merge keys
+        error: infra/bomb.yaml:5:11: invalid YAML: too many anchors, aliases or merge keys
         hint: anchors (`&a`) and aliases (`*a`) expand to too much data; write the values out
         error: infra/deep.yaml:33:65: invalid YAML: nesting is deeper than 32 levels
         hint: manifests nest a few levels at most; check the indentation
         error: infra/flow.yaml:1:35: invalid YAML: nesting is deeper than 32 levels
         hint: manifests nest a few levels at most; check the indentation
-        error: infra/many.yaml:1:399999: invalid YAML: the file holds more than 200000 values
+        error: infra/many.yaml:1:99999: invalid YAML: the file holds more than 50000 values
         hint: split the resources over several files under infra/
         ",
     );

@@ -23,9 +23,9 @@ use super::report::{Problem, Sink};
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The deepest nesting of mappings and sequences accepted in a manifest.
 pub(crate) const MAX_DEPTH: usize = 32;
-const MAX_NODES: usize = 200_000;
+const MAX_NODES: usize = 50_000;
 const MAX_ALIASES: usize = 1_000;
-const MAX_REPLAYED_EVENTS: usize = 100_000;
+const MAX_REPLAYED_EVENTS: usize = 20_000;
 
 /// Index of a file in [`Sources`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

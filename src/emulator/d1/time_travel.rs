@@ -516,7 +516,7 @@ fn replace_live_file(
             live.display()
         ))
     })?;
-    reopened.busy_timeout(std::time::Duration::from_secs(30))?;
+    crate::emulator::store::configure_d1(&reopened)?;
     *conn = reopened;
     renamed.map_err(|error| io_error("renaming the restored copy over", live, error))
 }
