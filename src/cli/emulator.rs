@@ -187,7 +187,7 @@ mod tests {
     fn emulator_args(extra: &[&str]) -> Box<EmulatorArgs> {
         let argv = ["flareops", "emulator"].iter().chain(extra);
         match Cli::try_parse_from(argv).expect("arguments parse").command {
-            Command::Emulator(args) => args.into(),
+            Command::Emulator(args) => args,
             other => panic!("not the emulator command: {other:?}"),
         }
     }
