@@ -32,7 +32,7 @@ pub struct LastApply {
     pub id: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    /// As the journal records it (`flareops abc123`).
+    /// The commit as the journal records it (`abc123`, `abc123+dirty`).
     pub git_commit: String,
     pub actor: String,
     /// `succeeded`, `failed` or `interrupted`.
@@ -137,6 +137,9 @@ pub struct DriftInputs<'a> {
     pub last_apply: Option<&'a LastApply>,
     /// Every worker script name in the account.
     pub scripts: &'a [String],
+    /// Names and ids that other environments manage (their inventories)
+    /// or declare: never look-alikes of this one.
+    pub elsewhere: &'a [(ResourceKind, String)],
     /// `flareops abc123`.
     pub git_commit: &'a str,
 }
@@ -153,6 +156,7 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
         reference,
         last_apply,
         scripts,
+        elsewhere,
         git_commit,
     } = *inputs;
     let mut report = DriftReport {
@@ -163,7 +167,7 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
         last_apply: last_apply.cloned(),
         changed_outside_git: Vec::new(),
         deleted_outside_git: Vec::new(),
-        unmanaged: unmanaged(desired, live, scripts),
+        unmanaged: unmanaged(desired, live, scripts, elsewhere),
         pending: Vec::new(),
         notes: Vec::new(),
     };
@@ -174,11 +178,25 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
             .find(|entry| entry.address == change.address)
     };
     for change in &now.changes {
-        let outside = match reference {
-            Reference::NeverApplied => false,
-            Reference::Unknown => true,
-            Reference::LastApply(plan) => plan.changes.iter().any(|c| c.address == change.address),
-        };
+        // A secret's new value comes from the CI environment, not from
+        // the account: a change made only of those is pending however the
+        // two plans compare.
+        let only_new_secret_values = !change.fields.is_empty()
+            && change.fields.iter().all(|f| {
+                f.field.starts_with("secrets.")
+                    && f.after
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|v| v.starts_with("(sensitive value"))
+            });
+        let outside = !only_new_secret_values
+            && match reference {
+                Reference::NeverApplied => false,
+                Reference::Unknown => true,
+                Reference::LastApply(plan) => {
+                    plan.changes.iter().any(|c| c.address == change.address)
+                }
+            };
         let entry = recorded(change);
         let item = DriftChange {
             change: change.clone(),
@@ -250,10 +268,18 @@ pub fn looks_like(name: &str, environment: &str) -> bool {
         .any(|word| word.eq_ignore_ascii_case(environment))
 }
 
-fn unmanaged(desired: &DesiredState, live: &LiveState, scripts: &[String]) -> Vec<Unmanaged> {
+fn unmanaged(
+    desired: &DesiredState,
+    live: &LiveState,
+    scripts: &[String],
+    elsewhere: &[(ResourceKind, String)],
+) -> Vec<Unmanaged> {
     let environment = desired.environment.as_str();
     let inventory = live.inventory.as_deref().unwrap_or_default();
-    let mut known: BTreeSet<(ResourceKind, &str)> = BTreeSet::new();
+    let mut known: BTreeSet<(ResourceKind, &str)> = elsewhere
+        .iter()
+        .map(|(kind, name)| (*kind, name.as_str()))
+        .collect();
     for entry in inventory {
         known.insert((entry.address.kind, entry.name.as_str()));
         known.insert((entry.address.kind, entry.id.as_str()));

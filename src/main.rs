@@ -4,11 +4,23 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use flareops::cli::{self, Cli, Printer, Reported};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1 like every error: 2 means "changes" (plan
+    // --detailed-exitcode) or "drift".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_tracing();
     let printer = Printer::new();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

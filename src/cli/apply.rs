@@ -113,7 +113,10 @@ pub(super) async fn execute(
     let options = ApplyOptions {
         allow_delete: args.allow_delete,
         empty_deletes_allowed: args.revert,
-        message: super::git::describe(root),
+        message: args
+            .commit
+            .clone()
+            .unwrap_or_else(|| super::git::describe(root)),
         ..ApplyOptions::default()
     };
     if let Err(refusal) = apply::check_permission(plan, &options) {

@@ -13,7 +13,7 @@ use super::target::Target;
 use super::{ApplyArgs, DriftArgs, Printer, ReportFormat};
 use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
 use crate::ledger::{journal, locks};
-use crate::model::DesiredState;
+use crate::model::{DesiredState, ResourceKind};
 use crate::plan::Plan;
 use crate::{live, plan, render};
 
@@ -32,7 +32,14 @@ pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Re
         if !args.heal {
             return Ok(exit_code(report.has_drift()));
         }
-        heal(root, &target, &desired, &report, &now, args, printer).await
+        // The apply's plan and progress must not spoil a JSON or markdown
+        // report on stdout.
+        let to_stderr = printer.to_stderr();
+        let heal_printer = match args.format {
+            ReportFormat::Text => printer,
+            _ => &to_stderr,
+        };
+        heal(root, &target, &desired, &report, &now, args, heal_printer).await
     }
     .await;
     target.close().await;
@@ -63,10 +70,14 @@ async fn report(
     )?;
     let scripts: Vec<String> = scripts.into_iter().map(|s| s.id).collect();
     let now = plan::plan(desired, &live);
-    let records = match &ledger {
-        Some(ledger) => journal::history(client, ledger, &desired.environment, 20).await?,
-        None => Vec::new(),
+    let (records, other_inventories) = match &ledger {
+        Some(ledger) => (
+            journal::history(client, ledger, &desired.environment, 20).await?,
+            crate::ledger::other_inventories(client, ledger, &desired.environment).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
+    let elsewhere = elsewhere(root, desired, local, &other_inventories);
     // A refused apply changed nothing: the one before it is the reference.
     let last_apply = records
         .iter()
@@ -84,9 +95,7 @@ async fn report(
     let earlier: Option<Plan>;
     let reference = match &last_apply {
         None => Reference::NeverApplied,
-        Some(apply) if apply.git_commit == git_commit && !git_commit.contains("+dirty") => {
-            Reference::LastApply(&now)
-        }
+        Some(apply) if same_commit(&apply.git_commit, &git_commit) => Reference::LastApply(&now),
         Some(apply) => {
             match plan_at(root, client, desired, &apply.git_commit, local).await {
                 Ok(plan) => earlier = Some(plan),
@@ -108,10 +117,54 @@ async fn report(
         reference,
         last_apply: last_apply.as_ref(),
         scripts: &scripts,
+        elsewhere: &elsewhere,
         git_commit: &git_commit,
     });
     report.notes.extend(notes);
     Ok((report, now))
+}
+
+/// The names and ids other environments manage (their inventories) or
+/// declare (their manifests, when they load here; one whose secrets this
+/// run lacks is known by its inventory only).
+fn elsewhere(
+    root: &Path,
+    desired: &DesiredState,
+    local: bool,
+    inventories: &[crate::model::InventoryEntry],
+) -> Vec<(ResourceKind, String)> {
+    let mut known = Vec::new();
+    for entry in inventories {
+        known.push((entry.address.kind, entry.name.clone()));
+        known.push((entry.address.kind, entry.id.clone()));
+    }
+    let others = crate::manifest::environments(root).unwrap_or_default();
+    for other in others.iter().filter(|e| **e != desired.environment) {
+        let Ok(state) = super::validate::load_quietly(root, other, local) else {
+            continue;
+        };
+        for d in state.kv_namespaces.values() {
+            known.push((ResourceKind::KvNamespaces, d.spec.title.clone()));
+        }
+        for d in state.d1_databases.values() {
+            known.push((ResourceKind::D1Databases, d.spec.name.clone()));
+        }
+        for d in state.r2_buckets.values() {
+            known.push((ResourceKind::R2Buckets, d.spec.name.clone()));
+        }
+        for d in state.workers.values() {
+            known.push((ResourceKind::Workers, d.spec.name.clone()));
+        }
+    }
+    known
+}
+
+/// Whether the journal's commit (recorded with or without the `flareops `
+/// prefix) is the clean commit the manifests are read at now.
+fn same_commit(recorded: &str, current: &str) -> bool {
+    let bare = |c: &str| c.strip_prefix("flareops ").unwrap_or(c).to_string();
+    let (recorded, current) = (bare(recorded), bare(current));
+    !current.contains("+dirty") && !current.contains(' ') && recorded == current
 }
 
 /// The plan from the manifests at `commit` (as the journal records it)
@@ -172,6 +225,7 @@ async fn heal(
             allow_delete: args.allow_delete,
             lock_timeout: args.lock_timeout,
             revert: false,
+            commit: None,
         };
         let code = super::apply::execute(root, target, desired, now, &apply, printer).await?;
         if code != ExitCode::SUCCESS {

@@ -7,7 +7,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// `flareops <short commit>`, with `+dirty` when the work tree has
-/// changes, or `flareops (not a git checkout)`.
+/// changes (other than the local account's state in `.flareops/`), or
+/// `flareops (not a git checkout)`.
 pub fn describe(root: &Path) -> String {
     let run = |args: &[&str]| {
         Command::new("git")
@@ -20,7 +21,9 @@ pub fn describe(root: &Path) -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(commit) => {
-            let dirty = run(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+            // The local account's state (`.flareops/`) is not a manifest.
+            let dirty = run(&["status", "--porcelain", "--", ".", ":(exclude).flareops"])
+                .is_some_and(|s| !s.is_empty());
             format!("flareops {commit}{}", if dirty { "+dirty" } else { "" })
         }
         None => "flareops (not a git checkout)".to_string(),
@@ -56,4 +59,25 @@ pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile:
     }
     std::fs::remove_file(&archive).context("removing the revision archive")?;
     Ok(snapshot)
+}
+
+/// `flareops <short commit>` of `reference` (a commit, tag or branch), as
+/// [`describe`] names the commit a run deploys.
+pub fn describe_revision(root: &Path, reference: &str) -> anyhow::Result<String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--short=12", "--verify"])
+        .arg(format!("{reference}^{{commit}}"))
+        .current_dir(root)
+        .output()
+        .context("running git")?;
+    if !output.status.success() {
+        bail!(
+            "git cannot read revision `{reference}` of {}\nhint: name a commit, tag or branch of this repository",
+            root.display()
+        );
+    }
+    Ok(format!(
+        "flareops {}",
+        String::from_utf8_lossy(&output.stdout).trim()
+    ))
 }

@@ -197,6 +197,10 @@ pub struct ApplyArgs {
     /// Set by `revert`: deletes that lose no data run without `--allow-delete`.
     #[arg(skip)]
     pub revert: bool,
+    /// Set by `revert`: the commit the manifests come from (journaled as
+    /// the apply's commit); the work tree's when `None`.
+    #[arg(skip)]
+    pub commit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -250,12 +254,26 @@ pub struct EmulatorArgs {
 /// Where output goes: data on stdout, messages on stderr.
 pub struct Printer {
     color: bool,
+    /// Data goes to stderr too: stdout already holds a document (a JSON or
+    /// markdown report) that more text would spoil.
+    data_to_stderr: bool,
 }
 
 impl Printer {
     pub fn new() -> Printer {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Printer { color }
+        Printer {
+            color,
+            data_to_stderr: false,
+        }
+    }
+
+    /// A printer that writes everything to stderr.
+    pub fn to_stderr(&self) -> Printer {
+        Printer {
+            color: self.color,
+            data_to_stderr: true,
+        }
     }
 
     pub fn color(&self) -> bool {
@@ -264,6 +282,12 @@ impl Printer {
 
     /// Data for stdout (a plan, a report). A closed pipe is not an error.
     pub fn data(&self, text: &str) {
+        if self.data_to_stderr {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();

@@ -23,6 +23,7 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
             commit_of_apply(root, environment, to.as_deref(), args.local, printer).await?
         }
     };
+    let commit = super::git::describe_revision(root, &reference)?;
     let snapshot = super::git::checkout(root, &reference)?;
     printer.message(&format!(
         "revert plan for environment `{environment}`: back to the manifests at git revision {reference}"
@@ -41,6 +42,7 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
             allow_delete: args.allow_delete,
             lock_timeout: args.lock_timeout,
             revert: true,
+            commit: Some(commit),
         };
         super::apply::execute(root, &target, &desired, &plan, &apply, printer).await
     }

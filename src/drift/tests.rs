@@ -103,6 +103,7 @@ fn run(
         },
         last_apply: Some(&apply),
         scripts,
+        elsewhere: &[],
         git_commit: "flareops abc",
     })
 }
@@ -231,6 +232,7 @@ fn without_an_apply_every_difference_is_pending() {
         reference: Reference::NeverApplied,
         last_apply: None,
         scripts: &[],
+        elsewhere: &[],
         git_commit: "flareops abc",
     });
     let mut pending = addresses(&report.pending);
@@ -255,6 +257,7 @@ fn with_unknown_manifests_of_the_last_apply_differences_count_as_outside_git() {
         reference: Reference::Unknown,
         last_apply: Some(&apply),
         scripts: &[],
+        elsewhere: &[],
         git_commit: "flareops abc",
     });
     assert_eq!(
@@ -309,4 +312,71 @@ fn drift_report_views() {
     );
     assert_eq!(json["deleted_outside_git"][0]["recorded_id"], "kv1");
     assert_eq!(json["pending"][0]["address"], "kv_namespaces.reviews");
+}
+
+#[test]
+fn resources_another_environment_manages_or_declares_are_not_look_alikes() {
+    let mut live = applied_live(StorageClass::Standard);
+    // Environment `staging-eu` shares the account: its names carry `staging`.
+    live.kv_namespaces.push(LiveKvNamespace {
+        id: "kv5".into(),
+        title: "users-staging-eu".into(),
+    });
+    live.kv_namespaces.push(LiveKvNamespace {
+        id: "kv6".into(),
+        title: "cache-staging-eu".into(),
+    });
+    let desired = desired(StorageClass::Standard);
+    let now = plan(&desired, &live);
+    let elsewhere = vec![
+        (ResourceKind::KvNamespaces, "users-staging-eu".to_string()),
+        (ResourceKind::KvNamespaces, "kv6".to_string()),
+    ];
+    let report = classify(&DriftInputs {
+        desired: &desired,
+        live: &live,
+        now: &now,
+        reference: Reference::LastApply(&now),
+        last_apply: None,
+        scripts: &[],
+        elsewhere: &elsewhere,
+        git_commit: "flareops abc",
+    });
+    assert!(report.unmanaged.is_empty(), "{:?}", report.unmanaged);
+    assert!(!report.has_drift());
+}
+
+#[test]
+fn a_secret_value_rotated_in_ci_is_pending_not_changed_outside_git() {
+    let desired = desired(StorageClass::Standard);
+    let live = applied_live(StorageClass::Standard);
+    let mut now = plan(&desired, &live);
+    let secret = |field: &str| crate::plan::FieldDiff {
+        field: field.into(),
+        before: Some(serde_json::json!("(sensitive)")),
+        after: Some(serde_json::json!("(sensitive value changed)")),
+        forces_replacement: false,
+    };
+    now.changes.push(Change {
+        address: Address::new(ResourceKind::Workers, "api"),
+        kind: ChangeKind::Update,
+        destructive: false,
+        protected: false,
+        fields: vec![secret("secrets.JWT_SECRET")],
+        steps: Vec::new(),
+        conflict: None,
+        code_diff: Vec::new(),
+    });
+    let report = classify(&DriftInputs {
+        desired: &desired,
+        live: &live,
+        now: &now,
+        reference: Reference::LastApply(&now),
+        last_apply: None,
+        scripts: &[],
+        elsewhere: &[],
+        git_commit: "flareops abc",
+    });
+    assert_eq!(addresses(&report.pending), ["workers.api"]);
+    assert!(report.changed_outside_git.is_empty());
 }

@@ -88,6 +88,30 @@ pub async fn read_inventory(
         .collect())
 }
 
+/// What the ledger records for every environment but `environment` (one
+/// read-only query): drift does not take another environment's resources
+/// for look-alikes.
+pub async fn other_inventories(
+    client: &Client,
+    database: &str,
+    environment: &str,
+) -> Result<Vec<InventoryEntry>, LedgerError> {
+    let sql = format!(
+        "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment != {} ORDER BY environment, address;",
+        literal(environment)
+    );
+    let results = match client.d1_query(database, &sql).await {
+        Ok(results) => results,
+        Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(results
+        .iter()
+        .flat_map(|r| &r.results)
+        .filter_map(inventory_row)
+        .collect())
+}
+
 /// The inventory query of an environment.
 fn inventory_query(environment: &str) -> String {
     format!(

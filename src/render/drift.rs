@@ -263,5 +263,10 @@ pub fn drift_markdown(report: &DriftReport) -> String {
     for note in &report.notes {
         let _ = writeln!(tail, "> note: {note}\n");
     }
-    assemble(head, sections, tail)
+    assemble(
+        head,
+        sections,
+        tail,
+        "The full report (`flareops drift --format json`) is in the artifacts of this workflow run.",
+    )
 }

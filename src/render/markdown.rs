@@ -53,8 +53,16 @@ pub struct PlanComment<'a> {
     pub environments: &'a [EnvironmentPlan],
 }
 
-/// The note a body gets when it had to be cut.
-const CUT_NOTE: &str = "> [!WARNING]\n> This body is cut to stay under GitHub's limit of 65,536 characters. The full plan of every environment is in the artifacts of this workflow run.\n\n";
+/// Room left under [`BODY_LIMIT`] for what a workflow appends (a footer
+/// naming the run): bodies are cut to `BODY_LIMIT - FOOTER_RESERVE` bytes.
+pub const FOOTER_RESERVE: usize = 1_024;
+
+/// The note a body gets when it had to be cut, before what is where.
+fn cut_note(full: &str) -> String {
+    format!(
+        "> [!WARNING]\n> This body is cut to stay under GitHub's limit of 65,536 characters. {full}\n\n"
+    )
+}
 
 /// Renders the pull-request comment: marker, summary table, then one
 /// collapsible section per environment.
@@ -108,7 +116,12 @@ pub fn plan_comment(comment: &PlanComment<'_>) -> String {
         .iter()
         .map(|e| plan_section(e, &commit))
         .collect();
-    assemble(head, sections, String::new())
+    assemble(
+        head,
+        sections,
+        String::new(),
+        "The full plan of every environment is in the artifacts of this workflow run.",
+    )
 }
 
 /// `abc123` from `flareops abc123`.
@@ -234,7 +247,7 @@ pub(super) fn change_blocks(section: &mut Section, changes: &[Change], unchanged
             .collect();
         if total > MAX_DIFF_LINES {
             lines.push(format!(
-                "... {} more diff lines not shown (the JSON plan has the whole diff)",
+                "... {} more diff lines not shown (the JSON output has the whole diff)",
                 total - MAX_DIFF_LINES
             ));
         }
@@ -314,9 +327,9 @@ impl Section {
         self.render_within(usize::MAX).0
     }
 
-    /// The section cut to at most `budget` bytes (the summary always
-    /// shown when it fits), and whether anything was left out. `None` when
-    /// not even the summary fits.
+    /// The section cut to at most `budget` bytes (its summary and closing
+    /// tag always kept, so it may exceed a budget too small for those), and
+    /// whether anything was left out.
     fn render_within(&self, budget: usize) -> (String, bool) {
         const CUT: &str = "*(cut here: the rest is in the run's artifacts)*\n\n";
         let mut out = self.open();
@@ -373,18 +386,20 @@ fn fence_for(lines: &[String]) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
-/// `head`, the sections and `tail`, cut to [`BODY_LIMIT`] bytes when
-/// needed: sections are kept whole while they fit, the first that does not
-/// is cut between lines, later ones keep only their summary line, and a
-/// note after `head` says the body was cut.
-pub(super) fn assemble(head: String, sections: Vec<Section>, tail: String) -> String {
+/// `head`, the sections and `tail`, cut to `BODY_LIMIT - FOOTER_RESERVE`
+/// bytes when needed: sections are kept whole while they fit, the first
+/// that does not is cut between lines, later ones keep only their summary
+/// line, and a note after `head` says the body was cut and that `full`
+/// (where the whole is) holds.
+pub(super) fn assemble(head: String, sections: Vec<Section>, tail: String, full: &str) -> String {
+    let limit = BODY_LIMIT - FOOTER_RESERVE;
     let whole: Vec<String> = sections.iter().map(Section::render).collect();
     let size = head.len() + whole.iter().map(String::len).sum::<usize>() + tail.len();
-    if size <= BODY_LIMIT {
+    if size <= limit {
         return head + &whole.concat() + &tail;
     }
-    let mut out = head + CUT_NOTE;
-    let mut budget = BODY_LIMIT.saturating_sub(out.len() + tail.len());
+    let mut out = head + &cut_note(full);
+    let mut budget = limit.saturating_sub(out.len() + tail.len());
     // Every section keeps at least its summary line: room for those of the
     // sections after the one being placed is kept free.
     let stubs: Vec<String> = sections

@@ -6,7 +6,8 @@ mod text;
 
 pub use drift::{drift_json, drift_markdown, drift_text};
 pub use markdown::{
-    BODY_LIMIT, EnvironmentPlan, PLAN_MARKER, PlanComment, drift_marker, plan_comment, short_commit,
+    BODY_LIMIT, EnvironmentPlan, FOOTER_RESERVE, PLAN_MARKER, PlanComment, drift_marker,
+    plan_comment, short_commit,
 };
 pub use text::text;
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::{Address, Jurisdiction, LocationHint, ResourceKind, StorageClass};
 use crate::plan::{Change, ChangeKind, FieldDiff, NOTE_NO_DELETES, Plan, Step};
-use crate::render::markdown::BODY_LIMIT;
+use crate::render::markdown::{BODY_LIMIT, FOOTER_RESERVE};
 use serde_json::json;
 
 fn sample_plan() -> Plan {
@@ -227,7 +227,7 @@ fn markdown_bodies_over_the_limit_are_cut_with_a_note() {
         ],
         false,
     );
-    assert!(body.len() <= BODY_LIMIT, "{} bytes", body.len());
+    assert!(body.len() <= BODY_LIMIT - FOOTER_RESERVE, "{} bytes", body.len());
     assert!(
         body.len() > BODY_LIMIT - 2_000,
         "the budget is used: {}",
