@@ -227,7 +227,11 @@ fn markdown_bodies_over_the_limit_are_cut_with_a_note() {
         ],
         false,
     );
-    assert!(body.len() <= BODY_LIMIT - FOOTER_RESERVE, "{} bytes", body.len());
+    assert!(
+        body.len() <= BODY_LIMIT - FOOTER_RESERVE,
+        "{} bytes",
+        body.len()
+    );
     assert!(
         body.len() > BODY_LIMIT - 2_000,
         "the budget is used: {}",

@@ -375,3 +375,107 @@ fn plan_comment_apply_on_merge_then_drift_and_heal() {
         "a new namespace"
     );
 }
+
+/// `drift --heal` never deletes data without `--allow-delete`, keeps a JSON
+/// report on stdout clean, leaves look-alikes alone (and says so with exit
+/// 2), and errors exit 1.
+#[test]
+fn drift_heal_respects_data_and_look_alikes_and_errors_exit_1() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let files = base_files(&emulator);
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let repo = project(&files);
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    expect(
+        run(root, &emulator, &["apply", "--env", "staging", "--yes"]),
+        0,
+        "apply",
+    );
+
+    // Git drops the cache namespace: a pending delete, which loses data.
+    write(
+        root,
+        "infra/storage.yaml",
+        "kv_namespaces:\n  users:\n    title: shop-users-${env}\n",
+    );
+    let workers = files
+        .iter()
+        .find(|(p, _)| *p == "infra/workers.yaml")
+        .expect("workers.yaml")
+        .1
+        .replace("      CACHE: {kv_namespace: cache}\n", "");
+    write(root, "infra/workers.yaml", &workers);
+    git(root, &["commit", "-q", "-am", "No cache"]);
+    // And someone made a look-alike by hand.
+    emulator.send(
+        "POST",
+        &emulator.account_path("/storage/kv/namespaces"),
+        Some(serde_json::json!({"title": "shop-scratch-staging"})),
+        &[],
+    );
+
+    let refused = run(
+        root,
+        &emulator,
+        &["drift", "--env", "staging", "--heal", "--yes"],
+    );
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("--allow-delete"),
+        "{}",
+        refused.stderr
+    );
+    kv_id(&emulator, "shop-cache-staging");
+
+    let healed = run(
+        root,
+        &emulator,
+        &[
+            "drift",
+            "--env",
+            "staging",
+            "--format",
+            "json",
+            "--heal",
+            "--yes",
+            "--allow-delete",
+        ],
+    );
+    // The look-alike stays: the account still differs from git.
+    assert_eq!(healed.code, 2, "{}\n{}", healed.stdout, healed.stderr);
+    let report: Value = serde_json::from_str(&healed.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", healed.stdout));
+    assert_eq!(addresses(&report, "pending").len(), 2, "{report:#}");
+    assert_eq!(report["unmanaged"][0]["name"], "shop-scratch-staging");
+    assert!(
+        healed.stderr.contains("unmanaged look-alikes remain"),
+        "{}",
+        healed.stderr
+    );
+    let list = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
+    assert!(
+        !list.to_string().contains("shop-cache-staging"),
+        "the cache namespace was deleted: {list}"
+    );
+    kv_id(&emulator, "shop-scratch-staging");
+
+    let (code, report) = drift_json(root, &emulator, "staging");
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(addresses(&report, "pending"), Vec::<String>::new());
+    assert_eq!(report["unmanaged"].as_array().map(Vec::len), Some(1));
+
+    // Errors exit 1, usage errors included: 2 means drift.
+    expect(
+        run(root, &emulator, &["drift", "--env", "nowhere"]),
+        1,
+        "unknown env",
+    );
+    expect(
+        run(root, &emulator, &["drift", "--env", "staging", "--bogus"]),
+        1,
+        "usage error",
+    );
+}

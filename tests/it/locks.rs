@@ -271,6 +271,7 @@ fn a_lock_timeout_must_be_a_duration() {
             "soon",
         ])
         .assert()
-        .code(2)
+        // A usage error is an error (1): 2 means changes or drift.
+        .code(1)
         .stderr(contains("not a duration"));
 }

@@ -106,6 +106,20 @@ fn revert_goes_back_to_the_last_apply_an_earlier_one_or_a_git_revision() {
         .stderr(contains("--allow-delete"));
     revert(&["--allow-delete"]).success();
     assert_eq!(titles(&emulator), ["users-staging"]);
+    // The journal records the commit the revert went back to, not HEAD.
+    let newest = flareops(root.path(), &emulator)
+        .args([
+            "history", "--env", "staging", "--format", "json", "--limit", "1",
+        ])
+        .output()
+        .expect("history");
+    let newest: serde_json::Value = serde_json::from_slice(&newest.stdout).expect("json history");
+    assert!(
+        newest["applies"][0]["git_commit"]
+            .as_str()
+            .is_some_and(|c| c.contains(&v1[..12])),
+        "{newest}"
+    );
 
     // Forward again by git revision, then back to the first apply by its id.
     let head = git(root.path(), &["rev-parse", "HEAD"]);

@@ -96,11 +96,11 @@ fn a_saved_plan_applies_and_holds_no_secret() {
     flareops(root.path(), &emulator)
         .args(["apply", "plan.json", "--env", "staging", "--yes"])
         .assert()
-        .code(2);
+        .code(1);
     flareops(root.path(), &emulator)
         .args(["apply", "--yes"])
         .assert()
-        .code(2);
+        .code(1);
 
     flareops(root.path(), &emulator)
         .args(["apply", "plan.json", "--yes"])
