@@ -30,6 +30,32 @@ pub struct ApplyOptions {
     pub message: String,
     /// How long a health check may take before it counts as failed.
     pub health_timeout: std::time::Duration,
+    /// Raised when the apply lock may be lost: no change starts after it.
+    pub stop: StopSignal,
+}
+
+/// A flag that stops an apply before its next change (the lock's lease
+/// could not be renewed in time, or another apply took it over).
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl StopSignal {
+    /// Stops the apply before its next change, saying why.
+    pub fn raise(&self, reason: String) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(reason);
+    }
+
+    /// Why the apply must stop, if it must.
+    pub fn reason(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Default for ApplyOptions {
@@ -40,6 +66,7 @@ impl Default for ApplyOptions {
             concurrency: 4,
             message: "flareops apply".to_string(),
             health_timeout: std::time::Duration::from_secs(10),
+            stop: StopSignal::default(),
         }
     }
 }
@@ -228,6 +255,7 @@ pub async fn apply_journaled(
         .map(|change| {
             observed(
                 observer,
+                &options.stop,
                 change,
                 run_change(
                     client,
@@ -268,6 +296,7 @@ pub async fn apply_journaled(
                     };
                     observed(
                         observer,
+                        &options.stop,
                         change,
                         run_change(client, change, desired, context),
                     )
@@ -288,6 +317,7 @@ pub async fn apply_journaled(
             .map(|change| {
                 observed(
                     observer,
+                    &options.stop,
                     change,
                     run_change(
                         client,
@@ -307,12 +337,24 @@ pub async fn apply_journaled(
     ApplyReport { outcomes }
 }
 
-/// Runs `run` (one change) between the observer's `before` and `after`.
+/// Runs `run` (one change) between the observer's `before` and `after`,
+/// unless the apply must stop (its lock may be lost): then the change does
+/// not start.
 async fn observed(
     observer: &impl Observer,
+    stop: &StopSignal,
     change: &Change,
     run: impl std::future::Future<Output = ChangeOutcome>,
 ) -> ChangeOutcome {
+    if let Some(reason) = stop.reason() {
+        return ChangeOutcome {
+            address: change.address.clone(),
+            kind: change.kind,
+            result: Err(StepError::Blocked(format!("not started: {reason}"))),
+            migrations_run: Vec::new(),
+            migrations_undone: Vec::new(),
+        };
+    }
     observer.before(change).await;
     let outcome = run.await;
     observer.after(&outcome).await;

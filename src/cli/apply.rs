@@ -5,12 +5,13 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
 use super::target::Target;
 use super::{ApplyArgs, Printer};
-use crate::apply::{self, ApplyOptions, ChangeOutcome};
+use crate::apply::{self, ApplyOptions, ChangeOutcome, StopSignal};
 use crate::ledger::locks;
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
@@ -143,6 +144,10 @@ async fn execute_locked(
     options: ApplyOptions,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
+    let options = ApplyOptions {
+        stop: lock.stop.clone(),
+        ..options
+    };
     let mut now = live::fetch(&target.client, desired).await?;
     // Taking the lock creates the ledger on a first apply: an empty
     // inventory where there was no ledger is no change.
@@ -306,6 +311,8 @@ fn outcome_line(outcome: &ChangeOutcome) -> String {
 struct HeldLock {
     lock: locks::Lock,
     renewal: tokio::task::JoinHandle<()>,
+    /// Raised when the lock may be lost: no further change starts.
+    stop: StopSignal,
 }
 
 /// Takes the apply lock of the environment, waiting up to `--lock-timeout`
@@ -343,15 +350,63 @@ async fn take_lock(
         }
     })?;
     tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
+    // Renew the lease in the background. When the lock is lost, or its
+    // lease runs out before a renewal landed (another apply may take it
+    // over then), no further change starts.
+    let stop = StopSignal::default();
+    let lease = locks::lease_from_env();
     let renewal = tokio::spawn({
-        let (lock, client) = (lock.clone(), client.clone());
+        let (lock, client, stop) = (lock.clone(), client.clone(), stop.clone());
         async move {
             let printer = Printer::new();
-            lock.keep_alive(&client, |warning| printer.message(&warning))
-                .await
+            let renewed_at = std::sync::Mutex::new(tokio::time::Instant::now());
+            let environment = lock.environment().to_string();
+            let keep = lock.keep_alive(
+                &client,
+                |warning, definite| {
+                    printer.message(&warning);
+                    if definite {
+                        stop.raise(format!(
+                            "this apply lost the lock of environment `{environment}`"
+                        ));
+                    }
+                },
+                || {
+                    *renewed_at
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        tokio::time::Instant::now();
+                },
+            );
+            let watch = async {
+                // A margin before the lease ends: a change started later
+                // might run after another apply took the lock over.
+                let margin = lease / 6;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let since = renewed_at
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .elapsed();
+                    if since + margin >= lease {
+                        stop.raise(format!(
+                            "the lease of the lock of environment `{}` could not be renewed in time",
+                            lock.environment()
+                        ));
+                    }
+                }
+            };
+            tokio::select! {
+                () = keep => {}
+                () = watch => {}
+            }
         }
     });
-    Ok(HeldLock { lock, renewal })
+    Ok(HeldLock {
+        lock,
+        renewal,
+        stop,
+    })
 }
 
 /// Stops renewing and releases the lock; a failure only warns (the lease

@@ -273,21 +273,36 @@ impl Lock {
     }
 
     /// Renews the lease every [`Lock::renew_every`], forever; meant to run
-    /// next to the work the lock protects. A failed or lost renewal is
-    /// reported through `lost` and retried at the next tick.
-    pub async fn keep_alive(&self, client: &Client, mut lost: impl FnMut(String)) {
+    /// next to the work the lock protects. Each renewal is reported through
+    /// `renewed`; a failed one through `lost` (`false`: maybe still ours)
+    /// and retried at the next tick, a lost one through `lost` (`true`).
+    pub async fn keep_alive(
+        &self,
+        client: &Client,
+        mut lost: impl FnMut(String, bool),
+        mut renewed: impl FnMut(),
+    ) {
         loop {
             tokio::time::sleep(self.renew_every()).await;
             match self.renew(client).await {
-                Ok(true) => tracing::debug!(environment = %self.environment, "lock lease renewed"),
-                Ok(false) => lost(format!(
-                    "warning: the lock on environment `{}` is no longer held by this apply (its lease expired or it was removed)",
-                    self.environment
-                )),
-                Err(error) => lost(format!(
-                    "warning: renewing the lock on environment `{}` failed: {error}",
-                    self.environment
-                )),
+                Ok(true) => {
+                    tracing::debug!(environment = %self.environment, "lock lease renewed");
+                    renewed();
+                }
+                Ok(false) => lost(
+                    format!(
+                        "warning: the lock on environment `{}` is no longer held by this apply (its lease expired or it was removed)",
+                        self.environment
+                    ),
+                    true,
+                ),
+                Err(error) => lost(
+                    format!(
+                        "warning: renewing the lock on environment `{}` failed: {error}",
+                        self.environment
+                    ),
+                    false,
+                ),
             }
         }
     }

@@ -196,46 +196,79 @@ pub(crate) fn read(
     sink: &mut Sink,
 ) -> (FileId, Option<Arc<str>>) {
     let full = root.join(relative);
-    let size = match std::fs::metadata(&full) {
-        Ok(metadata) => metadata.len(),
+    let refuse = |sources: &mut Sources, sink: &mut Sink, message: String, hint: &str| {
+        let id = sources.add(relative.to_path_buf(), None);
+        let problem = Problem::new(Origin::file_start(id), "", message);
+        sink.push(if hint.is_empty() {
+            problem
+        } else {
+            problem.hint(hint)
+        });
+        (id, None)
+    };
+    // A manifest file must be a regular file inside the project: a symlink
+    // to `/proc/self/environ`, a device or a file elsewhere would put what
+    // it holds (tokens, secrets) into diagnostics and plan comments.
+    let canonical = match full.canonicalize() {
+        Ok(path) => path,
         Err(error) => {
-            let id = sources.add(relative.to_path_buf(), None);
-            sink.push(Problem::new(
-                Origin::whole(id),
-                "",
-                format!("cannot read the file: {error}"),
-            ));
-            return (id, None);
+            return refuse(sources, sink, format!("cannot read the file: {error}"), "");
         }
     };
-    if size > MAX_FILE_BYTES {
-        let id = sources.add(relative.to_path_buf(), None);
-        sink.push(
-            Problem::new(
-                Origin::file_start(id),
-                "",
-                format!(
-                    "the file is {}, larger than the {} limit for a manifest file",
-                    human_bytes(size),
-                    human_bytes(MAX_FILE_BYTES)
-                ),
-            )
-            .hint("split the resources over several files under infra/, or check that this is the file you meant"),
+    let inside = root
+        .canonicalize()
+        .is_ok_and(|root| canonical.starts_with(root));
+    if !inside {
+        return refuse(
+            sources,
+            sink,
+            "the file leaves the project root through a symlink".to_string(),
+            "manifests must be files inside the project: copy the file instead of linking to it",
         );
-        return (id, None);
     }
-    let bytes = match std::fs::read(&full) {
+    match std::fs::metadata(&canonical) {
+        Ok(metadata) if metadata.is_file() => {}
+        Ok(_) => {
+            return refuse(
+                sources,
+                sink,
+                "not a regular file".to_string(),
+                "manifests must be plain files",
+            );
+        }
+        Err(error) => {
+            return refuse(sources, sink, format!("cannot read the file: {error}"), "");
+        }
+    }
+    // Read at most one byte past the limit, whatever the metadata says.
+    let read = std::fs::File::open(&canonical).and_then(|file| {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    });
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(error) => {
-            let id = sources.add(relative.to_path_buf(), None);
-            sink.push(Problem::new(
-                Origin::whole(id),
-                "",
-                format!("cannot read the file: {error}"),
-            ));
-            return (id, None);
+            return refuse(sources, sink, format!("cannot read the file: {error}"), "");
         }
     };
+    let size = match std::fs::metadata(&canonical) {
+        Ok(metadata) => metadata.len().max(bytes.len() as u64),
+        Err(_) => bytes.len() as u64,
+    };
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return refuse(
+            sources,
+            sink,
+            format!(
+                "the file is {}, larger than the {} limit for a manifest file",
+                human_bytes(size),
+                human_bytes(MAX_FILE_BYTES)
+            ),
+            "split the resources over several files under infra/, or check that this is the file you meant",
+        );
+    }
     match String::from_utf8(bytes) {
         Ok(text) => {
             let text: Arc<str> = Arc::from(text);

@@ -275,3 +275,54 @@ fn a_lock_timeout_must_be_a_duration() {
         .code(1)
         .stderr(contains("not a duration"));
 }
+
+/// An apply whose lease cannot be renewed in time (every D1 query, the
+/// renewals included, is slowed past the lease) starts no change: another
+/// apply may hold the lock by then. The next apply finishes the job.
+#[test]
+fn an_apply_that_cannot_renew_its_lease_starts_no_change() {
+    let emulator = TestEmulator::start();
+    let root = setup(&emulator);
+    let put = reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/__emulator/faults",
+            crate::support::emulator_origin(&emulator)
+        ))
+        .bearer_auth(&emulator.token)
+        .json(&json!({
+            "seed": 1,
+            "rules": [{
+                "method": "POST",
+                "path": "/accounts/*/d1/database/*/query",
+                "faults": {"latency_ms": 1500}
+            }]
+        }))
+        .send()
+        .expect("PUT /__emulator/faults");
+    assert!(put.status().is_success(), "{:?}", put.text());
+    flareops(root.path(), &emulator)
+        .env("FLAREOPS_LOCK_LEASE_SECONDS", "1")
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(contains("not started"))
+        .stderr(contains("could not be renewed in time"));
+    let kv = kv_list(&emulator);
+    assert_eq!(count(&kv, "title", "kk-users-staging"), 0, "{kv}");
+    assert_eq!(count(&kv, "title", "kk-reviews-staging"), 0, "{kv}");
+
+    reqwest::blocking::Client::new()
+        .delete(format!(
+            "{}/__emulator/faults",
+            crate::support::emulator_origin(&emulator)
+        ))
+        .bearer_auth(&emulator.token)
+        .send()
+        .expect("DELETE /__emulator/faults");
+    flareops(root.path(), &emulator)
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    let kv = kv_list(&emulator);
+    assert_eq!(count(&kv, "title", "kk-users-staging"), 1, "{kv}");
+}
