@@ -7,7 +7,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::cloudflare::{Client, ClientConfig, DEFAULT_BASE_URL, Settings, Token};
+use crate::cloudflare::{
+    Client, ClientConfig, DEFAULT_BASE_URL, Deadline, RateLimiter, Settings, Token,
+};
 use crate::emulator;
 use crate::model::{AccountTarget, DesiredState};
 
@@ -55,9 +57,17 @@ impl Target {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-        let config =
+        let mut config =
             ClientConfig::new(base_url, Token::new(token), account_id).with_settings(&settings);
-        let client = Client::new(config)?;
+        // One run (several environments of one `plan`, drift's two reads)
+        // shares one rate limit and one overall deadline: each environment
+        // does not get a fresh quota or a fresh timeout.
+        static RUN: std::sync::OnceLock<(RateLimiter, Option<Deadline>)> =
+            std::sync::OnceLock::new();
+        let (rate, deadline) =
+            RUN.get_or_init(|| (RateLimiter::new(config.rate_limit), config.deadline));
+        config.deadline = *deadline;
+        let client = Client::new(config)?.with_rate_limiter(rate.clone());
         Ok(Target {
             client,
             local: None,

@@ -532,6 +532,18 @@ impl Client {
         })
     }
 
+    /// This client with `rate` as its limiter, shared with the other
+    /// clients holding it (every client of one run shares one bucket).
+    pub fn with_rate_limiter(mut self, rate: RateLimiter) -> Client {
+        self.rate = rate;
+        self
+    }
+
+    /// The limiter this client (and its clones) take tokens from.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate
+    }
+
     pub fn account_id(&self) -> &str {
         &self.account_id
     }

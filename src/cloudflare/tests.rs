@@ -160,3 +160,33 @@ fn non_envelope_error_body_is_an_api_error_with_status() {
         .expect_err("an error");
     assert_eq!(error.status(), Some(502));
 }
+
+#[tokio::test]
+async fn clients_given_one_limiter_share_one_bucket() {
+    let limit = RateLimit::per_window_with_burst(2, Duration::from_secs(3600), 2);
+    let shared = RateLimiter::new(limit);
+    let config = || ClientConfig::new("http://127.0.0.1:9/client/v4", Token::new("t"), "acc");
+    let first = Client::new(config())
+        .expect("client")
+        .with_rate_limiter(shared.clone());
+    let second = Client::new(config())
+        .expect("client")
+        .with_rate_limiter(shared.clone());
+    let now = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+    first
+        .rate_limiter()
+        .acquire(now)
+        .await
+        .expect("first token");
+    second
+        .rate_limiter()
+        .acquire(now)
+        .await
+        .expect("second token");
+    // The burst of two is spent by the two clients together.
+    assert!(first.rate_limiter().acquire(now).await.is_err());
+    assert!(second.rate_limiter().acquire(now).await.is_err());
+    // A client with its own limiter has its own bucket.
+    let third = Client::new(config()).expect("client");
+    assert!(third.rate_limiter().acquire(now).await.is_ok());
+}
