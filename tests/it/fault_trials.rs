@@ -229,3 +229,44 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
         Value::Object(injected)
     );
 }
+
+/// Cloudflare's rate-limit rule (here 30 requests per 2 s, so the ~80
+/// requests of the example's first apply run into it): the client honours
+/// each 429's `Retry-After` and the apply succeeds in one run.
+#[test]
+fn an_apply_against_the_rate_limit_rule_waits_as_told_and_succeeds() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = example(&emulator);
+    faults(
+        &emulator,
+        reqwest::Method::PUT,
+        Some(json!({"seed": 5, "rate_limit": {"requests": 30, "window_secs": 2}})),
+    );
+    let started = Instant::now();
+    let output = with_secrets(&mut flareops(root.path(), &emulator))
+        // The client's own limiter off: the emulator's rule is under test.
+        .env("FLAREOPS_RATE_LIMIT", "off")
+        .env("FLAREOPS_LOCK_LEASE_SECONDS", "30")
+        .args(["apply", "--env", "staging", "--yes"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("apply");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = faults(&emulator, reqwest::Method::GET, None);
+    let limited = report["injected"]["rate_limited"].as_u64().unwrap_or(0);
+    assert!(limited > 0, "the rule never refused a request: {report}");
+    eprintln!(
+        "rate-limit rule: apply succeeded in {:.1} s after {limited} requests were refused with 429",
+        started.elapsed().as_secs_f64()
+    );
+    faults(&emulator, reqwest::Method::DELETE, None);
+    let plan = with_secrets(&mut flareops(root.path(), &emulator))
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .output()
+        .expect("plan");
+    assert_eq!(plan.status.code(), Some(0));
+}
