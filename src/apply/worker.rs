@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::{ApplyOptions, StepError, is_not_found};
 use crate::cloudflare::{Client, Migration, WorkerUpload};
 use crate::model::{
-    Binding, DesiredState, LiveD1Database, LiveKvNamespace, LiveState, Rollout, WorkerSpec,
+    Binding, DesiredState, LiveD1Database, LiveKvNamespace, LiveState, Rollout, SecretSource,
+    WorkerSpec,
 };
 use crate::plan::{self, Change, Step};
 
@@ -169,12 +170,18 @@ impl<'a> Context<'a> {
         let secrets = secrets
             .iter()
             .map(|name| {
-                spec.secrets
-                    .get(name)
-                    .map(|s| (name.as_str(), s.value.expose()))
-                    .ok_or_else(|| {
-                        StepError::Changed(format!("secret `{name}` is no longer declared"))
-                    })
+                match spec.secrets.get(name) {
+                    // Never upload a value this run could not read.
+                    Some(secret) if matches!(secret.source, SecretSource::Unavailable(_)) => {
+                        Err(StepError::Changed(format!(
+                            "the value of secret `{name}` is not available to this run"
+                        )))
+                    }
+                    Some(secret) => Ok((name.as_str(), secret.value.expose())),
+                    None => Err(StepError::Changed(format!(
+                        "secret `{name}` is no longer declared"
+                    ))),
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(WorkerUpload {

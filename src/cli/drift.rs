@@ -20,7 +20,12 @@ use crate::{live, plan, render};
 pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let environment = &args.target.environment;
     let local = args.target.local;
-    let desired = super::validate::load(root, environment, local, printer)?;
+    // Healing uploads secrets: it needs every value. A report only reads.
+    let desired = if args.heal {
+        super::validate::load(root, environment, local, printer)?
+    } else {
+        super::validate::load_for_reading(root, environment, local, printer)?
+    };
     let target = Target::connect(root, &desired, local).await?;
     let result = async {
         let (report, now) = report(root, &target, &desired, local).await?;
@@ -140,7 +145,7 @@ fn elsewhere(
     }
     let others = crate::manifest::environments(root).unwrap_or_default();
     for other in others.iter().filter(|e| **e != desired.environment) {
-        let Ok(state) = super::validate::load_quietly(root, other, local) else {
+        let Ok(state) = super::validate::load_quietly_for_reading(root, other, local) else {
             continue;
         };
         for d in state.kv_namespaces.values() {
@@ -187,13 +192,14 @@ async fn plan_at(
             "the manifests of the last apply (commit {commit}) cannot be read: {error:#} (a shallow clone? fetch the whole history)"
         )
     })?;
-    let earlier = super::validate::load_quietly(snapshot.path(), &desired.environment, local)
-        .map_err(|diagnostics| {
-            format!(
-                "the manifests of the last apply (commit {commit}) do not load today: {}",
-                diagnostics.render(false).lines().next().unwrap_or_default()
-            )
-        })?;
+    let earlier =
+        super::validate::load_quietly_for_reading(snapshot.path(), &desired.environment, local)
+            .map_err(|diagnostics| {
+                format!(
+                    "the manifests of the last apply (commit {commit}) do not load today: {}",
+                    diagnostics.render(false).lines().next().unwrap_or_default()
+                )
+            })?;
     let live = live::fetch(client, &earlier)
         .await
         .map_err(|error| format!("reading the account for commit {commit}: {error}"))?;

@@ -38,7 +38,11 @@ pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Res
     }
     let mut changes = false;
     for (index, environment) in environments.iter().enumerate() {
-        let desired = super::validate::load(root, environment, args.local, printer)?;
+        // A saved plan is applied later: it needs every secret value now.
+        let desired = match &args.out {
+            Some(_) => super::validate::load(root, environment, args.local, printer)?,
+            None => super::validate::load_for_reading(root, environment, args.local, printer)?,
+        };
         let plan = plan_one(root, &desired, args).await?;
         changes |= !plan.is_empty();
         if index > 0 {
@@ -92,7 +96,8 @@ async fn markdown(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Re
     let mut outcomes = Vec::new();
     let mut failed = false;
     for environment in &args.environments {
-        let outcome = match super::validate::load_quietly(root, environment, args.local) {
+        let outcome = match super::validate::load_quietly_for_reading(root, environment, args.local)
+        {
             Err(diagnostics) => {
                 printer.message(&diagnostics.render(printer.color()));
                 Err(diagnostics.render(false))

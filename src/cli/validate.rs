@@ -56,6 +56,36 @@ pub(super) fn load_quietly(
     manifest::load_with(root, environment, &options)
 }
 
+/// Loads one environment for a run that only reads (`plan`, `drift`): a
+/// `from_env` secret whose variable is not set is compared by name only.
+pub(super) fn load_for_reading(
+    root: &Path,
+    environment: &str,
+    local: bool,
+    printer: &Printer,
+) -> anyhow::Result<crate::model::DesiredState> {
+    let options = manifest::LoadOptions {
+        local,
+        secrets_optional: true,
+        ..manifest::LoadOptions::process()
+    };
+    manifest::load_with(root, environment, &options).map_err(|d| report(printer, &d).into())
+}
+
+/// [`load_quietly`] for a run that only reads (see [`load_for_reading`]).
+pub(super) fn load_quietly_for_reading(
+    root: &Path,
+    environment: &str,
+    local: bool,
+) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
+    let options = manifest::LoadOptions {
+        local,
+        secrets_optional: true,
+        ..manifest::LoadOptions::process()
+    };
+    manifest::load_with(root, environment, &options)
+}
+
 /// Loads one environment (`local`: for the local account, where secrets
 /// may fall back to their documented local defaults), reporting
 /// diagnostics on failure.

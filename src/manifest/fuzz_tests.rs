@@ -1085,6 +1085,7 @@ fn check_project(files: &[(&str, Vec<u8>)], local: bool) -> Result<(), String> {
             let options = LoadOptions {
                 local,
                 env_var: &env_var,
+                secrets_optional: false,
             };
             let started = Instant::now();
             let loaded = load_with(&root, "dev", &options);
@@ -1397,6 +1398,7 @@ fn the_fuzz_base_project_loads() {
         let options = LoadOptions {
             local: false,
             env_var: &env_var,
+            secrets_optional: false,
         };
         if let Err(diagnostics) = load_with(&root, "dev", &options) {
             panic!("{}", fail_with(diagnostics.to_string(), &files));

@@ -73,6 +73,10 @@ pub struct LoadOptions<'a> {
     pub local: bool,
     /// Reads an environment variable (for `from_env` secrets).
     pub env_var: &'a dyn Fn(&str) -> Option<String>,
+    /// A read-only run (`plan`, `drift`): a `from_env` secret whose variable
+    /// is not set loads with an unknown value ([`crate::model::SecretSource::Unavailable`]),
+    /// compared by name only. Runs that upload secrets never set this.
+    pub secrets_optional: bool,
 }
 
 impl LoadOptions<'static> {
@@ -81,6 +85,7 @@ impl LoadOptions<'static> {
         LoadOptions {
             local: false,
             env_var: &process_env_var,
+            secrets_optional: false,
         }
     }
 }
@@ -89,6 +94,7 @@ impl std::fmt::Debug for LoadOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadOptions")
             .field("local", &self.local)
+            .field("secrets_optional", &self.secrets_optional)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +166,7 @@ pub fn load_with(
         project: files::Project::new(root),
         local: options.local || account == AccountTarget::Local,
         env_var: options.env_var,
+        secrets_optional: options.secrets_optional,
         zone,
     };
     let mut state = DesiredState::empty(environment, account);

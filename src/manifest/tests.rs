@@ -46,6 +46,7 @@ fn load_in(
         &LoadOptions {
             local,
             env_var: &env_var,
+            secrets_optional: false,
         },
     )
 }
@@ -903,6 +904,7 @@ fn example_project_loads() {
             let options = LoadOptions {
                 local,
                 env_var: &env_var,
+                secrets_optional: false,
             };
             if let Err(diagnostics) = load_with(root, &environment, &options) {
                 panic!("{}", diagnostics.render(false));
@@ -912,6 +914,7 @@ fn example_project_loads() {
         let local = LoadOptions {
             local: true,
             env_var: &|_: &str| None,
+            secrets_optional: false,
         };
         if let Err(diagnostics) = load_with(root, &environment, &local) {
             panic!("{}", diagnostics.render(false));

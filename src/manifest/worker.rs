@@ -36,6 +36,8 @@ pub(crate) struct Inputs<'a> {
     /// Secrets may fall back to their `local_default`.
     pub local: bool,
     pub env_var: &'a dyn Fn(&str) -> Option<String>,
+    /// An unset `from_env` secret loads as unavailable (read-only runs).
+    pub secrets_optional: bool,
     pub zone: ZoneSetting,
 }
 
@@ -719,6 +721,12 @@ fn decode_secret(
                 source: SecretSource::FromEnv(variable.value.clone()),
                 value: SecretValue::new(value),
             }),
+            None if inputs.secrets_optional && !(inputs.local && local_default.is_some()) => {
+                Some(SecretRef {
+                    source: SecretSource::Unavailable(variable.value.clone()),
+                    value: SecretValue::new(String::new()),
+                })
+            }
             found => {
                 let state = if found.is_some() {
                     "is empty"

@@ -178,6 +178,10 @@ pub enum SecretSource {
     FromFile(PathBuf),
     /// The documented local default, used only against the local account.
     LocalDefault,
+    /// `{from_env: VAR}` with `VAR` not set in a read-only run (`plan`,
+    /// `drift`): the value is unknown, so it is compared by name only and
+    /// never sent (apply requires every value).
+    Unavailable(String),
 }
 
 /// A secret value. `Debug`, `Display` and `Serialize` print a placeholder;

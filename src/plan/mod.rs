@@ -308,6 +308,21 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {
         notes.push(worker::NOTE_SECRETS_NOT_COMPARED.to_string());
     }
+    let unavailable: std::collections::BTreeSet<&str> = desired
+        .workers
+        .values()
+        .flat_map(|w| w.spec.secrets.values())
+        .filter_map(|s| match &s.source {
+            crate::model::SecretSource::Unavailable(variable) => Some(variable.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !unavailable.is_empty() {
+        notes.push(format!(
+            "secret values not available to this run ({}): those secrets are compared by name only, so a changed value shows only in a plan that has them (apply always needs them)",
+            unavailable.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();
     Plan {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{Change, ChangeKind, DurableObjectMigration, FieldDiff, ModuleDiff, Step};
 use crate::model::{
     Address, Binding, Declared, DesiredState, LiveState, LiveWorker, ResolvedBinding, ResourceKind,
-    WorkerModule, WorkerSpec,
+    SecretSource, WorkerModule, WorkerSpec,
 };
 
 /// Said in every plan with workers until the ledger stores fingerprints.
@@ -506,6 +506,10 @@ pub(super) fn plan_worker(
         if !current.secrets.contains(name) {
             fields.push(added(&format!("secrets.{name}"), json!("(sensitive)")));
             new_secrets.push(name.clone());
+            continue;
+        }
+        // A value this (read-only) run cannot read is compared by name only.
+        if matches!(secret.source, SecretSource::Unavailable(_)) {
             continue;
         }
         let Some(fingerprints) = &live.secret_fingerprints else {

@@ -479,3 +479,59 @@ fn drift_heal_respects_data_and_look_alikes_and_errors_exit_1() {
         "usage error",
     );
 }
+
+/// Plans and drift reports need no secret value (a pull request's plan job
+/// gets none); apply and a saved plan do.
+#[test]
+fn read_only_runs_need_no_secret_values_but_apply_does() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let files = base_files(&emulator);
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let repo = project(&files);
+    let root = repo.path();
+    let without_secret = |args: &[&str]| {
+        flareops(root, &emulator)
+            .env_remove("SHOP_TOKEN")
+            .args(args)
+            .output()
+            .expect("run flareops")
+    };
+    let plan = without_secret(&["plan", "--env", "staging"]);
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        stdout.contains("secrets.TOKEN: \"(sensitive)\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("secret values not available to this run (SHOP_TOKEN)"),
+        "{stdout}"
+    );
+    let comment = without_secret(&["plan", "--env", "staging", "--format", "markdown"]);
+    assert!(comment.status.success());
+    let drift = without_secret(&["drift", "--env", "staging"]);
+    assert_eq!(drift.status.code(), Some(2), "never applied: all pending");
+
+    let apply = without_secret(&["apply", "--env", "staging", "--yes"]);
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&apply.stderr).contains("`SHOP_TOKEN` (secret `TOKEN`) is not set")
+    );
+    let saved = without_secret(&["plan", "--env", "staging", "--out", "plan.json"]);
+    assert_eq!(
+        saved.status.code(),
+        Some(1),
+        "a saved plan is applied later"
+    );
+    let heal = without_secret(&["drift", "--env", "staging", "--heal", "--yes"]);
+    assert_eq!(heal.status.code(), Some(1));
+    assert_eq!(
+        emulator.get(&emulator.account_path("/workers/scripts"))["result"],
+        serde_json::json!([]),
+        "nothing was uploaded"
+    );
+}
