@@ -279,4 +279,12 @@ mod tests {
         assert!(error.contains("faults.json"), "{error}");
         assert!(error.contains("unknown field `typo_rate`"), "{error}");
     }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let args = emulator_args(&["--token", "token-canary-9f2e"]);
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("token-canary-9f2e"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

@@ -228,7 +228,8 @@ pub struct RevertArgs {
     pub lock_timeout: std::time::Duration,
 }
 
-#[derive(Debug, Args)]
+/// `Debug` hides the token.
+#[derive(Args)]
 pub struct EmulatorArgs {
     /// The address to listen on (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1:8787")]
@@ -249,6 +250,18 @@ pub struct EmulatorArgs {
     /// Fault injection, off by default.
     #[command(flatten)]
     pub faults: Box<emulator::FaultArgs>,
+}
+
+impl std::fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("listen", &self.listen)
+            .field("state", &self.state)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("account_id", &self.account_id)
+            .field("zones", &self.zones)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where output goes: data on stdout, messages on stderr.
