@@ -219,6 +219,21 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
             "trial {trial}"
         );
     }
+    // Every kind was injected, at about the rate asked for.
+    let injected_total: u64 = ["5xx", "429", "reset", "lost_response"]
+        .iter()
+        .map(|kind| {
+            let count = injected.get(*kind).and_then(Value::as_u64).unwrap_or(0);
+            assert!(count > 0, "no {kind} fault was injected: {injected:?}");
+            count
+        })
+        .sum();
+    let share = injected_total as f64 / requests.max(1) as f64;
+    assert!(
+        (0.15..=0.25).contains(&share),
+        "faults were {:.1}% of {requests} requests",
+        share * 100.0
+    );
     let total_runs: u32 = runs_per_trial.iter().sum();
     let most = runs_per_trial.iter().max().copied().unwrap_or(0);
     let first_time = runs_per_trial.iter().filter(|r| **r == 1).count();

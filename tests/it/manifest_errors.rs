@@ -557,7 +557,7 @@ fn run_in(
     emulator: &TestEmulator,
 ) -> Result<(), String> {
     let output = flareops(root, emulator)
-        .args(["plan", "--env", environment])
+        .args(["apply", "--env", environment, "--yes"])
         .output()
         .map_err(|error| format!("could not run flareops: {error}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
