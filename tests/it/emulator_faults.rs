@@ -17,42 +17,6 @@ fn client() -> Client {
         .expect("http client")
 }
 
-fn faults_url(emulator: &TestEmulator) -> String {
-    format!("{}/__emulator/faults", emulator_origin(emulator))
-}
-
-/// `PUT /__emulator/faults` with `body`; asserts 200 and returns the report.
-fn set_faults(emulator: &TestEmulator, body: Value) -> Value {
-    let response = client()
-        .put(faults_url(emulator))
-        .bearer_auth(&emulator.token)
-        .json(&body)
-        .send()
-        .expect("PUT /__emulator/faults");
-    assert_eq!(response.status(), 200, "PUT {body}");
-    response.json().expect("fault report")
-}
-
-fn get_faults(emulator: &TestEmulator) -> Value {
-    let response = client()
-        .get(faults_url(emulator))
-        .bearer_auth(&emulator.token)
-        .send()
-        .expect("GET /__emulator/faults");
-    assert_eq!(response.status(), 200);
-    response.json().expect("fault report")
-}
-
-fn clear_faults(emulator: &TestEmulator) -> Value {
-    let response = client()
-        .delete(faults_url(emulator))
-        .bearer_auth(&emulator.token)
-        .send()
-        .expect("DELETE /__emulator/faults");
-    assert_eq!(response.status(), 200);
-    response.json().expect("fault report")
-}
-
 fn create_namespace(emulator: &TestEmulator, title: &str) -> String {
     let created = emulator.send(
         "POST",
@@ -189,7 +153,7 @@ fn chain(error: &reqwest::Error) -> String {
 fn injected_5xx_has_an_envelope_and_writes_nothing() {
     let emulator = TestEmulator::start();
     let namespace = create_namespace(&emulator, "five-hundreds");
-    set_faults(&emulator, json!({"seed": 1, "default": {"5xx_rate": 1.0}}));
+    emulator.set_faults(json!({"seed": 1, "default": {"5xx_rate": 1.0}}));
     let http = client();
     let mut statuses = std::collections::BTreeSet::new();
     for index in 0..24 {
@@ -203,7 +167,7 @@ fn injected_5xx_has_an_envelope_and_writes_nothing() {
         statuses.insert(status);
     }
     assert!(statuses.len() > 1, "the status varies: {statuses:?}");
-    let report = clear_faults(&emulator);
+    let report = emulator.clear_faults();
     assert_eq!(report["injected"]["5xx"], json!(24), "{report}");
     for index in 0..24 {
         assert_eq!(
@@ -218,10 +182,7 @@ fn injected_5xx_has_an_envelope_and_writes_nothing() {
 fn injected_429_has_retry_after_and_writes_nothing() {
     let emulator = TestEmulator::start();
     let namespace = create_namespace(&emulator, "too-many");
-    set_faults(
-        &emulator,
-        json!({"seed": 2, "default": {"429_rate": 1.0, "retry_after": 7}}),
-    );
+    emulator.set_faults(json!({"seed": 2, "default": {"429_rate": 1.0, "retry_after": 7}}));
     let response = put_value(&client(), &emulator, &namespace, "k", "v").expect("a response");
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "7");
@@ -231,7 +192,7 @@ fn injected_429_has_retry_after_and_writes_nothing() {
         body["errors"][0]["message"],
         json!("Please wait and consider throttling your request speed")
     );
-    assert_eq!(clear_faults(&emulator)["injected"]["429"], json!(1));
+    assert_eq!(emulator.clear_faults()["injected"]["429"], json!(1));
     assert_eq!(stored_value(&emulator, &namespace, "k"), None);
 }
 
@@ -246,10 +207,7 @@ fn reset_is_a_transport_error_on_send_and_nothing_is_written() {
         Some(json!({"sql": "CREATE TABLE t (v TEXT)"})),
         &[],
     );
-    set_faults(
-        &emulator,
-        json!({"seed": 3, "default": {"reset_rate": 1.0}}),
-    );
+    emulator.set_faults(json!({"seed": 3, "default": {"reset_rate": 1.0}}));
     let http = client();
     let error = put_value(&http, &emulator, &namespace, "k", "v")
         .expect_err("a reset connection gives no response");
@@ -266,7 +224,7 @@ fn reset_is_a_transport_error_on_send_and_nothing_is_written() {
         .send()
         .expect_err("reset");
     assert!(error.is_request(), "{}", chain(&error));
-    let report = clear_faults(&emulator);
+    let report = emulator.clear_faults();
     assert_eq!(report["injected"]["reset"], json!(2), "{report}");
     assert_eq!(stored_value(&emulator, &namespace, "k"), None);
     assert_eq!(d1_count(&emulator, &database, "t"), 0);
@@ -286,10 +244,7 @@ fn lost_response_is_a_transport_error_but_the_write_happened() {
         Some(json!({"sql": "CREATE TABLE t (v TEXT)"})),
         &[],
     );
-    set_faults(
-        &emulator,
-        json!({"seed": 4, "default": {"lost_response_rate": 1.0}}),
-    );
+    emulator.set_faults(json!({"seed": 4, "default": {"lost_response_rate": 1.0}}));
     let http = client();
     let error = put_value(&http, &emulator, &namespace, "k", "committed")
         .expect_err("the response is lost");
@@ -305,7 +260,7 @@ fn lost_response_is_a_transport_error_but_the_write_happened() {
         .send()
         .expect_err("the response is lost");
     assert!(error.is_request(), "{}", chain(&error));
-    let report = clear_faults(&emulator);
+    let report = emulator.clear_faults();
     assert_eq!(report["injected"]["lost_response"], json!(2), "{report}");
     assert_eq!(
         stored_value(&emulator, &namespace, "k").as_deref(),
@@ -346,7 +301,7 @@ fn rate_limit_kicks_in_at_n_and_frees_after_the_window() {
     // are not limited either.
     let refused = http.get(&accounts).bearer_auth("wrong").send().unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(get_faults(&emulator)["injected"]["rate_limited"], json!(1));
+    assert_eq!(emulator.faults()["injected"]["rate_limited"], json!(1));
     // The window frees two seconds after the first request.
     std::thread::sleep(Duration::from_secs(retry_after));
     let waited = started.elapsed();
@@ -356,7 +311,7 @@ fn rate_limit_kicks_in_at_n_and_frees_after_the_window() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200, "after {waited:?}");
-    let report = get_faults(&emulator);
+    let report = emulator.faults();
     assert_eq!(
         report["config"]["rate_limit"],
         json!({"requests": 3, "window_secs": 2})
@@ -393,16 +348,13 @@ fn the_seed_reproduces_the_same_fault_sequence() {
     let emulator = TestEmulator::start();
     let config = json!({"seed": 42, "default": {
         "5xx_rate": 0.1, "429_rate": 0.1, "reset_rate": 0.1, "lost_response_rate": 0.1}});
-    set_faults(&emulator, config.clone());
+    emulator.set_faults(config.clone());
     let third = sequence(&emulator, 80);
-    set_faults(&emulator, config);
+    emulator.set_faults(config);
     assert_eq!(sequence(&emulator, 80), third);
     assert_eq!(third, first, "flags and JSON describe the same faults");
-    set_faults(
-        &emulator,
-        json!({"seed": 43, "default": {"5xx_rate": 0.1,
-        "429_rate": 0.1, "reset_rate": 0.1, "lost_response_rate": 0.1}}),
-    );
+    emulator.set_faults(json!({"seed": 43, "default": {"5xx_rate": 0.1,
+        "429_rate": 0.1, "reset_rate": 0.1, "lost_response_rate": 0.1}}));
     assert_ne!(
         sequence(&emulator, 80),
         first,
@@ -415,17 +367,14 @@ fn per_endpoint_rules_match_only_their_endpoint() {
     let emulator = TestEmulator::start();
     let namespace = create_namespace(&emulator, "rules");
     let database = create_database(&emulator, "rules");
-    set_faults(
-        &emulator,
-        json!({
-            "seed": 5,
-            "rules": [
-                {"method": "PUT", "path": "/accounts/*/storage/kv/namespaces/*/values",
-                 "faults": {"5xx_rate": 1.0}},
-                {"path": "/accounts/*/d1/database/*/query", "faults": {"429_rate": 1.0}}
-            ]
-        }),
-    );
+    emulator.set_faults(json!({
+        "seed": 5,
+        "rules": [
+            {"method": "PUT", "path": "/accounts/*/storage/kv/namespaces/*/values",
+             "faults": {"5xx_rate": 1.0}},
+            {"path": "/accounts/*/d1/database/*/query", "faults": {"429_rate": 1.0}}
+        ]
+    }));
     let http = client();
     let put = put_value(&http, &emulator, &namespace, "k", "v").unwrap();
     assert!(put.status().is_server_error(), "{}", put.status());
@@ -449,7 +398,7 @@ fn per_endpoint_rules_match_only_their_endpoint() {
         json!(true),
         "a parent path is not matched"
     );
-    let injected = clear_faults(&emulator)["injected"].clone();
+    let injected = emulator.clear_faults()["injected"].clone();
     assert_eq!(
         (injected["5xx"].clone(), injected["429"].clone()),
         (json!(1), json!(1))
@@ -460,7 +409,7 @@ fn per_endpoint_rules_match_only_their_endpoint() {
 fn fault_endpoint_needs_the_token_and_explains_bad_bodies() {
     let emulator = TestEmulator::start();
     let http = client();
-    let url = faults_url(&emulator);
+    let url = format!("{}/__emulator/faults", emulator_origin(&emulator));
     for method in ["GET", "PUT", "POST", "DELETE"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let anonymous = http
@@ -482,7 +431,7 @@ fn fault_endpoint_needs_the_token_and_explains_bad_bodies() {
             "not a Cloudflare path"
         );
     }
-    let initial = get_faults(&emulator);
+    let initial = emulator.faults();
     assert_eq!(
         initial["config"]["default"]["5xx_rate"],
         json!(0.0),
@@ -515,7 +464,7 @@ fn fault_endpoint_needs_the_token_and_explains_bad_bodies() {
         assert!(message.contains(expected), "{body}: {message}");
     }
     assert_eq!(
-        get_faults(&emulator)["config"],
+        emulator.faults()["config"],
         initial["config"],
         "a bad body changes nothing"
     );
@@ -528,7 +477,7 @@ fn fault_endpoint_needs_the_token_and_explains_bad_bodies() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(get_faults(&emulator)["config"]["seed"], json!(8));
+    assert_eq!(emulator.faults()["config"]["seed"], json!(8));
     let accounts = format!("{}/accounts", emulator.base_url);
     let faulted = http
         .get(&accounts)
@@ -538,7 +487,7 @@ fn fault_endpoint_needs_the_token_and_explains_bad_bodies() {
     assert_eq!(faulted.status(), 429);
     // The emulator's own endpoints are never faulted.
     assert_eq!(emulator.stats()["faults"]["429"], json!(1));
-    let cleared = clear_faults(&emulator);
+    let cleared = emulator.clear_faults();
     assert_eq!(cleared["config"]["default"]["429_rate"], json!(0.0));
     assert_eq!(cleared["injected"]["429"], json!(1), "counts are kept");
     let passed = http
@@ -614,7 +563,7 @@ fn requests_without_the_token_are_refused_and_never_faulted() {
         .send()
         .unwrap();
     assert!(faulted.status().is_server_error());
-    let injected = get_faults(&emulator)["injected"].clone();
+    let injected = emulator.faults()["injected"].clone();
     assert_eq!(injected["5xx"], json!(1), "{injected}");
     assert_eq!(injected["requests"], json!(1), "{injected}");
 }
@@ -656,7 +605,7 @@ fn flags_work_via_the_real_binary() {
     // The file's rule shields token verification from the default faults.
     let verify = emulator.get("/user/tokens/verify");
     assert_eq!(verify["success"], json!(true), "{verify}");
-    let report = get_faults(&emulator);
+    let report = emulator.faults();
     assert_eq!(report["config"]["seed"], json!(3));
     assert_eq!(report["config"]["default"]["latency_ms"], json!(150));
     assert_eq!(report["injected"]["latency"], json!(1));
@@ -702,8 +651,7 @@ fn flags_work_via_the_real_binary() {
 fn twenty_percent_faults_never_corrupt_or_invent_writes() {
     let emulator = TestEmulator::start();
     let namespace = create_namespace(&emulator, "chaos");
-    set_faults(
-        &emulator,
+    emulator.set_faults(
         json!({"seed": 20, "default": {"5xx_rate": 0.05, "429_rate": 0.05,
             "reset_rate": 0.05, "lost_response_rate": 0.05}}),
     );
@@ -715,7 +663,7 @@ fn twenty_percent_faults_never_corrupt_or_invent_writes() {
             (key, outcome)
         })
         .collect();
-    let report = clear_faults(&emulator);
+    let report = emulator.clear_faults();
     let injected = &report["injected"];
     let mut stored_after_transport_error = 0;
     for (key, outcome) in &outcomes {

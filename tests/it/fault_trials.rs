@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestEmulator, flareops, project};
+use crate::support::{AccountNames, TestEmulator, flareops, project};
 
 const TRIALS: u64 = 50;
 /// Applies per trial at most (the first included).
@@ -50,32 +50,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn faults(emulator: &TestEmulator, method: reqwest::Method, body: Option<Value>) -> Value {
-    let origin = emulator.base_url.trim_end_matches("/client/v4");
-    let mut request = reqwest::blocking::Client::new()
-        .request(method, format!("{origin}/__emulator/faults"))
-        .bearer_auth(&emulator.token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().expect("/__emulator/faults");
-    let status = response.status();
-    let text = response.text().expect("faults body");
-    assert!(status.is_success(), "/__emulator/faults: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-fn names(list: &Value, field: &str) -> Vec<String> {
-    let mut names: Vec<String> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("a list: {list}"))
-        .iter()
-        .map(|item| item[field].as_str().expect("name").to_string())
-        .collect();
-    names.sort();
-    names
-}
-
 fn with_secrets(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
     command
         .env("KLEAR_KARMA_JWT_SECRET", "trial-jwt")
@@ -97,21 +71,17 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
     for trial in 0..TRIALS {
         let emulator = TestEmulator::start_with_zones(&[ZONE]);
         let root = example(&emulator);
-        faults(
-            &emulator,
-            reqwest::Method::PUT,
-            Some(json!({
-                "seed": 0xfa17_0000u64 + trial,
-                "default": {
-                    "jitter_ms": 2,
-                    "5xx_rate": 0.05,
-                    "429_rate": 0.05,
-                    "retry_after": 0,
-                    "reset_rate": 0.05,
-                    "lost_response_rate": 0.05
-                }
-            })),
-        );
+        emulator.set_faults(json!({
+            "seed": 0xfa17_0000u64 + trial,
+            "default": {
+                "jitter_ms": 2,
+                "5xx_rate": 0.05,
+                "429_rate": 0.05,
+                "retry_after": 0,
+                "reset_rate": 0.05,
+                "lost_response_rate": 0.05
+            }
+        }));
         let mut runs = 0;
         let mut last_error = String::new();
         loop {
@@ -152,7 +122,7 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
             );
         }
         runs_per_trial.push(runs);
-        let report = faults(&emulator, reqwest::Method::GET, None);
+        let report = emulator.faults();
         if let Some(counts) = report["injected"].as_object() {
             for (kind, count) in counts {
                 let total = injected.entry(kind.clone()).or_insert(json!(0));
@@ -162,7 +132,7 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
         requests += emulator.stats_total();
 
         // Faults off: the plan is empty ...
-        faults(&emulator, reqwest::Method::DELETE, None);
+        emulator.clear_faults();
         let plan = with_secrets(&mut flareops(root.path(), &emulator))
             .args(["plan", "--env", "staging", "--detailed-exitcode"])
             .output()
@@ -175,8 +145,7 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
             String::from_utf8_lossy(&plan.stderr)
         );
         // ... and every declared resource exists exactly once.
-        let kv = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
-        let expected_kv: Vec<String> = [
+        let kv: Vec<String> = [
             "analytics",
             "appointments",
             "messages",
@@ -188,34 +157,16 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
         .iter()
         .map(|k| format!("klear-karma-{k}-staging"))
         .collect();
-        assert_eq!(names(&kv["result"], "title"), expected_kv, "trial {trial}");
-        let d1 = emulator.get(&emulator.account_path("/d1/database?per_page=100"));
+        let kv: Vec<&str> = kv.iter().map(String::as_str).collect();
         assert_eq!(
-            names(&d1["result"], "name"),
-            ["flareops-state", "klear-karma-staging"],
-            "trial {trial}"
-        );
-        let r2 = emulator.get(&emulator.account_path("/r2/buckets"));
-        assert_eq!(
-            names(&r2["result"]["buckets"], "name"),
-            ["klear-karma-assets-staging"],
-            "trial {trial}"
-        );
-        let scripts = emulator.get(&emulator.account_path("/workers/scripts"));
-        assert_eq!(
-            names(&scripts["result"], "id"),
-            ["klear-karma-api-staging"],
-            "trial {trial}"
-        );
-        let zone = emulator.get(&format!("/zones?name={ZONE}"));
-        let zone = zone["result"][0]["id"]
-            .as_str()
-            .expect("zone id")
-            .to_string();
-        let routes = emulator.get(&format!("/zones/{zone}/workers/routes"));
-        assert_eq!(
-            names(&routes["result"], "pattern"),
-            ["api-staging.klearkarma.com/*"],
+            emulator.account_names(ZONE),
+            AccountNames::of(
+                &kv,
+                &["flareops-state", "klear-karma-staging"],
+                &["klear-karma-assets-staging"],
+                &["klear-karma-api-staging"],
+                &["api-staging.klearkarma.com/*"],
+            ),
             "trial {trial}"
         );
     }
@@ -252,11 +203,7 @@ fn applies_under_twenty_percent_faults_converge_to_exactly_the_declared_resource
 fn an_apply_against_the_rate_limit_rule_waits_as_told_and_succeeds() {
     let emulator = TestEmulator::start_with_zones(&[ZONE]);
     let root = example(&emulator);
-    faults(
-        &emulator,
-        reqwest::Method::PUT,
-        Some(json!({"seed": 5, "rate_limit": {"requests": 30, "window_secs": 2}})),
-    );
+    emulator.set_faults(json!({"seed": 5, "rate_limit": {"requests": 30, "window_secs": 2}}));
     let started = Instant::now();
     let output = with_secrets(&mut flareops(root.path(), &emulator))
         // The client's own limiter off: the emulator's rule is under test.
@@ -271,14 +218,14 @@ fn an_apply_against_the_rate_limit_rule_waits_as_told_and_succeeds() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report = faults(&emulator, reqwest::Method::GET, None);
+    let report = emulator.faults();
     let limited = report["injected"]["rate_limited"].as_u64().unwrap_or(0);
     assert!(limited > 0, "the rule never refused a request: {report}");
     eprintln!(
         "rate-limit rule: apply succeeded in {:.1} s after {limited} requests were refused with 429",
         started.elapsed().as_secs_f64()
     );
-    faults(&emulator, reqwest::Method::DELETE, None);
+    emulator.clear_faults();
     let plan = with_secrets(&mut flareops(root.path(), &emulator))
         .args(["plan", "--env", "staging", "--detailed-exitcode"])
         .output()

@@ -6,9 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 
-use crate::support::{TestEmulator, flareops, flareops_bin, project};
+use crate::support::{AccountNames, TestEmulator, flareops, flareops_bin, names, project};
 
 const TRIALS: u64 = 20;
 const ZONE: &str = "example.com";
@@ -69,20 +68,6 @@ r2_buckets:
             format!("account_id: {}\nzone: {ZONE}\n", emulator.account_id),
         ),
     ]
-}
-
-fn names(list: &Value, field: &str) -> Vec<String> {
-    let mut names: Vec<String> = list
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item[field].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 #[test]
@@ -160,45 +145,22 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
             String::from_utf8_lossy(&plan.stdout)
         );
         // ... and nothing exists twice.
-        let kv = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));
         assert_eq!(
-            names(&kv["result"], "title"),
-            [
-                "trial-messages-staging",
-                "trial-reviews-staging",
-                "trial-users-staging"
-            ],
+            emulator.account_names(ZONE),
+            AccountNames::of(
+                &[
+                    "trial-messages-staging",
+                    "trial-reviews-staging",
+                    "trial-users-staging"
+                ],
+                &["flareops-state", "trial-db-staging"],
+                &["trial-assets-staging"],
+                &["trial-api-staging"],
+                &["api-staging.example.com/*"],
+            ),
             "trial {trial}"
         );
         let d1 = emulator.get(&emulator.account_path("/d1/database"));
-        assert_eq!(
-            names(&d1["result"], "name"),
-            ["flareops-state", "trial-db-staging"],
-            "trial {trial}"
-        );
-        let r2 = emulator.get(&emulator.account_path("/r2/buckets"));
-        assert_eq!(
-            names(&r2["result"]["buckets"], "name"),
-            ["trial-assets-staging"],
-            "trial {trial}"
-        );
-        let scripts = emulator.get(&emulator.account_path("/workers/scripts"));
-        assert_eq!(
-            names(&scripts["result"], "id"),
-            ["trial-api-staging"],
-            "trial {trial}"
-        );
-        let routes = emulator.get(&format!("/zones?name={ZONE}"));
-        let zone = routes["result"][0]["id"]
-            .as_str()
-            .expect("zone id")
-            .to_string();
-        let routes = emulator.get(&format!("/zones/{zone}/workers/routes"));
-        assert_eq!(
-            names(&routes["result"], "pattern"),
-            ["api-staging.example.com/*"],
-            "trial {trial}"
-        );
 
         // The migrations ran once each, and the inventory names what exists.
         let uuid = d1["result"]

@@ -283,23 +283,14 @@ fn a_lock_timeout_must_be_a_duration() {
 fn an_apply_that_cannot_renew_its_lease_starts_no_change() {
     let emulator = TestEmulator::start();
     let root = setup(&emulator);
-    let put = reqwest::blocking::Client::new()
-        .put(format!(
-            "{}/__emulator/faults",
-            crate::support::emulator_origin(&emulator)
-        ))
-        .bearer_auth(&emulator.token)
-        .json(&json!({
-            "seed": 1,
-            "rules": [{
-                "method": "POST",
-                "path": "/accounts/*/d1/database/*/query",
-                "faults": {"latency_ms": 1500}
-            }]
-        }))
-        .send()
-        .expect("PUT /__emulator/faults");
-    assert!(put.status().is_success(), "{:?}", put.text());
+    emulator.set_faults(json!({
+        "seed": 1,
+        "rules": [{
+            "method": "POST",
+            "path": "/accounts/*/d1/database/*/query",
+            "faults": {"latency_ms": 1500}
+        }]
+    }));
     flareops(root.path(), &emulator)
         .env("FLAREOPS_LOCK_LEASE_SECONDS", "1")
         .args(["apply", "--env", "staging", "--yes"])
@@ -311,14 +302,7 @@ fn an_apply_that_cannot_renew_its_lease_starts_no_change() {
     assert_eq!(count(&kv, "title", "kk-users-staging"), 0, "{kv}");
     assert_eq!(count(&kv, "title", "kk-reviews-staging"), 0, "{kv}");
 
-    reqwest::blocking::Client::new()
-        .delete(format!(
-            "{}/__emulator/faults",
-            crate::support::emulator_origin(&emulator)
-        ))
-        .bearer_auth(&emulator.token)
-        .send()
-        .expect("DELETE /__emulator/faults");
+    emulator.clear_faults();
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes"])
         .assert()

@@ -190,6 +190,40 @@ impl TestEmulator {
             .unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// `method /__emulator/faults` (with `body`); asserts success and
+    /// returns the fault report (`{"config", "injected"}`).
+    fn faults_request(&self, method: reqwest::Method, body: Option<&Value>) -> Value {
+        let mut request = Self::http()
+            .request(
+                method.clone(),
+                format!("{}/__emulator/faults", self.origin()),
+            )
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().expect("/__emulator/faults");
+        let status = response.status();
+        let text = response.text().expect("fault report");
+        assert_eq!(status, 200, "{method} /__emulator/faults {body:?}: {text}");
+        serde_json::from_str(&text).expect("fault report JSON")
+    }
+
+    /// Installs a fault configuration (`PUT /__emulator/faults`).
+    pub fn set_faults(&self, body: Value) -> Value {
+        self.faults_request(reqwest::Method::PUT, Some(&body))
+    }
+
+    /// The fault configuration and the counts of injected faults.
+    pub fn faults(&self) -> Value {
+        self.faults_request(reqwest::Method::GET, None)
+    }
+
+    /// Turns every fault off.
+    pub fn clear_faults(&self) -> Value {
+        self.faults_request(reqwest::Method::DELETE, None)
+    }
+
     /// `/accounts/{account_id}` + rest.
     pub fn account_path(&self, rest: &str) -> String {
         format!("/accounts/{}{}", self.account_id, rest)
@@ -296,4 +330,71 @@ pub fn start_emulator_with_args(extra: &[&str]) -> TestEmulator {
 /// `http://HOST:PORT`, where the emulator's own endpoints (`/__emulator/…`) live.
 pub fn emulator_origin(emulator: &TestEmulator) -> String {
     emulator.origin()
+}
+
+/// The sorted `field` of every item of a list answer.
+pub fn names(list: &Value, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|item| item[field].as_str().expect("a name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of everything an account holds, by kind, each list sorted:
+/// what trials compare with the declared resources (a duplicate shows).
+#[derive(Debug, PartialEq, Eq)]
+pub struct AccountNames {
+    pub kv_namespaces: Vec<String>,
+    pub d1_databases: Vec<String>,
+    pub r2_buckets: Vec<String>,
+    pub worker_scripts: Vec<String>,
+    /// The worker routes of `zone`.
+    pub routes: Vec<String>,
+}
+
+impl AccountNames {
+    /// Expected names (given in any order).
+    pub fn of(kv: &[&str], d1: &[&str], r2: &[&str], scripts: &[&str], routes: &[&str]) -> Self {
+        let sorted = |items: &[&str]| {
+            let mut items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+            items.sort();
+            items
+        };
+        AccountNames {
+            kv_namespaces: sorted(kv),
+            d1_databases: sorted(d1),
+            r2_buckets: sorted(r2),
+            worker_scripts: sorted(scripts),
+            routes: sorted(routes),
+        }
+    }
+}
+
+impl TestEmulator {
+    /// What the account holds, read through the raw API.
+    pub fn account_names(&self, zone: &str) -> AccountNames {
+        let list = |rest: &str| self.get(&self.account_path(rest));
+        let zone = self.get(&format!("/zones?name={zone}"));
+        let zone = zone["result"][0]["id"]
+            .as_str()
+            .expect("zone id")
+            .to_string();
+        AccountNames {
+            kv_namespaces: names(
+                &list("/storage/kv/namespaces?per_page=100")["result"],
+                "title",
+            ),
+            d1_databases: names(&list("/d1/database?per_page=100")["result"], "name"),
+            r2_buckets: names(&list("/r2/buckets")["result"]["buckets"], "name"),
+            worker_scripts: names(&list("/workers/scripts")["result"], "id"),
+            routes: names(
+                &self.get(&format!("/zones/{zone}/workers/routes"))["result"],
+                "pattern",
+            ),
+        }
+    }
 }
