@@ -284,18 +284,7 @@ fn unmanaged(
         known.insert((entry.address.kind, entry.name.as_str()));
         known.insert((entry.address.kind, entry.id.as_str()));
     }
-    for declared in desired.kv_namespaces.values() {
-        known.insert((ResourceKind::KvNamespaces, declared.spec.title.as_str()));
-    }
-    for declared in desired.d1_databases.values() {
-        known.insert((ResourceKind::D1Databases, declared.spec.name.as_str()));
-    }
-    for declared in desired.r2_buckets.values() {
-        known.insert((ResourceKind::R2Buckets, declared.spec.name.as_str()));
-    }
-    for declared in desired.workers.values() {
-        known.insert((ResourceKind::Workers, declared.spec.name.as_str()));
-    }
+    known.extend(desired.names());
     let mut found = Vec::new();
     let mut consider = |kind: ResourceKind, name: &str, id: &str| {
         let managed = known.contains(&(kind, name)) || known.contains(&(kind, id));

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::target::Target;
+use super::validate::Secrets;
 use super::{ApplyArgs, DriftArgs, Printer, ReportFormat};
 use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
 use crate::ledger::{journal, locks};
@@ -145,21 +146,15 @@ fn elsewhere(
     }
     let others = crate::manifest::environments(root).unwrap_or_default();
     for other in others.iter().filter(|e| **e != desired.environment) {
-        let Ok(state) = super::validate::load_quietly_for_reading(root, other, local) else {
+        let Ok(state) = super::validate::load_quietly(root, other, local, Secrets::Optional) else {
             continue;
         };
-        for d in state.kv_namespaces.values() {
-            known.push((ResourceKind::KvNamespaces, d.spec.title.clone()));
-        }
-        for d in state.d1_databases.values() {
-            known.push((ResourceKind::D1Databases, d.spec.name.clone()));
-        }
-        for d in state.r2_buckets.values() {
-            known.push((ResourceKind::R2Buckets, d.spec.name.clone()));
-        }
-        for d in state.workers.values() {
-            known.push((ResourceKind::Workers, d.spec.name.clone()));
-        }
+        known.extend(
+            state
+                .names()
+                .into_iter()
+                .map(|(kind, name)| (kind, name.to_string())),
+        );
     }
     known
 }
@@ -167,9 +162,7 @@ fn elsewhere(
 /// Whether the journal's commit (recorded with or without the `flareops `
 /// prefix) is the clean commit the manifests are read at now.
 fn same_commit(recorded: &str, current: &str) -> bool {
-    let bare = |c: &str| c.strip_prefix("flareops ").unwrap_or(c).to_string();
-    let (recorded, current) = (bare(recorded), bare(current));
-    !current.contains("+dirty") && !current.contains(' ') && recorded == current
+    super::git::committed(current).is_some_and(|current| super::git::bare(recorded) == current)
 }
 
 /// The plan from the manifests at `commit` (as the journal records it)
@@ -181,25 +174,28 @@ async fn plan_at(
     commit: &str,
     local: bool,
 ) -> Result<Plan, String> {
-    let commit = commit.strip_prefix("flareops ").unwrap_or(commit);
-    if commit.is_empty() || commit.contains("+dirty") || commit.contains(' ') {
+    let Some(commit) = super::git::committed(commit) else {
         return Err(format!(
             "the last apply ran from uncommitted or unknown manifests ({commit})"
         ));
-    }
+    };
     let snapshot = super::git::checkout(root, commit).map_err(|error| {
         format!(
             "the manifests of the last apply (commit {commit}) cannot be read: {error:#} (a shallow clone? fetch the whole history)"
         )
     })?;
-    let earlier =
-        super::validate::load_quietly_for_reading(snapshot.path(), &desired.environment, local)
-            .map_err(|diagnostics| {
-                format!(
-                    "the manifests of the last apply (commit {commit}) do not load today: {}",
-                    diagnostics.render(false).lines().next().unwrap_or_default()
-                )
-            })?;
+    let earlier = super::validate::load_quietly(
+        snapshot.path(),
+        &desired.environment,
+        local,
+        Secrets::Optional,
+    )
+    .map_err(|diagnostics| {
+        format!(
+            "the manifests of the last apply (commit {commit}) do not load today: {}",
+            diagnostics.render(false).lines().next().unwrap_or_default()
+        )
+    })?;
     let live = live::fetch(client, &earlier)
         .await
         .map_err(|error| format!("reading the account for commit {commit}: {error}"))?;

@@ -61,6 +61,20 @@ pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile:
     Ok(snapshot)
 }
 
+/// The bare commit of what [`describe`] names (`flareops 0123abcd` ->
+/// `0123abcd`); the journal records it with or without the prefix.
+pub fn bare(described: &str) -> &str {
+    described.strip_prefix("flareops ").unwrap_or(described)
+}
+
+/// The commit whose files git holds, from what [`describe`] named: `None`
+/// when the manifests were uncommitted (`+dirty`) or not in git at all.
+pub fn committed(described: &str) -> Option<&str> {
+    let commit = bare(described);
+    let clean = !commit.is_empty() && !commit.contains("+dirty") && !commit.contains(' ');
+    clean.then_some(commit)
+}
+
 /// `flareops <short commit>` of `reference` (a commit, tag or branch), as
 /// [`describe`] names the commit a run deploys.
 pub fn describe_revision(root: &Path, reference: &str) -> anyhow::Result<String> {
@@ -80,4 +94,19 @@ pub fn describe_revision(root: &Path, reference: &str) -> anyhow::Result<String>
         "flareops {}",
         String::from_utf8_lossy(&output.stdout).trim()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_commits_are_read_with_or_without_the_prefix() {
+        assert_eq!(bare("flareops 0123abcd"), "0123abcd");
+        assert_eq!(bare("0123abcd"), "0123abcd");
+        assert_eq!(committed("flareops 0123abcd"), Some("0123abcd"));
+        assert_eq!(committed("0123abcd+dirty"), None);
+        assert_eq!(committed("flareops (not a git checkout)"), None);
+        assert_eq!(committed(""), None);
+    }
 }

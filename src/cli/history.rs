@@ -84,11 +84,6 @@ fn actor() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// `flareops 0123abcd` (the version message) -> `0123abcd`.
-fn commit(message: &str) -> &str {
-    message.strip_prefix("flareops ").unwrap_or(message)
-}
-
 /// The journal of one apply: the start row is written by [`Journal::start`],
 /// each change's row around it (as an [`Observer`]), the finish by
 /// [`Journal::finish`]. Only the start must succeed; a later journal write
@@ -117,7 +112,7 @@ impl<'a> Journal<'a> {
             &journal::ApplyStart {
                 id: &id,
                 environment: &desired.environment,
-                git_commit: commit(message),
+                git_commit: super::git::bare(message),
                 actor: &actor(),
                 summary: &summary(plan),
             },

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use super::target::Target;
+use super::validate::Secrets;
 use super::{PlanArgs, Printer, ReportFormat, Reported};
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
@@ -96,18 +97,18 @@ async fn markdown(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Re
     let mut outcomes = Vec::new();
     let mut failed = false;
     for environment in &args.environments {
-        let outcome = match super::validate::load_quietly_for_reading(root, environment, args.local)
-        {
-            Err(diagnostics) => {
-                printer.message(&diagnostics.render(printer.color()));
-                Err(diagnostics.render(false))
-            }
-            Ok(desired) => plan_one(root, &desired, args).await.map_err(|error| {
-                let text = super::error_text(&error);
-                printer.message(&format!("error: {environment}: {text}"));
-                text
-            }),
-        };
+        let outcome =
+            match super::validate::load_quietly(root, environment, args.local, Secrets::Optional) {
+                Err(diagnostics) => {
+                    printer.message(&diagnostics.render(printer.color()));
+                    Err(diagnostics.render(false))
+                }
+                Ok(desired) => plan_one(root, &desired, args).await.map_err(|error| {
+                    let text = super::error_text(&error);
+                    printer.message(&format!("error: {environment}: {text}"));
+                    text
+                }),
+            };
         outcomes.push(match outcome {
             Ok(plan) => EnvironmentPlan::Planned(plan),
             Err(error) => {

@@ -90,16 +90,12 @@ async fn commit_of_apply(
             ),
         },
     };
-    let commit = record
-        .git_commit
-        .strip_prefix("flareops ")
-        .unwrap_or(&record.git_commit);
-    if commit.contains("+dirty") || commit.contains(' ') || commit.is_empty() {
+    let Some(commit) = super::git::committed(&record.git_commit) else {
         bail!(
             "apply {} ran from uncommitted or unknown manifests ({}), so they cannot be restored from git\nhint: name a git revision with `--to-git REF`",
             record.id,
             record.git_commit
         );
-    }
+    };
     Ok(commit.to_string())
 }

@@ -19,7 +19,7 @@ pub fn run(
     };
     let mut failed = false;
     for name in &names {
-        match load_quietly(root, name, local) {
+        match load_quietly(root, name, local, Secrets::Required) {
             Ok(desired) => printer.message(&format!(
                 "{name}: ok ({} KV namespaces, {} D1 databases, {} R2 buckets, {} workers)",
                 desired.kv_namespaces.len(),
@@ -44,56 +44,52 @@ fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {
     Reported
 }
 
+/// What a run needs of the secrets' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Secrets {
+    /// Every value (a run that uploads them, or `validate`).
+    Required,
+    /// A run that only reads (`plan`, `drift`): a `from_env` secret whose
+    /// variable is not set is compared by name only.
+    Optional,
+}
+
+/// Loads one environment without reporting (`local`: for the local
+/// account, where secrets may fall back to their local defaults).
 pub(super) fn load_quietly(
     root: &Path,
     environment: &str,
     local: bool,
+    secrets: Secrets,
 ) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
     let options = manifest::LoadOptions {
         local,
+        secrets_optional: secrets == Secrets::Optional,
         ..manifest::LoadOptions::process()
     };
     manifest::load_with(root, environment, &options)
 }
 
-/// Loads one environment for a run that only reads (`plan`, `drift`): a
-/// `from_env` secret whose variable is not set is compared by name only.
+/// Loads one environment for a run that only reads (see [`Secrets::Optional`]),
+/// reporting diagnostics on failure.
 pub(super) fn load_for_reading(
     root: &Path,
     environment: &str,
     local: bool,
     printer: &Printer,
 ) -> anyhow::Result<crate::model::DesiredState> {
-    let options = manifest::LoadOptions {
-        local,
-        secrets_optional: true,
-        ..manifest::LoadOptions::process()
-    };
-    manifest::load_with(root, environment, &options).map_err(|d| report(printer, &d).into())
+    load_quietly(root, environment, local, Secrets::Optional)
+        .map_err(|d| report(printer, &d).into())
 }
 
-/// [`load_quietly`] for a run that only reads (see [`load_for_reading`]).
-pub(super) fn load_quietly_for_reading(
-    root: &Path,
-    environment: &str,
-    local: bool,
-) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
-    let options = manifest::LoadOptions {
-        local,
-        secrets_optional: true,
-        ..manifest::LoadOptions::process()
-    };
-    manifest::load_with(root, environment, &options)
-}
-
-/// Loads one environment (`local`: for the local account, where secrets
-/// may fall back to their documented local defaults), reporting
-/// diagnostics on failure.
+/// Loads one environment with every secret value, reporting diagnostics
+/// on failure.
 pub fn load(
     root: &Path,
     environment: &str,
     local: bool,
     printer: &Printer,
 ) -> anyhow::Result<crate::model::DesiredState> {
-    load_quietly(root, environment, local).map_err(|d| report(printer, &d).into())
+    load_quietly(root, environment, local, Secrets::Required)
+        .map_err(|d| report(printer, &d).into())
 }

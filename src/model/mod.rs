@@ -308,6 +308,20 @@ impl DesiredState {
         }
     }
 
+    /// The Cloudflare name of every declared resource, with its kind (KV
+    /// title, D1 name, R2 name, worker script name).
+    pub fn names(&self) -> Vec<(ResourceKind, &str)> {
+        let kv = self.kv_namespaces.values().map(|d| d.spec.title.as_str());
+        let d1 = self.d1_databases.values().map(|d| d.spec.name.as_str());
+        let r2 = self.r2_buckets.values().map(|d| d.spec.name.as_str());
+        let workers = self.workers.values().map(|d| d.spec.name.as_str());
+        kv.map(|n| (ResourceKind::KvNamespaces, n))
+            .chain(d1.map(|n| (ResourceKind::D1Databases, n)))
+            .chain(r2.map(|n| (ResourceKind::R2Buckets, n)))
+            .chain(workers.map(|n| (ResourceKind::Workers, n)))
+            .collect()
+    }
+
     /// The R2 jurisdictions this environment uses (`None` is the default one).
     pub fn r2_jurisdictions(&self) -> Vec<Option<Jurisdiction>> {
         let mut out = vec![None];
