@@ -23,31 +23,33 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
             .iter()
             .map(|j| client.list_r2_buckets(j.map(Jurisdiction::as_str))),
     );
-    let (kv, d1, r2, (zone_id, workers)) = futures::try_join!(
+    let (kv, d1, r2, (zone_id, workers, script_names)) = futures::try_join!(
         client.list_kv_namespaces(),
         client.list_d1_databases(),
         r2_lists,
         fetch_workers(client, desired)
     )?;
-    let (inventory, secret_fingerprints, migration_hashes) =
-        match crate::ledger::find(&d1, &desired.ledger_database) {
-            Some(ledger) => {
-                let reads = crate::ledger::read_for_plan(client, &ledger, &desired.environment)
-                    .await
-                    .map_err(ledger_error)?;
-                (
-                    Some(reads.inventory),
-                    reads.fingerprints,
-                    reads.migration_hashes,
-                )
-            }
-            None => (None, None, Default::default()),
-        };
+    let ledger = crate::ledger::find(&d1, &desired.ledger_database);
+    let (inventory, secret_fingerprints, migration_hashes) = match &ledger {
+        Some(ledger) => {
+            let reads = crate::ledger::read_for_plan(client, ledger, &desired.environment)
+                .await
+                .map_err(ledger_error)?;
+            (
+                Some(reads.inventory),
+                reads.fingerprints,
+                reads.migration_hashes,
+            )
+        }
+        None => (None, None, Default::default()),
+    };
     let mut live = LiveState {
         inventory,
         secret_fingerprints,
         migration_hashes,
         empty: Vec::new(),
+        ledger,
+        script_names,
         account_id: client.account_id().to_string(),
         kv_namespaces: kv.into_iter().map(kv_from_wire).collect(),
         // The ledger's own database is flareops' bookkeeping, not a
@@ -179,9 +181,9 @@ fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
 async fn fetch_workers(
     client: &Client,
     desired: &DesiredState,
-) -> Result<(Option<String>, Vec<LiveWorker>), ClientError> {
+) -> Result<(Option<String>, Vec<LiveWorker>, Option<Vec<String>>), ClientError> {
     if desired.workers.is_empty() {
-        return Ok((None, Vec::new()));
+        return Ok((None, Vec::new(), None));
     }
     let zone = async {
         match &desired.zone {
@@ -207,6 +209,7 @@ async fn fetch_workers(
         .values()
         .map(|w| w.spec.name.as_str())
         .collect();
+    let script_names: Vec<String> = scripts.iter().map(|s| s.id.clone()).collect();
     let existing: Vec<_> = scripts
         .into_iter()
         .filter(|s| declared.contains(&s.id.as_str()))
@@ -288,7 +291,7 @@ async fn fetch_workers(
         }
     }))
     .await?;
-    Ok((zone_id, workers))
+    Ok((zone_id, workers, Some(script_names)))
 }
 
 /// Downloads the serving version's modules of every worker whose version

@@ -13,7 +13,7 @@ use super::target::Target;
 use super::validate::Secrets;
 use super::{ApplyArgs, DriftArgs, Printer, ReportFormat};
 use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
-use crate::ledger::{journal, locks};
+use crate::ledger::journal;
 use crate::model::{DesiredState, ResourceKind};
 use crate::plan::Plan;
 use crate::{live, plan, render};
@@ -69,14 +69,19 @@ async fn report(
     local: bool,
 ) -> anyhow::Result<(DriftReport, Plan)> {
     let client = &target.client;
-    let (live, scripts, ledger) = futures::try_join!(
-        async { anyhow::Ok(live::fetch(client, desired).await?) },
-        async { anyhow::Ok(client.list_worker_scripts().await?) },
-        async { anyhow::Ok(locks::find_ledger(client, &desired.ledger_database).await?) },
-    )?;
-    let scripts: Vec<String> = scripts.into_iter().map(|s| s.id).collect();
+    let live = live::fetch(client, desired).await?;
+    // The fetch lists scripts only when git declares workers.
+    let scripts: Vec<String> = match &live.script_names {
+        Some(names) => names.clone(),
+        None => client
+            .list_worker_scripts()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect(),
+    };
     let now = plan::plan(desired, &live);
-    let (records, other_inventories) = match &ledger {
+    let (records, other_inventories) = match &live.ledger {
         Some(ledger) => (
             journal::history(client, ledger, &desired.environment, 20).await?,
             crate::ledger::other_inventories(client, ledger, &desired.environment).await?,

@@ -393,6 +393,14 @@ pub struct LiveState {
     /// Recorded resources that git no longer declares and that hold no
     /// data (a KV namespace without keys, a D1 database without tables).
     pub empty: Vec<Address>,
+    /// The id of the ledger's D1 database, when the account has one.
+    /// Bookkeeping, not part of the fingerprint.
+    #[serde(skip)]
+    pub ledger: Option<String>,
+    /// Every worker script name in the account, when the script list was
+    /// read (git declares workers). Not part of the fingerprint.
+    #[serde(skip)]
+    pub script_names: Option<Vec<String>>,
 }
 
 /// A migration file as the ledger records that flareops applied it.
