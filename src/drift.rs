@@ -19,8 +19,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::ledger::journal::ShownStatus;
 use crate::model::{DesiredState, LiveState, ResourceKind};
-use crate::plan::{Change, ChangeKind, Plan};
+use crate::plan::{Change, ChangeKind, Field, Plan, SecretState, Value};
 
 /// The version of the drift report's JSON. Bumped on any change that is not
 /// a pure addition.
@@ -35,8 +36,7 @@ pub struct LastApply {
     /// The commit as the journal records it (`abc123`, `abc123+dirty`).
     pub git_commit: String,
     pub actor: String,
-    /// `succeeded`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: ShownStatus,
 }
 
 /// What the report compares the live account with.
@@ -48,8 +48,9 @@ pub enum Reference<'a> {
     /// when git has not moved since).
     LastApply(&'a Plan),
     /// The last apply's manifests cannot be read (uncommitted, or a commit
-    /// this checkout lacks): every difference counts as made outside git.
-    Unknown,
+    /// this checkout lacks; why, when known): every difference counts as
+    /// made outside git.
+    Unknown(Option<&'a str>),
 }
 
 /// The serving version of a worker that someone changed outside git.
@@ -103,7 +104,25 @@ pub struct DriftReport {
     pub unmanaged: Vec<Unmanaged>,
     /// Git is ahead of the last apply: changes an apply would make.
     pub pending: Vec<DriftChange>,
-    pub notes: Vec<String>,
+    pub notes: Vec<DriftNote>,
+}
+
+/// Something a reader of the drift report should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum DriftNote {
+    /// No apply is recorded: every difference is pending.
+    NeverApplied,
+    /// The last apply's manifests cannot be read from git (why): every
+    /// difference counts as made outside git.
+    ReferenceUnknown { reason: Option<String> },
+    /// The last apply did not succeed.
+    LastApplyUnfinished {
+        id: String,
+        status: ShownStatus,
+    },
+    /// A note of the current plan.
+    Plan(crate::plan::Note),
 }
 
 impl DriftReport {
@@ -144,9 +163,6 @@ pub struct DriftInputs<'a> {
     pub git_commit: &'a str,
 }
 
-/// Note when no apply is recorded.
-pub const NOTE_NEVER_APPLIED: &str = "flareops has never applied this environment (no apply in the ledger's journal): every difference is pending";
-
 /// Tells the differences apart (see the module doc).
 pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
     let DriftInputs {
@@ -183,16 +199,16 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
         // two plans compare.
         let only_new_secret_values = !change.fields.is_empty()
             && change.fields.iter().all(|f| {
-                f.field.starts_with("secrets.")
-                    && f.after
-                        .as_ref()
-                        .and_then(|v| v.as_str())
-                        .is_some_and(|v| v.starts_with("(sensitive value"))
+                matches!(f.field, Field::Secret(_))
+                    && matches!(
+                        f.after,
+                        Some(Value::Secret(SecretState::Changed | SecretState::NotRecorded))
+                    )
             });
         let outside = !only_new_secret_values
             && match reference {
                 Reference::NeverApplied => false,
-                Reference::Unknown => true,
+                Reference::Unknown(_) => true,
                 Reference::LastApply(plan) => {
                     plan.changes.iter().any(|c| c.address == change.address)
                 }
@@ -220,21 +236,23 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
         }
     }
     match reference {
-        Reference::NeverApplied => report.notes.push(NOTE_NEVER_APPLIED.to_string()),
-        Reference::Unknown => report.notes.push(
-            "the manifests of the last apply cannot be read from git, so differences git made since cannot be told from changes made outside git: all are shown as changed outside git".to_string(),
-        ),
+        Reference::NeverApplied => report.notes.push(DriftNote::NeverApplied),
+        Reference::Unknown(reason) => report.notes.push(DriftNote::ReferenceUnknown {
+            reason: reason.map(str::to_string),
+        }),
         Reference::LastApply(_) => {}
     }
     if let Some(apply) = last_apply
-        && apply.status != "succeeded"
+        && apply.status != ShownStatus::Succeeded
     {
-        report.notes.push(format!(
-            "the last apply ({}) {}: the account may be part-way between two commits; `flareops apply` finishes the job",
-            apply.id, apply.status
-        ));
+        report.notes.push(DriftNote::LastApplyUnfinished {
+            id: apply.id.clone(),
+            status: apply.status,
+        });
     }
-    report.notes.extend(now.notes.iter().cloned());
+    report
+        .notes
+        .extend(now.notes.iter().cloned().map(DriftNote::Plan));
     report
 }
 

@@ -2,42 +2,32 @@
 //! has run: wrangler's `d1_migrations` table, one request (one transaction)
 //! per file that also records it, in file order. A time-travel bookmark is
 //! taken before each file, so the ledger can undo any file and those after
-//! it ([`restore`]).
+//! it (the plan's `restore_d1_bookmark` step).
 
 use super::StepError;
 use crate::cloudflare::Client;
 use crate::live::MIGRATIONS_TABLE;
-use crate::model::{D1Migration, DesiredState};
+use crate::model::{D1DatabaseSpec, D1Migration};
 
-/// Runs `names` (in order) against the database named `name`, and pushes
-/// each file that ran, with the bookmark taken just before it, to `ran`
-/// (also when a later file fails).
+/// Runs `names` (in order) against the database `uuid`, and pushes each
+/// file that ran, with the bookmark taken just before it, to `ran` (also
+/// when a later file fails).
 pub async fn run(
     client: &Client,
-    desired: &DesiredState,
-    database: &str,
-    name: &str,
+    spec: &D1DatabaseSpec,
+    uuid: &str,
     names: &[String],
     ran: &mut Vec<(String, String)>,
-) -> Result<String, StepError> {
-    let spec = desired
-        .d1_databases
-        .get(database)
-        .map(|d| &d.spec)
-        .ok_or_else(|| {
-            StepError::Changed(format!("`d1_databases.{database}` is no longer declared"))
-        })?;
-    let uuid = find(client, name).await?;
+) -> Result<(), StepError> {
     client
         .d1_query(
-            &uuid,
+            uuid,
             &format!(
                 "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}(\n    id         INTEGER PRIMARY KEY AUTOINCREMENT,\n    name       TEXT UNIQUE,\n    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);"
             ),
         )
         .await?;
     let mut done = Vec::new();
-    let mut first_bookmark = None;
     for file in names {
         let migration = spec
             .migrations
@@ -49,9 +39,8 @@ pub async fn run(
             terminated(&migration.sql),
             file.replace('\'', "''")
         );
-        let bookmark = client.d1_bookmark(&uuid).await?;
-        first_bookmark.get_or_insert_with(|| bookmark.clone());
-        let outcome = run_once(client, &uuid, &sql, file).await;
+        let bookmark = client.d1_bookmark(uuid).await?;
+        let outcome = run_once(client, uuid, &sql, file).await;
         if let Err(error) = outcome {
             let message = error.to_string();
             return Err(StepError::Migration {
@@ -69,38 +58,7 @@ pub async fn run(
         done.push(file.clone());
         ran.push((file.clone(), bookmark));
     }
-    Ok(format!(
-        "applied migrations {} to D1 database {name:?} (bookmark before them: {})",
-        done.join(", "),
-        first_bookmark.unwrap_or_default()
-    ))
-}
-
-/// Restores the database named `name` to `bookmark`, undoing the migration
-/// files `undoes` (and every write since the bookmark).
-pub async fn restore(
-    client: &Client,
-    name: &str,
-    bookmark: &str,
-    undoes: &[String],
-) -> Result<String, StepError> {
-    let uuid = find(client, name).await?;
-    let previous = client.d1_restore(&uuid, bookmark).await?;
-    Ok(format!(
-        "restored D1 database {name:?} to bookmark {bookmark}, undoing migrations {} (writes since then are lost; bookmark {previous} undoes this restore)",
-        undoes.join(", ")
-    ))
-}
-
-/// The uuid of the D1 database named `name`.
-async fn find(client: &Client, name: &str) -> Result<String, StepError> {
-    client
-        .list_d1_databases()
-        .await?
-        .into_iter()
-        .find(|db| db.name == name)
-        .map(|db| db.uuid)
-        .ok_or_else(|| StepError::Changed(format!("D1 database {name:?} does not exist")))
+    Ok(())
 }
 
 /// The file's SQL ending in `;` on its own line, so the bookkeeping

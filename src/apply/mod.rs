@@ -1,22 +1,38 @@
-//! The executor: runs exactly the steps of a [`Plan`], nothing more. It makes
-//! no decision the plan did not make; it only refuses a plan whose
-//! destructive changes lack permission.
+//! Applying a plan. Two layers:
+//!
+//! - [`run`] is the operation `apply`, `revert` and `drift --heal` call: it
+//!   checks permission, takes the environment's lock (renewing its lease),
+//!   checks under the lock that the account is still what the plan was made
+//!   from, journals the apply, runs the executor, and records the inventory,
+//!   secret fingerprints and migration hashes in the ledger.
+//! - [`execute`] is the executor: it runs exactly the steps of a [`Plan`],
+//!   nothing more, and decides nothing the plan did not decide. Its
+//!   dispatch is exhaustive over the plan's step kinds.
 //!
 //! Each step is idempotent so that a run stopped at any point is repaired by
-//! the next: a create whose answer was lost is looked up by name before it
-//! is reported as failed (never retried blindly), and a delete of something
-//! already gone succeeds.
+//! the next: a create whose answer was lost is looked up by name by the
+//! client (never retried blindly), and a delete of something already gone
+//! succeeds.
 
+mod journal;
+mod lock;
 mod migrations;
+mod operation;
+mod storage;
 mod worker;
 
 use futures::StreamExt;
 
-use crate::cloudflare::{Client, ClientError};
-use crate::model::{Address, DesiredState, Jurisdiction, LocationHint, ResourceKind, StorageClass};
-use crate::plan::{Change, ChangeKind, Plan, Step};
+pub use journal::{Journal, Observer};
+pub use operation::{
+    ApplyError, Confirmation, Context, Event, Events, Outcome, RunOptions, run,
+};
 
-/// What the user allowed.
+use crate::cloudflare::{Client, ClientError};
+use crate::model::{Address, DesiredState, Jurisdiction, LiveState, ResourceKind, StorageClass};
+use crate::plan::{Change, ChangeKind, Conflict, Plan, Steps};
+
+/// What the user allowed, and how the executor runs.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// `--allow-delete`: destructive changes (replace) may run.
@@ -72,14 +88,14 @@ impl Default for ApplyOptions {
 }
 
 /// Why a plan may not run at all.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     #[error("refusing to apply: {} is protected (`protect: true`) and the plan would destroy its data", list(.0))]
     Protected(Vec<Address>),
     #[error("refusing to apply: the plan deletes or destroys data in {}", list(.0))]
     NeedsAllowDelete(Vec<Address>),
     #[error("refusing to apply: `{0}`: {1}")]
-    Conflict(Address, String),
+    Conflict(Address, Conflict),
 }
 
 impl Refusal {
@@ -106,11 +122,10 @@ fn list(addresses: &[Address]) -> String {
 
 /// Checks, before any request, that every destructive change is allowed.
 pub fn check_permission(plan: &Plan, options: &ApplyOptions) -> Result<(), Refusal> {
-    if let Some(change) = plan.changes.iter().find(|c| c.conflict.is_some()) {
-        return Err(Refusal::Conflict(
-            change.address.clone(),
-            change.conflict.clone().unwrap_or_default(),
-        ));
+    for change in &plan.changes {
+        if let Some(conflict) = change.conflicts.first() {
+            return Err(Refusal::Conflict(change.address.clone(), conflict.clone()));
+        }
     }
     let protected: Vec<Address> = plan
         .changes
@@ -147,9 +162,18 @@ pub enum StepError {
     #[error("{0}")]
     Changed(String),
     /// A gradual rollout stopped at a failed health check and went back.
-    #[error("{0}")]
-    RolledBack(String),
-    /// The change could not start (what it depends on failed).
+    #[error(
+        "gradual rollout of worker {script:?} stopped at {percentage}%: health check of {url} failed ({reason}); version {previous} serves 100% again"
+    )]
+    RolledBack {
+        script: String,
+        percentage: u8,
+        url: String,
+        reason: String,
+        previous: String,
+    },
+    /// The change could not start (what it depends on failed, or the apply
+    /// must stop).
     #[error("{0}")]
     Blocked(String),
     /// A D1 migration failed; its transaction was rolled back.
@@ -162,7 +186,7 @@ impl StepError {
         match self {
             StepError::Client(error) => error.hint(),
             StepError::Changed(_) => Some("run plan again and review it"),
-            StepError::RolledBack(_) => Some(
+            StepError::RolledBack { .. } => Some(
                 "the previous version serves all traffic again; fix the worker and apply again",
             ),
             StepError::Blocked(_) => Some("fix the failure above, then apply again"),
@@ -173,31 +197,151 @@ impl StepError {
     }
 }
 
-/// The result of one change.
+/// What one step did, as data (the renderers say it in words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    KvCreated {
+        title: String,
+        id: String,
+    },
+    KvRenamed {
+        id: String,
+        title: String,
+    },
+    KvDeleted {
+        id: String,
+        title: String,
+        already_gone: bool,
+    },
+    D1Created {
+        name: String,
+        uuid: String,
+        jurisdiction: Option<Jurisdiction>,
+    },
+    D1Deleted {
+        uuid: String,
+        name: String,
+        already_gone: bool,
+    },
+    /// Migration files that ran, each with the bookmark taken just before it.
+    MigrationsApplied {
+        name: String,
+        files: Vec<(String, String)>,
+    },
+    BookmarkRestored {
+        name: String,
+        bookmark: String,
+        undone: Vec<String>,
+        /// The bookmark that undoes this restore.
+        undo_bookmark: String,
+    },
+    R2Created {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+        storage_class: Option<StorageClass>,
+    },
+    R2StorageClassSet {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+        storage_class: StorageClass,
+    },
+    R2Deleted {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+        already_gone: bool,
+    },
+    /// A whole script upload (deployed at once).
+    ScriptUploaded {
+        name: String,
+        version_id: String,
+        tag: String,
+        secrets: Vec<String>,
+    },
+    VersionUploaded {
+        name: String,
+        version_id: String,
+        tag: String,
+        secrets: Vec<String>,
+    },
+    /// A version deployed: at once (`[100]`) or through these percentages.
+    Deployed {
+        name: String,
+        version_id: String,
+        percentages: Vec<u8>,
+        /// An existing version (a revert), not one this apply uploaded.
+        redeployed: bool,
+    },
+    RolloutFinished {
+        name: String,
+        version_id: String,
+    },
+    SecretDeleted {
+        name: String,
+        secret: String,
+    },
+    CronsSet {
+        name: String,
+        crons: Vec<String>,
+    },
+    RouteCreated {
+        pattern: String,
+    },
+    RouteDeleted {
+        pattern: String,
+        already_gone: bool,
+    },
+    DomainAttached {
+        hostname: String,
+    },
+    DomainDetached {
+        hostname: String,
+        already_gone: bool,
+    },
+    ScriptDeleted {
+        name: String,
+        already_gone: bool,
+    },
+}
+
+/// The result of one change: what its steps did, and the error that
+/// stopped it, if one did (what ran before it still ran).
 #[derive(Debug)]
 pub struct ChangeOutcome {
     pub address: Address,
     pub kind: ChangeKind,
-    /// What was done (one line per step), or the step that failed.
-    pub result: Result<Vec<String>, StepError>,
-    /// D1 migration files that ran, with the bookmark taken just before
-    /// each, as (database key, file, bookmark); kept when a later step
-    /// failed, since they did run.
-    pub migrations_run: Vec<(String, String, String)>,
-    /// D1 migration files a restored bookmark undid, as (database key, file).
-    pub migrations_undone: Vec<(String, String)>,
+    pub done: Vec<Effect>,
+    pub error: Option<StepError>,
 }
 
-/// What an apply did.
+impl ChangeOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn blocked(change: &Change, reason: String) -> ChangeOutcome {
+        ChangeOutcome {
+            address: change.address.clone(),
+            kind: change.kind,
+            done: Vec::new(),
+            error: Some(StepError::Blocked(reason)),
+        }
+    }
+}
+
+/// What an execution did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     /// In address order.
     pub outcomes: Vec<ChangeOutcome>,
+    /// The live state the plan was made from, with the effects of every
+    /// step that ran folded in: what the account holds now, as far as the
+    /// apply knows (ids of what it created; no longer what it deleted).
+    pub after: LiveState,
 }
 
 impl ApplyReport {
     pub fn failed(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.result.is_err()).count()
+        self.outcomes.iter().filter(|o| !o.succeeded()).count()
     }
 
     pub fn succeeded(&self) -> usize {
@@ -205,43 +349,23 @@ impl ApplyReport {
     }
 }
 
-/// Runs every change of `plan`; `progress` sees each outcome as it lands.
-/// Call [`check_permission`] first.
+/// Runs every change of `plan` against the account that `live` describes
+/// (the state the plan was made from). Call [`check_permission`] first;
+/// [`run`] does, under the lock.
 ///
 /// KV, D1 and R2 changes run first (concurrently); then workers, in waves
-/// that respect service bindings (a worker after the workers it calls).
-/// `desired` supplies what a plan names but does not carry: module
-/// contents and secret values.
-pub async fn apply(
+/// that respect service bindings (a worker after the workers it calls);
+/// then deletes, workers before the storage they may have bound. `desired`
+/// supplies what a plan names but does not carry: module contents,
+/// migration SQL and secret values. `observer` is awaited around every
+/// wave (the journal), so its record of a change lands before the
+/// change's first request.
+pub async fn execute(
     client: &Client,
     plan: &Plan,
     desired: &DesiredState,
+    live: &LiveState,
     options: &ApplyOptions,
-    progress: impl Fn(&ChangeOutcome),
-) -> ApplyReport {
-    apply_journaled(client, plan, desired, options, progress, &()).await
-}
-
-/// Sees each change just before it runs and just after it ran (awaited,
-/// so a journal write lands before the change's first request). Failures
-/// are the observer's business: it cannot stop the apply.
-pub trait Observer {
-    fn before(&self, change: &Change) -> impl std::future::Future<Output = ()>;
-    fn after(&self, outcome: &ChangeOutcome) -> impl std::future::Future<Output = ()>;
-}
-
-impl Observer for () {
-    async fn before(&self, _: &Change) {}
-    async fn after(&self, _: &ChangeOutcome) {}
-}
-
-/// [`apply`], with `observer` awaited around every change (the journal).
-pub async fn apply_journaled(
-    client: &Client,
-    plan: &Plan,
-    desired: &DesiredState,
-    options: &ApplyOptions,
-    progress: impl Fn(&ChangeOutcome),
     observer: &impl Observer,
 ) -> ApplyReport {
     let (deletes, rest): (Vec<&Change>, Vec<&Change>) = plan
@@ -251,317 +375,239 @@ pub async fn apply_journaled(
     let (workers, storage): (Vec<&Change>, Vec<&Change>) = rest
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
-    let mut outcomes: Vec<ChangeOutcome> = futures::stream::iter(storage)
-        .map(|change| {
-            observed(
-                observer,
-                &options.stop,
-                change,
-                run_change(
-                    client,
-                    change,
-                    desired,
-                    Err("not a worker change".to_string()),
-                ),
-            )
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .inspect(|outcome| progress(outcome))
-        .collect()
-        .await;
-    if !workers.is_empty() {
-        let failed: Vec<Address> = outcomes
-            .iter()
-            .filter(|o| o.result.is_err())
-            .map(|o| o.address.clone())
-            .collect();
-        let context = worker::Context::load(client, desired, options)
-            .await
-            .map_err(|error| error.to_string());
-        for wave in worker::waves(&workers, desired) {
-            let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
-                .map(|change| {
-                    // A worker waits for nothing but its own bindings' targets.
-                    let blocked = worker::bound_addresses(desired, &change.address.key)
-                        .into_iter()
-                        .find(|a| failed.contains(a));
-                    let context = match (&context, blocked) {
-                        (_, Some(address)) => Err(format!(
-                            "not deployed: `{address}`, which it binds, failed to apply"
-                        )),
-                        (Ok(context), None) => Ok(context),
-                        (Err(error), None) => Err(format!(
-                            "not deployed: cannot read the account's ids: {error}"
-                        )),
-                    };
-                    observed(
-                        observer,
-                        &options.stop,
-                        change,
-                        run_change(client, change, desired, context),
-                    )
-                })
-                .buffer_unordered(options.concurrency.max(1))
-                .inspect(|outcome| progress(outcome))
-                .collect()
-                .await;
-            outcomes.extend(wave_outcomes);
-        }
-    }
-    // Deletes last, workers before the storage they may have bound.
     let (worker_deletes, storage_deletes): (Vec<&Change>, Vec<&Change>) = deletes
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
-    for wave in [worker_deletes, storage_deletes] {
-        let wave_outcomes: Vec<ChangeOutcome> = futures::stream::iter(wave)
-            .map(|change| {
-                observed(
-                    observer,
-                    &options.stop,
-                    change,
-                    run_change(
-                        client,
+    let mut state = Execution {
+        client,
+        desired,
+        options,
+        observer,
+        after: live.clone(),
+        outcomes: Vec::new(),
+    };
+    state.wave(&storage).await;
+    for wave in worker::waves(&workers, desired) {
+        state.wave(&wave).await;
+    }
+    state.wave(&worker_deletes).await;
+    state.wave(&storage_deletes).await;
+    let mut outcomes = state.outcomes;
+    outcomes.sort_by(|a, b| a.address.cmp(&b.address));
+    let mut after = state.after;
+    after.normalize();
+    ApplyReport { outcomes, after }
+}
+
+/// An execution in progress.
+struct Execution<'a, O> {
+    client: &'a Client,
+    desired: &'a DesiredState,
+    options: &'a ApplyOptions,
+    observer: &'a O,
+    /// The account as far as the apply knows it.
+    after: LiveState,
+    outcomes: Vec<ChangeOutcome>,
+}
+
+impl<O: Observer> Execution<'_, O> {
+    /// Runs `changes` concurrently, between the observer's calls, and
+    /// folds what they did into the known state.
+    async fn wave(&mut self, changes: &[&Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let failed: Vec<Address> = self
+            .outcomes
+            .iter()
+            .filter(|o| !o.succeeded())
+            .map(|o| o.address.clone())
+            .collect();
+        // A change whose bound resources failed, or that starts after the
+        // apply must stop, does not start.
+        let stop = self.options.stop.reason();
+        let (blocked, ready): (Vec<ChangeOutcome>, Vec<&Change>) = {
+            let mut blocked = Vec::new();
+            let mut ready = Vec::new();
+            for change in changes {
+                let failed_target = worker::bound_addresses(self.desired, change)
+                    .into_iter()
+                    .find(|a| failed.contains(a));
+                match (&stop, failed_target) {
+                    (Some(reason), _) => blocked.push(ChangeOutcome::blocked(
                         change,
-                        desired,
-                        Err("not a worker change".to_string()),
-                    ),
-                )
-            })
+                        format!("not started: {reason}"),
+                    )),
+                    (None, Some(address)) => blocked.push(ChangeOutcome::blocked(
+                        change,
+                        format!("not deployed: `{address}`, which it binds, failed to apply"),
+                    )),
+                    (None, None) => ready.push(*change),
+                }
+            }
+            (blocked, ready)
+        };
+        self.outcomes.extend(blocked);
+        if ready.is_empty() {
+            return;
+        }
+        self.observer.before_wave(&ready).await;
+        let known = &self.after;
+        let (client, desired, options) = (self.client, self.desired, self.options);
+        let observer = self.observer;
+        let outcomes: Vec<ChangeOutcome> = futures::stream::iter(ready)
+            .map(|change| run_change(client, desired, known, options, change))
             .buffer_unordered(options.concurrency.max(1))
-            .inspect(|outcome| progress(outcome))
+            .inspect(|outcome| observer.landed(outcome))
             .collect()
             .await;
-        outcomes.extend(wave_outcomes);
-    }
-    outcomes.sort_by(|a, b| a.address.cmp(&b.address));
-    ApplyReport { outcomes }
-}
-
-/// Runs `run` (one change) between the observer's `before` and `after`,
-/// unless the apply must stop (its lock may be lost): then the change does
-/// not start.
-async fn observed(
-    observer: &impl Observer,
-    stop: &StopSignal,
-    change: &Change,
-    run: impl std::future::Future<Output = ChangeOutcome>,
-) -> ChangeOutcome {
-    if let Some(reason) = stop.reason() {
-        return ChangeOutcome {
-            address: change.address.clone(),
-            kind: change.kind,
-            result: Err(StepError::Blocked(format!("not started: {reason}"))),
-            migrations_run: Vec::new(),
-            migrations_undone: Vec::new(),
-        };
-    }
-    observer.before(change).await;
-    let outcome = run.await;
-    observer.after(&outcome).await;
-    outcome
-}
-
-async fn run_change(
-    client: &Client,
-    change: &Change,
-    desired: &DesiredState,
-    context: Result<&worker::Context<'_>, String>,
-) -> ChangeOutcome {
-    let mut done = Vec::new();
-    let mut state = worker::ChangeState::default();
-    let mut migrations_run = Vec::new();
-    let mut migrations_undone = Vec::new();
-    for step in &change.steps {
-        let result = match (worker::is_worker_step(step), &context) {
-            (false, _) => match step {
-                Step::ApplyD1Migrations {
-                    database,
-                    name,
-                    migrations,
-                } => {
-                    let mut ran = Vec::new();
-                    let result =
-                        migrations::run(client, desired, database, name, migrations, &mut ran)
-                            .await;
-                    migrations_run.extend(
-                        ran.into_iter()
-                            .map(|(file, bookmark)| (database.clone(), file, bookmark)),
-                    );
-                    result
-                }
-                Step::RestoreD1Bookmark {
-                    database_key,
-                    name,
-                    bookmark,
-                    undoes,
-                } => {
-                    let result = migrations::restore(client, name, bookmark, undoes).await;
-                    if result.is_ok() {
-                        migrations_undone
-                            .extend(undoes.iter().map(|f| (database_key.clone(), f.clone())));
-                    }
-                    result
-                }
-                _ => run_step(client, step).await,
-            },
-            (true, Ok(context)) => context.run_step(client, step, &mut state).await,
-            (true, Err(reason)) => Err(StepError::Blocked(reason.clone())),
-        };
-        match result {
-            Ok(line) => done.push(line),
-            Err(error) => {
-                return ChangeOutcome {
-                    address: change.address.clone(),
-                    kind: change.kind,
-                    result: Err(error),
-                    migrations_run,
-                    migrations_undone,
-                };
+        self.observer.after_wave(&outcomes).await;
+        for outcome in &outcomes {
+            for effect in &outcome.done {
+                absorb(&mut self.after, effect);
             }
         }
+        self.outcomes.extend(outcomes);
     }
+}
+
+/// Runs the steps of one change in order, stopping at the first failure.
+async fn run_change(
+    client: &Client,
+    desired: &DesiredState,
+    known: &LiveState,
+    options: &ApplyOptions,
+    change: &Change,
+) -> ChangeOutcome {
+    let mut done = Vec::new();
+    let result = match &change.steps {
+        Steps::KvNamespace(steps) => storage::run_kv(client, steps, &mut done).await,
+        Steps::D1Database(steps) => {
+            storage::run_d1(client, desired, &change.address, steps, &mut done).await
+        }
+        Steps::R2Bucket(steps) => storage::run_r2(client, steps, &mut done).await,
+        Steps::Worker(steps) => {
+            let context = worker::Context::new(desired, known, options);
+            context.run(client, &change.address, steps, &mut done).await
+        }
+    };
     ChangeOutcome {
         address: change.address.clone(),
         kind: change.kind,
-        result: Ok(done),
-        migrations_run,
-        migrations_undone,
+        done,
+        error: result.err(),
     }
 }
 
-fn j(jurisdiction: &Option<Jurisdiction>) -> Option<&'static str> {
-    jurisdiction.map(Jurisdiction::as_str)
-}
-
-fn hint(location: &Option<LocationHint>) -> Option<&'static str> {
-    location.map(LocationHint::as_str)
-}
-
-fn class(storage_class: &Option<StorageClass>) -> Option<&'static str> {
-    storage_class.map(StorageClass::as_str)
+/// Folds what a step did into the known live state.
+fn absorb(live: &mut LiveState, effect: &Effect) {
+    use crate::model::{LiveD1Database, LiveKvNamespace, LiveR2Bucket};
+    match effect {
+        Effect::KvCreated { title, id } => {
+            if !live.kv_namespaces.iter().any(|ns| &ns.id == id) {
+                live.kv_namespaces.push(LiveKvNamespace {
+                    id: id.clone(),
+                    title: title.clone(),
+                });
+            }
+        }
+        Effect::KvRenamed { id, title } => {
+            for ns in live.kv_namespaces.iter_mut().filter(|ns| &ns.id == id) {
+                ns.title.clone_from(title);
+            }
+        }
+        Effect::KvDeleted { id, .. } => live.kv_namespaces.retain(|ns| &ns.id != id),
+        Effect::D1Created {
+            name,
+            uuid,
+            jurisdiction,
+        } => {
+            if !live.d1_databases.iter().any(|db| &db.uuid == uuid) {
+                live.d1_databases.push(LiveD1Database {
+                    uuid: uuid.clone(),
+                    name: name.clone(),
+                    jurisdiction: *jurisdiction,
+                    applied_migrations: None,
+                });
+            }
+        }
+        Effect::D1Deleted { uuid, .. } => live.d1_databases.retain(|db| &db.uuid != uuid),
+        Effect::R2Created {
+            name,
+            jurisdiction,
+            storage_class,
+        } => {
+            if !live
+                .r2_buckets
+                .iter()
+                .any(|b| &b.name == name && &b.jurisdiction == jurisdiction)
+            {
+                live.r2_buckets.push(LiveR2Bucket {
+                    name: name.clone(),
+                    location: None,
+                    // What Cloudflare gives a bucket created without one.
+                    storage_class: storage_class.unwrap_or(StorageClass::Standard),
+                    jurisdiction: *jurisdiction,
+                });
+            }
+        }
+        Effect::R2StorageClassSet {
+            name,
+            jurisdiction,
+            storage_class,
+        } => {
+            for bucket in live
+                .r2_buckets
+                .iter_mut()
+                .filter(|b| &b.name == name && &b.jurisdiction == jurisdiction)
+            {
+                bucket.storage_class = *storage_class;
+            }
+        }
+        Effect::R2Deleted {
+            name, jurisdiction, ..
+        } => live
+            .r2_buckets
+            .retain(|b| !(&b.name == name && &b.jurisdiction == jurisdiction)),
+        Effect::ScriptUploaded { name, .. } => {
+            let names = live.script_names.get_or_insert_with(Vec::new);
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        Effect::ScriptDeleted { name, .. } => {
+            live.workers.retain(|w| &w.name != name);
+            if let Some(names) = &mut live.script_names {
+                names.retain(|n| n != name);
+            }
+        }
+        Effect::MigrationsApplied { .. }
+        | Effect::BookmarkRestored { .. }
+        | Effect::VersionUploaded { .. }
+        | Effect::Deployed { .. }
+        | Effect::RolloutFinished { .. }
+        | Effect::SecretDeleted { .. }
+        | Effect::CronsSet { .. }
+        | Effect::RouteCreated { .. }
+        | Effect::RouteDeleted { .. }
+        | Effect::DomainAttached { .. }
+        | Effect::DomainDetached { .. } => {}
+    }
 }
 
 fn is_not_found(error: &ClientError) -> bool {
     error.status() == Some(404)
 }
 
-async fn run_step(client: &Client, step: &Step) -> Result<String, StepError> {
-    let result = match step {
-        Step::CreateKvNamespace { title } => match client.create_kv_namespace(title).await {
-            Ok(ns) => Ok(format!("created KV namespace {title:?} (id {})", ns.id)),
-            Err(error) => {
-                // The namespace may exist after all (a lost answer, or a
-                // duplicate): find it by title before calling this a failure.
-                let found = client
-                    .list_kv_namespaces()
-                    .await
-                    .ok()
-                    .and_then(|all| all.into_iter().find(|ns| &ns.title == title));
-                match found {
-                    Some(ns) => Ok(format!("found KV namespace {title:?} (id {})", ns.id)),
-                    None => Err(error),
-                }
-            }
-        },
-        Step::CreateD1Database {
-            name,
-            location_hint,
-            jurisdiction,
-        } => match client
-            .create_d1_database(name, hint(location_hint), j(jurisdiction))
-            .await
-        {
-            Ok(db) => Ok(format!("created D1 database {name:?} (uuid {})", db.uuid)),
-            Err(error) => {
-                let found = client
-                    .list_d1_databases()
-                    .await
-                    .ok()
-                    .and_then(|all| all.into_iter().find(|db| &db.name == name));
-                match found {
-                    Some(db) => Ok(format!("found D1 database {name:?} (uuid {})", db.uuid)),
-                    None => Err(error),
-                }
-            }
-        },
-        Step::RenameKvNamespace { id, title } => client
-            .rename_kv_namespace(id, title)
-            .await
-            .map(|()| format!("renamed KV namespace {id} to {title:?} (same id, data kept)")),
-        Step::DeleteKvNamespace { id, title } => match client.delete_kv_namespace(id).await {
-            Ok(()) => Ok(format!("deleted KV namespace {title:?} (id {id})")),
-            Err(error) if is_not_found(&error) => {
-                Ok(format!("KV namespace {title:?} (id {id}) was already gone"))
-            }
-            Err(error) => Err(error),
-        },
-        Step::DeleteWorkerScript { name } => match client.delete_worker_script(name).await {
-            Ok(()) => Ok(format!("deleted worker {name:?}")),
-            Err(error) if is_not_found(&error) => Ok(format!("worker {name:?} was already gone")),
-            Err(error) => Err(error),
-        },
-        Step::DeleteD1Database { uuid, name } => match client.delete_d1_database(uuid).await {
-            Ok(()) => Ok(format!("deleted D1 database {name:?} (uuid {uuid})")),
-            Err(error) if is_not_found(&error) => Ok(format!(
-                "D1 database {name:?} (uuid {uuid}) was already gone"
-            )),
-            Err(error) => Err(error),
-        },
-        Step::CreateR2Bucket {
-            name,
-            location_hint,
-            storage_class,
-            jurisdiction,
-        } => match client
-            .create_r2_bucket(
-                name,
-                hint(location_hint),
-                class(storage_class),
-                j(jurisdiction),
-            )
-            .await
-        {
-            Ok(()) => Ok(format!("created R2 bucket {name:?}")),
-            Err(error) => {
-                let found = client
-                    .list_r2_buckets(j(jurisdiction))
-                    .await
-                    .ok()
-                    .is_some_and(|all| all.iter().any(|b| &b.name == name));
-                if found {
-                    Ok(format!("found R2 bucket {name:?}"))
-                } else {
-                    Err(error)
-                }
-            }
-        },
-        Step::SetR2StorageClass {
-            name,
-            jurisdiction,
-            storage_class,
-        } => client
-            .set_r2_storage_class(name, j(jurisdiction), storage_class.as_str())
-            .await
-            .map(|()| {
-                format!(
-                    "set the storage class of R2 bucket {name:?} to {}",
-                    storage_class.as_str()
-                )
-            }),
-        Step::DeleteR2Bucket { name, jurisdiction } => {
-            match client.delete_r2_bucket(name, j(jurisdiction)).await {
-                Ok(()) => Ok(format!("deleted R2 bucket {name:?}")),
-                Err(error) if is_not_found(&error) => {
-                    Ok(format!("R2 bucket {name:?} was already gone"))
-                }
-                Err(error) => Err(error),
-            }
-        }
-        worker_step => {
-            return Err(StepError::Changed(format!(
-                "internal error: {worker_step:?} ran outside a worker change"
-            )));
-        }
-    };
-    result.map_err(StepError::from)
+/// The result of a delete or detach: whether it was already gone (a
+/// delete of something already gone succeeds).
+fn gone(result: Result<(), ClientError>) -> Result<bool, StepError> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(error) if is_not_found(&error) => Ok(true),
+        Err(error) => Err(error.into()),
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,64 +1,36 @@
-//! Running a worker's steps: uploads (with bindings resolved to the ids the
-//! account has now), secrets, deployments (immediate, or gradual with a
-//! health gate and a return to the previous version), triggers and routing.
+//! Running a worker's steps: uploads (with bindings resolved against the
+//! account as the apply knows it: the plan's live state plus what this
+//! apply created), secrets, deployments (immediate, or gradual beside the
+//! version the plan recorded, with a health gate and a return to that
+//! version), triggers and routing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::{ApplyOptions, StepError, is_not_found};
+use super::{ApplyOptions, Effect, StepError, gone, is_not_found};
 use crate::cloudflare::{Client, Migration, WorkerUpload};
 use crate::model::{
-    Binding, DesiredState, LiveD1Database, LiveKvNamespace, LiveState, Rollout, SecretSource,
-    WorkerSpec,
+    Address, Binding, DesiredState, LiveState, ResolvedBinding, ResourceKind, Rollout,
+    SecretSource, WorkerSpec,
 };
-use crate::plan::{self, Change, Step};
+use crate::plan::{self, Change, WorkerStep};
 
 /// What worker steps need beyond the plan: the desired state (modules,
-/// secret values) and the ids the account has after the storage changes.
-pub struct Context<'a> {
+/// secret values) and the account as the apply knows it.
+pub(super) struct Context<'a> {
     desired: &'a DesiredState,
-    ids: LiveState,
-    message: String,
+    known: &'a LiveState,
+    message: &'a str,
     health_timeout: Duration,
-    http: reqwest::Client,
 }
 
-/// What one change's steps hand to the next ones.
-#[derive(Debug, Default)]
-pub struct ChangeState {
-    /// The version the change uploaded.
-    uploaded: Option<String>,
-}
-
-pub fn is_worker_step(step: &Step) -> bool {
-    matches!(
-        step,
-        Step::UploadWorkerScript { .. }
-            | Step::UploadWorkerVersion { .. }
-            | Step::DeployWorkerVersion { .. }
-            | Step::FinishWorkerRollout { .. }
-            | Step::RedeployWorkerVersion { .. }
-            | Step::DeleteWorkerSecret { .. }
-            | Step::SetWorkerCrons { .. }
-            | Step::CreateWorkerRoute { .. }
-            | Step::DeleteWorkerRoute { .. }
-            | Step::AttachCustomDomain { .. }
-            | Step::DetachCustomDomain { .. }
-    )
-}
-
-/// ` with secrets A, B (values not shown)`, or nothing.
-fn with_secrets(secrets: &[String]) -> String {
-    if secrets.is_empty() {
-        return String::new();
+/// The resources worker change `change` binds (its storage and the workers
+/// it calls): it waits for them, and does not start when one failed.
+pub(super) fn bound_addresses(desired: &DesiredState, change: &Change) -> Vec<Address> {
+    if change.address.kind != ResourceKind::Workers {
+        return Vec::new();
     }
-    format!(" with secrets {} (values not shown)", secrets.join(", "))
-}
-
-/// The storage addresses worker `key` binds.
-pub fn bound_addresses(desired: &DesiredState, key: &str) -> Vec<crate::model::Address> {
-    use crate::model::{Address, ResourceKind};
-    let Some(worker) = desired.workers.get(key) else {
+    let Some(worker) = desired.workers.get(&change.address.key) else {
         return Vec::new();
     };
     worker
@@ -69,6 +41,9 @@ pub fn bound_addresses(desired: &DesiredState, key: &str) -> Vec<crate::model::A
             Binding::KvNamespace(k) => Some(Address::new(ResourceKind::KvNamespaces, k.clone())),
             Binding::D1(k) => Some(Address::new(ResourceKind::D1Databases, k.clone())),
             Binding::R2Bucket(k) => Some(Address::new(ResourceKind::R2Buckets, k.clone())),
+            Binding::Service(k) if k != &change.address.key => {
+                Some(Address::new(ResourceKind::Workers, k.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -76,22 +51,13 @@ pub fn bound_addresses(desired: &DesiredState, key: &str) -> Vec<crate::model::A
 
 /// Orders worker changes so that a worker comes after the workers it binds
 /// as services (validation guarantees there is no cycle).
-pub fn waves<'c>(changes: &[&'c Change], desired: &DesiredState) -> Vec<Vec<&'c Change>> {
-    let depends = |key: &str| -> BTreeSet<String> {
-        desired
-            .workers
-            .get(key)
-            .map(|w| {
-                w.spec
-                    .bindings
-                    .values()
-                    .filter_map(|b| match b {
-                        Binding::Service(target) if target != key => Some(target.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+pub(super) fn waves<'c>(changes: &[&'c Change], desired: &DesiredState) -> Vec<Vec<&'c Change>> {
+    let depends = |change: &Change| -> BTreeSet<String> {
+        bound_addresses(desired, change)
+            .into_iter()
+            .filter(|a| a.kind == ResourceKind::Workers)
+            .map(|a| a.key)
+            .collect()
     };
     let mut pending: Vec<&Change> = changes.to_vec();
     let mut waves = Vec::new();
@@ -99,7 +65,7 @@ pub fn waves<'c>(changes: &[&'c Change], desired: &DesiredState) -> Vec<Vec<&'c 
         let waiting: BTreeSet<String> = pending.iter().map(|c| c.address.key.clone()).collect();
         let (ready, rest): (Vec<&Change>, Vec<&Change>) = pending
             .into_iter()
-            .partition(|c| depends(&c.address.key).is_disjoint(&waiting));
+            .partition(|c| depends(c).is_disjoint(&waiting));
         if ready.is_empty() {
             // A cycle slipped past validation: run the rest together.
             waves.push(rest);
@@ -112,57 +78,32 @@ pub fn waves<'c>(changes: &[&'c Change], desired: &DesiredState) -> Vec<Vec<&'c 
 }
 
 impl<'a> Context<'a> {
-    /// Reads the ids bindings resolve to (two list calls).
-    pub async fn load(
-        client: &Client,
+    pub(super) fn new(
         desired: &'a DesiredState,
-        options: &ApplyOptions,
-    ) -> Result<Context<'a>, crate::cloudflare::ClientError> {
-        let (kv, d1) = futures::try_join!(client.list_kv_namespaces(), client.list_d1_databases())?;
-        let ids = LiveState {
-            kv_namespaces: kv
-                .into_iter()
-                .map(|ns| LiveKvNamespace {
-                    id: ns.id,
-                    title: ns.title,
-                })
-                .collect(),
-            d1_databases: d1
-                .into_iter()
-                .map(|db| LiveD1Database {
-                    uuid: db.uuid,
-                    name: db.name,
-                    jurisdiction: None,
-                    applied_migrations: None,
-                })
-                .collect(),
-            ..LiveState::default()
-        };
-        Ok(Context {
+        known: &'a LiveState,
+        options: &'a ApplyOptions,
+    ) -> Context<'a> {
+        Context {
             desired,
-            ids,
-            message: options.message.clone(),
+            known,
+            message: &options.message,
             health_timeout: options.health_timeout,
-            http: reqwest::Client::builder()
-                .timeout(options.health_timeout)
-                .build()
-                .unwrap_or_default(),
-        })
+        }
     }
 
-    fn spec(&self, worker: &str) -> Result<&'a WorkerSpec, StepError> {
+    fn spec(&self, address: &Address) -> Result<&'a WorkerSpec, StepError> {
         self.desired
             .workers
-            .get(worker)
+            .get(&address.key)
             .map(|w| &w.spec)
-            .ok_or_else(|| StepError::Changed(format!("`workers.{worker}` is no longer declared")))
+            .ok_or_else(|| StepError::Changed(format!("`{address}` is no longer declared")))
     }
 
     /// What one upload of `spec` carries, with the values of `secrets`.
     fn upload<'u>(
         &'u self,
         spec: &'u WorkerSpec,
-        bindings: &'u BTreeMap<String, crate::model::ResolvedBinding>,
+        bindings: &'u BTreeMap<String, ResolvedBinding>,
         tag: &'u str,
         migration: Option<Migration>,
         secrets: &'u [String],
@@ -193,7 +134,7 @@ impl<'a> Context<'a> {
             bindings,
             migration,
             tag,
-            message: &self.message,
+            message: self.message,
         })
     }
 
@@ -201,21 +142,23 @@ impl<'a> Context<'a> {
     /// Returns the bindings and the version's tag.
     fn prepare(
         &self,
-        worker: &str,
+        address: &Address,
         planned: &Option<String>,
-    ) -> Result<(BTreeMap<String, crate::model::ResolvedBinding>, String), StepError> {
-        let spec = self.spec(worker)?;
-        let bindings = plan::resolve_bindings(self.desired, &self.ids, spec).ok_or_else(|| {
+    ) -> Result<(BTreeMap<String, ResolvedBinding>, String), StepError> {
+        let spec = self.spec(address)?;
+        let changed = || {
             StepError::Changed(format!(
-                "a binding of `workers.{worker}` points at a resource the account does not have"
+                "a binding of `{address}` points at a resource the account does not have"
             ))
-        })?;
-        let identity = plan::worker_identity(self.desired, &self.ids, worker).unwrap_or_default();
+        };
+        let bindings = plan::resolve_bindings(self.desired, self.known, spec).ok_or_else(changed)?;
+        let identity =
+            plan::worker_identity(self.desired, self.known, &address.key).ok_or_else(changed)?;
         if let Some(planned) = planned
             && planned != &identity
         {
             return Err(StepError::Changed(format!(
-                "`workers.{worker}` would upload a version other than the one planned ({} instead of {})",
+                "`{address}` would upload a version other than the one planned ({} instead of {})",
                 plan::identity_tag(&identity),
                 plan::identity_tag(planned)
             )));
@@ -223,127 +166,151 @@ impl<'a> Context<'a> {
         Ok((bindings, plan::identity_tag(&identity)))
     }
 
-    pub async fn run_step(
+    /// Runs the steps of one worker change in order.
+    pub(super) async fn run(
         &self,
         client: &Client,
-        step: &Step,
-        state: &mut ChangeState,
-    ) -> Result<String, StepError> {
-        match step {
-            Step::UploadWorkerScript {
-                worker,
+        address: &Address,
+        steps: &[WorkerStep],
+        done: &mut Vec<Effect>,
+    ) -> Result<(), StepError> {
+        // The version this change uploaded, for the deploy after it.
+        let mut uploaded: Option<String> = None;
+        for step in steps {
+            let effect = self.step(client, address, step, &mut uploaded).await?;
+            done.push(effect);
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &self,
+        client: &Client,
+        address: &Address,
+        step: &WorkerStep,
+        uploaded: &mut Option<String>,
+    ) -> Result<Effect, StepError> {
+        Ok(match step {
+            WorkerStep::UploadScript {
                 name,
                 identity,
                 migration,
                 secrets,
             } => {
-                let spec = self.spec(worker)?;
-                let (bindings, tag) = self.prepare(worker, identity)?;
+                let spec = self.spec(address)?;
+                let (bindings, tag) = self.prepare(address, identity)?;
                 let migration = migration.as_ref().map(|m| Migration {
                     old_tag: m.old_tag.clone(),
                     new_tag: m.new_tag.clone(),
                     new_sqlite_classes: m.new_sqlite_classes.clone(),
                 });
                 let upload = self.upload(spec, &bindings, &tag, migration, secrets)?;
-                let version = client.upload_worker_script(name, &upload).await?;
-                state.uploaded = Some(version.clone());
-                Ok(format!(
-                    "uploaded and deployed worker {name:?} (version {version}, tag {tag}){}",
-                    with_secrets(secrets)
-                ))
+                let version_id = client.upload_worker_script(name, &upload).await?;
+                *uploaded = Some(version_id.clone());
+                Effect::ScriptUploaded {
+                    name: name.clone(),
+                    version_id,
+                    tag,
+                    secrets: secrets.clone(),
+                }
             }
-            Step::UploadWorkerVersion {
-                worker,
+            WorkerStep::UploadVersion {
                 name,
                 identity,
                 secrets,
             } => {
-                let spec = self.spec(worker)?;
-                let (bindings, tag) = self.prepare(worker, identity)?;
+                let spec = self.spec(address)?;
+                let (bindings, tag) = self.prepare(address, identity)?;
                 let upload = self.upload(spec, &bindings, &tag, None, secrets)?;
-                let version = client.upload_worker_version(name, &upload).await?;
-                state.uploaded = Some(version.clone());
-                Ok(format!(
-                    "uploaded version {version} of worker {name:?} (tag {tag}){}",
-                    with_secrets(secrets)
-                ))
+                let version_id = client.upload_worker_version(name, &upload).await?;
+                *uploaded = Some(version_id.clone());
+                Effect::VersionUploaded {
+                    name: name.clone(),
+                    version_id,
+                    tag,
+                    secrets: secrets.clone(),
+                }
             }
-            Step::DeployWorkerVersion { name, rollout } => {
-                let Some(new) = state.uploaded.clone() else {
+            WorkerStep::Deploy {
+                name,
+                rollout,
+                previous,
+            } => {
+                let Some(new) = uploaded.clone() else {
                     return Err(StepError::Changed(format!(
                         "no version of {name:?} was uploaded to deploy"
                     )));
                 };
-                self.deploy(client, name, &new, rollout).await
+                let percentages = self.deploy(client, name, &new, rollout, previous).await?;
+                Effect::Deployed {
+                    name: name.clone(),
+                    version_id: new,
+                    percentages,
+                    redeployed: false,
+                }
             }
-            Step::RedeployWorkerVersion {
+            WorkerStep::Redeploy {
                 name,
                 version_id,
                 rollout,
+                previous,
             } => {
-                state.uploaded = Some(version_id.clone());
-                let done = self.deploy(client, name, version_id, rollout).await?;
-                Ok(format!("redeployed existing version (no upload): {done}"))
-            }
-            Step::FinishWorkerRollout { name, version_id } => {
-                client
-                    .create_worker_deployment(name, &[(version_id.clone(), 100)], &self.message)
+                let percentages = self
+                    .deploy(client, name, version_id, rollout, previous)
                     .await?;
-                Ok(format!(
-                    "finished the rollout of worker {name:?}: version {version_id} at 100%"
-                ))
+                Effect::Deployed {
+                    name: name.clone(),
+                    version_id: version_id.clone(),
+                    percentages,
+                    redeployed: true,
+                }
             }
-            Step::DeleteWorkerSecret { name, secret } => {
+            WorkerStep::FinishRollout { name, version_id } => {
+                client
+                    .create_worker_deployment(name, &[(version_id.clone(), 100)], self.message)
+                    .await?;
+                Effect::RolloutFinished {
+                    name: name.clone(),
+                    version_id: version_id.clone(),
+                }
+            }
+            WorkerStep::DeleteSecret { name, secret } => {
                 match client.delete_worker_secret(name, secret).await {
                     Ok(()) => {}
                     Err(error) if is_not_found(&error) => {}
                     Err(error) => return Err(error.into()),
                 }
-                Ok(format!("deleted secret {secret} of worker {name:?}"))
+                Effect::SecretDeleted {
+                    name: name.clone(),
+                    secret: secret.clone(),
+                }
             }
-            Step::SetWorkerCrons { name, crons } => {
+            WorkerStep::SetCrons { name, crons } => {
                 client.put_worker_schedules(name, crons).await?;
-                Ok(format!(
-                    "set the cron triggers of worker {name:?} to {crons:?}"
-                ))
+                Effect::CronsSet {
+                    name: name.clone(),
+                    crons: crons.clone(),
+                }
             }
-            Step::CreateWorkerRoute {
+            WorkerStep::CreateRoute {
                 zone_id,
                 pattern,
                 script,
-            } => match client.create_zone_route(zone_id, pattern, script).await {
-                Ok(()) => Ok(format!("added route {pattern}")),
-                Err(error) => {
-                    // A lost answer: the route may be there already.
-                    let exists =
-                        client
-                            .list_zone_routes(zone_id)
-                            .await
-                            .ok()
-                            .is_some_and(|routes| {
-                                routes.iter().any(|r| {
-                                    &r.pattern == pattern && r.script.as_deref() == Some(script)
-                                })
-                            });
-                    if exists {
-                        Ok(format!("found route {pattern}"))
-                    } else {
-                        Err(error.into())
-                    }
+            } => {
+                client.create_zone_route(zone_id, pattern, script).await?;
+                Effect::RouteCreated {
+                    pattern: pattern.clone(),
                 }
-            },
-            Step::DeleteWorkerRoute {
+            }
+            WorkerStep::DeleteRoute {
                 zone_id,
                 route_id,
                 pattern,
-            } => match client.delete_zone_route(zone_id, route_id).await {
-                Ok(()) => Ok(format!("removed route {pattern}")),
-                Err(error) if is_not_found(&error) => {
-                    Ok(format!("route {pattern} was already gone"))
-                }
-                Err(error) => Err(error.into()),
+            } => Effect::RouteDeleted {
+                already_gone: gone(client.delete_zone_route(zone_id, route_id).await)?,
+                pattern: pattern.clone(),
             },
-            Step::AttachCustomDomain {
+            WorkerStep::AttachDomain {
                 zone_id,
                 hostname,
                 script,
@@ -351,61 +318,57 @@ impl<'a> Context<'a> {
                 client
                     .attach_custom_domain(hostname, script, zone_id)
                     .await?;
-                Ok(format!("attached custom domain {hostname}"))
+                Effect::DomainAttached {
+                    hostname: hostname.clone(),
+                }
             }
-            Step::DetachCustomDomain {
+            WorkerStep::DetachDomain {
                 domain_id,
                 hostname,
-            } => match client.detach_custom_domain(domain_id).await {
-                Ok(()) => Ok(format!("detached custom domain {hostname}")),
-                Err(error) if is_not_found(&error) => {
-                    Ok(format!("custom domain {hostname} was already detached"))
-                }
-                Err(error) => Err(error.into()),
+            } => Effect::DomainDetached {
+                already_gone: gone(client.detach_custom_domain(domain_id).await)?,
+                hostname: hostname.clone(),
             },
-            other => Err(StepError::Changed(format!(
-                "internal error: {other:?} is not a worker step"
-            ))),
-        }
+            WorkerStep::DeleteScript { name } => Effect::ScriptDeleted {
+                already_gone: gone(client.delete_worker_script(name).await)?,
+                name: name.clone(),
+            },
+        })
     }
 
-    /// Deploys `new`: at once, or step by step beside the version serving
-    /// now, checking health between steps and going back on failure.
+    /// Deploys `new`: at once, or step by step beside `previous` (the
+    /// version the plan saw serving all traffic), checking health between
+    /// steps and going back to `previous` on failure. Returns the
+    /// percentages reached.
     async fn deploy(
         &self,
         client: &Client,
         name: &str,
         new: &str,
         rollout: &Rollout,
-    ) -> Result<String, StepError> {
+        previous: &Option<String>,
+    ) -> Result<Vec<u8>, StepError> {
+        let at_once = async {
+            client
+                .create_worker_deployment(name, &[(new.to_string(), 100)], self.message)
+                .await?;
+            Ok::<_, StepError>(vec![100])
+        };
         let Rollout::Gradual {
             steps,
             wait_seconds,
             health_url,
         } = rollout
         else {
-            client
-                .create_worker_deployment(name, &[(new.to_string(), 100)], &self.message)
-                .await?;
-            return Ok(format!("deployed version {new} of worker {name:?} at 100%"));
+            return at_once.await;
         };
-        let deployments = client.list_worker_deployments(name).await?;
-        let previous = deployments
-            .first()
-            .and_then(|d| {
-                d.versions
-                    .iter()
-                    .max_by(|a, b| a.percentage.total_cmp(&b.percentage))
-            })
-            .map(|v| v.version_id.clone())
-            .filter(|v| v != new);
-        let Some(previous) = previous else {
-            client
-                .create_worker_deployment(name, &[(new.to_string(), 100)], &self.message)
-                .await?;
-            return Ok(format!(
-                "deployed version {new} of worker {name:?} at 100% (nothing to roll out beside)"
-            ));
+        let Some(previous) = previous.as_deref().filter(|p| *p != new) else {
+            // Nothing serves traffic to roll out beside.
+            return at_once.await;
+        };
+        let health = match health_url {
+            Some(url) => Some((url, crate::cloudflare::HealthCheck::new(self.health_timeout)?)),
+            None => None,
         };
         let mut reached = Vec::new();
         for &percentage in steps {
@@ -414,53 +377,36 @@ impl<'a> Context<'a> {
             } else {
                 vec![
                     (new.to_string(), percentage),
-                    (previous.clone(), 100 - percentage),
+                    (previous.to_string(), 100 - percentage),
                 ]
             };
             client
-                .create_worker_deployment(name, &shares, &self.message)
+                .create_worker_deployment(name, &shares, self.message)
                 .await?;
-            reached.push(format!("{percentage}%"));
+            reached.push(percentage);
             if percentage >= 100 {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(*wait_seconds)).await;
-            if let Some(url) = health_url
-                && let Err(reason) = self.check_health(url, name, new).await
+            if let Some((url, check)) = &health
+                && let Err(failure) = check.check(url, name, new).await
             {
                 client
                     .create_worker_deployment(
                         name,
-                        &[(previous.clone(), 100)],
+                        &[(previous.to_string(), 100)],
                         &format!("{} (rolled back: health check failed)", self.message),
                     )
                     .await?;
-                return Err(StepError::RolledBack(format!(
-                    "gradual rollout of worker {name:?} stopped at {percentage}%: health check of {url} failed ({reason}); version {previous} serves 100% again"
-                )));
+                return Err(StepError::RolledBack {
+                    script: name.to_string(),
+                    percentage,
+                    url: url.to_string(),
+                    reason: failure.to_string(),
+                    previous: previous.to_string(),
+                });
             }
         }
-        Ok(format!(
-            "rolled out version {new} of worker {name:?} in steps {}",
-            reached.join(" -> ")
-        ))
-    }
-
-    /// Checks `url`, pinned to the new version with Cloudflare's
-    /// `Cloudflare-Workers-Version-Overrides` header, so the check does not
-    /// mostly reach the previous version.
-    async fn check_health(&self, url: &str, script: &str, version: &str) -> Result<(), String> {
-        let request = self.http.get(url).header(
-            "Cloudflare-Workers-Version-Overrides",
-            format!("{script}=\"{version}\""),
-        );
-        match request.send().await {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
-            Err(error) if error.is_timeout() => {
-                Err(format!("no answer within {:?}", self.health_timeout))
-            }
-            Err(error) => Err(error.to_string()),
-        }
+        Ok(reached)
     }
 }

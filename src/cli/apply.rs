@@ -5,40 +5,73 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
-use super::target::Target;
+use super::target::{Session, Target};
 use super::{ApplyArgs, Printer};
-use crate::apply::{self, ApplyOptions, ChangeOutcome, StopSignal};
+use crate::apply::{self, ApplyError, ApplyOptions, Confirmation, Event, Events, RunOptions};
 use crate::ledger::locks;
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
 use crate::{live, plan, render};
 
-pub async fn run(root: &Path, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    root: &Path,
+    session: &Session,
+    args: &ApplyArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     match (&args.plan_file, &args.environment) {
-        (Some(file), None) => run_saved(root, file, args, printer).await,
-        (None, Some(environment)) => run_fresh(root, environment, args, printer).await,
+        (Some(file), None) => run_saved(root, session, file, args, printer).await,
+        (None, Some(environment)) => run_fresh(root, session, environment, args, printer).await,
         _ => bail!(
             "apply needs either --env ENV or a plan file, not both\nhint: `flareops apply --env ENV` plans and applies; `flareops apply FILE` applies a plan saved with `plan --out FILE`"
         ),
     }
 }
 
+/// What `apply`, `revert` and `drift --heal` ask of an apply.
+#[derive(Debug, Clone)]
+pub(super) struct Request {
+    /// `--allow-delete`.
+    pub allow_delete: bool,
+    /// A revert: deletes that lose no data need no `--allow-delete`.
+    pub revert: bool,
+    /// `--yes`: no question asked.
+    pub yes: bool,
+    pub lock_timeout: Duration,
+    /// The commit the manifests come from (`flareops abc123`).
+    pub commit: String,
+}
+
+impl Request {
+    fn of(root: &Path, args: &ApplyArgs) -> Request {
+        Request {
+            allow_delete: args.allow_delete,
+            revert: false,
+            yes: args.yes,
+            lock_timeout: args.lock_timeout,
+            commit: super::git::describe(root),
+        }
+    }
+}
+
 async fn run_fresh(
     root: &Path,
+    session: &Session,
     environment: &str,
     args: &ApplyArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
     let desired = super::validate::load(root, environment, args.local, printer)?;
-    let target = Target::connect(root, &desired, args.local).await?;
+    let target = session.connect(root, &desired, args.local).await?;
     let result = async {
         let live = live::fetch(&target.client, &desired).await?;
         let plan = plan::plan(&desired, &live);
-        execute(root, &target, &desired, &plan, args, printer).await
+        execute(&target, &desired, &plan, &Request::of(root, args), printer).await
     }
     .await;
     target.close().await;
@@ -47,6 +80,7 @@ async fn run_fresh(
 
 async fn run_saved(
     root: &Path,
+    session: &Session,
     file: &Path,
     args: &ApplyArgs,
     printer: &Printer,
@@ -72,7 +106,7 @@ async fn run_saved(
             "the manifests changed since the plan was made: nothing was applied\nhint: {new_plan_hint}"
         );
     }
-    let target = Target::connect(root, &desired, local).await?;
+    let target = session.connect(root, &desired, local).await?;
     let result = async {
         let live = live::fetch(&target.client, &desired).await?;
         if live.account_id != saved.plan.account_id {
@@ -87,95 +121,60 @@ async fn run_saved(
                 "the account changed since the plan was made: nothing was applied\nhint: {new_plan_hint}"
             );
         }
-        execute(root, &target, &desired, &saved.plan, args, printer).await
+        execute(
+            &target,
+            &desired,
+            &saved.plan,
+            &Request::of(root, args),
+            printer,
+        )
+        .await
     }
     .await;
     target.close().await;
     result
 }
 
+/// Shows the plan, then applies it through [`apply::run`] and reports the
+/// outcome.
 pub(super) async fn execute(
-    root: &Path,
     target: &Target,
     desired: &DesiredState,
     plan: &Plan,
-    args: &ApplyArgs,
+    request: &Request,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
     printer.data(&render::text(plan));
+    let options = RunOptions {
+        apply: ApplyOptions {
+            allow_delete: request.allow_delete,
+            empty_deletes_allowed: request.revert,
+            message: request.commit.clone(),
+            ..ApplyOptions::default()
+        },
+        git_commit: super::git::bare(&request.commit).to_string(),
+        actor: actor(),
+        lock_timeout: request.lock_timeout,
+        lease: locks::lease_from_env(),
+    };
+    let events = events(printer.clone(), desired.environment.clone());
+    let confirm = || {
+        if request.yes {
+            return Confirmation::Confirmed;
+        }
+        confirm(&desired.environment, printer)
+    };
+    let context = apply::Context {
+        client: &target.client,
+    };
+    let outcome = apply::run(context, plan, desired, &options, confirm, &events)
+        .await
+        .map_err(error)?;
     if plan.is_empty() {
-        // Recording the inventory writes the ledger: under the lock too.
-        let lock = take_lock(target, desired, args, printer).await?;
-        let recorded = record(target, lock.lock.database(), desired, &Recorded::default()).await;
-        release_lock(lock, target).await;
-        recorded?;
         return Ok(ExitCode::SUCCESS);
     }
-    let options = ApplyOptions {
-        allow_delete: args.allow_delete,
-        empty_deletes_allowed: args.revert,
-        message: args
-            .commit
-            .clone()
-            .unwrap_or_else(|| super::git::describe(root)),
-        ..ApplyOptions::default()
-    };
-    if let Err(refusal) = apply::check_permission(plan, &options) {
-        super::history::journal_refusal(&target.client, desired, plan, &options.message).await;
-        bail!("{refusal}\nhint: {}", refusal.hint());
-    }
-    if !args.yes {
-        confirm(&desired.environment, printer)?;
-    }
-    let lock = take_lock(target, desired, args, printer).await?;
-    let result = execute_locked(target, &lock, desired, plan, options, printer).await;
-    release_lock(lock, target).await;
-    result
-}
-
-/// Executes `plan` under the apply lock, once the account is still what the
-/// plan was made from: it may have changed while the plan waited for an
-/// answer or for the lock (another apply may just have made these changes).
-async fn execute_locked(
-    target: &Target,
-    lock: &HeldLock,
-    desired: &DesiredState,
-    plan: &Plan,
-    options: ApplyOptions,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
-    let options = ApplyOptions {
-        stop: lock.stop.clone(),
-        ..options
-    };
-    let mut now = live::fetch(&target.client, desired).await?;
-    // Taking the lock creates the ledger on a first apply: an empty
-    // inventory where there was no ledger is no change.
-    if now.fingerprint() != plan.live_fingerprint && now.inventory == Some(Vec::new()) {
-        now.inventory = None;
-    }
-    if now.fingerprint() != plan.live_fingerprint {
-        bail!(
-            "the account changed while the plan waited for confirmation or for the apply lock: nothing was applied\nhint: run apply again to see the new plan"
-        );
-    }
-    // The journal's start row lands before the first change is made.
-    let database = lock.lock.database().to_string();
-    let journal =
-        super::history::Journal::start(&target.client, database, desired, plan, &options.message)
-            .await
-            .context("journaling this apply failed: nothing was applied")?;
-    let progress = |outcome: &ChangeOutcome| {
-        // Failures are messages (stderr); what was done is the report (stdout).
-        match outcome.result {
-            Ok(_) => printer.data(&outcome_line(outcome)),
-            Err(_) => printer.message(outcome_line(outcome).trim_end()),
-        }
-    };
-    let report =
-        apply::apply_journaled(&target.client, plan, desired, &options, progress, &journal).await;
-    journal.finish(report.failed() == 0).await;
-    let summary = format!(
+    let report = &outcome.report;
+    printer.data(&format!(
         "\nApply {}: {} of {} changes made{}.\n",
         if report.failed() == 0 {
             "complete"
@@ -189,252 +188,70 @@ async fn execute_locked(
         } else {
             format!(", {} failed (run apply again to finish)", report.failed())
         }
-    );
-    printer.data(&summary);
-    record(
-        target,
-        lock.lock.database(),
-        desired,
-        &Recorded::from_run(plan, &report),
-    )
-    .await?;
-    if report.failed() > 0 {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What a run's successful changes did that the ledger keeps, beyond the
-/// inventory. Names only: never a secret value.
-#[derive(Debug, Default)]
-struct Recorded {
-    /// Secrets sent, as (worker key, secret name).
-    sent: Vec<(String, String)>,
-    /// Secrets deleted, as (script name, secret name).
-    deleted: Vec<(String, String)>,
-    /// Migration files run, as (database key, file name, bookmark taken
-    /// just before it).
-    migrations: Vec<(String, String, String)>,
-    /// Migration files a restored bookmark undid, as (database key, file name).
-    undone: Vec<(String, String)>,
-}
-
-impl Recorded {
-    fn from_run(plan: &Plan, report: &apply::ApplyReport) -> Recorded {
-        use crate::plan::Step;
-        let mut recorded = Recorded::default();
-        // What a change did to D1 counts even when a later step failed.
-        for outcome in &report.outcomes {
-            recorded
-                .undone
-                .extend(outcome.migrations_undone.iter().cloned());
-            recorded
-                .migrations
-                .extend(outcome.migrations_run.iter().cloned());
-        }
-        for change in &plan.changes {
-            let succeeded = report
-                .outcomes
-                .iter()
-                .any(|o| o.address == change.address && o.result.is_ok());
-            if !succeeded {
-                continue;
-            }
-            for step in &change.steps {
-                match step {
-                    Step::UploadWorkerScript {
-                        worker, secrets, ..
-                    }
-                    | Step::UploadWorkerVersion {
-                        worker, secrets, ..
-                    } => recorded
-                        .sent
-                        .extend(secrets.iter().map(|s| (worker.clone(), s.clone()))),
-                    Step::DeleteWorkerSecret { name, secret } => {
-                        recorded.deleted.push((name.clone(), secret.clone()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        recorded
-    }
-}
-
-/// Records in the ledger what flareops now manages.
-/// `database` is the ledger the apply lock opened.
-async fn record(
-    target: &Target,
-    database: &str,
-    desired: &DesiredState,
-    done: &Recorded,
-) -> anyhow::Result<()> {
-    let hint = "the changes were made, but recording them in the ledger failed; run apply again to record them";
-    crate::ledger::sync(&target.client, database, desired)
-        .await
-        .context(hint)?;
-    crate::ledger::record_secret_fingerprints(
-        &target.client,
-        database,
-        desired,
-        &done.sent,
-        &done.deleted,
-    )
-    .await
-    .context(hint)?;
-    crate::ledger::record_migration_hashes(
-        &target.client,
-        database,
-        desired,
-        &done.migrations,
-        &done.undone,
-    )
-    .await
-    .context(hint)?;
-    Ok(())
-}
-
-fn outcome_line(outcome: &ChangeOutcome) -> String {
-    match &outcome.result {
-        Ok(lines) => format!("{}: {}\n", outcome.address, lines.join("; ")),
-        Err(error) => {
-            let hint = error
-                .hint()
-                .map(|h| format!("\n  hint: {h}"))
-                .unwrap_or_default();
-            format!("{}: FAILED: {error}{hint}\n", outcome.address)
-        }
-    }
-}
-
-/// A taken apply lock and the task renewing its lease.
-struct HeldLock {
-    lock: locks::Lock,
-    renewal: tokio::task::JoinHandle<()>,
-    /// Raised when the lock may be lost: no further change starts.
-    stop: StopSignal,
-}
-
-/// Takes the apply lock of the environment, waiting up to `--lock-timeout`
-/// while another apply holds it, and renews its lease in the background
-/// every third of it until [`release_lock`].
-async fn take_lock(
-    target: &Target,
-    desired: &DesiredState,
-    args: &ApplyArgs,
-    printer: &Printer,
-) -> anyhow::Result<HeldLock> {
-    let client = &target.client;
-    let environment = &desired.environment;
-    let database = crate::ledger::open(client, &desired.ledger_database)
-        .await
-        .context("opening the ledger to take the apply lock failed: nothing was applied")?;
-    let lock = locks::acquire(
-        client,
-        &database,
-        environment,
-        args.lock_timeout,
-        locks::lease_from_env(),
-        |info| {
-            printer.message(&format!(
-                "Waiting up to {} for the lock of environment `{environment}`: {info}.",
-                locks::display_duration(args.lock_timeout)
-            ))
-        },
-    )
-    .await
-    .map_err(|error| match error {
-        locks::LockError::Held { .. } => anyhow!("nothing was applied: {error}"),
-        other => {
-            anyhow::Error::new(other).context("taking the apply lock failed: nothing was applied")
-        }
-    })?;
-    tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
-    // Renew the lease in the background. When the lock is lost, or its
-    // lease runs out before a renewal landed (another apply may take it
-    // over then), no further change starts.
-    let stop = StopSignal::default();
-    let lease = locks::lease_from_env();
-    let renewal = tokio::spawn({
-        let (lock, client, stop) = (lock.clone(), client.clone(), stop.clone());
-        async move {
-            let printer = Printer::new();
-            let renewed_at = std::sync::Mutex::new(tokio::time::Instant::now());
-            let environment = lock.environment().to_string();
-            let keep = lock.keep_alive(
-                &client,
-                |warning, definite| {
-                    printer.message(&warning);
-                    if definite {
-                        stop.raise(format!(
-                            "this apply lost the lock of environment `{environment}`"
-                        ));
-                    }
-                },
-                || {
-                    *renewed_at
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        tokio::time::Instant::now();
-                },
-            );
-            let watch = async {
-                // A margin before the lease ends: a change started later
-                // might run after another apply took the lock over.
-                let margin = lease / 6;
-                loop {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    let since = renewed_at
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .elapsed();
-                    if since + margin >= lease {
-                        stop.raise(format!(
-                            "the lease of the lock of environment `{}` could not be renewed in time",
-                            lock.environment()
-                        ));
-                    }
-                }
-            };
-            tokio::select! {
-                () = keep => {}
-                () = watch => {}
-            }
-        }
-    });
-    Ok(HeldLock {
-        lock,
-        renewal,
-        stop,
+    ));
+    Ok(if outcome.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
-/// Stops renewing and releases the lock; a failure only warns (the lease
-/// expires on its own).
-async fn release_lock(held: HeldLock, target: &Target) {
-    held.renewal.abort();
-    let environment = held.lock.environment().to_string();
-    if let Err(error) = held.lock.release(&target.client).await {
-        Printer::new().message(&format!(
-            "warning: releasing the lock of environment `{environment}` failed ({error}); its lease expires on its own, or remove it with `flareops unlock --env {environment}`"
-        ));
+/// An apply's error as the CLI reports it, with its hint.
+fn error(error: ApplyError) -> anyhow::Error {
+    match &error {
+        ApplyError::NotConfirmed(reason) => anyhow!("{reason}"),
+        ApplyError::Lock(held @ locks::LockError::Held { .. }) => {
+            anyhow!("nothing was applied: {held}")
+        }
+        _ => match error.hint() {
+            Some(hint) => anyhow!("{error}\nhint: {hint}"),
+            None => anyhow::Error::new(error),
+        },
     }
 }
 
-fn confirm(environment: &str, printer: &Printer) -> anyhow::Result<()> {
+/// Prints what the apply tells while it works: progress on stdout
+/// (failures on stderr), waiting and warnings on stderr.
+fn events(printer: Printer, environment: String) -> Events {
+    Arc::new(move |event: &Event<'_>| match event {
+        Event::WaitingForLock { info, timeout } => printer.message(&format!(
+            "Waiting up to {} for the lock of environment `{environment}`: {info}.",
+            locks::display_duration(*timeout)
+        )),
+        Event::Warning(warning) => printer.message(warning),
+        Event::Landed(outcome) => {
+            let line = render::outcome_line(outcome);
+            if outcome.succeeded() {
+                printer.data(&line);
+            } else {
+                printer.message(line.trim_end());
+            }
+        }
+    })
+}
+
+/// Who runs the apply: `GITHUB_ACTOR` in CI, else `USER`.
+fn actor() -> String {
+    ["GITHUB_ACTOR", "USER"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn confirm(environment: &str, printer: &Printer) -> Confirmation {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        bail!(
+        return Confirmation::Declined(
             "apply needs confirmation, and stdin is not a terminal\nhint: review the plan, then pass --yes"
+                .to_string(),
         );
     }
     printer.message(&format!(
         "Apply these changes to environment `{environment}`? Only `yes` is accepted: "
     ));
     let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    if answer.trim() != "yes" {
-        bail!("apply cancelled: nothing was changed");
+    if stdin.lock().read_line(&mut answer).is_err() || answer.trim() != "yes" {
+        return Confirmation::Declined("apply cancelled: nothing was changed".to_string());
     }
-    Ok(())
+    Confirmation::Confirmed
 }

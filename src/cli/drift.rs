@@ -9,16 +9,22 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::target::Target;
+use super::apply::Request;
+use super::target::{Session, Target};
 use super::validate::Secrets;
-use super::{ApplyArgs, DriftArgs, Printer, ReportFormat};
+use super::{DriftArgs, Printer, ReportFormat};
 use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
-use crate::ledger::journal;
+use crate::ledger::journal::{self, ApplyStatus};
 use crate::model::{DesiredState, ResourceKind};
 use crate::plan::Plan;
 use crate::{live, plan, render};
 
-pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    root: &Path,
+    session: &Session,
+    args: &DriftArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let environment = &args.target.environment;
     let local = args.target.local;
     // Healing uploads secrets: it needs every value. A report only reads.
@@ -27,12 +33,12 @@ pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Re
     } else {
         super::validate::load_for_reading(root, environment, local, printer)?
     };
-    let target = Target::connect(root, &desired, local).await?;
+    let target = session.connect(root, &desired, local).await?;
     let result = async {
         let (report, now) = report(root, &target, &desired, local).await?;
         printer.data(&match args.format {
             ReportFormat::Text => render::drift_text(&report),
-            ReportFormat::Json => render::drift_json(&report),
+            ReportFormat::Json => render::drift_json(&report)?,
             ReportFormat::Markdown => render::drift_markdown(&report),
         });
         if !args.heal {
@@ -45,7 +51,7 @@ pub async fn run(root: &Path, args: &DriftArgs, printer: &Printer) -> anyhow::Re
             ReportFormat::Text => printer,
             _ => &to_stderr,
         };
-        heal(root, &target, &desired, &report, &now, args, heal_printer).await
+        heal(&target, &desired, &report, &now, args, heal_printer).await
     }
     .await;
     target.close().await;
@@ -92,17 +98,17 @@ async fn report(
     // A refused apply changed nothing: the one before it is the reference.
     let last_apply = records
         .iter()
-        .find(|r| r.recorded_status != "refused")
+        .find(|r| r.recorded_status != ApplyStatus::Refused)
         .map(|r| LastApply {
             id: r.id.clone(),
             started_at: r.started_at.clone(),
             finished_at: r.finished_at.clone(),
             git_commit: r.git_commit.clone(),
             actor: r.actor.clone(),
-            status: r.status.clone(),
+            status: r.status,
         });
     let git_commit = super::git::describe(root);
-    let mut notes = Vec::new();
+    let mut unreadable = None;
     let earlier: Option<Plan>;
     let reference = match &last_apply {
         None => Reference::NeverApplied,
@@ -112,16 +118,16 @@ async fn report(
                 Ok(plan) => earlier = Some(plan),
                 Err(reason) => {
                     earlier = None;
-                    notes.push(reason);
+                    unreadable = Some(reason);
                 }
             }
             match &earlier {
                 Some(plan) => Reference::LastApply(plan),
-                None => Reference::Unknown,
+                None => Reference::Unknown(unreadable.as_deref()),
             }
         }
     };
-    let mut report = drift::classify(&DriftInputs {
+    let report = drift::classify(&DriftInputs {
         desired,
         live: &live,
         now: &now,
@@ -131,7 +137,6 @@ async fn report(
         elsewhere: &elsewhere,
         git_commit: &git_commit,
     });
-    report.notes.extend(notes);
     Ok((report, now))
 }
 
@@ -210,7 +215,6 @@ async fn plan_at(
 /// Applies the current manifests, then checks again: exit 0 only when the
 /// account matches git afterwards.
 async fn heal(
-    root: &Path,
     target: &Target,
     desired: &DesiredState,
     report: &DriftReport,
@@ -224,17 +228,14 @@ async fn heal(
             desired.environment,
             render::short_commit(&report.git_commit)
         ));
-        let apply = ApplyArgs {
-            plan_file: None,
-            environment: Some(desired.environment.clone()),
-            local: args.target.local,
-            yes: args.yes,
+        let request = Request {
             allow_delete: args.allow_delete,
-            lock_timeout: args.lock_timeout,
             revert: false,
-            commit: None,
+            yes: args.yes,
+            lock_timeout: args.lock_timeout,
+            commit: report.git_commit.clone(),
         };
-        let code = super::apply::execute(root, target, desired, now, &apply, printer).await?;
+        let code = super::apply::execute(target, desired, now, &request, printer).await?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }

@@ -194,13 +194,6 @@ pub struct ApplyArgs {
     /// How long to wait for another apply to the same environment to finish (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: std::time::Duration,
-    /// Set by `revert`: deletes that lose no data run without `--allow-delete`.
-    #[arg(skip)]
-    pub revert: bool,
-    /// Set by `revert`: the commit the manifests come from (journaled as
-    /// the apply's commit); the work tree's when `None`.
-    #[arg(skip)]
-    pub commit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -265,6 +258,7 @@ impl std::fmt::Debug for EmulatorArgs {
 }
 
 /// Where output goes: data on stdout, messages on stderr.
+#[derive(Debug, Clone)]
 pub struct Printer {
     color: bool,
     /// Data goes to stderr too: stdout already holds a document (a JSON or
@@ -340,19 +334,22 @@ pub fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Commands that talk to an account share
+/// one [`target::Session`] (one rate limit, one deadline).
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let root = &cli.dir;
+    let session = || target::Session::from_env();
     match cli.command {
         Command::Validate {
             environments,
             local,
-        } => validate::run(&cli.dir, &environments, local, printer),
-        Command::Plan(args) => plan::run(&cli.dir, &args, printer).await,
-        Command::Apply(args) => apply::run(&cli.dir, &args, printer).await,
+        } => validate::run(root, &environments, local, printer),
         Command::Emulator(args) => emulator::run(&args, printer).await,
-        Command::History(args) => history::run(&cli.dir, &args, printer).await,
-        Command::Unlock(args) => unlock::run(&cli.dir, &args, printer).await,
-        Command::Revert(args) => revert::run(&cli.dir, &args, printer).await,
-        Command::Drift(args) => drift::run(&cli.dir, &args, printer).await,
+        Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,
+        Command::Apply(args) => apply::run(root, &session()?, &args, printer).await,
+        Command::History(args) => history::run(root, &session()?, &args, printer).await,
+        Command::Unlock(args) => unlock::run(root, &session()?, &args, printer).await,
+        Command::Revert(args) => revert::run(root, &session()?, &args, printer).await,
+        Command::Drift(args) => drift::run(root, &session()?, &args, printer).await,
     }
 }

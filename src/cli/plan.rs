@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use super::target::Target;
+use super::target::Session;
 use super::validate::Secrets;
 use super::{PlanArgs, Printer, ReportFormat, Reported};
 use crate::model::DesiredState;
@@ -15,7 +15,12 @@ use crate::plan::{Plan, SavedPlan};
 use crate::render::EnvironmentPlan;
 use crate::{live, manifest, plan, render};
 
-pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    root: &Path,
+    session: &Session,
+    args: &PlanArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let environments = &args.environments;
     for (index, environment) in environments.iter().enumerate() {
         if environments[..index].contains(environment) {
@@ -35,7 +40,7 @@ pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Res
         }
     }
     if args.format == ReportFormat::Markdown {
-        return markdown(root, args, printer).await;
+        return markdown(root, session, args, printer).await;
     }
     let mut changes = false;
     for (index, environment) in environments.iter().enumerate() {
@@ -44,13 +49,13 @@ pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Res
             Some(_) => super::validate::load(root, environment, args.local, printer)?,
             None => super::validate::load_for_reading(root, environment, args.local, printer)?,
         };
-        let plan = plan_one(root, &desired, args).await?;
+        let plan = plan_one(root, session, &desired, args).await?;
         changes |= !plan.is_empty();
         if index > 0 {
             printer.data("\n");
         }
         match args.format {
-            ReportFormat::Json => printer.data(&render::json(&plan)),
+            ReportFormat::Json => printer.data(&render::json(&plan)?),
             _ => printer.data(&render::text(&plan)),
         }
         if let Some(out) = &args.out {
@@ -67,13 +72,18 @@ pub async fn run(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Res
 }
 
 /// Plans one environment (and saves the plan with `--out`).
-async fn plan_one(root: &Path, desired: &DesiredState, args: &PlanArgs) -> anyhow::Result<Plan> {
+async fn plan_one(
+    root: &Path,
+    session: &Session,
+    desired: &DesiredState,
+    args: &PlanArgs,
+) -> anyhow::Result<Plan> {
     // Read before any request: a manifest that cannot be read costs none.
     let manifest_fingerprint = match &args.out {
         Some(_) => Some(manifest_fingerprint(root, desired)?),
         None => None,
     };
-    let target = Target::connect(root, desired, args.local).await?;
+    let target = session.connect(root, desired, args.local).await?;
     let fetched = live::fetch(&target.client, desired).await;
     target.close().await;
     let live = fetched?;
@@ -84,7 +94,7 @@ async fn plan_one(root: &Path, desired: &DesiredState, args: &PlanArgs) -> anyho
             manifest_fingerprint,
             local: args.local,
         };
-        write_atomically(out, saved.to_json().as_bytes())
+        write_atomically(out, saved.to_json()?.as_bytes())
             .with_context(|| format!("saving the plan to {}", out.display()))?;
     }
     Ok(plan)
@@ -93,7 +103,12 @@ async fn plan_one(root: &Path, desired: &DesiredState, args: &PlanArgs) -> anyho
 /// One pull-request comment for every environment. An environment that
 /// cannot be planned shows its error in the comment (and on stderr), the
 /// others are planned anyway, and the exit code is 1.
-async fn markdown(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+async fn markdown(
+    root: &Path,
+    session: &Session,
+    args: &PlanArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let mut outcomes = Vec::new();
     let mut failed = false;
     for environment in &args.environments {
@@ -103,7 +118,7 @@ async fn markdown(root: &Path, args: &PlanArgs, printer: &Printer) -> anyhow::Re
                     printer.message(&diagnostics.render(printer.color()));
                     Err(diagnostics.render(false))
                 }
-                Ok(desired) => plan_one(root, &desired, args).await.map_err(|error| {
+                Ok(desired) => plan_one(root, session, &desired, args).await.map_err(|error| {
                     let text = super::error_text(&error);
                     printer.message(&format!("error: {environment}: {text}"));
                     text
@@ -165,7 +180,7 @@ pub(super) fn manifest_fingerprint(root: &Path, desired: &DesiredState) -> anyho
             std::fs::read(root.join(&relative)).with_context(|| format!("reading `{relative}`"))?;
         inputs.push((relative, bytes));
     }
-    Ok(plan::manifest_fingerprint(desired, &inputs))
+    Ok(plan::manifest_fingerprint(desired, &inputs)?)
 }
 
 /// Writes `bytes` to a temporary file next to `path`, then renames it over

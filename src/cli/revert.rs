@@ -10,17 +10,25 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use super::target::Target;
-use super::{ApplyArgs, Printer, RevertArgs};
-use crate::ledger::journal;
+use super::Printer;
+use super::RevertArgs;
+use super::apply::Request;
+use super::target::Session;
+use crate::ledger::journal::{self, ApplyStatus};
 use crate::{live, plan};
 
-pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    root: &Path,
+    session: &Session,
+    args: &RevertArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let environment = &args.environment;
     let reference = match (&args.to_git, &args.to) {
         (Some(reference), _) => reference.clone(),
         (None, to) => {
-            commit_of_apply(root, environment, to.as_deref(), args.local, printer).await?
+            commit_of_apply(root, session, environment, to.as_deref(), args.local, printer)
+                .await?
         }
     };
     let commit = super::git::describe_revision(root, &reference)?;
@@ -30,21 +38,18 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
     ));
     let desired = super::validate::load(snapshot.path(), environment, args.local, printer)?;
     // The local account's state stays in this checkout, not in the snapshot.
-    let target = Target::connect(root, &desired, args.local).await?;
+    let target = session.connect(root, &desired, args.local).await?;
     let result = async {
         let live = live::fetch(&target.client, &desired).await?;
         let plan = plan::plan(&desired, &live);
-        let apply = ApplyArgs {
-            plan_file: None,
-            environment: Some(environment.clone()),
-            local: args.local,
-            yes: args.yes,
+        let request = Request {
             allow_delete: args.allow_delete,
-            lock_timeout: args.lock_timeout,
             revert: true,
-            commit: Some(commit),
+            yes: args.yes,
+            lock_timeout: args.lock_timeout,
+            commit,
         };
-        super::apply::execute(root, &target, &desired, &plan, &apply, printer).await
+        super::apply::execute(&target, &desired, &plan, &request, printer).await
     }
     .await;
     target.close().await;
@@ -56,13 +61,15 @@ pub async fn run(root: &Path, args: &RevertArgs, printer: &Printer) -> anyhow::R
 /// successful one ran from.
 async fn commit_of_apply(
     root: &Path,
+    session: &Session,
     environment: &str,
     to: Option<&str>,
     local: bool,
     printer: &Printer,
 ) -> anyhow::Result<String> {
-    let desired = super::validate::load(root, environment, local, printer)?;
-    let target = Target::connect(root, &desired, local).await?;
+    // Reading the journal needs no secret value.
+    let desired = super::validate::load_for_reading(root, environment, local, printer)?;
+    let target = session.connect(root, &desired, local).await?;
     let records = async {
         let databases = target.client.list_d1_databases().await?;
         let Some(ledger) = crate::ledger::find(&databases, &desired.ledger_database) else {
@@ -77,7 +84,7 @@ async fn commit_of_apply(
     let records = records?;
     let succeeded: Vec<&journal::ApplyRecord> = records
         .iter()
-        .filter(|r| r.recorded_status == "succeeded")
+        .filter(|r| r.recorded_status == ApplyStatus::Succeeded)
         .collect();
     let record = match to {
         Some(id) => records.iter().find(|r| r.id == id || r.id.starts_with(id)).with_context(|| {

@@ -13,21 +13,40 @@ use crate::cloudflare::{
 use crate::emulator;
 use crate::model::{AccountTarget, DesiredState};
 
-/// A client plus the local emulator it talks to, if any (kept alive here).
-pub struct Target {
-    pub client: Client,
-    local: Option<emulator::Emulator>,
+/// What every environment of one run shares: the `FLAREOPS_*` settings,
+/// one rate limit and one overall deadline (several environments of one
+/// `plan`, drift's reads, do not each get a fresh quota or timeout).
+/// Made once per process by `cli::run` and handed to every command.
+#[derive(Debug, Clone)]
+pub struct Session {
+    settings: Settings,
+    rate: RateLimiter,
+    deadline: Option<Deadline>,
 }
 
-impl Target {
+impl Session {
+    /// Reads the settings from the process environment; the deadline
+    /// starts now.
+    pub fn from_env() -> anyhow::Result<Session> {
+        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+        // The real account's defaults, with the settings applied.
+        let config = ClientConfig::new(DEFAULT_BASE_URL, Token::new(""), "").with_settings(&settings);
+        Ok(Session {
+            rate: RateLimiter::new(config.rate_limit),
+            deadline: config.deadline,
+            settings,
+        })
+    }
+
     /// Connects to the account `desired` names (or the local one).
     pub async fn connect(
+        &self,
         root: &Path,
         desired: &DesiredState,
         local: bool,
     ) -> anyhow::Result<Target> {
         if local || desired.account == AccountTarget::Local {
-            return Target::local(root, desired).await;
+            return self.local(root, desired).await;
         }
         let token = std::env::var("CLOUDFLARE_API_TOKEN")
             .ok()
@@ -56,26 +75,17 @@ impl Target {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-        let mut config =
-            ClientConfig::new(base_url, Token::new(token), account_id).with_settings(&settings);
-        // One run (several environments of one `plan`, drift's two reads)
-        // shares one rate limit and one overall deadline: each environment
-        // does not get a fresh quota or a fresh timeout.
-        static RUN: std::sync::OnceLock<(RateLimiter, Option<Deadline>)> =
-            std::sync::OnceLock::new();
-        let (rate, deadline) =
-            RUN.get_or_init(|| (RateLimiter::new(config.rate_limit), config.deadline));
-        config.deadline = *deadline;
-        let client = Client::new(config)?.with_rate_limiter(rate.clone());
+        let mut config = ClientConfig::new(base_url, Token::new(token), account_id)
+            .with_settings(&self.settings);
+        config.deadline = self.deadline;
+        let client = Client::new(config)?.with_rate_limiter(self.rate.clone());
         Ok(Target {
             client,
             local: None,
         })
     }
 
-    async fn local(root: &Path, desired: &DesiredState) -> anyhow::Result<Target> {
-        let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+    async fn local(&self, root: &Path, desired: &DesiredState) -> anyhow::Result<Target> {
         let state_dir = root.join(".flareops").join("local");
         let token = uuid::Uuid::new_v4().simple().to_string();
         let config = emulator::Config {
@@ -98,13 +108,23 @@ impl Target {
         // The local account has no API quota: no rate limit unless
         // FLAREOPS_RATE_LIMIT asks for one.
         config.rate_limit = None;
-        let client = Client::new(config.with_settings(&settings))?;
+        let mut config = config.with_settings(&self.settings);
+        config.deadline = self.deadline;
+        let client = Client::new(config)?;
         Ok(Target {
             client,
             local: Some(server),
         })
     }
+}
 
+/// A client plus the local emulator it talks to, if any (kept alive here).
+pub struct Target {
+    pub client: Client,
+    local: Option<emulator::Emulator>,
+}
+
+impl Target {
     /// Stops the local emulator, if one was started.
     pub async fn close(self) {
         if let Some(server) = self.local {

@@ -8,14 +8,21 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use super::target::Target;
+use super::target::Session;
 use super::{Printer, UnlockArgs};
 use crate::ledger::locks;
 
-pub async fn run(root: &Path, args: &UnlockArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    root: &Path,
+    session: &Session,
+    args: &UnlockArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let environment = &args.target.environment;
-    let desired = super::validate::load(root, environment, args.target.local, printer)?;
-    let target = Target::connect(root, &desired, args.target.local).await?;
+    // Unlocking needs no secret value.
+    let desired =
+        super::validate::load_for_reading(root, environment, args.target.local, printer)?;
+    let target = session.connect(root, &desired, args.target.local).await?;
     let result = async {
         let lock = match locks::find_ledger(&target.client, &desired.ledger_database).await? {
             Some(database) => locks::read(&target.client, &database, environment)

@@ -33,6 +33,7 @@
 
 mod d1;
 pub mod env;
+mod health;
 mod kv;
 mod r2;
 mod ratelimit;
@@ -52,6 +53,7 @@ use tokio::sync::Semaphore;
 
 pub use d1::{D1Database, QueryResult};
 pub use env::{SettingError, Settings};
+pub use health::{HealthCheck, HealthFailure};
 pub use kv::KvNamespace;
 pub use r2::R2Bucket;
 pub use ratelimit::{RateLimit, RateLimiter};

@@ -47,7 +47,8 @@ pub const STALE_AFTER_MINUTES: u32 = 15;
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
 /// How an apply ended (the `applies.status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ApplyStatus {
     Running,
     Succeeded,
@@ -63,6 +64,62 @@ impl ApplyStatus {
             ApplyStatus::Failed => "failed",
             ApplyStatus::Refused => "refused",
         }
+    }
+}
+
+impl ApplyStatus {
+    /// The status a `status` column holds.
+    pub fn parse(text: &str) -> Option<ApplyStatus> {
+        [
+            ApplyStatus::Running,
+            ApplyStatus::Succeeded,
+            ApplyStatus::Failed,
+            ApplyStatus::Refused,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// How `flareops history` shows an apply: its recorded status, or
+/// `interrupted` for a `running` one that will not finish (see the module
+/// doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShownStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Refused,
+    Interrupted,
+}
+
+impl ShownStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShownStatus::Running => "running",
+            ShownStatus::Succeeded => "succeeded",
+            ShownStatus::Failed => "failed",
+            ShownStatus::Refused => "refused",
+            ShownStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// What a recorded status shows as, `interrupted` or not.
+    pub fn of(recorded: ApplyStatus, interrupted: bool) -> ShownStatus {
+        match recorded {
+            ApplyStatus::Running if interrupted => ShownStatus::Interrupted,
+            ApplyStatus::Running => ShownStatus::Running,
+            ApplyStatus::Succeeded => ShownStatus::Succeeded,
+            ApplyStatus::Failed => ShownStatus::Failed,
+            ApplyStatus::Refused => ShownStatus::Refused,
+        }
+    }
+}
+
+impl std::fmt::Display for ShownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -169,10 +226,10 @@ pub struct ApplyRecord {
     pub git_commit: String,
     pub actor: String,
     pub summary: String,
-    /// As recorded: `running`, `succeeded`, `failed` or `refused`.
-    pub recorded_status: String,
+    /// As recorded.
+    pub recorded_status: ApplyStatus,
     /// As shown: the recorded status, or `interrupted` (see the module doc).
-    pub status: String,
+    pub status: ShownStatus,
 }
 
 /// The applies of `environment`, newest first, at most `limit`. A ledger
@@ -208,7 +265,10 @@ FROM applies a WHERE a.environment = {} ORDER BY a.started_at DESC, a.rowid DESC
         .into_iter()
         .flat_map(|r| r.results)
         .map(|row| {
-            let recorded_status = text(&row, "status");
+            // A status this version does not know (a newer flareops wrote
+            // it) shows as running: not finished as far as we can tell.
+            let recorded_status =
+                ApplyStatus::parse(&text(&row, "status")).unwrap_or(ApplyStatus::Running);
             let interrupted = row.get("interrupted").and_then(|v| v.as_i64()).unwrap_or(0) != 0;
             ApplyRecord {
                 id: text(&row, "id"),
@@ -221,11 +281,7 @@ FROM applies a WHERE a.environment = {} ORDER BY a.started_at DESC, a.rowid DESC
                 git_commit: text(&row, "git_commit"),
                 actor: text(&row, "actor"),
                 summary: text(&row, "summary"),
-                status: if interrupted {
-                    "interrupted".to_string()
-                } else {
-                    recorded_status.clone()
-                },
+                status: ShownStatus::of(recorded_status, interrupted),
                 recorded_status,
             }
         })

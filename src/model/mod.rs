@@ -7,7 +7,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod resolve;
 mod worker;
+
+pub use resolve::LiveResource;
 
 pub use worker::{
     Binding, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource, SecretValue,
@@ -320,6 +323,33 @@ impl DesiredState {
             .chain(r2.map(|n| (ResourceKind::R2Buckets, n)))
             .chain(workers.map(|n| (ResourceKind::Workers, n)))
             .collect()
+    }
+
+    /// Every declared address with its `protect` setting, in address order.
+    pub fn addresses(&self) -> Vec<(Address, bool)> {
+        fn of<T>(
+            kind: ResourceKind,
+            map: &BTreeMap<String, Declared<T>>,
+        ) -> impl Iterator<Item = (Address, bool)> + '_ {
+            map.iter()
+                .map(move |(key, d)| (Address::new(kind, key.clone()), d.protect))
+        }
+        of(ResourceKind::KvNamespaces, &self.kv_namespaces)
+            .chain(of(ResourceKind::D1Databases, &self.d1_databases))
+            .chain(of(ResourceKind::R2Buckets, &self.r2_buckets))
+            .chain(of(ResourceKind::Workers, &self.workers))
+            .collect()
+    }
+
+    /// Whether git declares `address`.
+    pub fn declares(&self, address: &Address) -> bool {
+        let key = address.key.as_str();
+        match address.kind {
+            ResourceKind::KvNamespaces => self.kv_namespaces.contains_key(key),
+            ResourceKind::D1Databases => self.d1_databases.contains_key(key),
+            ResourceKind::R2Buckets => self.r2_buckets.contains_key(key),
+            ResourceKind::Workers => self.workers.contains_key(key),
+        }
     }
 
     /// The R2 jurisdictions this environment uses (`None` is the default one).

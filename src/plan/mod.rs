@@ -2,28 +2,35 @@
 //! the live state to an ordered list of changes. No I/O, no clock, no async:
 //! the same inputs give a byte-identical plan.
 //!
-//! Resources are matched to live ones by their Cloudflare name (KV title, D1
-//! name, R2 name within its jurisdiction). Until the ledger records which
-//! live resources flareops manages, live resources that git no longer
-//! declares are left alone, and the plan says so.
+//! A declared address is matched to the live resource the ledger recorded
+//! for it, else by its Cloudflare name ([`LiveState::resolve`]). Resources
+//! the ledger records that git no longer declares are deleted (with
+//! `--allow-delete`); before the first apply has recorded an inventory,
+//! nothing is deleted, and the plan says so ([`Note::NoLedgerYet`]).
+//!
+//! The plan is data, not words: fields, values, conflicts and notes are
+//! enums, and only `crate::render` turns them into text.
+
+use std::collections::BTreeSet;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 mod saved;
+mod storage;
 mod worker;
 
 pub use saved::{SavedPlan, SavedPlanError, manifest_fingerprint};
 pub use worker::{identity_tag, live_identity, resolve_bindings, worker_identity};
 
 use crate::model::{
-    Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LiveR2Bucket,
-    LiveState, LocationHint, R2BucketSpec, ResourceKind, Rollout, StorageClass,
+    Address, DesiredState, Jurisdiction, LiveState, LocationHint, ResolvedBinding, Rollout,
+    SecretSource, StorageClass,
 };
 
 /// The version of the plan's JSON schema (`docs/plan-json.md`). Bumped on
 /// any change that is not a pure addition.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// An ordered list of changes for one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +43,7 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Declared resources that already match.
     pub unchanged: Vec<Address>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 /// What happens to one address.
@@ -51,6 +58,18 @@ pub enum ChangeKind {
     Delete,
 }
 
+impl ChangeKind {
+    /// The name the JSON plan and the journal use (`create`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Replace => "replace",
+            ChangeKind::Delete => "delete",
+        }
+    }
+}
+
 /// One planned change: the address, a field-level diff and the exact API
 /// steps `apply` will run, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,11 +81,10 @@ pub struct Change {
     /// `protect: true` in the manifest: a destructive change is refused.
     pub protected: bool,
     pub fields: Vec<FieldDiff>,
-    pub steps: Vec<Step>,
-    /// Why apply must not run this change as planned (a deployment someone
-    /// else split between versions, a missing zone). Apply refuses the plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<String>,
+    pub steps: Steps,
+    /// Why apply must not run this change as planned. Apply refuses the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
     /// Unified diffs of a worker's changed modules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_diff: Vec<ModuleDiff>,
@@ -79,79 +97,351 @@ pub struct ModuleDiff {
     pub diff: String,
 }
 
-/// One field's old and new value (`null` = absent).
+/// One field's old and new value (`None` = absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldDiff {
-    pub field: String,
+    pub field: Field,
     pub before: Option<Value>,
     pub after: Option<Value>,
     /// The field cannot change in place: the resource is replaced.
     pub forces_replacement: bool,
 }
 
-/// One API operation of an apply. A plan's steps are all apply runs.
+impl FieldDiff {
+    /// A field a create sets.
+    pub fn added(field: Field, value: Value) -> FieldDiff {
+        FieldDiff::changed(field, None, Some(value))
+    }
+
+    /// A field a change removes.
+    pub fn removed(field: Field, value: Value) -> FieldDiff {
+        FieldDiff::changed(field, Some(value), None)
+    }
+
+    pub fn changed(field: Field, before: Option<Value>, after: Option<Value>) -> FieldDiff {
+        FieldDiff {
+            field,
+            before,
+            after,
+            forces_replacement: false,
+        }
+    }
+
+    /// The same diff, marked as forcing a replacement.
+    pub fn forcing_replacement(self) -> FieldDiff {
+        FieldDiff {
+            forces_replacement: true,
+            ..self
+        }
+    }
+}
+
+/// Which field of a resource a diff is about. Serialized as its path
+/// (`title`, `bindings.DB`, `secrets.JWT_SECRET`, `routes[a.com/*]`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    /// A KV namespace's title.
+    Title,
+    /// The Cloudflare name (D1 database, R2 bucket, worker script; the
+    /// recorded name of a resource being deleted).
+    Name,
+    LocationHint,
+    Jurisdiction,
+    StorageClass,
+    /// A D1 database's applied migration files.
+    Migrations,
+    /// What a D1 bookmark restore loses.
+    DataLoss,
+    MainModule,
+    Modules,
+    CompatibilityDate,
+    CompatibilityFlags,
+    /// The worker version that serves traffic.
+    Version,
+    /// The split of traffic between versions.
+    Deployment,
+    /// One binding, by name.
+    Binding(String),
+    /// One secret, by name.
+    Secret(String),
+    Crons,
+    /// One route, by pattern.
+    Route(String),
+    /// One custom domain, by hostname.
+    CustomDomain(String),
+    /// Durable Object classes that get new namespaces.
+    DurableObjectClasses,
+}
+
+impl Field {
+    const PLAIN: [(Field, &'static str); 14] = [
+        (Field::Title, "title"),
+        (Field::Name, "name"),
+        (Field::LocationHint, "location_hint"),
+        (Field::Jurisdiction, "jurisdiction"),
+        (Field::StorageClass, "storage_class"),
+        (Field::Migrations, "migrations"),
+        (Field::DataLoss, "data_loss"),
+        (Field::MainModule, "main_module"),
+        (Field::Modules, "modules"),
+        (Field::CompatibilityDate, "compatibility_date"),
+        (Field::CompatibilityFlags, "compatibility_flags"),
+        (Field::Version, "version"),
+        (Field::Deployment, "deployment"),
+        (Field::Crons, "crons"),
+    ];
+
+    /// Parses a field's path, the inverse of its `Display`.
+    pub fn parse(text: &str) -> Option<Field> {
+        if let Some((field, _)) = Field::PLAIN.iter().find(|(_, name)| *name == text) {
+            return Some(field.clone());
+        }
+        if text == "durable_objects.new_sqlite_classes" {
+            return Some(Field::DurableObjectClasses);
+        }
+        let bracketed = |prefix: &str| {
+            text.strip_prefix(prefix)?
+                .strip_suffix(']')
+                .map(str::to_string)
+        };
+        if let Some(name) = text.strip_prefix("bindings.") {
+            return Some(Field::Binding(name.to_string()));
+        }
+        if let Some(name) = text.strip_prefix("secrets.") {
+            return Some(Field::Secret(name.to_string()));
+        }
+        if let Some(pattern) = bracketed("routes[") {
+            return Some(Field::Route(pattern));
+        }
+        bracketed("custom_domains[").map(Field::CustomDomain)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Binding(name) => write!(f, "bindings.{name}"),
+            Field::Secret(name) => write!(f, "secrets.{name}"),
+            Field::Route(pattern) => write!(f, "routes[{pattern}]"),
+            Field::CustomDomain(hostname) => write!(f, "custom_domains[{hostname}]"),
+            Field::DurableObjectClasses => f.write_str("durable_objects.new_sqlite_classes"),
+            plain => {
+                let name = Field::PLAIN
+                    .iter()
+                    .find(|(field, _)| field == plain)
+                    .map_or("", |(_, name)| name);
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Field::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown field `{text}`")))
+    }
+}
+
+/// A field's value. Serialized with its kind as the key
+/// (`{"text": "users-staging"}`), so a reader never guesses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    /// A name, title, date, pattern or hostname.
+    Text(String),
+    /// Crons, flags, module names, migration files, classes.
+    List(Vec<String>),
+    LocationHint(LocationHint),
+    Jurisdiction(Jurisdiction),
+    StorageClass(StorageClass),
+    /// A binding as Cloudflare stores it.
+    Binding(ResolvedBinding),
+    /// A binding to a resource this plan creates or replaces: its id is
+    /// known after apply.
+    PendingBinding(Address),
+    /// A secret: never its value.
+    Secret(SecretState),
+    Version(VersionRef),
+    /// Traffic shares, largest first.
+    Deployment(Vec<Share>),
+    /// Applied migration files a restore undoes, and files that run.
+    MigrationChanges { undo: Vec<String>, run: Vec<String> },
+    /// Writes since this D1 bookmark are lost.
+    WritesSince(String),
+}
+
+/// What the plan knows of a secret. Never its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretState {
+    /// The worker has it (or will have it).
+    Set,
+    /// Its value differs from the fingerprint the ledger recorded.
+    Changed,
+    /// The ledger has no fingerprint of it yet: sent once to record one.
+    NotRecorded,
+}
+
+/// A worker version, as a plan names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionRef {
+    /// A version in the account (`#12`, with flareops' tag when it has one).
+    Deployed { number: u64, tag: Option<String> },
+    /// A version this apply uploads; the tag is unknown while a binding
+    /// target does not exist yet.
+    New { tag: Option<String> },
+    /// An earlier version that carries what git declares, redeployed by id.
+    Existing { version_id: String },
+}
+
+/// One version's share of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub version_id: String,
+    pub percentage: u8,
+}
+
+/// Why apply must not run a change as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "conflict", rename_all = "snake_case")]
+pub enum Conflict {
+    /// Routes or custom domains need the environment's zone, and the
+    /// account does not have it.
+    ZoneNotFound { zone: Option<String> },
+    /// Someone else split the live deployment between versions.
+    SplitDeployment {
+        shares: Vec<Share>,
+        deployed_by: Option<String>,
+    },
+    /// Applied migration files changed since they ran (paths).
+    MigrationsEdited { files: Vec<String> },
+    /// An applied migration git no longer declares, with no bookmark to
+    /// restore (flareops did not apply it).
+    MigrationNotUndoable { file: String },
+}
+
+/// Something a reader of the plan should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// The account has no ledger yet: nothing is deleted.
+    NoLedgerYet,
+    /// Secret values are compared by name only (no ledger fingerprints).
+    SecretsNotCompared,
+    /// This run cannot read these variables: those secrets are compared by
+    /// name only.
+    SecretValuesUnavailable { variables: Vec<String> },
+}
+
+/// The API steps of one change, by the kind of resource it is about, so
+/// the executor's dispatch is exhaustive. Serialized as a list of
+/// `{"op": ...}` objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Steps {
+    KvNamespace(Vec<KvStep>),
+    D1Database(Vec<D1Step>),
+    R2Bucket(Vec<R2Step>),
+    Worker(Vec<WorkerStep>),
+}
+
+impl Steps {
+    pub fn len(&self) -> usize {
+        match self {
+            Steps::KvNamespace(steps) => steps.len(),
+            Steps::D1Database(steps) => steps.len(),
+            Steps::R2Bucket(steps) => steps.len(),
+            Steps::Worker(steps) => steps.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Step {
-    CreateKvNamespace {
-        title: String,
-    },
+pub enum KvStep {
+    #[serde(rename = "create_kv_namespace")]
+    Create { title: String },
     /// Rename in place: same id, data kept.
-    RenameKvNamespace {
-        id: String,
-        title: String,
-    },
-    DeleteKvNamespace {
-        id: String,
-        title: String,
-    },
-    DeleteWorkerScript {
-        name: String,
-    },
-    CreateD1Database {
+    #[serde(rename = "rename_kv_namespace")]
+    Rename { id: String, title: String },
+    #[serde(rename = "delete_kv_namespace")]
+    Delete { id: String, title: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum D1Step {
+    #[serde(rename = "create_d1_database")]
+    Create {
         name: String,
         location_hint: Option<LocationHint>,
         jurisdiction: Option<Jurisdiction>,
     },
-    DeleteD1Database {
-        uuid: String,
-        name: String,
-    },
+    #[serde(rename = "delete_d1_database")]
+    Delete { uuid: String, name: String },
     /// Take a time-travel bookmark, then run these migration files in
-    /// order, each recorded in wrangler's `d1_migrations` table.
-    ApplyD1Migrations {
-        database: String,
+    /// order, each recorded in wrangler's `d1_migrations` table. `uuid` is
+    /// `None` when this change creates the database.
+    #[serde(rename = "apply_d1_migrations")]
+    ApplyMigrations {
+        uuid: Option<String>,
         name: String,
         migrations: Vec<String>,
     },
     /// Restore the D1 time-travel bookmark taken just before the earliest
     /// of `undoes` ran: undoes those applied migration files (in the order
     /// they ran) and every write since.
-    RestoreD1Bookmark {
-        database_key: String,
+    #[serde(rename = "restore_d1_bookmark")]
+    RestoreBookmark {
+        uuid: String,
         name: String,
         bookmark: String,
         undoes: Vec<String>,
     },
-    CreateR2Bucket {
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum R2Step {
+    #[serde(rename = "create_r2_bucket")]
+    Create {
         name: String,
         location_hint: Option<LocationHint>,
         storage_class: Option<StorageClass>,
         jurisdiction: Option<Jurisdiction>,
     },
-    SetR2StorageClass {
+    #[serde(rename = "set_r2_storage_class")]
+    SetStorageClass {
         name: String,
         jurisdiction: Option<Jurisdiction>,
         storage_class: StorageClass,
     },
-    DeleteR2Bucket {
+    #[serde(rename = "delete_r2_bucket")]
+    Delete {
         name: String,
         jurisdiction: Option<Jurisdiction>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum WorkerStep {
     /// `PUT` the whole script: a first deploy, or one that carries a
     /// Durable Object migration. Deploys the new version at 100% at once.
-    UploadWorkerScript {
-        worker: String,
+    #[serde(rename = "upload_worker_script")]
+    UploadScript {
         name: String,
         /// The version's identity, or `None` when it depends on ids that
         /// this apply creates.
@@ -162,59 +452,62 @@ pub enum Step {
         secrets: Vec<String>,
     },
     /// Upload a new version without deploying it.
-    UploadWorkerVersion {
-        worker: String,
+    #[serde(rename = "upload_worker_version")]
+    UploadVersion {
         name: String,
         identity: Option<String>,
         secrets: Vec<String>,
     },
-    /// Deploy the version uploaded by this change.
-    DeployWorkerVersion {
+    /// Deploy the version uploaded by this change, beside `previous` (the
+    /// version serving all traffic when the plan was made) for a gradual
+    /// rollout.
+    #[serde(rename = "deploy_worker_version")]
+    Deploy {
         name: String,
         rollout: Rollout,
+        previous: Option<String>,
     },
     /// Deploy an existing version that carries the declared identity (a
     /// revert): no upload.
-    RedeployWorkerVersion {
+    #[serde(rename = "redeploy_worker_version")]
+    Redeploy {
         name: String,
         version_id: String,
         rollout: Rollout,
+        previous: Option<String>,
     },
     /// Finish a rollout an earlier apply left split: the version git
     /// declares goes to 100%.
-    FinishWorkerRollout {
-        name: String,
-        version_id: String,
-    },
+    #[serde(rename = "finish_worker_rollout")]
+    FinishRollout { name: String, version_id: String },
     /// Delete a secret removed from git (after the new version is live).
-    DeleteWorkerSecret {
-        name: String,
-        secret: String,
-    },
+    #[serde(rename = "delete_worker_secret")]
+    DeleteSecret { name: String, secret: String },
     /// Replace the cron triggers.
-    SetWorkerCrons {
-        name: String,
-        crons: Vec<String>,
-    },
-    CreateWorkerRoute {
+    #[serde(rename = "set_worker_crons")]
+    SetCrons { name: String, crons: Vec<String> },
+    #[serde(rename = "create_worker_route")]
+    CreateRoute {
         zone_id: String,
         pattern: String,
         script: String,
     },
-    DeleteWorkerRoute {
+    #[serde(rename = "delete_worker_route")]
+    DeleteRoute {
         zone_id: String,
         route_id: String,
         pattern: String,
     },
-    AttachCustomDomain {
+    #[serde(rename = "attach_custom_domain")]
+    AttachDomain {
         zone_id: String,
         hostname: String,
         script: String,
     },
-    DetachCustomDomain {
-        domain_id: String,
-        hostname: String,
-    },
+    #[serde(rename = "detach_custom_domain")]
+    DetachDomain { domain_id: String, hostname: String },
+    #[serde(rename = "delete_worker_script")]
+    DeleteScript { name: String },
 }
 
 /// A Durable Object migration: the classes that get new (SQLite-backed)
@@ -256,10 +549,12 @@ impl Plan {
     pub fn destructive_changes(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.destructive)
     }
-}
 
-/// The note a plan carries while the account has no ledger yet.
-pub const NOTE_NO_DELETES: &str = "the account has no ledger yet: resources removed from git are deleted only once an apply has recorded what flareops manages";
+    /// The change of `address`, if the plan has one.
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
 
 /// Computes the plan that takes `live` to `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
@@ -267,61 +562,56 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     let mut unchanged = Vec::new();
     let mut notes = Vec::new();
     if live.inventory.is_none() {
-        notes.push(NOTE_NO_DELETES.to_string());
+        notes.push(Note::NoLedgerYet);
     }
-
-    for (key, declared) in &desired.kv_namespaces {
-        let address = Address::new(ResourceKind::KvNamespaces, key.clone());
-        match plan_kv(address.clone(), declared, live) {
-            Some(change) => changes.push(change),
-            None => unchanged.push(address),
-        }
+    let mut settle = |address: Address, change: Option<Change>| match change {
+        Some(change) => changes.push(change),
+        None => unchanged.push(address),
+    };
+    for (address, _) in desired.addresses() {
+        let change = match address.kind {
+            crate::model::ResourceKind::KvNamespaces => storage::plan_kv(&address, desired, live),
+            crate::model::ResourceKind::D1Databases => storage::plan_d1(&address, desired, live),
+            crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, live),
+            crate::model::ResourceKind::Workers => continue,
+        };
+        settle(address, change);
     }
-    for (key, declared) in &desired.d1_databases {
-        let address = Address::new(ResourceKind::D1Databases, key.clone());
-        match plan_d1(address.clone(), declared, live) {
-            Some(change) => changes.push(change),
-            None => unchanged.push(address),
-        }
-    }
-    for (key, declared) in &desired.r2_buckets {
-        let address = Address::new(ResourceKind::R2Buckets, key.clone());
-        match plan_r2(address.clone(), declared, live) {
-            Some(change) => changes.push(change),
-            None => unchanged.push(address),
-        }
-    }
-    changes.extend(plan_deletes(desired, live));
+    let deletes = storage::plan_deletes(desired, live);
     // Bindings to what this plan creates or replaces resolve after apply.
-    let pending: std::collections::BTreeSet<Address> = changes
+    let pending: BTreeSet<Address> = changes
         .iter()
         .filter(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::Replace))
         .map(|c| c.address.clone())
         .collect();
-    for (key, declared) in &desired.workers {
-        let address = Address::new(ResourceKind::Workers, key.clone());
-        match worker::plan_worker(address.clone(), key, declared, desired, live, &pending) {
-            Some(change) => changes.push(change),
-            None => unchanged.push(address),
-        }
+    let mut settle = |address: Address, change: Option<Change>| match change {
+        Some(change) => changes.push(change),
+        None => unchanged.push(address),
+    };
+    for key in desired.workers.keys() {
+        let address = Address::new(crate::model::ResourceKind::Workers, key.clone());
+        settle(
+            address,
+            worker::plan_worker(key, desired, live, &pending),
+        );
     }
+    changes.extend(deletes);
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {
-        notes.push(worker::NOTE_SECRETS_NOT_COMPARED.to_string());
+        notes.push(Note::SecretsNotCompared);
     }
-    let unavailable: std::collections::BTreeSet<&str> = desired
+    let unavailable: BTreeSet<&str> = desired
         .workers
         .values()
         .flat_map(|w| w.spec.secrets.values())
         .filter_map(|s| match &s.source {
-            crate::model::SecretSource::Unavailable(variable) => Some(variable.as_str()),
+            SecretSource::Unavailable(variable) => Some(variable.as_str()),
             _ => None,
         })
         .collect();
     if !unavailable.is_empty() {
-        notes.push(format!(
-            "secret values not available to this run ({}): those secrets are compared by name only, so a changed value shows only in a plan that has them (apply always needs them)",
-            unavailable.into_iter().collect::<Vec<_>>().join(", ")
-        ));
+        notes.push(Note::SecretValuesUnavailable {
+            variables: unavailable.into_iter().map(str::to_string).collect(),
+        });
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();
@@ -334,453 +624,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
         unchanged,
         notes,
     }
-}
-
-fn added(field: &str, value: Value) -> FieldDiff {
-    FieldDiff {
-        field: field.to_string(),
-        before: None,
-        after: Some(value),
-        forces_replacement: false,
-    }
-}
-
-fn changed(field: &str, before: Option<Value>, after: Option<Value>, forces: bool) -> FieldDiff {
-    FieldDiff {
-        field: field.to_string(),
-        before,
-        after,
-        forces_replacement: forces,
-    }
-}
-
-fn opt<T: Serialize>(value: Option<T>) -> Option<Value> {
-    value.map(|v| json!(v))
-}
-
-fn plan_kv(
-    address: Address,
-    declared: &Declared<KvNamespaceSpec>,
-    live: &LiveState,
-) -> Option<Change> {
-    let KvNamespaceSpec { title } = &declared.spec;
-    // The ledger knows the namespace by id: a new title is a rename.
-    let recorded = live
-        .inventory
-        .iter()
-        .flatten()
-        .find(|e| e.address == address)
-        .and_then(|e| live.kv_namespaces.iter().find(|ns| ns.id == e.id));
-    if let Some(current) = recorded {
-        if &current.title == title {
-            return None;
-        }
-        return Some(Change {
-            conflict: None,
-            code_diff: Vec::new(),
-            kind: ChangeKind::Update,
-            destructive: false,
-            protected: declared.protect,
-            fields: vec![changed(
-                "title",
-                Some(json!(current.title)),
-                Some(json!(title)),
-                false,
-            )],
-            steps: vec![Step::RenameKvNamespace {
-                id: current.id.clone(),
-                title: title.clone(),
-            }],
-            address,
-        });
-    }
-    if live.kv_namespaces.iter().any(|ns| &ns.title == title) {
-        return None;
-    }
-    Some(Change {
-        conflict: None,
-        code_diff: Vec::new(),
-        address,
-        kind: ChangeKind::Create,
-        destructive: false,
-        protected: declared.protect,
-        fields: vec![added("title", json!(title))],
-        steps: vec![Step::CreateKvNamespace {
-            title: title.clone(),
-        }],
-    })
-}
-
-/// Deletes of what the ledger records but git no longer declares, when it
-/// still exists (by its recorded id).
-fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Change> {
-    let declared = |address: &Address| match address.kind {
-        ResourceKind::KvNamespaces => desired.kv_namespaces.contains_key(&address.key),
-        ResourceKind::D1Databases => desired.d1_databases.contains_key(&address.key),
-        ResourceKind::R2Buckets => desired.r2_buckets.contains_key(&address.key),
-        ResourceKind::Workers => desired.workers.contains_key(&address.key),
-    };
-    let mut changes = Vec::new();
-    for entry in live.inventory.iter().flatten() {
-        if declared(&entry.address) {
-            continue;
-        }
-        let step = match entry.address.kind {
-            ResourceKind::KvNamespaces => live
-                .kv_namespaces
-                .iter()
-                .find(|ns| ns.id == entry.id)
-                .map(|ns| Step::DeleteKvNamespace {
-                    id: ns.id.clone(),
-                    title: ns.title.clone(),
-                }),
-            ResourceKind::D1Databases => live
-                .d1_databases
-                .iter()
-                .find(|db| db.uuid == entry.id)
-                .map(|db| Step::DeleteD1Database {
-                    uuid: db.uuid.clone(),
-                    name: db.name.clone(),
-                }),
-            ResourceKind::R2Buckets => live
-                .r2_buckets
-                .iter()
-                .find(|b| crate::model::InventoryEntry::r2_id(&b.name, b.jurisdiction) == entry.id)
-                .map(|b| Step::DeleteR2Bucket {
-                    name: b.name.clone(),
-                    jurisdiction: b.jurisdiction,
-                }),
-            // Workers that git does not declare are not listed in detail;
-            // the recorded script name is enough to delete it.
-            ResourceKind::Workers => Some(Step::DeleteWorkerScript {
-                name: entry.id.clone(),
-            }),
-        };
-        let Some(step) = step else { continue };
-        changes.push(Change {
-            conflict: None,
-            code_diff: Vec::new(),
-            address: entry.address.clone(),
-            kind: ChangeKind::Delete,
-            // An empty namespace or database loses nothing.
-            destructive: entry.address.kind.holds_data() && !live.empty.contains(&entry.address),
-            protected: entry.protect,
-            fields: vec![FieldDiff {
-                field: "name".into(),
-                before: Some(json!(entry.name)),
-                after: None,
-                forces_replacement: false,
-            }],
-            steps: vec![step],
-        });
-    }
-    changes
-}
-
-fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
-    let D1DatabaseSpec {
-        name,
-        location_hint,
-        jurisdiction,
-        migrations,
-    } = spec;
-    let mut fields = vec![added("name", json!(name))];
-    if let Some(hint) = location_hint {
-        fields.push(added("location_hint", json!(hint)));
-    }
-    if let Some(jurisdiction) = jurisdiction {
-        fields.push(added("jurisdiction", json!(jurisdiction)));
-    }
-    if !migrations.is_empty() {
-        let names: Vec<&str> = migrations.iter().map(|m| m.name.as_str()).collect();
-        fields.push(added("migrations", json!(names)));
-    }
-    fields
-}
-
-fn create_d1_step(spec: &D1DatabaseSpec) -> Step {
-    Step::CreateD1Database {
-        name: spec.name.clone(),
-        location_hint: spec.location_hint,
-        jurisdiction: spec.jurisdiction,
-    }
-}
-
-fn plan_d1(
-    address: Address,
-    declared: &Declared<D1DatabaseSpec>,
-    live: &LiveState,
-) -> Option<Change> {
-    let spec = &declared.spec;
-    let all_migrations: Vec<String> = spec.migrations.iter().map(|m| m.name.clone()).collect();
-    let run_migrations = |names: Vec<String>| {
-        (!names.is_empty()).then(|| Step::ApplyD1Migrations {
-            database: address.key.clone(),
-            name: spec.name.clone(),
-            migrations: names,
-        })
-    };
-    let Some(current) = live.d1_databases.iter().find(|db| db.name == spec.name) else {
-        let steps = std::iter::once(create_d1_step(spec))
-            .chain(run_migrations(all_migrations))
-            .collect();
-        return Some(Change {
-            conflict: None,
-            code_diff: Vec::new(),
-            kind: ChangeKind::Create,
-            destructive: false,
-            protected: declared.protect,
-            fields: create_d1_fields(spec),
-            steps,
-            address,
-        });
-    };
-    // `location_hint` is not reported by the API, so it cannot be compared.
-    if current.jurisdiction == spec.jurisdiction {
-        let applied = current.applied_migrations.clone().unwrap_or_default();
-        let recorded = |file: &str| {
-            live.migration_hashes
-                .get(&(spec.name.clone(), file.to_string()))
-        };
-        // Applied files git no longer declares (a reverted commit) are
-        // undone by restoring the bookmark taken just before the earliest
-        // of them ran, which undoes every file applied after it too; those
-        // git still declares run again. Without that bookmark (wrangler ran
-        // the file) nothing can undo it.
-        let first_undeclared = applied
-            .iter()
-            .position(|name| !all_migrations.contains(name));
-        let mut conflicts = Vec::new();
-        let restore = first_undeclared.and_then(|index| {
-            let first = &applied[index];
-            match recorded(first).and_then(|r| r.bookmark_before.clone()) {
-                Some(bookmark) => Some((index, bookmark)),
-                None => {
-                    conflicts.push(format!(
-                        "{first} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
-                    ));
-                    None
-                }
-            }
-        });
-        // What stays applied: everything, or what ran before the restored
-        // bookmark.
-        let kept = &applied[..restore.as_ref().map_or(applied.len(), |(index, _)| *index)];
-        // Pending migrations: declared, not applied (in file order, like
-        // `wrangler d1 migrations apply`).
-        let pending: Vec<String> = all_migrations
-            .into_iter()
-            .filter(|name| !kept.contains(name))
-            .collect();
-        // A migration must not change once it ran: wrangler would not notice.
-        let edited: Vec<String> = spec
-            .migrations
-            .iter()
-            .filter(|m| kept.contains(&m.name))
-            .filter(|m| recorded(&m.name).is_some_and(|r| r.sha256 != m.sha256))
-            .map(|m| m.path.clone())
-            .collect();
-        if pending.is_empty() && edited.is_empty() && restore.is_none() && conflicts.is_empty() {
-            return None;
-        }
-        if !edited.is_empty() {
-            conflicts.insert(0, format!(
-                "{} changed after it was applied; an applied migration must not change: restore it and add a new migration instead",
-                edited.join(", ")
-            ));
-        }
-        let undone: Vec<String> = applied[kept.len()..].to_vec();
-        let mut fields = vec![FieldDiff {
-            field: "migrations".into(),
-            before: Some(json!(applied)),
-            after: Some(json!(
-                undone
-                    .iter()
-                    .map(|n| format!("- {n}"))
-                    .chain(pending.iter().map(|n| format!("+ {n}")))
-                    .collect::<Vec<_>>()
-            )),
-            forces_replacement: false,
-        }];
-        let mut steps = Vec::new();
-        if let Some((_, bookmark)) = &restore {
-            fields.push(FieldDiff {
-                field: "data_loss".into(),
-                before: None,
-                after: Some(json!(format!("writes since {bookmark} are lost"))),
-                forces_replacement: false,
-            });
-            steps.push(Step::RestoreD1Bookmark {
-                database_key: address.key.clone(),
-                name: spec.name.clone(),
-                bookmark: bookmark.clone(),
-                undoes: undone,
-            });
-        }
-        steps.extend(run_migrations(pending));
-        return Some(Change {
-            conflict: (!conflicts.is_empty()).then(|| conflicts.join("; ")),
-            code_diff: Vec::new(),
-            kind: ChangeKind::Update,
-            destructive: restore.is_some(),
-            protected: declared.protect,
-            fields,
-            steps,
-            address,
-        });
-    }
-    let steps = [
-        Step::DeleteD1Database {
-            uuid: current.uuid.clone(),
-            name: current.name.clone(),
-        },
-        create_d1_step(spec),
-    ]
-    .into_iter()
-    .chain(run_migrations(all_migrations))
-    .collect();
-    Some(Change {
-        conflict: None,
-        code_diff: Vec::new(),
-        kind: ChangeKind::Replace,
-        destructive: ResourceKind::D1Databases.holds_data(),
-        protected: declared.protect,
-        fields: vec![changed(
-            "jurisdiction",
-            opt(current.jurisdiction),
-            opt(spec.jurisdiction),
-            true,
-        )],
-        steps,
-        address,
-    })
-}
-
-/// Deletes `current` and creates the declared bucket: destructive.
-fn replace_r2(
-    address: Address,
-    declared: &Declared<R2BucketSpec>,
-    current: &LiveR2Bucket,
-    fields: Vec<FieldDiff>,
-) -> Change {
-    Change {
-        conflict: None,
-        code_diff: Vec::new(),
-        address,
-        kind: ChangeKind::Replace,
-        destructive: ResourceKind::R2Buckets.holds_data(),
-        protected: declared.protect,
-        fields,
-        steps: vec![
-            Step::DeleteR2Bucket {
-                name: current.name.clone(),
-                jurisdiction: current.jurisdiction,
-            },
-            create_r2_step(&declared.spec),
-        ],
-    }
-}
-
-fn create_r2_step(spec: &R2BucketSpec) -> Step {
-    Step::CreateR2Bucket {
-        name: spec.name.clone(),
-        location_hint: spec.location_hint,
-        storage_class: spec.storage_class,
-        jurisdiction: spec.jurisdiction,
-    }
-}
-
-fn plan_r2(
-    address: Address,
-    declared: &Declared<R2BucketSpec>,
-    live: &LiveState,
-) -> Option<Change> {
-    let spec = &declared.spec;
-    let R2BucketSpec {
-        name,
-        location_hint,
-        storage_class,
-        jurisdiction,
-    } = spec;
-    let same_place = live
-        .r2_buckets
-        .iter()
-        .find(|b| &b.name == name && &b.jurisdiction == jurisdiction);
-    let Some(current) = same_place else {
-        // The same name in another jurisdiction that was listed: the bucket
-        // moves, which Cloudflare cannot do in place.
-        if let Some(elsewhere) = live.r2_buckets.iter().find(|b| &b.name == name) {
-            let fields = vec![changed(
-                "jurisdiction",
-                opt(elsewhere.jurisdiction),
-                opt(*jurisdiction),
-                true,
-            )];
-            return Some(replace_r2(address, declared, elsewhere, fields));
-        }
-        let mut fields = vec![added("name", json!(name))];
-        if let Some(hint) = location_hint {
-            fields.push(added("location_hint", json!(hint)));
-        }
-        if let Some(class) = storage_class {
-            fields.push(added("storage_class", json!(class)));
-        }
-        if let Some(j) = jurisdiction {
-            fields.push(added("jurisdiction", json!(j)));
-        }
-        return Some(Change {
-            conflict: None,
-            code_diff: Vec::new(),
-            address,
-            kind: ChangeKind::Create,
-            destructive: false,
-            protected: declared.protect,
-            fields,
-            steps: vec![create_r2_step(spec)],
-        });
-    };
-
-    let mut fields = Vec::new();
-    // Unset fields are not managed: Cloudflare chooses, and git does not care.
-    let location_moves = matches!(location_hint, Some(hint) if current.location != Some(*hint));
-    if location_moves {
-        fields.push(changed(
-            "location_hint",
-            opt(current.location),
-            opt(*location_hint),
-            true,
-        ));
-    }
-    let class_changes = matches!(storage_class, Some(class) if current.storage_class != *class);
-    if class_changes {
-        fields.push(changed(
-            "storage_class",
-            Some(json!(current.storage_class)),
-            opt(*storage_class),
-            false,
-        ));
-    }
-    if fields.is_empty() {
-        return None;
-    }
-    if location_moves {
-        return Some(replace_r2(address, declared, current, fields));
-    }
-    let class = storage_class.unwrap_or(current.storage_class);
-    Some(Change {
-        conflict: None,
-        code_diff: Vec::new(),
-        address,
-        kind: ChangeKind::Update,
-        destructive: false,
-        protected: declared.protect,
-        fields,
-        steps: vec![Step::SetR2StorageClass {
-            name: name.clone(),
-            jurisdiction: *jurisdiction,
-            storage_class: class,
-        }],
-    })
 }
 
 #[cfg(test)]

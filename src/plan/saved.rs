@@ -44,10 +44,10 @@ pub enum SavedPlanError {
 
 impl SavedPlan {
     /// The file's text: pretty JSON ending in a newline.
-    pub fn to_json(&self) -> String {
-        let mut out = serde_json::to_string_pretty(self).unwrap_or_default();
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let mut out = serde_json::to_string_pretty(self)?;
         out.push('\n');
-        out
+        Ok(out)
     }
 
     /// Reads a saved plan, checking its `format_version` first.
@@ -74,7 +74,10 @@ impl SavedPlan {
 ///
 /// Every item is length-prefixed, so no two different inputs hash alike by
 /// concatenation; the order is fixed (paths sorted, maps ordered).
-pub fn manifest_fingerprint(desired: &DesiredState, files: &[(String, Vec<u8>)]) -> String {
+pub fn manifest_fingerprint(
+    desired: &DesiredState,
+    files: &[(String, Vec<u8>)],
+) -> Result<String, serde_json::Error> {
     let mut hasher = Sha256::new();
     let mut feed = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
@@ -111,8 +114,8 @@ pub fn manifest_fingerprint(desired: &DesiredState, files: &[(String, Vec<u8>)])
         }
     }
     feed(b"desired");
-    feed(&serde_json::to_vec(desired).unwrap_or_default());
-    hex::encode(hasher.finalize())
+    feed(&serde_json::to_vec(desired)?);
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

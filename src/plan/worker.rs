@@ -11,18 +11,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Change, ChangeKind, DurableObjectMigration, FieldDiff, ModuleDiff, Step};
-use crate::model::{
-    Address, Binding, Declared, DesiredState, LiveState, LiveWorker, ResolvedBinding, ResourceKind,
-    SecretSource, WorkerModule, WorkerSpec,
+use super::{
+    Change, ChangeKind, Conflict, DurableObjectMigration, Field, FieldDiff, ModuleDiff,
+    SecretState, Share, Steps, Value, VersionRef, WorkerStep,
 };
-
-/// Said in every plan with workers until the ledger stores fingerprints.
-pub const NOTE_SECRETS_NOT_COMPARED: &str =
-    "secret values are not compared: a secret is sent only when its name is new to the worker";
+use crate::model::{
+    Address, Binding, DesiredState, LiveResource, LiveState, LiveWorker, ResolvedBinding,
+    ResourceKind, SecretSource, WorkerModule, WorkerSpec,
+};
 
 /// The length of the identity prefix stored in `workers/tag`.
 const TAG_LENGTH: usize = 20;
@@ -46,7 +45,7 @@ fn identity_of(
     let mut flags: Vec<&String> = compatibility_flags.iter().collect();
     flags.sort();
     flags.dedup();
-    let mut module_list: Vec<Value> = modules
+    let mut module_list: Vec<serde_json::Value> = modules
         .iter()
         .map(|m| json!([m.name, m.kind, sha256_hex(&m.content)]))
         .collect();
@@ -81,75 +80,59 @@ fn resolve_pending(
 ) -> Option<BTreeMap<String, ResolvedBinding>> {
     spec.bindings
         .iter()
-        .map(|(name, binding)| Some((name.clone(), resolve_one(desired, live, binding, pending)?)))
+        .map(|(name, binding)| {
+            let resolved = resolve_one(desired, live, binding, pending).ok()?;
+            Some((name.clone(), resolved))
+        })
         .collect()
 }
 
-/// The id the ledger records for `address`, when that resource still exists.
-fn recorded_id<'l>(live: &'l LiveState, address: &Address) -> Option<&'l str> {
-    let entry = live
-        .inventory
-        .iter()
-        .flatten()
-        .find(|e| &e.address == address)?;
-    let exists = match address.kind {
-        ResourceKind::KvNamespaces => live.kv_namespaces.iter().any(|ns| ns.id == entry.id),
-        ResourceKind::D1Databases => live.d1_databases.iter().any(|db| db.uuid == entry.id),
-        _ => false,
-    };
-    exists.then_some(entry.id.as_str())
-}
-
-/// One binding's target as Cloudflare stores it: the recorded id first (a
-/// renamed namespace keeps it), else found by name; `None` while the
-/// target does not exist or this plan creates or replaces it.
+/// One binding's target as Cloudflare stores it, through the one
+/// resolver (the recorded id first: a renamed namespace keeps it; then
+/// the declared name). `Err` names the target's address while it does not
+/// exist or this plan creates or replaces it (known after apply).
 fn resolve_one(
     desired: &DesiredState,
     live: &LiveState,
     binding: &Binding,
     pending: &BTreeSet<Address>,
-) -> Option<ResolvedBinding> {
+) -> Result<ResolvedBinding, Address> {
     let target = |kind: ResourceKind, key: &str| {
         let address = Address::new(kind, key.to_string());
-        (!pending.contains(&address)).then_some(address)
+        let found = (!pending.contains(&address))
+            .then(|| live.resolve(desired, &address))
+            .flatten();
+        found.ok_or(address)
     };
-    Some(match binding {
-        Binding::KvNamespace(key) => {
-            let address = target(ResourceKind::KvNamespaces, key)?;
-            let id = match recorded_id(live, &address) {
-                Some(id) => id.to_string(),
-                None => {
-                    let title = &desired.kv_namespaces.get(key)?.spec.title;
-                    live.kv_namespaces
-                        .iter()
-                        .find(|ns| &ns.title == title)?
-                        .id
-                        .clone()
-                }
-            };
-            ResolvedBinding::KvNamespace { namespace_id: id }
-        }
-        Binding::D1(key) => {
-            target(ResourceKind::D1Databases, key)?;
-            let name = &desired.d1_databases.get(key)?.spec.name;
-            let uuid = live
-                .d1_databases
-                .iter()
-                .find(|db| &db.name == name)?
-                .uuid
-                .clone();
-            ResolvedBinding::D1 { database_id: uuid }
-        }
+    Ok(match binding {
+        Binding::KvNamespace(key) => match target(ResourceKind::KvNamespaces, key)? {
+            LiveResource::KvNamespace(ns) => ResolvedBinding::KvNamespace {
+                namespace_id: ns.id.clone(),
+            },
+            _ => return Err(Address::new(ResourceKind::KvNamespaces, key.clone())),
+        },
+        Binding::D1(key) => match target(ResourceKind::D1Databases, key)? {
+            LiveResource::D1Database(db) => ResolvedBinding::D1 {
+                database_id: db.uuid.clone(),
+            },
+            _ => return Err(Address::new(ResourceKind::D1Databases, key.clone())),
+        },
         Binding::R2Bucket(key) => {
-            target(ResourceKind::R2Buckets, key)?;
-            let bucket = &desired.r2_buckets.get(key)?.spec;
-            ResolvedBinding::R2Bucket {
-                bucket_name: bucket.name.clone(),
-                jurisdiction: bucket.jurisdiction,
+            // A bucket is bound by its name, which git gives.
+            let address = Address::new(ResourceKind::R2Buckets, key.clone());
+            match desired.r2_buckets.get(key) {
+                Some(bucket) if !pending.contains(&address) => ResolvedBinding::R2Bucket {
+                    bucket_name: bucket.spec.name.clone(),
+                    jurisdiction: bucket.spec.jurisdiction,
+                },
+                _ => return Err(address),
             }
         }
-        Binding::Service(key) => ResolvedBinding::Service {
-            service: desired.workers.get(key)?.spec.name.clone(),
+        Binding::Service(key) => match desired.workers.get(key) {
+            Some(worker) => ResolvedBinding::Service {
+                service: worker.spec.name.clone(),
+            },
+            None => return Err(Address::new(ResourceKind::Workers, key.clone())),
         },
         Binding::DurableObject(class_name) => ResolvedBinding::DurableObject {
             class_name: class_name.clone(),
@@ -194,26 +177,6 @@ pub fn live_identity(worker: &LiveWorker) -> Option<String> {
         &version.compatibility_flags,
         &version.bindings,
     ))
-}
-
-fn describe_binding(binding: &ResolvedBinding) -> Value {
-    serde_json::to_value(binding).unwrap_or(Value::Null)
-}
-
-fn diff_field(
-    fields: &mut Vec<FieldDiff>,
-    field: String,
-    before: Option<Value>,
-    after: Option<Value>,
-) {
-    if before != after {
-        fields.push(FieldDiff {
-            field,
-            before,
-            after,
-            forces_replacement: false,
-        });
-    }
 }
 
 /// Unified diffs between the deployed modules and git's.
@@ -263,464 +226,501 @@ fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff>
     diffs
 }
 
-/// The next migration tag after `old`.
+/// The next migration tag after `old`: `v1`, `v2`, ...; a tag that does
+/// not end in a number gets `-next`.
 fn next_migration_tag(old: Option<&str>) -> String {
-    match old
-        .and_then(|t| t.strip_prefix('v'))
-        .and_then(|n| n.parse::<u64>().ok())
-    {
+    let Some(old) = old else {
+        return "v1".to_string();
+    };
+    match old.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) {
         Some(n) => format!("v{}", n + 1),
-        None if old.is_none() => "v1".to_string(),
-        None => format!("{}-next", old.unwrap_or_default()),
+        None => format!("{old}-next"),
     }
 }
 
-fn list_value(items: &[String]) -> Option<Value> {
-    Some(json!(items))
+/// What one worker's plan is made of, before it becomes a [`Change`].
+#[derive(Default)]
+struct Parts {
+    fields: Vec<FieldDiff>,
+    steps: Vec<WorkerStep>,
+    conflicts: Vec<Conflict>,
+}
+
+impl Parts {
+    fn add(&mut self, field: Field, value: Value) {
+        self.fields.push(FieldDiff::added(field, value));
+    }
+
+    /// Records the diff when the values differ.
+    fn diff(&mut self, field: Field, before: Option<Value>, after: Option<Value>) {
+        if before != after {
+            self.fields.push(FieldDiff::changed(field, before, after));
+        }
+    }
+}
+
+/// A binding's value as the plan shows it: resolved, or known after apply.
+fn binding_value(
+    desired: &DesiredState,
+    live: &LiveState,
+    binding: &Binding,
+    pending: &BTreeSet<Address>,
+) -> Value {
+    match resolve_one(desired, live, binding, pending) {
+        Ok(resolved) => Value::Binding(resolved),
+        Err(target) => Value::PendingBinding(target),
+    }
+}
+
+/// Everything a worker plan reads, in one place.
+struct WorkerInputs<'a> {
+    spec: &'a WorkerSpec,
+    desired: &'a DesiredState,
+    live: &'a LiveState,
+    pending: &'a BTreeSet<Address>,
+    /// The identity of the version git declares, unless a binding target
+    /// is created by this plan.
+    identity: Option<String>,
+    /// The zone routes and custom domains live on (empty when missing:
+    /// then the change carries a conflict).
+    zone_id: String,
 }
 
 /// Plans one worker; `None` when it already matches.
 pub(super) fn plan_worker(
-    address: Address,
     key: &str,
-    declared: &Declared<WorkerSpec>,
     desired: &DesiredState,
     live: &LiveState,
     pending: &BTreeSet<Address>,
 ) -> Option<Change> {
+    let declared = desired.workers.get(key)?;
     let spec = &declared.spec;
-    let identity = identity_pending(desired, live, key, pending);
-    let current = live.workers.iter().find(|w| w.name == spec.name);
-    let mut fields = Vec::new();
-    let mut steps = Vec::new();
-    let mut conflicts = Vec::new();
+    let inputs = WorkerInputs {
+        spec,
+        desired,
+        live,
+        pending,
+        identity: identity_pending(desired, live, key, pending),
+        zone_id: live.zone_id.clone().unwrap_or_default(),
+    };
+    let current = live.worker(desired, key);
+    let mut parts = Parts::default();
     let needs_zone = !spec.routes.is_empty() || !spec.custom_domains.is_empty();
-    let zone_id = live.zone_id.clone();
-    if needs_zone && zone_id.is_none() {
-        let zone = desired
-            .zone
-            .as_ref()
-            .map(|z| z.name.as_str())
-            .unwrap_or("(none)");
-        conflicts.push(format!(
-            "zone `{zone}` was not found in the account: routes and custom domains need it"
-        ));
+    if needs_zone && live.zone_id.is_none() {
+        parts.conflicts.push(Conflict::ZoneNotFound {
+            zone: desired.zone.as_ref().map(|z| z.name.clone()),
+        });
     }
-    let zone_id = zone_id.unwrap_or_default();
-    let classes: Vec<String> = spec
+    let (kind, code_diff) = match current {
+        None => {
+            plan_new(&inputs, &mut parts);
+            (ChangeKind::Create, Vec::new())
+        }
+        Some(current) => (ChangeKind::Update, plan_existing(&inputs, current, &mut parts)),
+    };
+    if parts.steps.is_empty() {
+        return None;
+    }
+    Some(Change {
+        address: Address::new(ResourceKind::Workers, key.to_string()),
+        kind,
+        destructive: false,
+        protected: declared.protect,
+        fields: parts.fields,
+        steps: Steps::Worker(parts.steps),
+        conflicts: parts.conflicts,
+        code_diff,
+    })
+}
+
+/// The Durable Object migration a deploy of `spec` needs: namespaces for
+/// the classes the live script does not have yet.
+fn durable_object_migration(
+    spec: &WorkerSpec,
+    current: Option<&LiveWorker>,
+) -> Option<DurableObjectMigration> {
+    let live_classes: &[String] = current.map_or(&[], |w| &w.durable_object_classes);
+    let new_classes: Vec<String> = spec
         .durable_object_classes()
         .into_iter()
+        .filter(|c| !live_classes.iter().any(|l| l == c))
         .map(str::to_string)
         .collect();
-    let live_classes: Vec<String> = current
-        .map(|w| w.durable_object_classes.clone())
-        .unwrap_or_default();
-    let new_classes: Vec<String> = classes
-        .iter()
-        .filter(|c| !live_classes.contains(c))
-        .cloned()
-        .collect();
-    let migration = (!new_classes.is_empty()).then(|| DurableObjectMigration {
-        old_tag: current.and_then(|w| w.migration_tag.clone()),
-        new_tag: next_migration_tag(current.and_then(|w| w.migration_tag.as_deref())),
-        new_sqlite_classes: new_classes.clone(),
+    let old_tag = current.and_then(|w| w.migration_tag.clone());
+    (!new_classes.is_empty()).then(|| DurableObjectMigration {
+        new_tag: next_migration_tag(old_tag.as_deref()),
+        old_tag,
+        new_sqlite_classes: new_classes,
+    })
+}
+
+/// A new worker: upload the script with its secrets (deployed at once),
+/// then triggers and routing.
+fn plan_new(inputs: &WorkerInputs<'_>, parts: &mut Parts) {
+    let spec = inputs.spec;
+    let text = |s: &str| Value::Text(s.to_string());
+    parts.add(Field::Name, text(&spec.name));
+    parts.add(Field::MainModule, text(&spec.main_module));
+    parts.add(
+        Field::Modules,
+        Value::List(spec.modules.iter().map(|m| m.name.clone()).collect()),
+    );
+    parts.add(Field::CompatibilityDate, text(&spec.compatibility_date));
+    if !spec.compatibility_flags.is_empty() {
+        parts.add(
+            Field::CompatibilityFlags,
+            Value::List(spec.compatibility_flags.clone()),
+        );
+    }
+    for (name, binding) in &spec.bindings {
+        let value = binding_value(inputs.desired, inputs.live, binding, inputs.pending);
+        parts.add(Field::Binding(name.clone()), value);
+    }
+    for name in spec.secrets.keys() {
+        parts.add(Field::Secret(name.clone()), Value::Secret(SecretState::Set));
+    }
+    parts.steps.push(WorkerStep::UploadScript {
+        name: spec.name.clone(),
+        identity: inputs.identity.clone(),
+        migration: durable_object_migration(spec, None),
+        secrets: spec.secrets.keys().cloned().collect(),
     });
+    plan_triggers(inputs, None, parts);
+    plan_routing(inputs, None, parts);
+}
 
-    let Some(current) = current else {
-        // A new worker: upload the script with its secrets (deployed at
-        // once), then triggers and routing.
-        fields.push(added("name", json!(spec.name)));
-        fields.push(added("main_module", json!(spec.main_module)));
-        fields.push(added(
-            "modules",
-            json!(
-                spec.modules
-                    .iter()
-                    .map(|m| m.name.clone())
-                    .collect::<Vec<_>>()
-            ),
-        ));
-        fields.push(added("compatibility_date", json!(spec.compatibility_date)));
-        if !spec.compatibility_flags.is_empty() {
-            fields.push(added(
-                "compatibility_flags",
-                json!(spec.compatibility_flags),
-            ));
-        }
-        for (name, binding) in &spec.bindings {
-            let shown = match resolve_one(desired, live, binding, pending) {
-                Some(r) => describe_binding(&r),
-                None => json!(format!("{} (known after apply)", binding_target(binding))),
-            };
-            fields.push(added(&format!("bindings.{name}"), shown));
-        }
-        for name in spec.secrets.keys() {
-            fields.push(added(&format!("secrets.{name}"), json!("(sensitive)")));
-        }
-        if !spec.crons.is_empty() {
-            fields.push(added("crons", json!(spec.crons)));
-        }
-        for route in &spec.routes {
-            fields.push(added(&format!("routes[{route}]"), json!(route)));
-        }
-        for domain in &spec.custom_domains {
-            fields.push(added(&format!("custom_domains[{domain}]"), json!(domain)));
-        }
-        steps.push(Step::UploadWorkerScript {
-            worker: key.to_string(),
-            name: spec.name.clone(),
-            identity: identity.clone(),
-            migration,
-            secrets: spec.secrets.keys().cloned().collect(),
+/// An existing worker: the version, secrets, triggers and routing it
+/// needs. Returns the code diff of a new version.
+fn plan_existing(
+    inputs: &WorkerInputs<'_>,
+    current: &LiveWorker,
+    parts: &mut Parts,
+) -> Vec<ModuleDiff> {
+    let version = plan_version(inputs, current, parts);
+    let secrets = plan_secrets(inputs, current, parts);
+    plan_deployment(inputs, current, &version, secrets.send, parts);
+    plan_triggers(inputs, Some(&current.crons), parts);
+    plan_routing(inputs, Some(current), parts);
+    // Secrets removed from git go last: the version now live no longer
+    // reads them, and the secrets API needs the newest version deployed.
+    for secret in secrets.delete {
+        parts.steps.push(WorkerStep::DeleteSecret {
+            name: inputs.spec.name.clone(),
+            secret,
         });
-        if !spec.crons.is_empty() {
-            steps.push(Step::SetWorkerCrons {
-                name: spec.name.clone(),
-                crons: spec.crons.clone(),
-            });
-        }
-        for pattern in &spec.routes {
-            steps.push(Step::CreateWorkerRoute {
-                zone_id: zone_id.clone(),
-                pattern: pattern.clone(),
-                script: spec.name.clone(),
-            });
-        }
-        for hostname in &spec.custom_domains {
-            steps.push(Step::AttachCustomDomain {
-                zone_id: zone_id.clone(),
-                hostname: hostname.clone(),
-                script: spec.name.clone(),
-            });
-        }
-        return Some(Change {
-            conflict: join(conflicts),
-            code_diff: Vec::new(),
-            address,
-            kind: ChangeKind::Create,
-            destructive: false,
-            protected: declared.protect,
-            fields,
-            steps,
-        });
+    }
+    match (&current.content, version.ours) {
+        (Some(content), None) => code_diff(&content.modules, &inputs.spec.modules),
+        _ => Vec::new(),
+    }
+}
+
+/// Which live version carries what git declares, and how traffic is split.
+struct VersionState {
+    /// The live shares above 0%, largest first.
+    shares: Vec<Share>,
+    /// The share of the version git declares, when one serves traffic.
+    ours: Option<Share>,
+}
+
+impl VersionState {
+    /// Traffic is split and the declared version has part of it: an
+    /// earlier rollout stopped part-way.
+    fn finishing(&self) -> bool {
+        self.shares.len() > 1 && self.ours.is_some()
+    }
+}
+
+/// Whether live version `id` is what git declares: it carries the
+/// declared identity's tag, or (serving, without our tag) its downloaded
+/// content has the same identity.
+fn is_declared(inputs: &WorkerInputs<'_>, current: &LiveWorker, id: &str) -> bool {
+    let Some(identity) = &inputs.identity else {
+        return false;
     };
+    let tagged = current
+        .versions
+        .iter()
+        .find(|v| v.id == id)
+        .and_then(|v| v.tag.as_deref())
+        .is_some_and(|tag| tag == identity_tag(identity));
+    let same_content = current.current_version().is_some_and(|v| v.id == id)
+        && live_identity(current).as_ref() == Some(identity);
+    tagged || same_content
+}
 
-    // An existing worker: which live versions carry what git declares?
-    let declared_tag = identity.as_deref().map(identity_tag);
-    let shares: Vec<&crate::model::LiveDeploymentShare> = current
+/// The version fields (when a new version is needed): the version itself,
+/// compatibility settings and bindings against the serving version.
+fn plan_version(inputs: &WorkerInputs<'_>, current: &LiveWorker, parts: &mut Parts) -> VersionState {
+    let shares: Vec<Share> = current
         .deployment
         .iter()
         .filter(|s| s.percentage > 0)
+        .map(|s| Share {
+            version_id: s.version_id.clone(),
+            percentage: s.percentage,
+        })
         .collect();
-    let version_of = |id: &str| current.versions.iter().find(|v| v.id == id);
-    let is_declared = |id: &str| {
-        let tagged = match (&declared_tag, version_of(id).and_then(|v| v.tag.as_ref())) {
-            (Some(want), Some(tag)) => want == tag,
-            _ => false,
-        };
-        // A version without our tag may still be byte-for-byte git's: the
-        // live fetch downloaded the serving one's modules to compare.
-        let same_content = identity.is_some()
-            && current.current_version().is_some_and(|v| v.id == id)
-            && live_identity(current) == identity;
-        tagged || same_content
-    };
-    let ours = shares.iter().find(|s| is_declared(&s.version_id)).copied();
+    let ours = shares
+        .iter()
+        .find(|s| is_declared(inputs, current, &s.version_id))
+        .cloned();
+    let state = VersionState { shares, ours };
+    if state.ours.is_some() {
+        return state;
+    }
+    let spec = inputs.spec;
     let serving = current.current_version();
-    let finishing = shares.len() > 1 && ours.is_some();
-    let new_version = ours.is_none();
-    if new_version {
-        diff_field(
-            &mut fields,
-            "version".into(),
-            serving.map(|v| match &v.tag {
-                Some(tag) => json!(format!("#{} {tag}", v.number)),
-                None => json!(format!("#{}", v.number)),
-            }),
-            Some(json!(match &declared_tag {
-                Some(tag) => format!("new {tag}"),
-                None => "new (identity known after apply)".to_string(),
-            })),
-        );
-        if let Some(version) = serving {
-            diff_field(
-                &mut fields,
-                "compatibility_date".into(),
-                version.compatibility_date.clone().map(Value::from),
-                Some(json!(spec.compatibility_date)),
-            );
-            let mut live_flags = version.compatibility_flags.clone();
-            live_flags.sort();
-            diff_field(
-                &mut fields,
-                "compatibility_flags".into(),
-                list_value(&live_flags),
-                list_value(&spec.compatibility_flags),
-            );
-            let names: BTreeSet<&String> = version
-                .bindings
-                .keys()
-                .chain(spec.bindings.keys())
-                .collect();
-            for name in names {
-                let after =
-                    spec.bindings
-                        .get(name)
-                        .map(|b| match resolve_one(desired, live, b, pending) {
-                            Some(r) => describe_binding(&r),
-                            None => json!(format!("{} (known after apply)", binding_target(b))),
-                        });
-                diff_field(
-                    &mut fields,
-                    format!("bindings.{name}"),
-                    version.bindings.get(name).map(describe_binding),
-                    after,
-                );
-            }
-        }
-    }
-    let describe_shares = || {
-        shares
-            .iter()
-            .map(|s| format!("{} at {}%", s.version_id, s.percentage))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let new = match &current.declared_version {
+        Some(version_id) => VersionRef::Existing {
+            version_id: version_id.clone(),
+        },
+        None => VersionRef::New {
+            tag: inputs.identity.as_deref().map(identity_tag),
+        },
     };
-    if finishing && let Some(ours) = ours {
-        fields.push(FieldDiff {
-            field: "deployment".into(),
-            before: Some(json!(describe_shares())),
-            after: Some(json!(format!("{} at 100%", ours.version_id))),
-            forces_replacement: false,
-        });
-    }
-    let code = match (&current.content, new_version) {
-        (Some(content), true) => code_diff(&content.modules, &spec.modules),
-        _ => Vec::new(),
+    parts.diff(
+        Field::Version,
+        serving.map(|v| {
+            Value::Version(VersionRef::Deployed {
+                number: v.number,
+                tag: v.tag.clone(),
+            })
+        }),
+        Some(Value::Version(new)),
+    );
+    let Some(version) = serving else {
+        return state;
     };
+    parts.diff(
+        Field::CompatibilityDate,
+        version.compatibility_date.clone().map(Value::Text),
+        Some(Value::Text(spec.compatibility_date.clone())),
+    );
+    let mut live_flags = version.compatibility_flags.clone();
+    live_flags.sort();
+    parts.diff(
+        Field::CompatibilityFlags,
+        Some(Value::List(live_flags)),
+        Some(Value::List(spec.compatibility_flags.clone())),
+    );
+    let names: BTreeSet<&String> = version
+        .bindings
+        .keys()
+        .chain(spec.bindings.keys())
+        .collect();
+    for name in names {
+        let after = spec
+            .bindings
+            .get(name)
+            .map(|b| binding_value(inputs.desired, inputs.live, b, inputs.pending));
+        let before = version.bindings.get(name).cloned().map(Value::Binding);
+        parts.diff(Field::Binding(name.clone()), before, after);
+    }
+    state
+}
 
-    // Secrets to send: new names, and (with the ledger's fingerprints)
-    // values that changed or were never recorded.
-    let mut new_secrets: Vec<String> = Vec::new();
+/// Secrets to send (new names, and with the ledger's fingerprints values
+/// that changed or were never recorded) and to delete (removed from git).
+struct SecretPlan {
+    send: Vec<String>,
+    delete: Vec<String>,
+}
+
+fn plan_secrets(inputs: &WorkerInputs<'_>, current: &LiveWorker, parts: &mut Parts) -> SecretPlan {
+    let spec = inputs.spec;
+    let mut send = Vec::new();
     for (name, secret) in &spec.secrets {
+        let field = Field::Secret(name.clone());
         if !current.secrets.contains(name) {
-            fields.push(added(&format!("secrets.{name}"), json!("(sensitive)")));
-            new_secrets.push(name.clone());
+            parts.add(field, Value::Secret(SecretState::Set));
+            send.push(name.clone());
             continue;
         }
         // A value this (read-only) run cannot read is compared by name only.
         if matches!(secret.source, SecretSource::Unavailable(_)) {
             continue;
         }
-        let Some(fingerprints) = &live.secret_fingerprints else {
+        let Some(fingerprints) = &inputs.live.secret_fingerprints else {
             continue;
         };
         let now = fingerprints.of(&spec.name, name, &secret.value);
-        let shown = match fingerprints.recorded(&spec.name, name) {
+        let state = match fingerprints.recorded(&spec.name, name) {
             Some(recorded) if recorded == now => continue,
-            Some(_) => "(sensitive value changed)",
-            None => "(sensitive value not recorded yet: sent once)",
+            Some(_) => SecretState::Changed,
+            None => SecretState::NotRecorded,
         };
-        fields.push(changed_field(
-            &format!("secrets.{name}"),
-            json!("(sensitive)"),
-            json!(shown),
-        ));
-        new_secrets.push(name.clone());
+        parts.diff(
+            field,
+            Some(Value::Secret(SecretState::Set)),
+            Some(Value::Secret(state)),
+        );
+        send.push(name.clone());
     }
-    let removed_secrets: Vec<String> = current
+    let delete: Vec<String> = current
         .secrets
         .iter()
         .filter(|name| !spec.secrets.contains_key(*name))
         .cloned()
         .collect();
-    for name in &removed_secrets {
-        fields.push(FieldDiff {
-            field: format!("secrets.{name}"),
-            before: Some(json!("(sensitive)")),
-            after: None,
-            forces_replacement: false,
+    for name in &delete {
+        parts.fields.push(FieldDiff::removed(
+            Field::Secret(name.clone()),
+            Value::Secret(SecretState::Set),
+        ));
+    }
+    SecretPlan { send, delete }
+}
+
+/// How the declared version goes live: a new version or new secrets ride
+/// on an upload (the secrets API would deploy them at once, beside the
+/// rollout), and so does a Durable Object migration (a script upload); a
+/// version the account still has is redeployed; a rollout left split is
+/// finished.
+fn plan_deployment(
+    inputs: &WorkerInputs<'_>,
+    current: &LiveWorker,
+    version: &VersionState,
+    secrets: Vec<String>,
+    parts: &mut Parts,
+) {
+    let spec = inputs.spec;
+    let name = spec.name.clone();
+    let migration = durable_object_migration(spec, Some(current));
+    let uploads = version.ours.is_none() || migration.is_some() || !secrets.is_empty();
+    if uploads && version.shares.len() > 1 && version.ours.is_none() {
+        parts.conflicts.push(Conflict::SplitDeployment {
+            shares: version.shares.clone(),
+            deployed_by: current.deployed_by.clone(),
         });
     }
-    // New secrets ride on a new version (the secrets API would deploy them
-    // at once, beside the rollout); so does a Durable Object migration.
-    let uploads = new_version || migration.is_some() || !new_secrets.is_empty();
-    if uploads && shares.len() > 1 && ours.is_none() {
-        conflicts.push(format!(
-            "the live deployment is split between versions ({}), made by {}: finish or roll back that rollout first",
-            describe_shares(),
-            current.deployed_by.as_deref().unwrap_or("someone else")
-        ));
-    }
+    // A gradual rollout goes beside the version serving all traffic now.
+    let previous = match version.shares.as_slice() {
+        [only] => Some(only.version_id.clone()),
+        _ => None,
+    };
     if let Some(migration) = migration {
-        fields.push(added(
-            "durable_objects.new_sqlite_classes",
-            json!(migration.new_sqlite_classes),
-        ));
-        steps.push(Step::UploadWorkerScript {
-            worker: key.to_string(),
-            name: spec.name.clone(),
-            identity: identity.clone(),
+        parts.add(
+            Field::DurableObjectClasses,
+            Value::List(migration.new_sqlite_classes.clone()),
+        );
+        parts.steps.push(WorkerStep::UploadScript {
+            name,
+            identity: inputs.identity.clone(),
             migration: Some(migration),
-            secrets: new_secrets,
+            secrets,
         });
     } else if uploads
-        && new_secrets.is_empty()
+        && secrets.is_empty()
         && let Some(version_id) = &current.declared_version
     {
         // Git declares a version the account still has: redeploy it.
-        for field in fields.iter_mut().filter(|f| f.field == "version") {
-            field.after = Some(json!(format!(
-                "existing version {version_id} (redeployed, no upload)"
-            )));
-        }
-        steps.push(Step::RedeployWorkerVersion {
-            name: spec.name.clone(),
+        parts.steps.push(WorkerStep::Redeploy {
+            name,
             version_id: version_id.clone(),
             rollout: spec.rollout.clone(),
+            previous,
         });
     } else if uploads {
-        steps.push(Step::UploadWorkerVersion {
-            worker: key.to_string(),
-            name: spec.name.clone(),
-            identity: identity.clone(),
-            secrets: new_secrets,
+        parts.steps.push(WorkerStep::UploadVersion {
+            name: name.clone(),
+            identity: inputs.identity.clone(),
+            secrets,
         });
-        steps.push(Step::DeployWorkerVersion {
-            name: spec.name.clone(),
+        parts.steps.push(WorkerStep::Deploy {
+            name,
             rollout: spec.rollout.clone(),
+            previous,
         });
-    } else if finishing && let Some(ours) = ours {
-        steps.push(Step::FinishWorkerRollout {
-            name: spec.name.clone(),
+    } else if version.finishing()
+        && let Some(ours) = &version.ours
+    {
+        parts.fields.push(FieldDiff::changed(
+            Field::Deployment,
+            Some(Value::Deployment(version.shares.clone())),
+            Some(Value::Deployment(vec![Share {
+                version_id: ours.version_id.clone(),
+                percentage: 100,
+            }])),
+        ));
+        parts.steps.push(WorkerStep::FinishRollout {
+            name,
             version_id: ours.version_id.clone(),
         });
     }
-    // Secrets removed from git go last: the version now live no longer
-    // reads them, and the secrets API needs the newest version deployed.
-    let deletes: Vec<Step> = removed_secrets
-        .into_iter()
-        .map(|secret| Step::DeleteWorkerSecret {
-            name: spec.name.clone(),
-            secret,
-        })
-        .collect();
+}
 
-    if current.crons != spec.crons {
-        fields.push(FieldDiff {
-            field: "crons".into(),
-            before: list_value(&current.crons),
-            after: list_value(&spec.crons),
-            forces_replacement: false,
-        });
-        steps.push(Step::SetWorkerCrons {
-            name: spec.name.clone(),
-            crons: spec.crons.clone(),
-        });
+/// Cron triggers (`live_crons` is `None` for a new worker): replaced as a
+/// whole when they differ.
+fn plan_triggers(inputs: &WorkerInputs<'_>, live_crons: Option<&[String]>, parts: &mut Parts) {
+    let crons = &inputs.spec.crons;
+    if live_crons.unwrap_or_default() == crons.as_slice() {
+        return;
     }
-    for route in &current.routes {
-        if !spec.routes.contains(&route.pattern) {
-            fields.push(FieldDiff {
-                field: format!("routes[{}]", route.pattern),
-                before: Some(json!(route.pattern)),
-                after: None,
-                forces_replacement: false,
-            });
-            steps.push(Step::DeleteWorkerRoute {
-                zone_id: zone_id.clone(),
-                route_id: route.id.clone(),
-                pattern: route.pattern.clone(),
-            });
-        }
+    parts.diff(
+        Field::Crons,
+        live_crons.map(|live| Value::List(live.to_vec())),
+        Some(Value::List(crons.clone())),
+    );
+    parts.steps.push(WorkerStep::SetCrons {
+        name: inputs.spec.name.clone(),
+        crons: crons.clone(),
+    });
+}
+
+/// Routes and custom domains: removed ones first, then added ones.
+fn plan_routing(inputs: &WorkerInputs<'_>, current: Option<&LiveWorker>, parts: &mut Parts) {
+    let spec = inputs.spec;
+    let zone_id = &inputs.zone_id;
+    let (routes, domains) = current.map_or((&[][..], &[][..]), |w| {
+        (&w.routes[..], &w.custom_domains[..])
+    });
+    for route in routes.iter().filter(|r| !spec.routes.contains(&r.pattern)) {
+        parts.fields.push(FieldDiff::removed(
+            Field::Route(route.pattern.clone()),
+            Value::Text(route.pattern.clone()),
+        ));
+        parts.steps.push(WorkerStep::DeleteRoute {
+            zone_id: zone_id.clone(),
+            route_id: route.id.clone(),
+            pattern: route.pattern.clone(),
+        });
     }
     for pattern in &spec.routes {
-        if !current.routes.iter().any(|r| &r.pattern == pattern) {
-            fields.push(added(&format!("routes[{pattern}]"), json!(pattern)));
-            steps.push(Step::CreateWorkerRoute {
+        if !routes.iter().any(|r| &r.pattern == pattern) {
+            parts.add(Field::Route(pattern.clone()), Value::Text(pattern.clone()));
+            parts.steps.push(WorkerStep::CreateRoute {
                 zone_id: zone_id.clone(),
                 pattern: pattern.clone(),
                 script: spec.name.clone(),
             });
         }
     }
-    for domain in &current.custom_domains {
-        if !spec.custom_domains.contains(&domain.hostname) {
-            fields.push(FieldDiff {
-                field: format!("custom_domains[{}]", domain.hostname),
-                before: Some(json!(domain.hostname)),
-                after: None,
-                forces_replacement: false,
-            });
-            steps.push(Step::DetachCustomDomain {
-                domain_id: domain.id.clone(),
-                hostname: domain.hostname.clone(),
-            });
-        }
+    for domain in domains
+        .iter()
+        .filter(|d| !spec.custom_domains.contains(&d.hostname))
+    {
+        parts.fields.push(FieldDiff::removed(
+            Field::CustomDomain(domain.hostname.clone()),
+            Value::Text(domain.hostname.clone()),
+        ));
+        parts.steps.push(WorkerStep::DetachDomain {
+            domain_id: domain.id.clone(),
+            hostname: domain.hostname.clone(),
+        });
     }
     for hostname in &spec.custom_domains {
-        if !current
-            .custom_domains
-            .iter()
-            .any(|d| &d.hostname == hostname)
-        {
-            fields.push(added(
-                &format!("custom_domains[{hostname}]"),
-                json!(hostname),
-            ));
-            steps.push(Step::AttachCustomDomain {
+        if !domains.iter().any(|d| &d.hostname == hostname) {
+            parts.add(
+                Field::CustomDomain(hostname.clone()),
+                Value::Text(hostname.clone()),
+            );
+            parts.steps.push(WorkerStep::AttachDomain {
                 zone_id: zone_id.clone(),
                 hostname: hostname.clone(),
                 script: spec.name.clone(),
             });
         }
-    }
-    steps.extend(deletes);
-    if steps.is_empty() {
-        return None;
-    }
-    Some(Change {
-        conflict: join(conflicts),
-        code_diff: code,
-        address,
-        kind: ChangeKind::Update,
-        destructive: false,
-        protected: declared.protect,
-        fields,
-        steps,
-    })
-}
-
-fn join(conflicts: Vec<String>) -> Option<String> {
-    (!conflicts.is_empty()).then(|| conflicts.join("; "))
-}
-
-fn changed_field(field: &str, before: Value, after: Value) -> FieldDiff {
-    FieldDiff {
-        field: field.to_string(),
-        before: Some(before),
-        after: Some(after),
-        forces_replacement: false,
-    }
-}
-
-fn added(field: &str, value: Value) -> FieldDiff {
-    FieldDiff {
-        field: field.to_string(),
-        before: None,
-        after: Some(value),
-        forces_replacement: false,
-    }
-}
-
-fn binding_target(binding: &Binding) -> String {
-    match binding {
-        Binding::KvNamespace(key) => format!("kv_namespaces.{key}"),
-        Binding::D1(key) => format!("d1_databases.{key}"),
-        Binding::R2Bucket(key) => format!("r2_buckets.{key}"),
-        Binding::Service(key) => format!("workers.{key}"),
-        Binding::DurableObject(class) => format!("durable object {class}"),
-        Binding::Text(_) => "text".to_string(),
-        Binding::Json(_) => "json".to_string(),
     }
 }
 

@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use super::markdown::{Section, assemble, change_blocks, drift_marker, short_commit};
-use super::text::{symbol, value, verb};
+use super::text::{symbol, verb};
+use super::words::{self, value};
 use crate::drift::{DriftChange, DriftReport, ServingVersion, Unmanaged};
 use crate::plan::ChangeKind;
 
@@ -98,8 +99,12 @@ fn text_changes(out: &mut String, title: &str, items: &[DriftChange]) {
                 ),
             };
         }
-        if let Some(conflict) = &change.conflict {
-            let _ = writeln!(out, "      ! conflict: {conflict}");
+        if !change.conflicts.is_empty() {
+            let _ = writeln!(
+                out,
+                "      ! conflict: {}",
+                words::conflicts(&change.conflicts)
+            );
         }
     }
     out.push('\n');
@@ -167,14 +172,14 @@ pub fn drift_text(report: &DriftReport) -> String {
 }
 
 /// The report as pretty JSON, ending in a newline.
-pub fn drift_json(report: &DriftReport) -> String {
-    let mut value = serde_json::to_value(report).unwrap_or_default();
+pub fn drift_json(report: &DriftReport) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(report)?;
     if let Some(object) = value.as_object_mut() {
         object.insert("drift".into(), report.has_drift().into());
     }
-    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let mut out = serde_json::to_string_pretty(&value)?;
     out.push('\n');
-    out
+    Ok(out)
 }
 
 /// The report as the body of a GitHub issue: marker, title line, a table

@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use super::text::{MAX_DIFF_LINES, symbol, value, verb};
+use super::text::{MAX_DIFF_LINES, symbol, verb};
+use super::words::{self, value};
 use crate::plan::{Change, ChangeKind, FieldDiff, Plan};
 
 /// GitHub's limit on the body of a comment or an issue, in characters. A
@@ -196,11 +197,12 @@ pub(super) fn change_blocks(section: &mut Section, changes: &[Change], unchanged
     section.code("diff", lines);
     let mut warnings = String::new();
     for change in changes {
-        if let Some(conflict) = &change.conflict {
+        if !change.conflicts.is_empty() {
             let _ = writeln!(
                 warnings,
-                "- :x: `{}`: conflict: {conflict}. Apply refuses this plan.",
-                change.address
+                "- :x: `{}`: conflict: {}. Apply refuses this plan.",
+                change.address,
+                words::conflicts(&change.conflicts)
             );
         }
         let deletes_data = change.destructive || change.kind == ChangeKind::Delete;

@@ -3,6 +3,7 @@
 mod drift;
 mod markdown;
 mod text;
+mod words;
 
 pub use drift::{drift_json, drift_markdown, drift_text};
 pub use markdown::{
@@ -10,11 +11,12 @@ pub use markdown::{
     plan_comment, short_commit,
 };
 pub use text::text;
+pub use words::{binding, conflicts, outcome_detail, outcome_line, value};
 
 use crate::plan::Plan;
 
 /// The plan as pretty JSON (schema: `docs/plan-json.md`), ending in a newline.
-pub fn json(plan: &Plan) -> String {
+pub fn json(plan: &Plan) -> Result<String, serde_json::Error> {
     let view = serde_json::json!({
         "format_version": plan.format_version,
         "environment": plan.environment,
@@ -25,9 +27,9 @@ pub fn json(plan: &Plan) -> String {
         "unchanged": plan.unchanged,
         "notes": plan.notes,
     });
-    let mut out = serde_json::to_string_pretty(&view).unwrap_or_default();
+    let mut out = serde_json::to_string_pretty(&view)?;
     out.push('\n');
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

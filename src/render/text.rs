@@ -2,8 +2,7 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
+use super::words::{self, value};
 use crate::plan::{ChangeKind, FieldDiff, ModuleDiff, Plan};
 
 pub(super) fn symbol(kind: ChangeKind) -> &'static str {
@@ -21,13 +20,6 @@ pub(super) fn verb(kind: ChangeKind) -> &'static str {
         ChangeKind::Update => "update",
         ChangeKind::Replace => "replace",
         ChangeKind::Delete => "delete",
-    }
-}
-
-pub(super) fn value(value: &Option<Value>) -> String {
-    match value {
-        None | Some(Value::Null) => "(none)".to_string(),
-        Some(v) => v.to_string(),
     }
 }
 
@@ -101,8 +93,12 @@ pub fn text(plan: &Plan) -> String {
             for diff in &change.fields {
                 field_line(&mut out, change.kind, diff);
             }
-            if let Some(conflict) = &change.conflict {
-                let _ = writeln!(out, "      ! conflict: {conflict}");
+            if !change.conflicts.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      ! conflict: {}",
+                    words::conflicts(&change.conflicts)
+                );
             }
             code_diff(&mut out, &change.code_diff);
             let deletes_data = change.destructive || change.kind == ChangeKind::Delete;

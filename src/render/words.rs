@@ -1,0 +1,368 @@
+//! The words for the plan's and the apply's data: values, conflicts, notes
+//! and effects as a person reads them. Every renderer (text, markdown,
+//! drift, errors) says them through here, and nothing else turns them into
+//! text.
+
+use std::fmt;
+
+use crate::apply::{ChangeOutcome, Effect};
+use crate::drift::DriftNote;
+use crate::model::{Jurisdiction, ResolvedBinding};
+use crate::plan::{Conflict, Note, SecretState, Share, Value, VersionRef};
+
+/// A field's value for a person; `(none)` when absent.
+pub fn value(value: &Option<Value>) -> String {
+    match value {
+        None => "(none)".to_string(),
+        Some(value) => value.to_string(),
+    }
+}
+
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| quoted(i)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn in_jurisdiction(jurisdiction: &Option<Jurisdiction>) -> String {
+    match jurisdiction {
+        Some(j) => format!(" (jurisdiction {})", j.as_str()),
+        None => String::new(),
+    }
+}
+
+/// A binding's target: its kind, then what it points at.
+pub fn binding(binding: &ResolvedBinding) -> String {
+    match binding {
+        ResolvedBinding::KvNamespace { namespace_id } => format!("KV namespace {namespace_id}"),
+        ResolvedBinding::D1 { database_id } => format!("D1 database {database_id}"),
+        ResolvedBinding::R2Bucket {
+            bucket_name,
+            jurisdiction,
+        } => format!("R2 bucket {bucket_name}{}", in_jurisdiction(jurisdiction)),
+        ResolvedBinding::Service { service } => format!("service {service}"),
+        ResolvedBinding::DurableObject { class_name } => format!("durable object {class_name}"),
+        ResolvedBinding::PlainText { text } => format!("text {}", quoted(text)),
+        ResolvedBinding::Json { json } => format!("json {json}"),
+    }
+}
+
+fn shares(shares: &[Share]) -> String {
+    shares
+        .iter()
+        .map(|s| format!("{} at {}%", s.version_id, s.percentage))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Text(text) => f.write_str(&quoted(text)),
+            Value::List(items) => f.write_str(&list(items)),
+            Value::LocationHint(hint) => f.write_str(&quoted(hint.as_str())),
+            Value::Jurisdiction(j) => f.write_str(&quoted(j.as_str())),
+            Value::StorageClass(class) => f.write_str(&quoted(class.as_str())),
+            Value::Binding(resolved) => f.write_str(&binding(resolved)),
+            Value::PendingBinding(address) => write!(f, "{address} (known after apply)"),
+            Value::Secret(SecretState::Set) => f.write_str("(sensitive)"),
+            Value::Secret(SecretState::Changed) => f.write_str("(sensitive value changed)"),
+            Value::Secret(SecretState::NotRecorded) => {
+                f.write_str("(sensitive value not recorded yet: sent once)")
+            }
+            Value::Version(VersionRef::Deployed { number, tag }) => match tag {
+                Some(tag) => write!(f, "#{number} {tag}"),
+                None => write!(f, "#{number}"),
+            },
+            Value::Version(VersionRef::New { tag: Some(tag) }) => write!(f, "new {tag}"),
+            Value::Version(VersionRef::New { tag: None }) => {
+                f.write_str("new (identity known after apply)")
+            }
+            Value::Version(VersionRef::Existing { version_id }) => {
+                write!(f, "existing version {version_id} (redeployed, no upload)")
+            }
+            Value::Deployment(list) => f.write_str(&shares(list)),
+            Value::MigrationChanges { undo, run } => {
+                let items: Vec<String> = undo
+                    .iter()
+                    .map(|n| format!("- {n}"))
+                    .chain(run.iter().map(|n| format!("+ {n}")))
+                    .collect();
+                f.write_str(&list(&items))
+            }
+            Value::WritesSince(bookmark) => write!(f, "writes since {bookmark} are lost"),
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::ZoneNotFound { zone } => write!(
+                f,
+                "zone `{}` was not found in the account: routes and custom domains need it",
+                zone.as_deref().unwrap_or("(none)")
+            ),
+            Conflict::SplitDeployment {
+                shares: list,
+                deployed_by,
+            } => write!(
+                f,
+                "the live deployment is split between versions ({}), made by {}: finish or roll back that rollout first",
+                shares(list),
+                deployed_by.as_deref().unwrap_or("someone else")
+            ),
+            Conflict::MigrationsEdited { files } => write!(
+                f,
+                "{} changed after it was applied; an applied migration must not change: restore it and add a new migration instead",
+                files.join(", ")
+            ),
+            Conflict::MigrationNotUndoable { file } => write!(
+                f,
+                "{file} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
+            ),
+        }
+    }
+}
+
+/// Every conflict of a change, in one line.
+pub fn conflicts(conflicts: &[Conflict]) -> String {
+    conflicts
+        .iter()
+        .map(Conflict::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::NoLedgerYet => f.write_str(
+                "the account has no ledger yet: resources removed from git are deleted only once an apply has recorded what flareops manages",
+            ),
+            Note::SecretsNotCompared => f.write_str(
+                "secret values are not compared: a secret is sent only when its name is new to the worker",
+            ),
+            Note::SecretValuesUnavailable { variables } => write!(
+                f,
+                "secret values not available to this run ({}): those secrets are compared by name only, so a changed value shows only in a plan that has them (apply always needs them)",
+                variables.join(", ")
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DriftNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DriftNote::NeverApplied => f.write_str(
+                "flareops has never applied this environment (no apply in the ledger's journal): every difference is pending",
+            ),
+            DriftNote::ReferenceUnknown { reason } => {
+                if let Some(reason) = reason {
+                    write!(f, "{reason}; ")?;
+                }
+                f.write_str(
+                    "the manifests of the last apply cannot be read from git, so differences git made since cannot be told from changes made outside git: all are shown as changed outside git",
+                )
+            }
+            DriftNote::LastApplyUnfinished { id, status } => write!(
+                f,
+                "the last apply ({id}) {status}: the account may be part-way between two commits; `flareops apply` finishes the job"
+            ),
+            DriftNote::Plan(note) => note.fmt(f),
+        }
+    }
+}
+
+fn with_secrets(secrets: &[String]) -> String {
+    if secrets.is_empty() {
+        return String::new();
+    }
+    format!(" with secrets {} (values not shown)", secrets.join(", "))
+}
+
+fn percentages(reached: &[u8]) -> String {
+    reached
+        .iter()
+        .map(|p| format!("{p}%"))
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+fn gone(already_gone: bool, done: String, what: String) -> String {
+    if already_gone {
+        format!("{what} was already gone")
+    } else {
+        done
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Effect::KvCreated { title, id } => format!("created KV namespace {title:?} (id {id})"),
+            Effect::KvRenamed { id, title } => {
+                format!("renamed KV namespace {id} to {title:?} (same id, data kept)")
+            }
+            Effect::KvDeleted {
+                id,
+                title,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("deleted KV namespace {title:?} (id {id})"),
+                format!("KV namespace {title:?} (id {id})"),
+            ),
+            Effect::D1Created { name, uuid, .. } => {
+                format!("created D1 database {name:?} (uuid {uuid})")
+            }
+            Effect::D1Deleted {
+                uuid,
+                name,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("deleted D1 database {name:?} (uuid {uuid})"),
+                format!("D1 database {name:?} (uuid {uuid})"),
+            ),
+            Effect::MigrationsApplied { name, files } => format!(
+                "applied migrations {} to D1 database {name:?} (bookmark before them: {})",
+                files
+                    .iter()
+                    .map(|(file, _)| file.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                files.first().map_or("", |(_, bookmark)| bookmark.as_str())
+            ),
+            Effect::BookmarkRestored {
+                name,
+                bookmark,
+                undone,
+                undo_bookmark,
+            } => format!(
+                "restored D1 database {name:?} to bookmark {bookmark}, undoing migrations {} (writes since then are lost; bookmark {undo_bookmark} undoes this restore)",
+                undone.join(", ")
+            ),
+            Effect::R2Created {
+                name, jurisdiction, ..
+            } => format!("created R2 bucket {name:?}{}", in_jurisdiction(jurisdiction)),
+            Effect::R2StorageClassSet {
+                name,
+                storage_class,
+                ..
+            } => format!(
+                "set the storage class of R2 bucket {name:?} to {}",
+                storage_class.as_str()
+            ),
+            Effect::R2Deleted {
+                name,
+                already_gone,
+                ..
+            } => gone(
+                *already_gone,
+                format!("deleted R2 bucket {name:?}"),
+                format!("R2 bucket {name:?}"),
+            ),
+            Effect::ScriptUploaded {
+                name,
+                version_id,
+                tag,
+                secrets,
+            } => format!(
+                "uploaded and deployed worker {name:?} (version {version_id}, tag {tag}){}",
+                with_secrets(secrets)
+            ),
+            Effect::VersionUploaded {
+                name,
+                version_id,
+                tag,
+                secrets,
+            } => format!(
+                "uploaded version {version_id} of worker {name:?} (tag {tag}){}",
+                with_secrets(secrets)
+            ),
+            Effect::Deployed {
+                name,
+                version_id,
+                percentages: reached,
+                redeployed,
+            } => {
+                let how = if reached.as_slice() == [100] {
+                    format!("deployed version {version_id} of worker {name:?} at 100%")
+                } else {
+                    format!(
+                        "rolled out version {version_id} of worker {name:?} in steps {}",
+                        percentages(reached)
+                    )
+                };
+                if *redeployed {
+                    format!("redeployed existing version (no upload): {how}")
+                } else {
+                    how
+                }
+            }
+            Effect::RolloutFinished { name, version_id } => format!(
+                "finished the rollout of worker {name:?}: version {version_id} at 100%"
+            ),
+            Effect::SecretDeleted { name, secret } => {
+                format!("deleted secret {secret} of worker {name:?}")
+            }
+            Effect::CronsSet { name, crons } => {
+                format!("set the cron triggers of worker {name:?} to {crons:?}")
+            }
+            Effect::RouteCreated { pattern } => format!("added route {pattern}"),
+            Effect::RouteDeleted {
+                pattern,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("removed route {pattern}"),
+                format!("route {pattern}"),
+            ),
+            Effect::DomainAttached { hostname } => format!("attached custom domain {hostname}"),
+            Effect::DomainDetached {
+                hostname,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("detached custom domain {hostname}"),
+                format!("custom domain {hostname}"),
+            ),
+            Effect::ScriptDeleted { name, already_gone } => gone(
+                *already_gone,
+                format!("deleted worker {name:?}"),
+                format!("worker {name:?}"),
+            ),
+        };
+        f.write_str(&text)
+    }
+}
+
+/// What a change did, in one line (the journal's detail): its effects, or
+/// the error that stopped it after them.
+pub fn outcome_detail(outcome: &ChangeOutcome) -> String {
+    let done: Vec<String> = outcome.done.iter().map(Effect::to_string).collect();
+    match &outcome.error {
+        None => done.join("; "),
+        Some(error) if done.is_empty() => error.to_string(),
+        Some(error) => format!("{error} (done before it: {})", done.join("; ")),
+    }
+}
+
+/// A change's line in the apply's output, ending in a newline.
+pub fn outcome_line(outcome: &ChangeOutcome) -> String {
+    match &outcome.error {
+        None => format!("{}: {}\n", outcome.address, outcome_detail(outcome)),
+        Some(error) => {
+            let hint = error
+                .hint()
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default();
+            format!("{}: FAILED: {}{hint}\n", outcome.address, outcome_detail(outcome))
+        }
+    }
+}
