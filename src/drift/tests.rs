@@ -80,7 +80,7 @@ fn last_apply() -> LastApply {
         finished_at: Some("2026-01-01T00:00:01Z".into()),
         git_commit: "flareops abc".into(),
         actor: "ci".into(),
-        status: "succeeded".into(),
+        status: crate::ledger::journal::ShownStatus::Succeeded,
     }
 }
 
@@ -156,7 +156,7 @@ fn a_setting_changed_in_the_account_is_changed_outside_git() {
     );
     assert!(report.pending.is_empty());
     let field = &report.changed_outside_git[0].change.fields[0];
-    assert_eq!(field.field, "storage_class");
+    assert_eq!(field.field, crate::plan::Field::StorageClass);
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn without_an_apply_every_difference_is_pending() {
     let mut pending = addresses(&report.pending);
     pending.sort();
     assert_eq!(pending, ["kv_namespaces.users", "r2_buckets.assets"]);
-    assert!(report.notes.iter().any(|n| n == NOTE_NEVER_APPLIED));
+    assert!(report.notes.contains(&DriftNote::NeverApplied));
 }
 
 #[test]
@@ -247,14 +247,14 @@ fn with_unknown_manifests_of_the_last_apply_differences_count_as_outside_git() {
     let live = applied_live(StorageClass::Standard);
     let now = plan(&desired, &live);
     let apply = LastApply {
-        status: "interrupted".into(),
+        status: crate::ledger::journal::ShownStatus::Interrupted,
         ..last_apply()
     };
     let report = classify(&DriftInputs {
         desired: &desired,
         live: &live,
         now: &now,
-        reference: Reference::Unknown,
+        reference: Reference::Unknown(None),
         last_apply: Some(&apply),
         scripts: &[],
         elsewhere: &[],
@@ -264,8 +264,21 @@ fn with_unknown_manifests_of_the_last_apply_differences_count_as_outside_git() {
         addresses(&report.changed_outside_git),
         ["r2_buckets.assets"]
     );
-    assert!(report.notes.iter().any(|n| n.contains("cannot be told")));
-    assert!(report.notes.iter().any(|n| n.contains("interrupted")));
+    assert!(
+        report
+            .notes
+            .contains(&DriftNote::ReferenceUnknown { reason: None })
+    );
+    assert!(report.notes.iter().any(|n| matches!(
+        n,
+        DriftNote::LastApplyUnfinished {
+            status: crate::ledger::journal::ShownStatus::Interrupted,
+            ..
+        }
+    )));
+    let words: Vec<String> = report.notes.iter().map(ToString::to_string).collect();
+    assert!(words.iter().any(|n| n.contains("cannot be told")), "{words:?}");
+    assert!(words.iter().any(|n| n.contains("interrupted")), "{words:?}");
 }
 
 #[test]
@@ -304,7 +317,7 @@ fn drift_report_views() {
     insta::assert_snapshot!("drift_text", crate::render::drift_text(&report));
     insta::assert_snapshot!("drift_markdown", crate::render::drift_markdown(&report));
     let json: serde_json::Value =
-        serde_json::from_str(&crate::render::drift_json(&report)).expect("json");
+        serde_json::from_str(&crate::render::drift_json(&report).expect("json")).expect("json");
     assert_eq!(json["drift"], serde_json::Value::Bool(true));
     assert_eq!(
         json["deleted_outside_git"][0]["address"],
@@ -351,20 +364,23 @@ fn a_secret_value_rotated_in_ci_is_pending_not_changed_outside_git() {
     let desired = desired(StorageClass::Standard);
     let live = applied_live(StorageClass::Standard);
     let mut now = plan(&desired, &live);
-    let secret = |field: &str| crate::plan::FieldDiff {
-        field: field.into(),
-        before: Some(serde_json::json!("(sensitive)")),
-        after: Some(serde_json::json!("(sensitive value changed)")),
-        forces_replacement: false,
+    let secret = |name: &str| {
+        crate::plan::FieldDiff::changed(
+            crate::plan::Field::Secret(name.into()),
+            Some(crate::plan::Value::Secret(crate::plan::SecretState::Set)),
+            Some(crate::plan::Value::Secret(
+                crate::plan::SecretState::Changed,
+            )),
+        )
     };
     now.changes.push(Change {
         address: Address::new(ResourceKind::Workers, "api"),
         kind: ChangeKind::Update,
         destructive: false,
         protected: false,
-        fields: vec![secret("secrets.JWT_SECRET")],
-        steps: Vec::new(),
-        conflict: None,
+        fields: vec![secret("JWT_SECRET")],
+        steps: crate::plan::Steps::Worker(Vec::new()),
+        conflicts: Vec::new(),
         code_diff: Vec::new(),
     });
     let report = classify(&DriftInputs {

@@ -127,7 +127,7 @@ mod tests {
         let desired = DesiredState::empty("staging", AccountTarget::Local);
         SavedPlan {
             plan: crate::plan::plan(&desired, &LiveState::default()),
-            manifest_fingerprint: manifest_fingerprint(&desired, &[]),
+            manifest_fingerprint: manifest_fingerprint(&desired, &[]).expect("hash"),
             local: false,
         }
     }
@@ -135,13 +135,13 @@ mod tests {
     #[test]
     fn saved_plan_round_trips() {
         let saved = saved();
-        let parsed = SavedPlan::parse(&saved.to_json()).expect("parses");
+        let parsed = SavedPlan::parse(&saved.to_json().expect("json")).expect("parses");
         assert_eq!(parsed, saved);
     }
 
     #[test]
     fn unknown_version_and_garbage_are_refused() {
-        let mut value: Value = serde_json::from_str(&saved().to_json()).expect("json");
+        let mut value: Value = serde_json::from_str(&saved().to_json().expect("json")).expect("json");
         value["format_version"] = Value::from(99);
         assert!(matches!(
             SavedPlan::parse(&value.to_string()),
@@ -162,9 +162,15 @@ mod tests {
         let desired = DesiredState::empty("staging", AccountTarget::Local);
         let a = ("infra/a.yaml".to_string(), b"a: 1".to_vec());
         let b = ("infra/b.yaml".to_string(), b"b: 1".to_vec());
-        let one = manifest_fingerprint(&desired, &[a.clone(), b.clone()]);
-        assert_eq!(one, manifest_fingerprint(&desired, &[b.clone(), a.clone()]));
+        let one = manifest_fingerprint(&desired, &[a.clone(), b.clone()]).expect("hash");
+        assert_eq!(
+            one,
+            manifest_fingerprint(&desired, &[b.clone(), a.clone()]).expect("hash")
+        );
         let changed = ("infra/b.yaml".to_string(), b"b: 2".to_vec());
-        assert_ne!(one, manifest_fingerprint(&desired, &[a, changed]));
+        assert_ne!(
+            one,
+            manifest_fingerprint(&desired, &[a, changed]).expect("hash")
+        );
     }
 }

@@ -126,11 +126,11 @@ fn storage_class_change_is_an_in_place_update() {
     assert!(!change.destructive);
     assert_eq!(
         change.steps,
-        vec![Step::SetR2StorageClass {
+        Steps::R2Bucket(vec![R2Step::SetStorageClass {
             name: "assets-staging".into(),
             jurisdiction: None,
             storage_class: StorageClass::InfrequentAccess,
-        }]
+        }])
     );
 }
 
@@ -147,8 +147,11 @@ fn location_change_replaces_the_bucket_destructively() {
     let change = &plan.changes[0];
     assert!(change.destructive);
     assert!(change.fields[0].forces_replacement);
-    assert!(matches!(change.steps[0], Step::DeleteR2Bucket { .. }));
-    assert!(matches!(change.steps[1], Step::CreateR2Bucket { .. }));
+    assert!(matches!(
+        &change.steps,
+        Steps::R2Bucket(steps)
+            if matches!(steps[..], [R2Step::Delete { .. }, R2Step::Create { .. }])
+    ));
 }
 
 #[test]
@@ -159,9 +162,12 @@ fn d1_jurisdiction_change_replaces_and_keeps_protect() {
     db.protect = true;
     let plan = check(&desired, &matching_live(), &["Replace d1_databases.main"]);
     assert!(plan.changes[0].destructive && plan.changes[0].protected);
+    let Steps::D1Database(steps) = &plan.changes[0].steps else {
+        panic!("D1 steps expected");
+    };
     assert_eq!(
-        plan.changes[0].steps[0],
-        Step::DeleteD1Database {
+        steps[0],
+        D1Step::Delete {
             uuid: "db1".into(),
             name: "main-staging".into()
         }
@@ -190,9 +196,12 @@ fn bucket_in_another_listed_jurisdiction_is_replaced() {
         .spec
         .jurisdiction = Some(Jurisdiction::Eu);
     let plan = check(&desired, &matching_live(), &["Replace r2_buckets.assets"]);
+    let Steps::R2Bucket(steps) = &plan.changes[0].steps else {
+        panic!("R2 steps expected");
+    };
     assert_eq!(
-        plan.changes[0].steps[0],
-        Step::DeleteR2Bucket {
+        steps[0],
+        R2Step::Delete {
             name: "assets-staging".into(),
             jurisdiction: None
         }
@@ -207,64 +216,13 @@ fn live_resources_not_in_git_are_left_alone_and_the_plan_says_so() {
         title: "someone-elses".into(),
     });
     let plan = check(&desired(), &live, &[]);
-    assert!(plan.notes.iter().any(|n| n == NOTE_NO_DELETES));
+    assert!(plan.notes.contains(&Note::NoLedgerYet));
 }
 
 #[test]
 fn fingerprint_is_recorded() {
     let live = matching_live();
     assert_eq!(plan(&desired(), &live).live_fingerprint, live.fingerprint());
-}
-
-/// A pure model of what apply's steps do to an account.
-fn simulate(live: &LiveState, plan: &Plan) -> LiveState {
-    let mut live = live.clone();
-    for (i, step) in plan.changes.iter().flat_map(|c| &c.steps).enumerate() {
-        match step {
-            Step::CreateKvNamespace { title } => live.kv_namespaces.push(LiveKvNamespace {
-                id: format!("{}-{i}", &plan.live_fingerprint[..8]),
-                title: title.clone(),
-            }),
-            Step::CreateD1Database {
-                name, jurisdiction, ..
-            } => live.d1_databases.push(LiveD1Database {
-                uuid: format!("{}-{i}", &plan.live_fingerprint[..8]),
-                name: name.clone(),
-                jurisdiction: *jurisdiction,
-                applied_migrations: None,
-            }),
-            Step::DeleteD1Database { uuid, .. } => live.d1_databases.retain(|d| &d.uuid != uuid),
-            Step::CreateR2Bucket {
-                name,
-                location_hint,
-                storage_class,
-                jurisdiction,
-            } => live.r2_buckets.push(LiveR2Bucket {
-                name: name.clone(),
-                location: Some(location_hint.unwrap_or(LocationHint::Enam)),
-                storage_class: storage_class.unwrap_or(StorageClass::Standard),
-                jurisdiction: *jurisdiction,
-            }),
-            Step::SetR2StorageClass {
-                name,
-                jurisdiction,
-                storage_class,
-            } => {
-                for b in &mut live.r2_buckets {
-                    if &b.name == name && &b.jurisdiction == jurisdiction {
-                        b.storage_class = *storage_class;
-                    }
-                }
-            }
-            Step::DeleteR2Bucket { name, jurisdiction } => live
-                .r2_buckets
-                .retain(|b| !(&b.name == name && &b.jurisdiction == jurisdiction)),
-            // These tests declare no workers.
-            other => panic!("unexpected worker step {other:?}"),
-        }
-    }
-    live.normalize();
-    live
 }
 
 fn opt_of<T: Clone + std::fmt::Debug + 'static>(
@@ -342,26 +300,73 @@ fn arb_desired() -> impl Strategy<Value = DesiredState> {
         })
 }
 
-proptest! {
-    /// apply(plan) then plan is empty, from any starting account that an
-    /// earlier desired state produced.
-    #[test]
-    fn applying_a_plan_converges(before in arb_desired(), after in arb_desired()) {
-        let empty = LiveState { account_id: "acc".into(), ..LiveState::default() };
-        let mut live = simulate(&empty, &plan(&before, &empty));
-        live.r2_jurisdictions_listed = after.r2_jurisdictions();
-        let next = plan(&after, &live);
-        let converged = simulate(&live, &next);
-        let again = plan(&after, &converged);
-        prop_assert!(again.is_empty(), "not converged: {again:#?}");
+/// `live` with every list in another order (as another page size or a
+/// retried request could return it).
+fn shuffled(live: &LiveState, seed: u64) -> LiveState {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = live.clone();
+    out.kv_namespaces.shuffle(&mut rng);
+    out.d1_databases.shuffle(&mut rng);
+    out.r2_buckets.shuffle(&mut rng);
+    out.r2_jurisdictions_listed.shuffle(&mut rng);
+    if let Some(inventory) = &mut out.inventory {
+        inventory.shuffle(&mut rng);
     }
+    out
+}
 
-    /// The same inputs give the same plan, byte for byte.
+/// A live state holding `desired`'s storage and some other resources, with
+/// a ledger recording part of it.
+fn account_for(desired: &DesiredState) -> LiveState {
+    let mut live = LiveState {
+        account_id: "acc".into(),
+        r2_jurisdictions_listed: desired.r2_jurisdictions(),
+        ..LiveState::default()
+    };
+    for (i, spec) in desired.kv_namespaces.values().enumerate() {
+        live.kv_namespaces.push(LiveKvNamespace {
+            id: format!("kv-{i}"),
+            title: spec.spec.title.clone(),
+        });
+    }
+    for (i, spec) in desired.d1_databases.values().enumerate() {
+        live.d1_databases.push(LiveD1Database {
+            uuid: format!("db-{i}"),
+            name: spec.spec.name.clone(),
+            jurisdiction: None,
+            applied_migrations: None,
+        });
+    }
+    for spec in desired.r2_buckets.values() {
+        live.r2_buckets.push(LiveR2Bucket {
+            name: spec.spec.name.clone(),
+            location: None,
+            storage_class: StorageClass::Standard,
+            jurisdiction: spec.spec.jurisdiction,
+        });
+    }
+    live.kv_namespaces.push(LiveKvNamespace {
+        id: "kv-other".into(),
+        title: "other".into(),
+    });
+    live.inventory = Some(live.inventory_for(desired));
+    live
+}
+
+proptest! {
+    /// The plan does not depend on the order the API listed things in:
+    /// shuffled listings give the same plan, byte for byte.
     #[test]
-    fn planning_is_deterministic(desired in arb_desired()) {
-        let live = matching_live();
-        let one = serde_json::to_string(&plan(&desired, &live)).unwrap();
-        let two = serde_json::to_string(&plan(&desired, &live)).unwrap();
+    fn planning_does_not_depend_on_listing_order(
+        declared in arb_desired(),
+        applied in arb_desired(),
+        seed in any::<u64>(),
+    ) {
+        let live = account_for(&applied);
+        let one = serde_json::to_string(&plan(&declared, &live)).unwrap();
+        let two = serde_json::to_string(&plan(&declared, &shuffled(&live, seed))).unwrap();
         prop_assert_eq!(one, two);
     }
 }
@@ -413,24 +418,27 @@ fn applied_migrations_removed_from_git_are_undone_by_restoring_the_bookmark_befo
     );
     let plan = check(&desired, &live, &["Update d1_databases.main"]);
     let change = &plan.changes[0];
-    assert!(change.destructive && change.conflict.is_none());
+    assert!(change.destructive && change.conflicts.is_empty());
     assert_eq!(
         change.steps,
-        vec![Step::RestoreD1Bookmark {
-            database_key: "main".into(),
+        Steps::D1Database(vec![D1Step::RestoreBookmark {
+            uuid: "db1".into(),
             name: "main-staging".into(),
             bookmark: "bm-0002_posts.sql".into(),
             undoes: vec!["0002_posts.sql".into(), "0003_tags.sql".into()],
-        }]
+        }])
     );
     assert_eq!(
         change.fields[0].after,
-        Some(json!(["- 0002_posts.sql", "- 0003_tags.sql"]))
+        Some(Value::MigrationChanges {
+            undo: vec!["0002_posts.sql".into(), "0003_tags.sql".into()],
+            run: vec![],
+        })
     );
-    assert_eq!(change.fields[1].field, "data_loss");
+    assert_eq!(change.fields[1].field, Field::DataLoss);
     assert_eq!(
         change.fields[1].after,
-        Some(json!("writes since bm-0002_posts.sql are lost"))
+        Some(Value::WritesSince("bm-0002_posts.sql".into()))
     );
     // Without --allow-delete, apply refuses it.
     let refused = crate::apply::check_permission(&plan, &crate::apply::ApplyOptions::default());
@@ -451,28 +459,23 @@ fn files_still_declared_after_the_restored_bookmark_run_again() {
     let change = &plan.changes[0];
     assert_eq!(
         change.steps,
-        vec![
-            Step::RestoreD1Bookmark {
-                database_key: "main".into(),
+        Steps::D1Database(vec![
+            D1Step::RestoreBookmark {
+                uuid: "db1".into(),
                 name: "main-staging".into(),
                 bookmark: "bm-0002_posts.sql".into(),
                 undoes: vec!["0002_posts.sql".into(), "0003_tags.sql".into()],
             },
-            Step::ApplyD1Migrations {
-                database: "main".into(),
+            D1Step::ApplyMigrations {
+                uuid: Some("db1".into()),
                 name: "main-staging".into(),
                 migrations: vec!["0003_tags.sql".into(), "0004_new.sql".into()],
             }
-        ]
+        ])
     );
     assert_eq!(
-        change.fields[0].after,
-        Some(json!([
-            "- 0002_posts.sql",
-            "- 0003_tags.sql",
-            "+ 0003_tags.sql",
-            "+ 0004_new.sql"
-        ]))
+        crate::render::value(&change.fields[0].after),
+        r#"["- 0002_posts.sql", "- 0003_tags.sql", "+ 0003_tags.sql", "+ 0004_new.sql"]"#
     );
 }
 
@@ -486,9 +489,14 @@ fn an_undeclared_migration_wrangler_applied_is_a_conflict_without_a_bookmark() {
     let plan = check(&desired, &live, &["Update d1_databases.main"]);
     let change = &plan.changes[0];
     assert!(!change.destructive && change.steps.is_empty());
-    let conflict = change.conflict.as_deref().expect("a conflict");
-    assert!(conflict.contains("0002_posts.sql"), "{conflict}");
-    assert!(conflict.contains("no bookmark"), "{conflict}");
+    assert_eq!(
+        change.conflicts,
+        [Conflict::MigrationNotUndoable {
+            file: "0002_posts.sql".into()
+        }]
+    );
+    let words = crate::render::conflicts(&change.conflicts);
+    assert!(words.contains("no bookmark"), "{words}");
     assert!(crate::apply::check_permission(&plan, &crate::apply::ApplyOptions::default()).is_err());
 }
 

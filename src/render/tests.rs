@@ -2,9 +2,11 @@
 
 use super::*;
 use crate::model::{Address, Jurisdiction, LocationHint, ResourceKind, StorageClass};
-use crate::plan::{Change, ChangeKind, FieldDiff, NOTE_NO_DELETES, Plan, Step};
+use crate::plan::{
+    Change, ChangeKind, D1Step, Field, FieldDiff, KvStep, Note, Plan, R2Step, Steps, Value,
+    VersionRef, WorkerStep,
+};
 use crate::render::markdown::{BODY_LIMIT, FOOTER_RESERVE};
-use serde_json::json;
 
 fn sample_plan() -> Plan {
     Plan {
@@ -14,87 +16,84 @@ fn sample_plan() -> Plan {
         live_fingerprint: "f".repeat(64),
         changes: vec![
             Change {
-                conflict: None,
+                conflicts: Vec::new(),
                 code_diff: Vec::new(),
                 address: Address::new(ResourceKind::KvNamespaces, "users"),
                 kind: ChangeKind::Create,
                 destructive: false,
                 protected: false,
-                fields: vec![FieldDiff {
-                    field: "title".into(),
-                    before: None,
-                    after: Some(json!("klear-karma-users-staging")),
-                    forces_replacement: false,
-                }],
-                steps: vec![Step::CreateKvNamespace {
+                fields: vec![FieldDiff::added(
+                    Field::Title,
+                    Value::Text("klear-karma-users-staging".into()),
+                )],
+                steps: Steps::KvNamespace(vec![KvStep::Create {
                     title: "klear-karma-users-staging".into(),
-                }],
+                }]),
             },
             Change {
-                conflict: None,
+                conflicts: Vec::new(),
                 code_diff: Vec::new(),
                 address: Address::new(ResourceKind::D1Databases, "main"),
                 kind: ChangeKind::Replace,
                 destructive: true,
                 protected: true,
-                fields: vec![FieldDiff {
-                    field: "jurisdiction".into(),
-                    before: None,
-                    after: Some(json!("eu")),
-                    forces_replacement: true,
-                }],
-                steps: vec![
-                    Step::DeleteD1Database {
+                fields: vec![
+                    FieldDiff::changed(
+                        Field::Jurisdiction,
+                        None,
+                        Some(Value::Jurisdiction(Jurisdiction::Eu)),
+                    )
+                    .forcing_replacement(),
+                ],
+                steps: Steps::D1Database(vec![
+                    D1Step::Delete {
                         uuid: "1111".into(),
                         name: "klear-karma-staging".into(),
                     },
-                    Step::CreateD1Database {
+                    D1Step::Create {
                         name: "klear-karma-staging".into(),
                         location_hint: None,
                         jurisdiction: Some(Jurisdiction::Eu),
                     },
-                ],
+                ]),
             },
             Change {
-                conflict: None,
+                conflicts: Vec::new(),
                 code_diff: Vec::new(),
                 address: Address::new(ResourceKind::R2Buckets, "assets"),
                 kind: ChangeKind::Update,
                 destructive: false,
                 protected: false,
-                fields: vec![FieldDiff {
-                    field: "storage_class".into(),
-                    before: Some(json!("Standard")),
-                    after: Some(json!("InfrequentAccess")),
-                    forces_replacement: false,
-                }],
-                steps: vec![Step::SetR2StorageClass {
+                fields: vec![FieldDiff::changed(
+                    Field::StorageClass,
+                    Some(Value::StorageClass(StorageClass::Standard)),
+                    Some(Value::StorageClass(StorageClass::InfrequentAccess)),
+                )],
+                steps: Steps::R2Bucket(vec![R2Step::SetStorageClass {
                     name: "klear-karma-assets-staging".into(),
                     jurisdiction: None,
                     storage_class: StorageClass::InfrequentAccess,
-                }],
+                }]),
             },
             Change {
-                conflict: None,
+                conflicts: Vec::new(),
                 code_diff: Vec::new(),
                 address: Address::new(ResourceKind::KvNamespaces, "analytics"),
                 kind: ChangeKind::Delete,
                 destructive: true,
                 protected: false,
-                fields: vec![FieldDiff {
-                    field: "name".into(),
-                    before: Some(json!("klear-karma-analytics-staging")),
-                    after: None,
-                    forces_replacement: false,
-                }],
-                steps: vec![Step::DeleteKvNamespace {
+                fields: vec![FieldDiff::removed(
+                    Field::Name,
+                    Value::Text("klear-karma-analytics-staging".into()),
+                )],
+                steps: Steps::KvNamespace(vec![KvStep::Delete {
                     id: "2222".into(),
                     title: "klear-karma-analytics-staging".into(),
-                }],
+                }]),
             },
         ],
         unchanged: vec![Address::new(ResourceKind::KvNamespaces, "reviews")],
-        notes: vec![NOTE_NO_DELETES.into()],
+        notes: vec![Note::NoLedgerYet],
     }
 }
 
@@ -105,7 +104,7 @@ fn text_plan() {
 
 #[test]
 fn json_plan() {
-    insta::assert_snapshot!(json(&sample_plan()));
+    insta::assert_snapshot!(json(&sample_plan()).expect("json"));
 }
 
 #[test]
@@ -125,7 +124,7 @@ fn worker_change(lines: usize) -> Change {
         ));
     }
     Change {
-        conflict: None,
+        conflicts: Vec::new(),
         code_diff: vec![crate::plan::ModuleDiff {
             module: "src/index.js".into(),
             diff,
@@ -134,13 +133,21 @@ fn worker_change(lines: usize) -> Change {
         kind: ChangeKind::Update,
         destructive: false,
         protected: false,
-        fields: vec![FieldDiff {
-            field: "version".into(),
-            before: Some(json!("#3 0123456789abcdef0123")),
-            after: Some(json!("new fedcba9876543210fedc")),
-            forces_replacement: false,
-        }],
-        steps: Vec::new(),
+        fields: vec![FieldDiff::changed(
+            Field::Version,
+            Some(Value::Version(VersionRef::Deployed {
+                number: 3,
+                tag: Some("0123456789abcdef0123".into()),
+            })),
+            Some(Value::Version(VersionRef::New {
+                tag: Some("fedcba9876543210fedc".into()),
+            })),
+        )],
+        steps: Steps::Worker(vec![WorkerStep::UploadVersion {
+            name: "api-staging".into(),
+            identity: None,
+            secrets: Vec::new(),
+        }]),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::model::{
     AccountTarget, Declared, KvNamespaceSpec, LiveContent, LiveDeploymentShare, LiveKvNamespace,
     LiveRoute, LiveVersion, ModuleKind, Rollout, SecretRef, SecretSource, SecretValue, Zone,
 };
-use crate::plan::{ChangeKind, Step, plan};
+use crate::plan::{ChangeKind, Conflict, Field, Steps, Value, WorkerStep, plan};
 
 fn module(name: &str, text: &str) -> WorkerModule {
     WorkerModule {
@@ -124,22 +124,29 @@ fn worker_change(desired: &DesiredState, live: &LiveState) -> Option<Change> {
         .find(|c| c.address.kind == crate::model::ResourceKind::Workers)
 }
 
+fn steps(change: &Change) -> &[WorkerStep] {
+    match &change.steps {
+        Steps::Worker(steps) => steps,
+        other => panic!("worker steps expected: {other:?}"),
+    }
+}
+
 fn ops(change: &Change) -> Vec<&'static str> {
-    change
-        .steps
+    steps(change)
         .iter()
         .map(|s| match s {
-            Step::UploadWorkerScript { .. } => "upload_script",
-            Step::UploadWorkerVersion { .. } => "upload_version",
-            Step::DeployWorkerVersion { .. } => "deploy",
-            Step::FinishWorkerRollout { .. } => "finish_rollout",
-            Step::DeleteWorkerSecret { .. } => "delete_secret",
-            Step::SetWorkerCrons { .. } => "crons",
-            Step::CreateWorkerRoute { .. } => "create_route",
-            Step::DeleteWorkerRoute { .. } => "delete_route",
-            Step::AttachCustomDomain { .. } => "attach_domain",
-            Step::DetachCustomDomain { .. } => "detach_domain",
-            _ => "storage",
+            WorkerStep::UploadScript { .. } => "upload_script",
+            WorkerStep::UploadVersion { .. } => "upload_version",
+            WorkerStep::Deploy { .. } => "deploy",
+            WorkerStep::Redeploy { .. } => "redeploy",
+            WorkerStep::FinishRollout { .. } => "finish_rollout",
+            WorkerStep::DeleteSecret { .. } => "delete_secret",
+            WorkerStep::SetCrons { .. } => "crons",
+            WorkerStep::CreateRoute { .. } => "create_route",
+            WorkerStep::DeleteRoute { .. } => "delete_route",
+            WorkerStep::AttachDomain { .. } => "attach_domain",
+            WorkerStep::DetachDomain { .. } => "detach_domain",
+            WorkerStep::DeleteScript { .. } => "delete_script",
         })
         .collect()
 }
@@ -150,7 +157,7 @@ fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
     let change = worker_change(&desired, &live_storage()).expect("a change");
     assert_eq!(change.kind, ChangeKind::Create);
     assert_eq!(ops(&change), ["upload_script", "crons", "create_route"]);
-    let Step::UploadWorkerScript { secrets, .. } = &change.steps[0] else {
+    let WorkerStep::UploadScript { secrets, .. } = &steps(&change)[0] else {
         panic!("expected an upload");
     };
     assert_eq!(
@@ -160,7 +167,16 @@ fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
     );
     let rendered = serde_json::to_string(&change).unwrap();
     assert!(!rendered.contains("canary-secret"), "{rendered}");
-    assert!(rendered.contains("(sensitive)"));
+    let secret = change
+        .fields
+        .iter()
+        .find(|f| f.field == Field::Secret("JWT_SECRET".into()))
+        .expect("the secret is named");
+    assert_eq!(
+        secret.after,
+        Some(Value::Secret(crate::plan::SecretState::Set))
+    );
+    assert_eq!(crate::render::value(&secret.after), "(sensitive)");
 }
 
 #[test]
@@ -217,11 +233,18 @@ fn a_binding_to_a_namespace_this_plan_creates_is_known_after_apply() {
     let binding = change
         .fields
         .iter()
-        .find(|f| f.field == "bindings.USERS")
+        .find(|f| f.field == Field::Binding("USERS".into()))
         .unwrap();
     assert_eq!(
         binding.after,
-        Some(json!("kv_namespaces.users (known after apply)"))
+        Some(Value::PendingBinding(Address::new(
+            ResourceKind::KvNamespaces,
+            "users"
+        )))
+    );
+    assert_eq!(
+        crate::render::value(&binding.after),
+        "kv_namespaces.users (known after apply)"
     );
 }
 
@@ -274,7 +297,12 @@ fn a_var_change_is_a_new_version_and_a_cron_change_is_only_a_cron_change() {
         .insert("VERSION".into(), Binding::Text("v2".into()));
     let change = worker_change(&var, &live).expect("a change");
     assert_eq!(ops(&change), ["upload_version", "deploy"]);
-    assert!(change.fields.iter().any(|f| f.field == "bindings.VERSION"));
+    assert!(
+        change
+            .fields
+            .iter()
+            .any(|f| f.field == Field::Binding("VERSION".into()))
+    );
 
     let mut cron = before.clone();
     cron.workers.get_mut("api").unwrap().spec.crons = vec!["30 * * * *".into()];
@@ -296,9 +324,9 @@ fn new_secret_names_are_sent_and_removed_ones_deleted() {
     // The new secret rides on a new version; the removed one is deleted
     // only once that version is live.
     assert_eq!(ops(&change), ["upload_version", "deploy", "delete_secret"]);
-    let Step::UploadWorkerVersion {
+    let WorkerStep::UploadVersion {
         secrets, identity, ..
-    } = &change.steps[0]
+    } = &steps(&change)[0]
     else {
         panic!("expected an upload");
     };
@@ -326,7 +354,7 @@ fn an_interrupted_rollout_of_the_declared_version_is_finished() {
     ];
     let change = worker_change(&desired, &live).expect("not converged while split");
     assert_eq!(ops(&change), ["finish_rollout"]);
-    assert!(change.conflict.is_none());
+    assert!(change.conflicts.is_empty());
     // The other way round too: ours at the smaller share.
     live.workers[0].deployment = vec![
         LiveDeploymentShare {
@@ -401,7 +429,7 @@ fn a_worker_bound_to_a_replaced_database_gets_a_new_version() {
         "{plan:#?}"
     );
     let worker = &plan.changes[1];
-    let Step::UploadWorkerVersion { identity, .. } = &worker.steps[0] else {
+    let WorkerStep::UploadVersion { identity, .. } = &steps(worker)[0] else {
         panic!("expected an upload: {worker:#?}");
     };
     assert_eq!(identity, &None, "known after apply");
@@ -427,9 +455,13 @@ fn a_split_deployment_made_by_someone_else_is_a_conflict() {
         .content
         .push(b'\n');
     let change = worker_change(&after, &live).expect("a change");
-    let conflict = change.conflict.expect("a conflict");
-    assert!(conflict.contains("someone@example.com"), "{conflict}");
-    assert!(conflict.contains("v-0 at 40%"), "{conflict}");
+    let [Conflict::SplitDeployment { deployed_by, .. }] = &change.conflicts[..] else {
+        panic!("a split deployment conflict: {:?}", change.conflicts);
+    };
+    assert_eq!(deployed_by.as_deref(), Some("someone@example.com"));
+    let words = crate::render::conflicts(&change.conflicts);
+    assert!(words.contains("someone@example.com"), "{words}");
+    assert!(words.contains("v-0 at 40%"), "{words}");
 }
 
 #[test]
@@ -446,10 +478,10 @@ fn a_new_durable_object_class_migrates_with_a_script_upload() {
         .insert("ROOM".into(), Binding::DurableObject("ChatRoom".into()));
     let change = worker_change(&after, &live).expect("a change");
     assert_eq!(ops(&change), ["upload_script"]);
-    let Step::UploadWorkerScript {
+    let WorkerStep::UploadScript {
         migration: Some(migration),
         ..
-    } = &change.steps[0]
+    } = &steps(&change)[0]
     else {
         panic!("expected a migration: {change:#?}");
     };
@@ -463,5 +495,10 @@ fn routes_without_the_zone_in_the_account_are_a_conflict() {
     let mut live = live_storage();
     live.zone_id = None;
     let change = worker_change(&desired, &live).expect("a change");
-    assert!(change.conflict.unwrap().contains("example.com"));
+    assert_eq!(
+        change.conflicts,
+        [Conflict::ZoneNotFound {
+            zone: Some("example.com".into())
+        }]
+    );
 }
