@@ -447,6 +447,9 @@ impl<O: Observer> Execution<'_, O> {
             }
             (blocked, ready)
         };
+        for outcome in &blocked {
+            self.observer.landed(outcome);
+        }
         self.outcomes.extend(blocked);
         if ready.is_empty() {
             return;

@@ -213,7 +213,7 @@ fn json_plan_has_a_format_version_and_the_changes() {
         .expect("run plan");
     assert!(output.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(plan["environment"], "staging");
     assert_eq!(plan["summary"]["create"], 4);
     assert_eq!(plan["changes"][0]["address"], "kv_namespaces.reviews");

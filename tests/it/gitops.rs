@@ -504,7 +504,7 @@ fn read_only_runs_need_no_secret_values_but_apply_does() {
         String::from_utf8_lossy(&plan.stderr)
     );
     assert!(
-        stdout.contains("secrets.TOKEN: \"(sensitive)\""),
+        stdout.contains("secrets.TOKEN: (sensitive)"),
         "{stdout}"
     );
     assert!(

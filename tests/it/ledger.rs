@@ -317,10 +317,10 @@ fn a_migration_removed_from_git_is_undone_by_restoring_the_bookmark_before_it() 
         .success()
         .stdout(contains("~ update d1_databases.main"))
         .stdout(contains(
-            r#"["0001_init.sql","0002_posts.sql"] -> ["- 0002_posts.sql"]"#,
+            r#"["0001_init.sql", "0002_posts.sql"] -> ["- 0002_posts.sql"]"#,
         ))
-        .stdout(contains("data_loss: (none) -> \"writes since "))
-        .stdout(contains("are lost\""))
+        .stdout(contains("data_loss: (none) -> writes since "))
+        .stdout(contains(" are lost\n"))
         .stdout(contains("apply refuses this change without --allow-delete"));
     run(&["apply", "--yes"])
         .code(1)

@@ -76,7 +76,7 @@ fn a_saved_plan_applies_and_holds_no_secret() {
     assert!(!text.contains(CANARY), "the canary leaked: {text}");
     assert!(!text.contains(&emulator.token), "the token leaked");
     let saved: Value = serde_json::from_str(&text).expect("plan file is JSON");
-    assert_eq!(saved["format_version"], 1);
+    assert_eq!(saved["format_version"], 2);
     assert_eq!(saved["environment"], "staging");
     assert_eq!(saved["account_id"], emulator.account_id.as_str());
     assert_eq!(

@@ -499,7 +499,7 @@ fn a_changed_secret_value_is_seen_by_its_fingerprint_and_sent() {
     )
     .code(2)
     .stdout(contains(
-        "secrets.JWT_SECRET: \"(sensitive)\" -> \"(sensitive value changed)\"",
+        "secrets.JWT_SECRET: (sensitive) -> (sensitive value changed)",
     ))
     .stdout(contains("a-new-jwt-value").not());
     with_value("a-new-jwt-value", &["apply", "--env", "staging", "--yes"])
