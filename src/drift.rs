@@ -117,10 +117,7 @@ pub enum DriftNote {
     /// difference counts as made outside git.
     ReferenceUnknown { reason: Option<String> },
     /// The last apply did not succeed.
-    LastApplyUnfinished {
-        id: String,
-        status: ShownStatus,
-    },
+    LastApplyUnfinished { id: String, status: ShownStatus },
     /// A note of the current plan.
     Plan(crate::plan::Note),
 }
@@ -202,7 +199,9 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
                 matches!(f.field, Field::Secret(_))
                     && matches!(
                         f.after,
-                        Some(Value::Secret(SecretState::Changed | SecretState::NotRecorded))
+                        Some(Value::Secret(
+                            SecretState::Changed | SecretState::NotRecorded
+                        ))
                     )
             });
         let outside = !only_new_secret_values

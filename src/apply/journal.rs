@@ -101,9 +101,8 @@ impl Observer for Journal<'_> {
             // The planned steps and the before-image of every field they
             // change (the plan's `before` values): names and ids, never a
             // secret value.
-            let steps =
-                serde_json::json!({"steps": change.steps, "before_image": change.fields})
-                    .to_string();
+            let steps = serde_json::json!({"steps": change.steps, "before_image": change.fields})
+                .to_string();
             let written = journal::step_started(
                 self.client,
                 self.database,

@@ -75,7 +75,13 @@ impl HeldLock {
 
 /// Renews the lease; when the lock is lost, or its lease runs out before a
 /// renewal landed (another apply may take it over then), raises `stop`.
-async fn keep(lock: locks::Lock, client: Client, stop: StopSignal, lease: Duration, events: Events) {
+async fn keep(
+    lock: locks::Lock,
+    client: Client,
+    stop: StopSignal,
+    lease: Duration,
+    events: Events,
+) {
     let renewed_at = std::sync::Mutex::new(tokio::time::Instant::now());
     let environment = lock.environment().to_string();
     let keep = lock.keep_alive(

@@ -269,7 +269,8 @@ async fn record(
                 Effect::BookmarkRestored { undone: files, .. } => {
                     undone.extend(files.iter().map(|file| (key.clone(), file.clone())));
                 }
-                Effect::ScriptUploaded { secrets, .. } | Effect::VersionUploaded { secrets, .. }
+                Effect::ScriptUploaded { secrets, .. }
+                | Effect::VersionUploaded { secrets, .. }
                     if outcome.succeeded() && outcome.address.kind == ResourceKind::Workers =>
                 {
                     sent.extend(secrets.iter().map(|s| (key.clone(), s.clone())));
@@ -296,7 +297,12 @@ async fn record(
 
 /// Records a refused plan, when the account already has a ledger (a
 /// refusal creates nothing). Best effort: the refusal is what matters.
-async fn journal_refusal(client: &Client, desired: &DesiredState, plan: &Plan, options: &RunOptions) {
+async fn journal_refusal(
+    client: &Client,
+    desired: &DesiredState,
+    plan: &Plan,
+    options: &RunOptions,
+) {
     let recorded = async {
         let databases = client.list_d1_databases().await?;
         let Some(database) = ledger::find(&databases, &desired.ledger_database) else {

@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::{ApplyOptions, Effect, StepError, gone, is_not_found};
+use super::{ApplyOptions, Effect, StepError, gone};
 use crate::cloudflare::{Client, Migration, WorkerUpload};
 use crate::model::{
     Address, Binding, DesiredState, LiveState, ResolvedBinding, ResourceKind, Rollout,
     SecretSource, WorkerSpec,
 };
-use crate::plan::{self, Change, WorkerStep};
+use crate::plan::{self, Change, RoutingStep, SettingStep, VersionStep, WorkerStep};
 
 /// What worker steps need beyond the plan: the desired state (modules,
 /// secret values) and the account as the apply knows it.
@@ -100,7 +100,7 @@ impl<'a> Context<'a> {
     }
 
     /// What one upload of `spec` carries, with the values of `secrets`.
-    fn upload<'u>(
+    fn upload_body<'u>(
         &'u self,
         spec: &'u WorkerSpec,
         bindings: &'u BTreeMap<String, ResolvedBinding>,
@@ -151,7 +151,8 @@ impl<'a> Context<'a> {
                 "a binding of `{address}` points at a resource the account does not have"
             ))
         };
-        let bindings = plan::resolve_bindings(self.desired, self.known, spec).ok_or_else(changed)?;
+        let bindings =
+            plan::resolve_bindings(self.desired, self.known, spec).ok_or_else(changed)?;
         let identity =
             plan::worker_identity(self.desired, self.known, &address.key).ok_or_else(changed)?;
         if let Some(planned) = planned
@@ -183,6 +184,7 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
+    /// Runs one step.
     async fn step(
         &self,
         client: &Client,
@@ -190,48 +192,49 @@ impl<'a> Context<'a> {
         step: &WorkerStep,
         uploaded: &mut Option<String>,
     ) -> Result<Effect, StepError> {
-        Ok(match step {
-            WorkerStep::UploadScript {
+        match step {
+            WorkerStep::Version(step) => self.version(client, address, step, uploaded).await,
+            WorkerStep::Setting(step) => setting(client, step).await,
+            WorkerStep::Routing(step) => routing(client, step).await,
+        }
+    }
+
+    /// Uploads and deployments.
+    async fn version(
+        &self,
+        client: &Client,
+        address: &Address,
+        step: &VersionStep,
+        uploaded: &mut Option<String>,
+    ) -> Result<Effect, StepError> {
+        match step {
+            VersionStep::UploadScript {
                 name,
                 identity,
                 migration,
                 secrets,
             } => {
-                let spec = self.spec(address)?;
-                let (bindings, tag) = self.prepare(address, identity)?;
-                let migration = migration.as_ref().map(|m| Migration {
-                    old_tag: m.old_tag.clone(),
-                    new_tag: m.new_tag.clone(),
-                    new_sqlite_classes: m.new_sqlite_classes.clone(),
-                });
-                let upload = self.upload(spec, &bindings, &tag, migration, secrets)?;
-                let version_id = client.upload_worker_script(name, &upload).await?;
-                *uploaded = Some(version_id.clone());
-                Effect::ScriptUploaded {
-                    name: name.clone(),
-                    version_id,
-                    tag,
-                    secrets: secrets.clone(),
-                }
+                let upload = Upload {
+                    name,
+                    identity,
+                    secrets,
+                };
+                self.upload(client, address, upload, Some(migration), uploaded)
+                    .await
             }
-            WorkerStep::UploadVersion {
+            VersionStep::UploadVersion {
                 name,
                 identity,
                 secrets,
             } => {
-                let spec = self.spec(address)?;
-                let (bindings, tag) = self.prepare(address, identity)?;
-                let upload = self.upload(spec, &bindings, &tag, None, secrets)?;
-                let version_id = client.upload_worker_version(name, &upload).await?;
-                *uploaded = Some(version_id.clone());
-                Effect::VersionUploaded {
-                    name: name.clone(),
-                    version_id,
-                    tag,
-                    secrets: secrets.clone(),
-                }
+                let upload = Upload {
+                    name,
+                    identity,
+                    secrets,
+                };
+                self.upload(client, address, upload, None, uploaded).await
             }
-            WorkerStep::Deploy {
+            VersionStep::Deploy {
                 name,
                 rollout,
                 previous,
@@ -241,98 +244,72 @@ impl<'a> Context<'a> {
                         "no version of {name:?} was uploaded to deploy"
                     )));
                 };
-                let percentages = self.deploy(client, name, &new, rollout, previous).await?;
-                Effect::Deployed {
-                    name: name.clone(),
-                    version_id: new,
-                    percentages,
-                    redeployed: false,
-                }
+                self.deploy(client, name, &new, rollout, previous, false)
+                    .await
             }
-            WorkerStep::Redeploy {
+            VersionStep::Redeploy {
                 name,
                 version_id,
                 rollout,
                 previous,
             } => {
-                let percentages = self
-                    .deploy(client, name, version_id, rollout, previous)
-                    .await?;
-                Effect::Deployed {
-                    name: name.clone(),
-                    version_id: version_id.clone(),
-                    percentages,
-                    redeployed: true,
-                }
+                self.deploy(client, name, version_id, rollout, previous, true)
+                    .await
             }
-            WorkerStep::FinishRollout { name, version_id } => {
+            VersionStep::FinishRollout { name, version_id } => {
                 client
                     .create_worker_deployment(name, &[(version_id.clone(), 100)], self.message)
                     .await?;
-                Effect::RolloutFinished {
+                Ok(Effect::RolloutFinished {
                     name: name.clone(),
                     version_id: version_id.clone(),
-                }
+                })
             }
-            WorkerStep::DeleteSecret { name, secret } => {
-                match client.delete_worker_secret(name, secret).await {
-                    Ok(()) => {}
-                    Err(error) if is_not_found(&error) => {}
-                    Err(error) => return Err(error.into()),
-                }
-                Effect::SecretDeleted {
-                    name: name.clone(),
-                    secret: secret.clone(),
-                }
-            }
-            WorkerStep::SetCrons { name, crons } => {
-                client.put_worker_schedules(name, crons).await?;
-                Effect::CronsSet {
-                    name: name.clone(),
-                    crons: crons.clone(),
-                }
-            }
-            WorkerStep::CreateRoute {
-                zone_id,
-                pattern,
-                script,
-            } => {
-                client.create_zone_route(zone_id, pattern, script).await?;
-                Effect::RouteCreated {
-                    pattern: pattern.clone(),
-                }
-            }
-            WorkerStep::DeleteRoute {
-                zone_id,
-                route_id,
-                pattern,
-            } => Effect::RouteDeleted {
-                already_gone: gone(client.delete_zone_route(zone_id, route_id).await)?,
-                pattern: pattern.clone(),
-            },
-            WorkerStep::AttachDomain {
-                zone_id,
-                hostname,
-                script,
-            } => {
-                client
-                    .attach_custom_domain(hostname, script, zone_id)
-                    .await?;
-                Effect::DomainAttached {
-                    hostname: hostname.clone(),
-                }
-            }
-            WorkerStep::DetachDomain {
-                domain_id,
-                hostname,
-            } => Effect::DomainDetached {
-                already_gone: gone(client.detach_custom_domain(domain_id).await)?,
-                hostname: hostname.clone(),
-            },
-            WorkerStep::DeleteScript { name } => Effect::ScriptDeleted {
-                already_gone: gone(client.delete_worker_script(name).await)?,
+        }
+    }
+
+    /// Uploads a version (`migration` is `Some` for a whole-script upload,
+    /// which deploys it at once) after checking its identity is the one
+    /// planned.
+    async fn upload(
+        &self,
+        client: &Client,
+        address: &Address,
+        upload: Upload<'_>,
+        migration: Option<&Option<plan::DurableObjectMigration>>,
+        uploaded: &mut Option<String>,
+    ) -> Result<Effect, StepError> {
+        let Upload {
+            name,
+            identity,
+            secrets,
+        } = upload;
+        let spec = self.spec(address)?;
+        let (bindings, tag) = self.prepare(address, identity)?;
+        let Some(migration) = migration else {
+            let body = self.upload_body(spec, &bindings, &tag, None, secrets)?;
+            let version_id = client.upload_worker_version(name, &body).await?;
+            *uploaded = Some(version_id.clone());
+            return Ok(Effect::VersionUploaded {
                 name: name.clone(),
-            },
+                version_id,
+                tag,
+                secrets: secrets.clone(),
+            });
+        };
+        let migration = migration.as_ref().map(|m| Migration {
+            old_tag: m.old_tag.clone(),
+            new_tag: m.new_tag.clone(),
+            new_sqlite_classes: m.new_sqlite_classes.clone(),
+        });
+        let body = self.upload_body(spec, &bindings, &tag, migration, secrets)?;
+        let version_id = client.upload_worker_script(name, &body).await?;
+        *uploaded = Some(version_id.clone());
+        Ok(Effect::ScriptUploaded {
+            name: name.clone(),
+            version_id,
+            tag,
+            secrets: secrets.clone(),
         })
     }
 
@@ -341,6 +318,24 @@ impl<'a> Context<'a> {
     /// steps and going back to `previous` on failure. Returns the
     /// percentages reached.
     async fn deploy(
+        &self,
+        client: &Client,
+        name: &str,
+        new: &str,
+        rollout: &Rollout,
+        previous: &Option<String>,
+        redeployed: bool,
+    ) -> Result<Effect, StepError> {
+        let percentages = self.roll_out(client, name, new, rollout, previous).await?;
+        Ok(Effect::Deployed {
+            name: name.to_string(),
+            version_id: new.to_string(),
+            percentages,
+            redeployed,
+        })
+    }
+
+    async fn roll_out(
         &self,
         client: &Client,
         name: &str,
@@ -367,7 +362,10 @@ impl<'a> Context<'a> {
             return at_once.await;
         };
         let health = match health_url {
-            Some(url) => Some((url, crate::cloudflare::HealthCheck::new(self.health_timeout)?)),
+            Some(url) => Some((
+                url,
+                crate::cloudflare::HealthCheck::new(self.health_timeout)?,
+            )),
             None => None,
         };
         let mut reached = Vec::new();
@@ -409,4 +407,78 @@ impl<'a> Context<'a> {
         }
         Ok(reached)
     }
+}
+
+/// What an upload step names.
+struct Upload<'s> {
+    name: &'s String,
+    identity: &'s Option<String>,
+    secrets: &'s Vec<String>,
+}
+
+/// Secrets, triggers and the script's delete.
+async fn setting(client: &Client, step: &SettingStep) -> Result<Effect, StepError> {
+    Ok(match step {
+        SettingStep::DeleteSecret { name, secret } => {
+            gone(client.delete_worker_secret(name, secret).await)?;
+            Effect::SecretDeleted {
+                name: name.clone(),
+                secret: secret.clone(),
+            }
+        }
+        SettingStep::SetCrons { name, crons } => {
+            client.put_worker_schedules(name, crons).await?;
+            Effect::CronsSet {
+                name: name.clone(),
+                crons: crons.clone(),
+            }
+        }
+        SettingStep::DeleteScript { name } => Effect::ScriptDeleted {
+            already_gone: gone(client.delete_worker_script(name).await)?,
+            name: name.clone(),
+        },
+    })
+}
+
+/// Routes and custom domains.
+async fn routing(client: &Client, step: &RoutingStep) -> Result<Effect, StepError> {
+    Ok(match step {
+        RoutingStep::CreateRoute {
+            zone_id,
+            pattern,
+            script,
+        } => {
+            client.create_zone_route(zone_id, pattern, script).await?;
+            Effect::RouteCreated {
+                pattern: pattern.clone(),
+            }
+        }
+        RoutingStep::DeleteRoute {
+            zone_id,
+            route_id,
+            pattern,
+        } => Effect::RouteDeleted {
+            already_gone: gone(client.delete_zone_route(zone_id, route_id).await)?,
+            pattern: pattern.clone(),
+        },
+        RoutingStep::AttachDomain {
+            zone_id,
+            hostname,
+            script,
+        } => {
+            client
+                .attach_custom_domain(hostname, script, zone_id)
+                .await?;
+            Effect::DomainAttached {
+                hostname: hostname.clone(),
+            }
+        }
+        RoutingStep::DetachDomain {
+            domain_id,
+            hostname,
+        } => Effect::DomainDetached {
+            already_gone: gone(client.detach_custom_domain(domain_id).await)?,
+            hostname: hostname.clone(),
+        },
+    })
 }

@@ -16,8 +16,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
     let environment = &args.target.environment;
-    let desired =
-        super::validate::load_for_reading(root, environment, args.target.local, printer)?;
+    let desired = super::validate::load_for_reading(root, environment, args.target.local, printer)?;
     let target = session.connect(root, &desired, args.target.local).await?;
     let result = read(
         &target.client,
@@ -67,4 +66,3 @@ fn text(records: &[journal::ApplyRecord]) -> String {
     }
     out
 }
-

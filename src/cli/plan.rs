@@ -118,11 +118,13 @@ async fn markdown(
                     printer.message(&diagnostics.render(printer.color()));
                     Err(diagnostics.render(false))
                 }
-                Ok(desired) => plan_one(root, session, &desired, args).await.map_err(|error| {
-                    let text = super::error_text(&error);
-                    printer.message(&format!("error: {environment}: {text}"));
-                    text
-                }),
+                Ok(desired) => plan_one(root, session, &desired, args)
+                    .await
+                    .map_err(|error| {
+                        let text = super::error_text(&error);
+                        printer.message(&format!("error: {environment}: {text}"));
+                        text
+                    }),
             };
         outcomes.push(match outcome {
             Ok(plan) => EnvironmentPlan::Planned(plan),

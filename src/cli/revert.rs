@@ -27,8 +27,15 @@ pub async fn run(
     let reference = match (&args.to_git, &args.to) {
         (Some(reference), _) => reference.clone(),
         (None, to) => {
-            commit_of_apply(root, session, environment, to.as_deref(), args.local, printer)
-                .await?
+            commit_of_apply(
+                root,
+                session,
+                environment,
+                to.as_deref(),
+                args.local,
+                printer,
+            )
+            .await?
         }
     };
     let commit = super::git::describe_revision(root, &reference)?;

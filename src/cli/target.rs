@@ -30,7 +30,8 @@ impl Session {
     pub fn from_env() -> anyhow::Result<Session> {
         let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
         // The real account's defaults, with the settings applied.
-        let config = ClientConfig::new(DEFAULT_BASE_URL, Token::new(""), "").with_settings(&settings);
+        let config =
+            ClientConfig::new(DEFAULT_BASE_URL, Token::new(""), "").with_settings(&settings);
         Ok(Session {
             rate: RateLimiter::new(config.rate_limit),
             deadline: config.deadline,

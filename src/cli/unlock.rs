@@ -20,8 +20,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let environment = &args.target.environment;
     // Unlocking needs no secret value.
-    let desired =
-        super::validate::load_for_reading(root, environment, args.target.local, printer)?;
+    let desired = super::validate::load_for_reading(root, environment, args.target.local, printer)?;
     let target = session.connect(root, &desired, args.target.local).await?;
     let result = async {
         let lock = match locks::find_ledger(&target.client, &desired.ledger_database).await? {

@@ -277,7 +277,10 @@ fn with_unknown_manifests_of_the_last_apply_differences_count_as_outside_git() {
         }
     )));
     let words: Vec<String> = report.notes.iter().map(ToString::to_string).collect();
-    assert!(words.iter().any(|n| n.contains("cannot be told")), "{words:?}");
+    assert!(
+        words.iter().any(|n| n.contains("cannot be told")),
+        "{words:?}"
+    );
     assert!(words.iter().any(|n| n.contains("interrupted")), "{words:?}");
 }
 

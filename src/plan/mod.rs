@@ -245,7 +245,8 @@ impl Serialize for Field {
 impl<'de> Deserialize<'de> for Field {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Field::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown field `{text}`")))
+        Field::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field `{text}`")))
     }
 }
 
@@ -272,7 +273,10 @@ pub enum Value {
     /// Traffic shares, largest first.
     Deployment(Vec<Share>),
     /// Applied migration files a restore undoes, and files that run.
-    MigrationChanges { undo: Vec<String>, run: Vec<String> },
+    MigrationChanges {
+        undo: Vec<String>,
+        run: Vec<String>,
+    },
     /// Writes since this D1 bookmark are lost.
     WritesSince(String),
 }
@@ -435,9 +439,37 @@ pub enum R2Step {
     },
 }
 
+/// A worker's steps, by what they touch: its versions and deployments,
+/// its settings, its routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WorkerStep {
+    Version(VersionStep),
+    Setting(SettingStep),
+    Routing(RoutingStep),
+}
+
+impl From<VersionStep> for WorkerStep {
+    fn from(step: VersionStep) -> WorkerStep {
+        WorkerStep::Version(step)
+    }
+}
+
+impl From<SettingStep> for WorkerStep {
+    fn from(step: SettingStep) -> WorkerStep {
+        WorkerStep::Setting(step)
+    }
+}
+
+impl From<RoutingStep> for WorkerStep {
+    fn from(step: RoutingStep) -> WorkerStep {
+        WorkerStep::Routing(step)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum WorkerStep {
+pub enum VersionStep {
     /// `PUT` the whole script: a first deploy, or one that carries a
     /// Durable Object migration. Deploys the new version at 100% at once.
     #[serde(rename = "upload_worker_script")]
@@ -480,12 +512,25 @@ pub enum WorkerStep {
     /// declares goes to 100%.
     #[serde(rename = "finish_worker_rollout")]
     FinishRollout { name: String, version_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SettingStep {
     /// Delete a secret removed from git (after the new version is live).
     #[serde(rename = "delete_worker_secret")]
     DeleteSecret { name: String, secret: String },
     /// Replace the cron triggers.
     #[serde(rename = "set_worker_crons")]
     SetCrons { name: String, crons: Vec<String> },
+    /// Delete the script (removed from git), with everything attached.
+    #[serde(rename = "delete_worker_script")]
+    DeleteScript { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RoutingStep {
     #[serde(rename = "create_worker_route")]
     CreateRoute {
         zone_id: String,
@@ -506,8 +551,6 @@ pub enum WorkerStep {
     },
     #[serde(rename = "detach_custom_domain")]
     DetachDomain { domain_id: String, hostname: String },
-    #[serde(rename = "delete_worker_script")]
-    DeleteScript { name: String },
 }
 
 /// A Durable Object migration: the classes that get new (SQLite-backed)
@@ -590,10 +633,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     };
     for key in desired.workers.keys() {
         let address = Address::new(crate::model::ResourceKind::Workers, key.clone());
-        settle(
-            address,
-            worker::plan_worker(key, desired, live, &pending),
-        );
+        settle(address, worker::plan_worker(key, desired, live, &pending));
     }
     changes.extend(deletes);
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {

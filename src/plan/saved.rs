@@ -141,7 +141,8 @@ mod tests {
 
     #[test]
     fn unknown_version_and_garbage_are_refused() {
-        let mut value: Value = serde_json::from_str(&saved().to_json().expect("json")).expect("json");
+        let mut value: Value =
+            serde_json::from_str(&saved().to_json().expect("json")).expect("json");
         value["format_version"] = Value::from(99);
         assert!(matches!(
             SavedPlan::parse(&value.to_string()),

@@ -3,8 +3,8 @@
 //! Pure, like the rest of `plan`.
 
 use super::{
-    Change, ChangeKind, Conflict, D1Step, FieldDiff, Field, KvStep, R2Step, Steps, Value,
-    WorkerStep,
+    Change, ChangeKind, Conflict, D1Step, Field, FieldDiff, KvStep, R2Step, SettingStep, Steps,
+    Value,
 };
 use crate::model::{
     Address, D1DatabaseSpec, DesiredState, LiveD1Database, LiveR2Bucket, LiveResource, LiveState,
@@ -36,7 +36,11 @@ fn text(value: &str) -> Value {
     Value::Text(value.to_string())
 }
 
-pub(super) fn plan_kv(address: &Address, desired: &DesiredState, live: &LiveState) -> Option<Change> {
+pub(super) fn plan_kv(
+    address: &Address,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Option<Change> {
     let declared = desired.kv_namespaces.get(&address.key)?;
     let title = &declared.spec.title;
     match live.resolve(desired, address) {
@@ -94,9 +98,12 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Chan
                 name: b.name.clone(),
                 jurisdiction: b.jurisdiction,
             }]),
-            LiveResource::Worker(name) => Steps::Worker(vec![WorkerStep::DeleteScript {
-                name: name.to_string(),
-            }]),
+            LiveResource::Worker(name) => Steps::Worker(vec![
+                SettingStep::DeleteScript {
+                    name: name.to_string(),
+                }
+                .into(),
+            ]),
         };
         // An empty namespace, database or bucket loses nothing.
         let destructive = entry.address.kind.holds_data() && !live.empty.contains(&entry.address);
@@ -121,7 +128,10 @@ fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
     } = spec;
     let mut fields = vec![FieldDiff::added(Field::Name, text(name))];
     if let Some(hint) = location_hint {
-        fields.push(FieldDiff::added(Field::LocationHint, Value::LocationHint(*hint)));
+        fields.push(FieldDiff::added(
+            Field::LocationHint,
+            Value::LocationHint(*hint),
+        ));
     }
     if let Some(jurisdiction) = jurisdiction {
         fields.push(FieldDiff::added(
@@ -153,7 +163,11 @@ fn create_d1_steps(spec: &D1DatabaseSpec) -> Vec<D1Step> {
     steps
 }
 
-pub(super) fn plan_d1(address: &Address, desired: &DesiredState, live: &LiveState) -> Option<Change> {
+pub(super) fn plan_d1(
+    address: &Address,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Option<Change> {
     let declared = desired.d1_databases.get(&address.key)?;
     let spec = &declared.spec;
     let current = match live.resolve(desired, address) {
@@ -175,8 +189,12 @@ pub(super) fn plan_d1(address: &Address, desired: &DesiredState, live: &LiveStat
     let mut fields = Vec::new();
     if current.name != spec.name {
         fields.push(
-            FieldDiff::changed(Field::Name, Some(text(&current.name)), Some(text(&spec.name)))
-                .forcing_replacement(),
+            FieldDiff::changed(
+                Field::Name,
+                Some(text(&current.name)),
+                Some(text(&spec.name)),
+            )
+            .forcing_replacement(),
         );
     }
     if current.jurisdiction != spec.jurisdiction {
@@ -220,7 +238,11 @@ struct MigrationPlan {
     conflicts: Vec<Conflict>,
 }
 
-fn migration_plan(spec: &D1DatabaseSpec, current: &LiveD1Database, live: &LiveState) -> MigrationPlan {
+fn migration_plan(
+    spec: &D1DatabaseSpec,
+    current: &LiveD1Database,
+    live: &LiveState,
+) -> MigrationPlan {
     let declared: Vec<&str> = spec.migrations.iter().map(|m| m.name.as_str()).collect();
     let applied: &[String] = current.applied_migrations.as_deref().unwrap_or_default();
     let recorded = |file: &str| {
@@ -294,7 +316,11 @@ fn plan_migrations(
         Field::Migrations,
         Some(Value::List(applied)),
         Some(Value::MigrationChanges {
-            undo: if restore.is_some() { undone.clone() } else { Vec::new() },
+            undo: if restore.is_some() {
+                undone.clone()
+            } else {
+                Vec::new()
+            },
             run: pending.clone(),
         }),
     )];
@@ -349,13 +375,22 @@ fn create_r2_fields(spec: &R2BucketSpec) -> Vec<FieldDiff> {
     } = spec;
     let mut fields = vec![FieldDiff::added(Field::Name, text(name))];
     if let Some(hint) = location_hint {
-        fields.push(FieldDiff::added(Field::LocationHint, Value::LocationHint(*hint)));
+        fields.push(FieldDiff::added(
+            Field::LocationHint,
+            Value::LocationHint(*hint),
+        ));
     }
     if let Some(class) = storage_class {
-        fields.push(FieldDiff::added(Field::StorageClass, Value::StorageClass(*class)));
+        fields.push(FieldDiff::added(
+            Field::StorageClass,
+            Value::StorageClass(*class),
+        ));
     }
     if let Some(j) = jurisdiction {
-        fields.push(FieldDiff::added(Field::Jurisdiction, Value::Jurisdiction(*j)));
+        fields.push(FieldDiff::added(
+            Field::Jurisdiction,
+            Value::Jurisdiction(*j),
+        ));
     }
     fields
 }
@@ -366,8 +401,12 @@ fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
     let mut fields = Vec::new();
     if current.name != spec.name {
         fields.push(
-            FieldDiff::changed(Field::Name, Some(text(&current.name)), Some(text(&spec.name)))
-                .forcing_replacement(),
+            FieldDiff::changed(
+                Field::Name,
+                Some(text(&current.name)),
+                Some(text(&spec.name)),
+            )
+            .forcing_replacement(),
         );
     }
     if current.jurisdiction != spec.jurisdiction {
@@ -405,7 +444,11 @@ fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
     fields
 }
 
-pub(super) fn plan_r2(address: &Address, desired: &DesiredState, live: &LiveState) -> Option<Change> {
+pub(super) fn plan_r2(
+    address: &Address,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Option<Change> {
     let declared = desired.r2_buckets.get(&address.key)?;
     let spec = &declared.spec;
     let current = match live.resolve(desired, address) {

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Change, ChangeKind, Conflict, DurableObjectMigration, Field, FieldDiff, ModuleDiff,
-    SecretState, Share, Steps, Value, VersionRef, WorkerStep,
+    RoutingStep, SecretState, SettingStep, Share, Steps, Value, VersionRef, VersionStep,
+    WorkerStep,
 };
 use crate::model::{
     Address, Binding, DesiredState, LiveResource, LiveState, LiveWorker, ResolvedBinding,
@@ -316,7 +317,10 @@ pub(super) fn plan_worker(
             plan_new(&inputs, &mut parts);
             (ChangeKind::Create, Vec::new())
         }
-        Some(current) => (ChangeKind::Update, plan_existing(&inputs, current, &mut parts)),
+        Some(current) => (
+            ChangeKind::Update,
+            plan_existing(&inputs, current, &mut parts),
+        ),
     };
     if parts.steps.is_empty() {
         return None;
@@ -379,12 +383,15 @@ fn plan_new(inputs: &WorkerInputs<'_>, parts: &mut Parts) {
     for name in spec.secrets.keys() {
         parts.add(Field::Secret(name.clone()), Value::Secret(SecretState::Set));
     }
-    parts.steps.push(WorkerStep::UploadScript {
-        name: spec.name.clone(),
-        identity: inputs.identity.clone(),
-        migration: durable_object_migration(spec, None),
-        secrets: spec.secrets.keys().cloned().collect(),
-    });
+    parts.steps.push(
+        VersionStep::UploadScript {
+            name: spec.name.clone(),
+            identity: inputs.identity.clone(),
+            migration: durable_object_migration(spec, None),
+            secrets: spec.secrets.keys().cloned().collect(),
+        }
+        .into(),
+    );
     plan_triggers(inputs, None, parts);
     plan_routing(inputs, None, parts);
 }
@@ -404,10 +411,13 @@ fn plan_existing(
     // Secrets removed from git go last: the version now live no longer
     // reads them, and the secrets API needs the newest version deployed.
     for secret in secrets.delete {
-        parts.steps.push(WorkerStep::DeleteSecret {
-            name: inputs.spec.name.clone(),
-            secret,
-        });
+        parts.steps.push(
+            SettingStep::DeleteSecret {
+                name: inputs.spec.name.clone(),
+                secret,
+            }
+            .into(),
+        );
     }
     match (&current.content, version.ours) {
         (Some(content), None) => code_diff(&content.modules, &inputs.spec.modules),
@@ -451,7 +461,11 @@ fn is_declared(inputs: &WorkerInputs<'_>, current: &LiveWorker, id: &str) -> boo
 
 /// The version fields (when a new version is needed): the version itself,
 /// compatibility settings and bindings against the serving version.
-fn plan_version(inputs: &WorkerInputs<'_>, current: &LiveWorker, parts: &mut Parts) -> VersionState {
+fn plan_version(
+    inputs: &WorkerInputs<'_>,
+    current: &LiveWorker,
+    parts: &mut Parts,
+) -> VersionState {
     let shares: Vec<Share> = current
         .deployment
         .iter()
@@ -604,34 +618,46 @@ fn plan_deployment(
             Field::DurableObjectClasses,
             Value::List(migration.new_sqlite_classes.clone()),
         );
-        parts.steps.push(WorkerStep::UploadScript {
-            name,
-            identity: inputs.identity.clone(),
-            migration: Some(migration),
-            secrets,
-        });
+        parts.steps.push(
+            VersionStep::UploadScript {
+                name,
+                identity: inputs.identity.clone(),
+                migration: Some(migration),
+                secrets,
+            }
+            .into(),
+        );
     } else if uploads
         && secrets.is_empty()
         && let Some(version_id) = &current.declared_version
     {
         // Git declares a version the account still has: redeploy it.
-        parts.steps.push(WorkerStep::Redeploy {
-            name,
-            version_id: version_id.clone(),
-            rollout: spec.rollout.clone(),
-            previous,
-        });
+        parts.steps.push(
+            VersionStep::Redeploy {
+                name,
+                version_id: version_id.clone(),
+                rollout: spec.rollout.clone(),
+                previous,
+            }
+            .into(),
+        );
     } else if uploads {
-        parts.steps.push(WorkerStep::UploadVersion {
-            name: name.clone(),
-            identity: inputs.identity.clone(),
-            secrets,
-        });
-        parts.steps.push(WorkerStep::Deploy {
-            name,
-            rollout: spec.rollout.clone(),
-            previous,
-        });
+        parts.steps.push(
+            VersionStep::UploadVersion {
+                name: name.clone(),
+                identity: inputs.identity.clone(),
+                secrets,
+            }
+            .into(),
+        );
+        parts.steps.push(
+            VersionStep::Deploy {
+                name,
+                rollout: spec.rollout.clone(),
+                previous,
+            }
+            .into(),
+        );
     } else if version.finishing()
         && let Some(ours) = &version.ours
     {
@@ -643,10 +669,13 @@ fn plan_deployment(
                 percentage: 100,
             }])),
         ));
-        parts.steps.push(WorkerStep::FinishRollout {
-            name,
-            version_id: ours.version_id.clone(),
-        });
+        parts.steps.push(
+            VersionStep::FinishRollout {
+                name,
+                version_id: ours.version_id.clone(),
+            }
+            .into(),
+        );
     }
 }
 
@@ -662,10 +691,13 @@ fn plan_triggers(inputs: &WorkerInputs<'_>, live_crons: Option<&[String]>, parts
         live_crons.map(|live| Value::List(live.to_vec())),
         Some(Value::List(crons.clone())),
     );
-    parts.steps.push(WorkerStep::SetCrons {
-        name: inputs.spec.name.clone(),
-        crons: crons.clone(),
-    });
+    parts.steps.push(
+        SettingStep::SetCrons {
+            name: inputs.spec.name.clone(),
+            crons: crons.clone(),
+        }
+        .into(),
+    );
 }
 
 /// Routes and custom domains: removed ones first, then added ones.
@@ -680,20 +712,26 @@ fn plan_routing(inputs: &WorkerInputs<'_>, current: Option<&LiveWorker>, parts: 
             Field::Route(route.pattern.clone()),
             Value::Text(route.pattern.clone()),
         ));
-        parts.steps.push(WorkerStep::DeleteRoute {
-            zone_id: zone_id.clone(),
-            route_id: route.id.clone(),
-            pattern: route.pattern.clone(),
-        });
+        parts.steps.push(
+            RoutingStep::DeleteRoute {
+                zone_id: zone_id.clone(),
+                route_id: route.id.clone(),
+                pattern: route.pattern.clone(),
+            }
+            .into(),
+        );
     }
     for pattern in &spec.routes {
         if !routes.iter().any(|r| &r.pattern == pattern) {
             parts.add(Field::Route(pattern.clone()), Value::Text(pattern.clone()));
-            parts.steps.push(WorkerStep::CreateRoute {
-                zone_id: zone_id.clone(),
-                pattern: pattern.clone(),
-                script: spec.name.clone(),
-            });
+            parts.steps.push(
+                RoutingStep::CreateRoute {
+                    zone_id: zone_id.clone(),
+                    pattern: pattern.clone(),
+                    script: spec.name.clone(),
+                }
+                .into(),
+            );
         }
     }
     for domain in domains
@@ -704,10 +742,13 @@ fn plan_routing(inputs: &WorkerInputs<'_>, current: Option<&LiveWorker>, parts: 
             Field::CustomDomain(domain.hostname.clone()),
             Value::Text(domain.hostname.clone()),
         ));
-        parts.steps.push(WorkerStep::DetachDomain {
-            domain_id: domain.id.clone(),
-            hostname: domain.hostname.clone(),
-        });
+        parts.steps.push(
+            RoutingStep::DetachDomain {
+                domain_id: domain.id.clone(),
+                hostname: domain.hostname.clone(),
+            }
+            .into(),
+        );
     }
     for hostname in &spec.custom_domains {
         if !domains.iter().any(|d| &d.hostname == hostname) {
@@ -715,11 +756,14 @@ fn plan_routing(inputs: &WorkerInputs<'_>, current: Option<&LiveWorker>, parts: 
                 Field::CustomDomain(hostname.clone()),
                 Value::Text(hostname.clone()),
             );
-            parts.steps.push(WorkerStep::AttachDomain {
-                zone_id: zone_id.clone(),
-                hostname: hostname.clone(),
-                script: spec.name.clone(),
-            });
+            parts.steps.push(
+                RoutingStep::AttachDomain {
+                    zone_id: zone_id.clone(),
+                    hostname: hostname.clone(),
+                    script: spec.name.clone(),
+                }
+                .into(),
+            );
         }
     }
 }

@@ -4,7 +4,7 @@ use super::*;
 use crate::model::{Address, Jurisdiction, LocationHint, ResourceKind, StorageClass};
 use crate::plan::{
     Change, ChangeKind, D1Step, Field, FieldDiff, KvStep, Note, Plan, R2Step, Steps, Value,
-    VersionRef, WorkerStep,
+    VersionRef, VersionStep,
 };
 use crate::render::markdown::{BODY_LIMIT, FOOTER_RESERVE};
 
@@ -143,11 +143,14 @@ fn worker_change(lines: usize) -> Change {
                 tag: Some("fedcba9876543210fedc".into()),
             })),
         )],
-        steps: Steps::Worker(vec![WorkerStep::UploadVersion {
-            name: "api-staging".into(),
-            identity: None,
-            secrets: Vec::new(),
-        }]),
+        steps: Steps::Worker(vec![
+            VersionStep::UploadVersion {
+                name: "api-staging".into(),
+                identity: None,
+                secrets: Vec::new(),
+            }
+            .into(),
+        ]),
     }
 }
 

@@ -249,7 +249,10 @@ impl fmt::Display for Effect {
             ),
             Effect::R2Created {
                 name, jurisdiction, ..
-            } => format!("created R2 bucket {name:?}{}", in_jurisdiction(jurisdiction)),
+            } => format!(
+                "created R2 bucket {name:?}{}",
+                in_jurisdiction(jurisdiction)
+            ),
             Effect::R2StorageClassSet {
                 name,
                 storage_class,
@@ -259,9 +262,7 @@ impl fmt::Display for Effect {
                 storage_class.as_str()
             ),
             Effect::R2Deleted {
-                name,
-                already_gone,
-                ..
+                name, already_gone, ..
             } => gone(
                 *already_gone,
                 format!("deleted R2 bucket {name:?}"),
@@ -305,9 +306,9 @@ impl fmt::Display for Effect {
                     how
                 }
             }
-            Effect::RolloutFinished { name, version_id } => format!(
-                "finished the rollout of worker {name:?}: version {version_id} at 100%"
-            ),
+            Effect::RolloutFinished { name, version_id } => {
+                format!("finished the rollout of worker {name:?}: version {version_id} at 100%")
+            }
             Effect::SecretDeleted { name, secret } => {
                 format!("deleted secret {secret} of worker {name:?}")
             }
@@ -362,7 +363,11 @@ pub fn outcome_line(outcome: &ChangeOutcome) -> String {
                 .hint()
                 .map(|h| format!("\n  hint: {h}"))
                 .unwrap_or_default();
-            format!("{}: FAILED: {}{hint}\n", outcome.address, outcome_detail(outcome))
+            format!(
+                "{}: FAILED: {}{hint}\n",
+                outcome.address,
+                outcome_detail(outcome)
+            )
         }
     }
 }

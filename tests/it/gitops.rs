@@ -503,10 +503,7 @@ fn read_only_runs_need_no_secret_values_but_apply_does() {
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
-    assert!(
-        stdout.contains("secrets.TOKEN: (sensitive)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("secrets.TOKEN: (sensitive)"), "{stdout}");
     assert!(
         stdout.contains("secret values not available to this run (SHOP_TOKEN)"),
         "{stdout}"

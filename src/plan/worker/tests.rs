@@ -8,7 +8,10 @@ use crate::model::{
     AccountTarget, Declared, KvNamespaceSpec, LiveContent, LiveDeploymentShare, LiveKvNamespace,
     LiveRoute, LiveVersion, ModuleKind, Rollout, SecretRef, SecretSource, SecretValue, Zone,
 };
-use crate::plan::{ChangeKind, Conflict, Field, Steps, Value, WorkerStep, plan};
+use crate::plan::{
+    ChangeKind, Conflict, Field, RoutingStep, SettingStep, Steps, Value, VersionStep, WorkerStep,
+    plan,
+};
 
 fn module(name: &str, text: &str) -> WorkerModule {
     WorkerModule {
@@ -135,18 +138,18 @@ fn ops(change: &Change) -> Vec<&'static str> {
     steps(change)
         .iter()
         .map(|s| match s {
-            WorkerStep::UploadScript { .. } => "upload_script",
-            WorkerStep::UploadVersion { .. } => "upload_version",
-            WorkerStep::Deploy { .. } => "deploy",
-            WorkerStep::Redeploy { .. } => "redeploy",
-            WorkerStep::FinishRollout { .. } => "finish_rollout",
-            WorkerStep::DeleteSecret { .. } => "delete_secret",
-            WorkerStep::SetCrons { .. } => "crons",
-            WorkerStep::CreateRoute { .. } => "create_route",
-            WorkerStep::DeleteRoute { .. } => "delete_route",
-            WorkerStep::AttachDomain { .. } => "attach_domain",
-            WorkerStep::DetachDomain { .. } => "detach_domain",
-            WorkerStep::DeleteScript { .. } => "delete_script",
+            WorkerStep::Version(VersionStep::UploadScript { .. }) => "upload_script",
+            WorkerStep::Version(VersionStep::UploadVersion { .. }) => "upload_version",
+            WorkerStep::Version(VersionStep::Deploy { .. }) => "deploy",
+            WorkerStep::Version(VersionStep::Redeploy { .. }) => "redeploy",
+            WorkerStep::Version(VersionStep::FinishRollout { .. }) => "finish_rollout",
+            WorkerStep::Setting(SettingStep::DeleteSecret { .. }) => "delete_secret",
+            WorkerStep::Setting(SettingStep::SetCrons { .. }) => "crons",
+            WorkerStep::Setting(SettingStep::DeleteScript { .. }) => "delete_script",
+            WorkerStep::Routing(RoutingStep::CreateRoute { .. }) => "create_route",
+            WorkerStep::Routing(RoutingStep::DeleteRoute { .. }) => "delete_route",
+            WorkerStep::Routing(RoutingStep::AttachDomain { .. }) => "attach_domain",
+            WorkerStep::Routing(RoutingStep::DetachDomain { .. }) => "detach_domain",
         })
         .collect()
 }
@@ -157,7 +160,7 @@ fn a_new_worker_is_uploaded_then_gets_secrets_triggers_and_routes() {
     let change = worker_change(&desired, &live_storage()).expect("a change");
     assert_eq!(change.kind, ChangeKind::Create);
     assert_eq!(ops(&change), ["upload_script", "crons", "create_route"]);
-    let WorkerStep::UploadScript { secrets, .. } = &steps(&change)[0] else {
+    let WorkerStep::Version(VersionStep::UploadScript { secrets, .. }) = &steps(&change)[0] else {
         panic!("expected an upload");
     };
     assert_eq!(
@@ -324,9 +327,9 @@ fn new_secret_names_are_sent_and_removed_ones_deleted() {
     // The new secret rides on a new version; the removed one is deleted
     // only once that version is live.
     assert_eq!(ops(&change), ["upload_version", "deploy", "delete_secret"]);
-    let WorkerStep::UploadVersion {
+    let WorkerStep::Version(VersionStep::UploadVersion {
         secrets, identity, ..
-    } = &steps(&change)[0]
+    }) = &steps(&change)[0]
     else {
         panic!("expected an upload");
     };
@@ -429,7 +432,7 @@ fn a_worker_bound_to_a_replaced_database_gets_a_new_version() {
         "{plan:#?}"
     );
     let worker = &plan.changes[1];
-    let WorkerStep::UploadVersion { identity, .. } = &steps(worker)[0] else {
+    let WorkerStep::Version(VersionStep::UploadVersion { identity, .. }) = &steps(worker)[0] else {
         panic!("expected an upload: {worker:#?}");
     };
     assert_eq!(identity, &None, "known after apply");
@@ -478,10 +481,10 @@ fn a_new_durable_object_class_migrates_with_a_script_upload() {
         .insert("ROOM".into(), Binding::DurableObject("ChatRoom".into()));
     let change = worker_change(&after, &live).expect("a change");
     assert_eq!(ops(&change), ["upload_script"]);
-    let WorkerStep::UploadScript {
+    let WorkerStep::Version(VersionStep::UploadScript {
         migration: Some(migration),
         ..
-    } = &steps(&change)[0]
+    }) = &steps(&change)[0]
     else {
         panic!("expected a migration: {change:#?}");
     };
