@@ -25,7 +25,7 @@ use crate::plan::{Change, ChangeKind, Field, Plan, SecretState, Value};
 
 /// The version of the drift report's JSON. Bumped on any change that is not
 /// a pure addition.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The apply the report compares against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,6 +119,7 @@ pub enum DriftNote {
     /// The last apply did not succeed.
     LastApplyUnfinished { id: String, status: ShownStatus },
     /// A note of the current plan.
+    #[serde(untagged)]
     Plan(crate::plan::Note),
 }
 

@@ -3,7 +3,8 @@
 //! The pipeline (see `docs/ARCHITECTURE.md`):
 //! `manifest::load` -> [`model::DesiredState`]; `live::fetch` (through
 //! [`cloudflare::Client`]) -> [`model::LiveState`]; `plan::plan` (pure) ->
-//! [`plan::Plan`]; `render::*` (pure views); `apply::apply` executes exactly
+//! [`plan::Plan`]; `render::*` (pure views); [`apply::run`] applies it (lock,
+//! re-check, journal, ledger) through [`apply::execute`], which runs exactly
 //! the plan. The `emulator` module is a local Cloudflare API that shares no
 //! wire types with the client.
 

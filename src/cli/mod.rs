@@ -335,7 +335,7 @@ pub fn error_text(error: &anyhow::Error) -> String {
 }
 
 /// Runs the parsed command line. Commands that talk to an account share
-/// one [`target::Session`] (one rate limit, one deadline).
+/// one `target::Session` (one rate limit, one deadline).
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     let root = &cli.dir;
     let session = || target::Session::from_env();

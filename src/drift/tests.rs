@@ -399,3 +399,23 @@ fn a_secret_value_rotated_in_ci_is_pending_not_changed_outside_git() {
     assert_eq!(addresses(&report.pending), ["workers.api"]);
     assert!(report.changed_outside_git.is_empty());
 }
+
+#[test]
+fn notes_serialize_as_objects_with_their_kind() {
+    let notes = vec![
+        DriftNote::NeverApplied,
+        DriftNote::Plan(crate::plan::Note::NoLedgerYet),
+        DriftNote::LastApplyUnfinished {
+            id: "a1".into(),
+            status: crate::ledger::journal::ShownStatus::Failed,
+        },
+    ];
+    assert_eq!(
+        serde_json::to_value(&notes).expect("json"),
+        serde_json::json!([
+            {"note": "never_applied"},
+            {"note": "no_ledger_yet"},
+            {"note": "last_apply_unfinished", "id": "a1", "status": "failed"},
+        ])
+    );
+}
