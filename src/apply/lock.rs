@@ -43,7 +43,7 @@ impl HeldLock {
             })
         })
         .await
-        .map_err(ApplyError::Lock)?;
+        .map_err(|error| ApplyError::Lock(Box::new(error)))?;
         tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
         let stop = StopSignal::default();
         let renewal = tokio::spawn(keep(

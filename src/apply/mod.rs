@@ -24,7 +24,9 @@ mod worker;
 use futures::StreamExt;
 
 pub use journal::{Journal, Observer};
-pub use operation::{ApplyError, Confirmation, Context, Event, Events, Outcome, RunOptions, run};
+pub use operation::{
+    ApplyError, Confirmation, Context, Event, Events, Outcome, PlanSource, RunOptions, run,
+};
 
 use crate::cloudflare::{Client, ClientError};
 use crate::model::{Address, DesiredState, Jurisdiction, LiveState, ResourceKind, StorageClass};

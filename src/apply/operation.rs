@@ -2,13 +2,15 @@
 //! `drift --heal` share. The CLI only turns arguments into [`RunOptions`]
 //! and the [`Outcome`] into output.
 //!
-//! Order: permission (a refusal is journaled and costs no change) ->
-//! confirmation -> the ledger and the environment's lock (with a lease,
-//! renewed in the background) -> the account read again under the lock and
-//! compared with the plan's fingerprint (a stale plan is refused) -> the
-//! journal's start row -> the executor -> the journal's finish -> the
-//! inventory, secret fingerprints and migration hashes recorded -> the
-//! lock released.
+//! Order, as `terraform apply` does it: the ledger and the environment's
+//! lock (with a lease, renewed in the background) first; then the account
+//! is read and planned (or a saved plan is checked against it: a stale plan
+//! is refused) while the lock is held, so nothing can change between the
+//! plan and its execution; permission (a refusal is journaled and changes
+//! nothing) -> confirmation -> the journal's start row -> the executor ->
+//! the journal's finish -> the inventory, secret fingerprints and
+//! migration hashes recorded -> the lock released. A plan without changes
+//! whose inventory is already recorded writes nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,8 +54,20 @@ pub enum Event<'a> {
     },
     /// Something went wrong that does not stop the apply.
     Warning(String),
+    /// The plan, made (or checked) under the lock, before it is confirmed.
+    Planned(&'a Plan),
     /// A change finished (or failed).
     Landed(&'a ChangeOutcome),
+}
+
+/// What to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum PlanSource<'a> {
+    /// Plan now, under the lock.
+    Fresh,
+    /// Exactly this plan (saved earlier): refused when the account is no
+    /// longer what it was made from.
+    Saved(&'a Plan),
 }
 
 /// The caller's sink for [`Event`]s (shared with the lease's task).
@@ -77,12 +91,14 @@ pub enum ApplyError {
     #[error("opening the ledger to take the apply lock failed: nothing was applied")]
     OpenLedger(#[source] LedgerError),
     #[error("taking the apply lock failed: nothing was applied")]
-    Lock(#[source] locks::LockError),
+    Lock(#[source] Box<locks::LockError>),
     #[error("reading the account under the apply lock failed: nothing was applied")]
     Fetch(#[source] crate::cloudflare::ClientError),
     #[error(
-        "the account changed while the plan waited for confirmation or for the apply lock: nothing was applied"
+        "the plan was made for account {planned}, but this apply targets account {live}: nothing was applied"
     )]
+    OtherAccount { planned: String, live: String },
+    #[error("the account changed since the plan was made: nothing was applied")]
     AccountChanged,
     #[error("journaling the start of this apply failed: nothing was applied")]
     Journal(#[source] LedgerError),
@@ -96,8 +112,10 @@ impl ApplyError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             ApplyError::Refused(refusal) => Some(refusal.hint()),
-            ApplyError::AccountChanged => Some("run apply again to see the new plan"),
-            ApplyError::Lock(locks::LockError::Held { .. }) => Some(
+            ApplyError::AccountChanged | ApplyError::OtherAccount { .. } => Some(
+                "make a new plan with `flareops plan --env ENV --out FILE`, review it, and apply that",
+            ),
+            ApplyError::Lock(error) if matches!(**error, locks::LockError::Held { .. }) => Some(
                 "wait for the other apply, or if it died, remove its lock with `flareops unlock`",
             ),
             _ => None,
@@ -108,6 +126,8 @@ impl ApplyError {
 /// What a finished apply did.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The plan that ran.
+    pub plan: Plan,
     /// The executor's report (empty for an empty plan).
     pub report: ApplyReport,
     /// The journal id of the apply, when it made changes.
@@ -120,26 +140,25 @@ impl Outcome {
     }
 }
 
-/// Applies `plan` (made for `desired`) to the account of `context`.
-/// `confirm` is asked after the permission check and before the lock, only
-/// when the plan has changes.
+/// Applies `desired` to the account of `context`: a fresh plan, or a saved
+/// one. `confirm` is asked, after the permission check, only when the plan
+/// has changes.
 pub async fn run(
     context: Context<'_>,
-    plan: &Plan,
     desired: &DesiredState,
+    source: PlanSource<'_>,
     options: &RunOptions,
-    confirm: impl FnOnce() -> Confirmation,
+    confirm: impl FnOnce(&Plan) -> Confirmation,
     events: &Events,
 ) -> Result<Outcome, ApplyError> {
     let client = context.client;
-    if let Err(refusal) = check_permission(plan, &options.apply) {
-        journal_refusal(client, desired, plan, options).await;
-        return Err(ApplyError::Refused(refusal));
-    }
-    if !plan.is_empty()
-        && let Confirmation::Declined(reason) = confirm()
-    {
-        return Err(ApplyError::NotConfirmed(reason));
+    // A stale saved plan is refused before anything is written (the
+    // ledger, the lock); it is checked again under the lock.
+    if let PlanSource::Saved(plan) = source {
+        let mut live = crate::live::fetch(client, desired)
+            .await
+            .map_err(ApplyError::Fetch)?;
+        check_saved(plan, &mut live)?;
     }
     let database = ledger::open(client, &desired.ledger_database)
         .await
@@ -153,7 +172,7 @@ pub async fn run(
         events,
     )
     .await?;
-    let result = locked(client, &lock, plan, desired, options, events).await;
+    let result = locked(client, &lock, desired, source, options, confirm, events).await;
     lock.release(client, events).await;
     result
 }
@@ -162,32 +181,56 @@ pub async fn run(
 async fn locked(
     client: &Client,
     lock: &HeldLock,
-    plan: &Plan,
     desired: &DesiredState,
+    source: PlanSource<'_>,
     options: &RunOptions,
+    confirm: impl FnOnce(&Plan) -> Confirmation,
     events: &Events,
 ) -> Result<Outcome, ApplyError> {
-    // The account may have changed while the plan waited for an answer or
-    // for the lock (another apply may just have made these changes).
+    let database = lock.database();
     let mut live = crate::live::fetch(client, desired)
         .await
         .map_err(ApplyError::Fetch)?;
-    // Taking the lock creates the ledger on a first apply: an empty
-    // inventory where there was no ledger is no change.
-    if live.fingerprint() != plan.live_fingerprint && live.inventory == Some(Vec::new()) {
-        live.inventory = None;
+    let plan = match source {
+        PlanSource::Fresh => crate::plan::plan(desired, &live),
+        PlanSource::Saved(plan) => {
+            if plan.account_id != live.account_id {
+                return Err(ApplyError::OtherAccount {
+                    planned: plan.account_id.clone(),
+                    live: live.account_id.clone(),
+                });
+            }
+            // Taking the lock creates the ledger on a first apply: an empty
+            // inventory where there was no ledger is no change.
+            if live.fingerprint() != plan.live_fingerprint && live.inventory == Some(Vec::new()) {
+                live.inventory = None;
+            }
+            if live.fingerprint() != plan.live_fingerprint {
+                return Err(ApplyError::AccountChanged);
+            }
+            plan.clone()
+        }
+    };
+    events(&Event::Planned(&plan));
+    if let Err(refusal) = check_permission(&plan, &options.apply) {
+        if let Ok(journal) =
+            Journal::start(client, database, &plan, &options.git_commit, &options.actor).await
+        {
+            journal.finish(ApplyStatus::Refused).await;
+        }
+        return Err(ApplyError::Refused(refusal));
     }
-    if live.fingerprint() != plan.live_fingerprint {
-        return Err(ApplyError::AccountChanged);
-    }
-    let database = lock.database();
     if plan.is_empty() {
-        // Recording the inventory writes the ledger: under the lock too.
+        // Nothing to change; the inventory is written only when it is not
+        // what the ledger already records.
         let inventory = live.inventory_for(desired);
-        ledger::record_inventory(client, database, &desired.environment, &inventory)
-            .await
-            .map_err(ApplyError::Record)?;
+        if live.inventory.as_ref() != Some(&inventory) {
+            ledger::record_inventory(client, database, &desired.environment, &inventory)
+                .await
+                .map_err(ApplyError::Record)?;
+        }
         return Ok(Outcome {
+            plan,
             report: ApplyReport {
                 outcomes: Vec::new(),
                 after: live,
@@ -195,8 +238,11 @@ async fn locked(
             apply_id: None,
         });
     }
+    if let Confirmation::Declined(reason) = confirm(&plan) {
+        return Err(ApplyError::NotConfirmed(reason));
+    }
     // The journal's start row lands before the first change is made.
-    let journal = Journal::start(client, database, plan, &options.git_commit, &options.actor)
+    let journal = Journal::start(client, database, &plan, &options.git_commit, &options.actor)
         .await
         .map_err(ApplyError::Journal)?;
     let apply = ApplyOptions {
@@ -207,7 +253,7 @@ async fn locked(
         journal: &journal,
         events,
     };
-    let report = super::execute(client, plan, desired, &live, &apply, &watched).await;
+    let report = super::execute(client, &plan, desired, &live, &apply, &watched).await;
     journal
         .finish(if report.failed() == 0 {
             ApplyStatus::Succeeded
@@ -216,10 +262,32 @@ async fn locked(
         })
         .await;
     record(client, database, desired, &report).await?;
+    let apply_id = Some(journal.id().to_string());
     Ok(Outcome {
+        plan,
         report,
-        apply_id: Some(journal.id().to_string()),
+        apply_id,
     })
+}
+
+/// Refuses a saved plan made for another account, or from a live state
+/// other than `live`.
+fn check_saved(plan: &Plan, live: &mut crate::model::LiveState) -> Result<(), ApplyError> {
+    if plan.account_id != live.account_id {
+        return Err(ApplyError::OtherAccount {
+            planned: plan.account_id.clone(),
+            live: live.account_id.clone(),
+        });
+    }
+    // Taking the lock creates the ledger on a first apply: an empty
+    // inventory where there was no ledger is no change.
+    if live.fingerprint() != plan.live_fingerprint && live.inventory == Some(Vec::new()) {
+        live.inventory = None;
+    }
+    if live.fingerprint() != plan.live_fingerprint {
+        return Err(ApplyError::AccountChanged);
+    }
+    Ok(())
 }
 
 /// The journal, plus progress events for the caller.
@@ -293,28 +361,4 @@ async fn record(
         .await
         .map_err(ApplyError::Record)?;
     Ok(())
-}
-
-/// Records a refused plan, when the account already has a ledger (a
-/// refusal creates nothing). Best effort: the refusal is what matters.
-async fn journal_refusal(
-    client: &Client,
-    desired: &DesiredState,
-    plan: &Plan,
-    options: &RunOptions,
-) {
-    let recorded = async {
-        let databases = client.list_d1_databases().await?;
-        let Some(database) = ledger::find(&databases, &desired.ledger_database) else {
-            return Ok(());
-        };
-        let journal =
-            Journal::start(client, &database, plan, &options.git_commit, &options.actor).await?;
-        journal.finish(ApplyStatus::Refused).await;
-        Ok::<_, LedgerError>(())
-    }
-    .await;
-    if let Err(error) = recorded {
-        tracing::warn!(%error, "journaling the refused apply failed");
-    }
 }

@@ -227,21 +227,19 @@ fn options() -> RunOptions {
 /// Plans `desired` against the account and applies it; returns the plan
 /// and what the apply did.
 async fn apply(client: &Client, desired: &DesiredState) -> (Plan, Outcome) {
-    let live = crate::live::fetch(client, desired).await.expect("fetch");
-    let plan = crate::plan::plan(desired, &live);
     let events: Events = Arc::new(|_: &Event<'_>| {});
     let context = Context { client };
     let outcome = run(
         context,
-        &plan,
         desired,
+        PlanSource::Fresh,
         &options(),
-        || Confirmation::Confirmed,
+        |_| Confirmation::Confirmed,
         &events,
     )
     .await
-    .unwrap_or_else(|error| panic!("apply failed: {error}\nplan: {plan:#?}"));
-    (plan, outcome)
+    .unwrap_or_else(|error| panic!("apply failed: {error}"));
+    (outcome.plan.clone(), outcome)
 }
 
 /// Applies `before`, then `after` (whatever `before` left: renames,

@@ -12,11 +12,13 @@ use anyhow::{Context, anyhow, bail};
 
 use super::target::{Session, Target};
 use super::{ApplyArgs, Printer};
-use crate::apply::{self, ApplyError, ApplyOptions, Confirmation, Event, Events, RunOptions};
+use crate::apply::{
+    self, ApplyError, ApplyOptions, Confirmation, Event, Events, PlanSource, RunOptions,
+};
 use crate::ledger::locks;
 use crate::model::DesiredState;
 use crate::plan::{Plan, SavedPlan};
-use crate::{live, plan, render};
+use crate::render;
 
 pub async fn run(
     root: &Path,
@@ -45,6 +47,8 @@ pub(super) struct Request {
     pub lock_timeout: Duration,
     /// The commit the manifests come from (`flareops abc123`).
     pub commit: String,
+    /// For a saved plan: the hint when the account moved since it was made.
+    pub new_plan_hint: Option<String>,
 }
 
 impl Request {
@@ -55,6 +59,7 @@ impl Request {
             yes: args.yes,
             lock_timeout: args.lock_timeout,
             commit: super::git::describe(root),
+            new_plan_hint: None,
         }
     }
 }
@@ -68,12 +73,8 @@ async fn run_fresh(
 ) -> anyhow::Result<ExitCode> {
     let desired = super::validate::load(root, environment, args.local, printer)?;
     let target = session.connect(root, &desired, args.local).await?;
-    let result = async {
-        let live = live::fetch(&target.client, &desired).await?;
-        let plan = plan::plan(&desired, &live);
-        execute(&target, &desired, &plan, &Request::of(root, args), printer).await
-    }
-    .await;
+    let request = Request::of(root, args);
+    let result = execute(&target, &desired, PlanSource::Fresh, &request, printer).await;
     target.close().await;
     result
 }
@@ -107,44 +108,31 @@ async fn run_saved(
         );
     }
     let target = session.connect(root, &desired, local).await?;
-    let result = async {
-        let live = live::fetch(&target.client, &desired).await?;
-        if live.account_id != saved.plan.account_id {
-            bail!(
-                "the plan was made for account {}, but this apply targets account {}: nothing was applied\nhint: {new_plan_hint}",
-                saved.plan.account_id,
-                live.account_id
-            );
-        }
-        if live.fingerprint() != saved.plan.live_fingerprint {
-            bail!(
-                "the account changed since the plan was made: nothing was applied\nhint: {new_plan_hint}"
-            );
-        }
-        execute(
-            &target,
-            &desired,
-            &saved.plan,
-            &Request::of(root, args),
-            printer,
-        )
-        .await
-    }
+    let request = Request {
+        new_plan_hint: Some(new_plan_hint),
+        ..Request::of(root, args)
+    };
+    let result = execute(
+        &target,
+        &desired,
+        PlanSource::Saved(&saved.plan),
+        &request,
+        printer,
+    )
     .await;
     target.close().await;
     result
 }
 
-/// Shows the plan, then applies it through [`apply::run`] and reports the
-/// outcome.
+/// Applies through [`apply::run`], which plans (or checks a saved plan)
+/// under the lock; prints the plan, the progress and the outcome.
 pub(super) async fn execute(
     target: &Target,
     desired: &DesiredState,
-    plan: &Plan,
+    source: PlanSource<'_>,
     request: &Request,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    printer.data(&render::text(plan));
     let options = RunOptions {
         apply: ApplyOptions {
             allow_delete: request.allow_delete,
@@ -158,7 +146,7 @@ pub(super) async fn execute(
         lease: locks::lease_from_env(),
     };
     let events = events(printer.clone(), desired.environment.clone());
-    let confirm = || {
+    let confirm = |_: &Plan| {
         if request.yes {
             return Confirmation::Confirmed;
         }
@@ -167,10 +155,10 @@ pub(super) async fn execute(
     let context = apply::Context {
         client: &target.client,
     };
-    let outcome = apply::run(context, plan, desired, &options, confirm, &events)
+    let outcome = apply::run(context, desired, source, &options, confirm, &events)
         .await
-        .map_err(error)?;
-    if plan.is_empty() {
+        .map_err(|e| error(e, request.new_plan_hint.as_deref()))?;
+    if outcome.plan.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     let report = &outcome.report;
@@ -196,11 +184,15 @@ pub(super) async fn execute(
     })
 }
 
-/// An apply's error as the CLI reports it, with its hint.
-fn error(error: ApplyError) -> anyhow::Error {
-    match &error {
-        ApplyError::NotConfirmed(reason) => anyhow!("{reason}"),
-        ApplyError::Lock(held @ locks::LockError::Held { .. }) => {
+/// An apply's error as the CLI reports it, with its hint (`new_plan` for a
+/// saved plan the account moved away from).
+fn error(error: ApplyError, new_plan: Option<&str>) -> anyhow::Error {
+    match (&error, new_plan) {
+        (ApplyError::AccountChanged | ApplyError::OtherAccount { .. }, Some(hint)) => {
+            anyhow!("{error}\nhint: {hint}")
+        }
+        (ApplyError::NotConfirmed(reason), _) => anyhow!("{reason}"),
+        (ApplyError::Lock(held), _) if matches!(**held, locks::LockError::Held { .. }) => {
             anyhow!("nothing was applied: {held}")
         }
         _ => match error.hint() {
@@ -219,6 +211,7 @@ fn events(printer: Printer, environment: String) -> Events {
             locks::display_duration(*timeout)
         )),
         Event::Warning(warning) => printer.message(warning),
+        Event::Planned(plan) => printer.data(&render::text(plan)),
         Event::Landed(outcome) => {
             let line = render::outcome_line(outcome);
             if outcome.succeeded() {

@@ -13,6 +13,7 @@ use super::apply::Request;
 use super::target::{Session, Target};
 use super::validate::Secrets;
 use super::{DriftArgs, Printer, ReportFormat};
+use crate::apply::PlanSource;
 use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
 use crate::ledger::journal::{self, ApplyStatus};
 use crate::model::{DesiredState, ResourceKind};
@@ -234,8 +235,10 @@ async fn heal(
             yes: args.yes,
             lock_timeout: args.lock_timeout,
             commit: report.git_commit.clone(),
+            new_plan_hint: None,
         };
-        let code = super::apply::execute(target, desired, now, &request, printer).await?;
+        let code =
+            super::apply::execute(target, desired, PlanSource::Fresh, &request, printer).await?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }

@@ -14,8 +14,8 @@ use super::Printer;
 use super::RevertArgs;
 use super::apply::Request;
 use super::target::Session;
+use crate::apply::PlanSource;
 use crate::ledger::journal::{self, ApplyStatus};
-use crate::{live, plan};
 
 pub async fn run(
     root: &Path,
@@ -46,19 +46,16 @@ pub async fn run(
     let desired = super::validate::load(snapshot.path(), environment, args.local, printer)?;
     // The local account's state stays in this checkout, not in the snapshot.
     let target = session.connect(root, &desired, args.local).await?;
-    let result = async {
-        let live = live::fetch(&target.client, &desired).await?;
-        let plan = plan::plan(&desired, &live);
-        let request = Request {
-            allow_delete: args.allow_delete,
-            revert: true,
-            yes: args.yes,
-            lock_timeout: args.lock_timeout,
-            commit,
-        };
-        super::apply::execute(&target, &desired, &plan, &request, printer).await
-    }
-    .await;
+    let request = Request {
+        allow_delete: args.allow_delete,
+        revert: true,
+        yes: args.yes,
+        lock_timeout: args.lock_timeout,
+        commit,
+        new_plan_hint: None,
+    };
+    let result =
+        super::apply::execute(&target, &desired, PlanSource::Fresh, &request, printer).await;
     target.close().await;
     result
 }
