@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -840,25 +840,46 @@ async fn a_restore_answered_at_once_returns_the_servers_previous_bookmark() {
     assert_eq!(undo, "b-exact");
 }
 
-#[tokio::test]
+/// An HTTP date 100 s ahead (of the system clock, which `Retry-After`
+/// dates are read against).
+fn http_date_in_100_seconds() -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    (time::OffsetDateTime::now_utc() + Duration::from_secs(100))
+        .format(&format)
+        .expect("an HTTP date")
+}
+
+/// The client waits as long as the date says (on tokio's paused clock,
+/// which only sleeps move), then for a past date not at all.
+#[tokio::test(start_paused = true)]
 async fn retry_after_as_an_http_date_is_honoured() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
+    let date = http_date_in_100_seconds();
     let server = serve(move |_| match counter.fetch_add(1, Ordering::SeqCst) {
         0 => Reply::error(
             429,
             971,
             "Please wait and consider throttling your request speed",
         )
-        .with_header("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
-        1 => Reply::error(503, 10002, "unavailable").with_header("retry-after", "0"),
+        .with_header("retry-after", &date),
+        1 => Reply::error(503, 10002, "unavailable")
+            .with_header("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
         _ => kv_list(&[]),
     })
     .await;
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     client(&server).list_kv_namespaces().await.expect("listed");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // 99 to 100 s (the date has whole seconds), less however long this
+    // test took to reach the parse; the backoff alone is at most 5 ms.
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_secs(50) && waited <= Duration::from_secs(100),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -884,7 +905,7 @@ async fn a_rate_limited_create_is_sent_again_without_a_lookup() {
     assert_eq!(server.log(), [format!("POST {KV}"), format!("POST {KV}")]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_attempt_takes_a_token_from_the_shared_bucket() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
@@ -903,13 +924,14 @@ async fn every_attempt_takes_a_token_from_the_shared_bucket() {
     let client = Client::new(config).expect("client");
     let clone = client.clone();
     client.list_kv_namespaces().await.expect("three attempts");
-    let started = Instant::now();
+    // The clock is paused: only sleeps move it.
+    let started = tokio::time::Instant::now();
     let error = clone
         .list_kv_namespaces()
         .await
         .expect_err("no token before the deadline");
     assert!(error.is_deadline(), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(1), "failed fast");
+    assert_eq!(started.elapsed(), Duration::ZERO, "failed without waiting");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
@@ -932,19 +954,17 @@ async fn after_the_overall_timeout_every_request_fails_fast_without_being_sent()
     assert!(server.seen().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_waits_never_sleep_past_the_deadline() {
     let server =
         serve(|_| Reply::error(503, 10002, "unavailable").with_header("retry-after", "100")).await;
     let mut config = config(&server);
     config.deadline = Some(Deadline::after(Duration::from_secs(5)));
     let client = Client::new(config).expect("client");
-    let started = Instant::now();
+    // The clock is paused: only sleeps move it.
+    let started = tokio::time::Instant::now();
     let error = client.list_kv_namespaces().await.expect_err("gave up");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "did not wait 100 s"
-    );
+    assert_eq!(started.elapsed(), Duration::ZERO, "did not wait 100 s");
     match &error {
         ClientError::Deadline {
             last: Some(last), ..
@@ -954,21 +974,22 @@ async fn retry_waits_never_sleep_past_the_deadline() {
     assert_eq!(server.seen().len(), 1);
 }
 
-#[tokio::test]
+/// On tokio's paused clock (the hanging server sleeps on it too), the
+/// attempt ends exactly at the deadline.
+#[tokio::test(start_paused = true)]
 async fn an_attempt_hanging_past_the_deadline_is_cut_at_the_deadline() {
     let server = serve(|_| Reply::Hang).await;
     let mut config = config(&server);
+    let started = tokio::time::Instant::now();
     config.deadline = Some(Deadline::after(Duration::from_millis(300)));
     let client = Client::new(config).expect("client");
-    let started = Instant::now();
     let error = client.list_kv_namespaces().await.expect_err("cut");
-    let elapsed = started.elapsed();
     assert!(error.is_deadline(), "{error}");
-    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+    assert_eq!(server.seen().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_create_cut_at_the_deadline_has_an_unknown_outcome() {
     let server = serve(|_| Reply::Hang).await;
     let mut config = config(&server);
@@ -986,7 +1007,7 @@ async fn a_create_cut_at_the_deadline_has_an_unknown_outcome() {
     assert!(!error.outcome_unknown(), "not sent: {error}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_per_attempt_timeout_cuts_a_hanging_read_and_it_is_retried() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
@@ -998,8 +1019,15 @@ async fn the_per_attempt_timeout_cuts_a_hanging_read_and_it_is_retried() {
     let mut config = config(&server);
     config.request_timeout = Duration::from_millis(200);
     let client = Client::new(config).expect("client");
+    let started = tokio::time::Instant::now();
     client.list_kv_namespaces().await.expect("second attempt");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // The paused clock moved by the timeout and one backoff (at most 5 ms).
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed <= Duration::from_millis(206),
+        "{elapsed:?}"
+    );
 }
 
 /// Collects what a `tracing` subscriber writes.
@@ -1032,7 +1060,19 @@ impl Captured {
 }
 
 /// Sends this thread's events, at every level, to a buffer.
+///
+/// tracing caches per call site whether any dispatcher wants its events.
+/// While only one dispatcher is registered, a call site first reached on
+/// another test's thread is asked of that thread's (empty) dispatcher only,
+/// and cached as unwanted: the captured log would miss its events. Two
+/// more dispatchers that live as long as the test binary make tracing ask
+/// all of them, this capture included.
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    static ASK_EVERY_DISPATCHER: std::sync::LazyLock<[tracing::Dispatch; 2]> =
+        std::sync::LazyLock::new(|| {
+            [(), ()].map(|()| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()))
+        });
+    std::sync::LazyLock::force(&ASK_EVERY_DISPATCHER);
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())

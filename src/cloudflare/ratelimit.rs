@@ -345,7 +345,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn acquire_refuses_at_once_what_would_come_after_the_deadline() {
         let limiter = RateLimiter::new(Some(RateLimit {
             burst: 2,
@@ -356,19 +356,20 @@ mod tests {
         assert_eq!(limiter.acquire(deadline).await, Ok(()));
         // Clones share the bucket.
         assert_eq!(clone.acquire(deadline).await, Ok(()));
-        let started = std::time::Instant::now();
+        // The clock is paused: it moves only when something sleeps.
+        let started = Instant::now();
         let refused = limiter
             .acquire(deadline)
             .await
             .expect_err("past the deadline");
         assert!(refused.wait > Duration::from_secs(3000));
-        assert!(started.elapsed() < Duration::from_secs(1), "did not sleep");
+        assert_eq!(started.elapsed(), Duration::ZERO, "did not sleep");
         // Refusing took nothing: still refused, with the same wait.
         let again = clone.acquire(deadline).await.expect_err("still empty");
-        assert!(again.wait >= refused.wait - Duration::from_secs(1));
+        assert_eq!(again.wait, refused.wait);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn acquire_sleeps_until_the_token_is_due() {
         let limiter = RateLimiter::new(Some(RateLimit {
             burst: 1,
@@ -378,8 +379,9 @@ mod tests {
         limiter.acquire(None).await.expect("no deadline");
         limiter.acquire(None).await.expect("no deadline");
         limiter.acquire(None).await.expect("no deadline");
-        // Two tokens at 50/s: at least 40 ms (less 1 ms of clock rounding).
-        assert!(started.elapsed() >= Duration::from_millis(39));
+        // Two tokens at 50/s: 40 ms on the paused clock, which only the
+        // limiter's sleeps move.
+        assert_eq!(started.elapsed(), Duration::from_millis(40));
         let unlimited = RateLimiter::new(None);
         for _ in 0..10_000 {
             unlimited

@@ -3,10 +3,16 @@
 //! wrong types, missing and unknown fields (with did-you-mean), and
 //! interpolates `${var}` in strings into [`Text`]s that remember where each
 //! character came from.
+//!
+//! **Invariant:** interpolation measures what a value would expand to
+//! before it copies anything, and refuses a value over
+//! [`ExpansionLimits`] without building it; the work it does is counted in
+//! [`ExpansionWork`] (the tests bound the work, not the time).
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::rc::Rc;
 
 use super::report::{Problem, Sink, did_you_mean, list};
 use super::yaml::{Entry, Node, Origin, ScalarKind, Sources, Value, join, quote_short};
@@ -14,14 +20,48 @@ use super::yaml::{Entry, Node, Origin, ScalarKind, Sources, Value, join, quote_s
 /// The name of the built-in variable (the environment's file stem).
 pub(crate) const ENV_VAR: &str = "env";
 
-/// The longest string `${...}` may expand to (1 MiB): no Cloudflare field comes
-/// close, and a manifest file is at most as large.
-const MAX_EXPANDED_VALUE: usize = 1024 * 1024;
-/// What all `${...}` of one load may expand to together (bytes, and
-/// [`PIECE_COST`] per part remembered for locations): a few variables used
-/// in many places could otherwise take any amount of memory and time.
-const MAX_EXPANDED_TOTAL: usize = 64 * 1024 * 1024;
+/// What a part of an expanded value costs against
+/// [`ExpansionLimits::total`] besides its bytes: each part is remembered
+/// (with its origin) for locating problems.
 const PIECE_COST: usize = 64;
+
+/// How far `${...}` may expand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExpansionLimits {
+    /// The longest string one value may expand to.
+    pub value: usize,
+    /// What all `${...}` of one load may expand to together (bytes, and
+    /// [`PIECE_COST`] per part): a few variables used in many places could
+    /// otherwise take any amount of memory and time.
+    pub total: usize,
+}
+
+impl ExpansionLimits {
+    /// The limits of every load: 1 MiB per value (no Cloudflare field comes
+    /// close, and a manifest file is at most as large) and 64 MiB in all.
+    pub const MANIFEST: ExpansionLimits = ExpansionLimits {
+        value: 1024 * 1024,
+        total: 64 * 1024 * 1024,
+    };
+}
+
+/// The work interpolation did in one load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ExpansionWork {
+    /// Bytes of the scalars that were interpolated, as written.
+    pub scalar_bytes: usize,
+    /// Bytes of those scalars walked to locate their parts: at most
+    /// `scalar_bytes`, each scalar is walked once (linear in its length).
+    pub scanned_bytes: usize,
+    /// Bytes copied out of variables' values into expanded values.
+    pub copied_bytes: usize,
+    /// What the copies cost against [`ExpansionLimits::total`] (bytes and
+    /// [`PIECE_COST`] per part); never more than the limit.
+    pub charged: usize,
+    /// Values refused for what they would expand to (before any of it was
+    /// copied).
+    pub refused: usize,
+}
 
 /// A string value after interpolation, with the origin of every part of it:
 /// literal text points into the scalar where it is written, a variable's
@@ -91,15 +131,16 @@ pub(crate) struct Vars {
     /// Variables that are defined but may not be used here (in the values
     /// of `vars:`, which may use `${env}` only).
     unusable: BTreeSet<String>,
-    /// What `${...}` expanded to so far (see [`MAX_EXPANDED_TOTAL`]), and
-    /// whether going over it was reported.
-    expanded: Cell<usize>,
-    over_budget: Cell<bool>,
+    limits: ExpansionLimits,
+    /// The work of the whole load, shared with [`Vars::for_var_values`].
+    work: Rc<Cell<ExpansionWork>>,
+    /// Going over [`ExpansionLimits::total`] was reported (once per load).
+    over_budget: Rc<Cell<bool>>,
 }
 
 impl Vars {
     /// Only `${env}`.
-    pub fn builtin(environment: &str, known: bool) -> Vars {
+    pub fn builtin(environment: &str, known: bool, limits: ExpansionLimits) -> Vars {
         let mut values = BTreeMap::new();
         values.insert(
             ENV_VAR.to_string(),
@@ -114,17 +155,27 @@ impl Vars {
             values,
             known,
             unusable: BTreeSet::new(),
-            expanded: Cell::new(0),
-            over_budget: Cell::new(false),
+            limits,
+            work: Rc::default(),
+            over_budget: Rc::default(),
         }
     }
 
-    /// [`Vars::builtin`] for the values of `vars:` themselves: the names in
-    /// `others` are defined, but a variable's value may not use them.
-    pub fn for_var_values<'n>(environment: &str, others: impl Iterator<Item = &'n str>) -> Vars {
+    /// The variables for the values of `vars:` themselves: only `${env}`;
+    /// the names in `others` are defined, but a variable's value may not use
+    /// them. Shares the limits and the work of `self`.
+    pub fn for_var_values<'n>(&self, others: impl Iterator<Item = &'n str>) -> Vars {
+        let mut values = BTreeMap::new();
+        if let Some(env) = self.values.get(ENV_VAR) {
+            values.insert(ENV_VAR.to_string(), env.clone());
+        }
         Vars {
+            values,
+            known: true,
             unusable: others.map(str::to_string).collect(),
-            ..Vars::builtin(environment, true)
+            limits: self.limits,
+            work: Rc::clone(&self.work),
+            over_budget: Rc::clone(&self.over_budget),
         }
     }
 
@@ -138,8 +189,19 @@ impl Vars {
         self.values.insert(name, value);
     }
 
+    /// What interpolation did so far in this load.
+    pub fn work(&self) -> ExpansionWork {
+        self.work.get()
+    }
+
     fn names(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
+    }
+
+    fn record(&self, change: impl FnOnce(&mut ExpansionWork)) {
+        let mut work = self.work.get();
+        change(&mut work);
+        self.work.set(work);
     }
 }
 
@@ -206,8 +268,33 @@ pub(crate) fn literal(raw: &str, origin: Origin, sources: &Sources) -> Text {
     }
 }
 
+/// One part of a scalar as written, located in its source.
+enum Segment<'r, 'v> {
+    /// Text used as written (`$${` stands for `${`).
+    Literal {
+        value: &'r str,
+        origin: Origin,
+        exact: bool,
+    },
+    /// A `${name}` that resolves to a variable.
+    Var {
+        name: &'r str,
+        at: Origin,
+        value: &'v Text,
+    },
+}
+
+/// Why a value was refused before it was built: the reference at which its
+/// expansion goes over a limit.
+enum Breach {
+    Value(Origin),
+    Total(Origin),
+}
+
 /// Expands `${name}` in `raw` (written at `origin`). `$${` is a literal `${`.
-/// Unknown names are reported with the defined ones listed.
+/// Unknown names are reported with the defined ones listed. A value whose
+/// expansion would go over the [`ExpansionLimits`] is reported and refused
+/// before any of it is copied.
 pub(crate) fn interpolate(
     raw: &str,
     origin: Origin,
@@ -216,42 +303,132 @@ pub(crate) fn interpolate(
     field: &str,
     sink: &mut Sink,
 ) -> Text {
+    let mut map = SourceMap::new(origin, raw, sources);
+    let (segments, unresolved) = segments(raw, &mut map, vars, field, sink);
+    vars.record(|work| {
+        work.scalar_bytes += raw.len();
+        work.scanned_bytes += map.scanned;
+    });
+    let refused = Text {
+        value: String::new(),
+        origin,
+        pieces: Vec::new(),
+        unresolved: true,
+    };
+    let charge = match measure(&segments, vars) {
+        Ok(charge) => charge,
+        Err(Breach::Value(at)) => {
+            vars.record(|work| work.refused += 1);
+            sink.push(
+                Problem::new(
+                    at,
+                    field,
+                    format!(
+                        "the value is longer than {} after `${{...}}` interpolation",
+                        size(vars.limits.value)
+                    ),
+                )
+                .hint("no Cloudflare setting takes a string this long: use the variables fewer times, or shorten their values"),
+            );
+            return refused;
+        }
+        Err(Breach::Total(at)) => {
+            vars.record(|work| work.refused += 1);
+            if !vars.over_budget.replace(true) {
+                sink.push(
+                    Problem::new(
+                        at,
+                        field,
+                        format!(
+                            "`${{...}}` interpolation expands to more than {} in all",
+                            size(vars.limits.total)
+                        ),
+                    )
+                    .hint("variables are for short values such as suffixes and regions: use long values fewer times"),
+                );
+            }
+            return refused;
+        }
+    };
     let mut text = Text {
         value: String::new(),
         origin,
         pieces: Vec::new(),
-        unresolved: false,
+        unresolved,
     };
+    let mut copied = 0;
+    for segment in segments {
+        let start = text.value.len();
+        match segment {
+            Segment::Literal {
+                value,
+                origin,
+                exact,
+            } => {
+                text.value.push_str(value);
+                text.pieces.push(Piece {
+                    range: start..text.value.len(),
+                    origin,
+                    var: None,
+                    exact,
+                });
+            }
+            Segment::Var { name, at, value } => {
+                text.value.push_str(&value.value);
+                copied += value.value.len();
+                if name == ENV_VAR {
+                    // `${env}` has no text of its own: point at the reference.
+                    text.pieces.push(Piece {
+                        range: start..text.value.len(),
+                        origin: at,
+                        var: Some(name.to_string()),
+                        exact: false,
+                    });
+                } else {
+                    for piece in &value.pieces {
+                        text.pieces.push(Piece {
+                            range: piece.range.start + start..piece.range.end + start,
+                            origin: piece.origin,
+                            var: Some(name.to_string()),
+                            exact: piece.exact,
+                        });
+                    }
+                }
+                text.unresolved |= value.unresolved;
+            }
+        }
+    }
+    vars.record(|work| {
+        work.copied_bytes += copied;
+        work.charged += charge;
+    });
+    text
+}
+
+/// Splits `raw` into literal text and resolved references, located in
+/// increasing order (so `map` walks the scalar once). Reports malformed,
+/// undefined and unusable references; the flag says there was one.
+fn segments<'r, 'v>(
+    raw: &'r str,
+    map: &mut SourceMap<'_>,
+    vars: &'v Vars,
+    field: &str,
+    sink: &mut Sink,
+) -> (Vec<Segment<'r, 'v>>, bool) {
+    let mut segments = Vec::new();
+    let mut unresolved = false;
     let mut literal_start = 0; // start (in `raw`) of the pending literal run
     let mut index = 0;
-    let mut map = SourceMap::new(origin, raw, sources);
-    let push_literal =
-        |map: &mut SourceMap, text: &mut Text, raw_range: Range<usize>, value: &str| {
-            if value.is_empty() {
-                return;
-            }
-            let start = text.value.len();
-            text.value.push_str(value);
-            // `$${` becomes `${`: not one byte of source per byte of value.
-            let (at, exact) = map.locate(raw_range.clone());
-            let exact = exact && raw_range.len() == value.len();
-            text.pieces.push(Piece {
-                range: start..text.value.len(),
-                origin: at,
-                var: None,
-                exact,
-            });
-        };
     while index < raw.len() {
         let rest = &raw[index..];
         if rest.starts_with("$${") {
             push_literal(
-                &mut map,
-                &mut text,
+                &mut segments,
+                map,
                 literal_start..index,
                 &raw[literal_start..index],
             );
-            push_literal(&mut map, &mut text, index..index + 3, "${");
+            push_literal(&mut segments, map, index..index + 3, "${");
             index += 3;
             literal_start = index;
             continue;
@@ -261,8 +438,8 @@ pub(crate) fn interpolate(
             continue;
         }
         push_literal(
-            &mut map,
-            &mut text,
+            &mut segments,
+            map,
             literal_start..index,
             &raw[literal_start..index],
         );
@@ -275,8 +452,8 @@ pub(crate) fn interpolate(
                 )
                 .hint("write `${name}`, or `$${` for a literal `${`"),
             );
-            text.unresolved = true;
-            push_literal(&mut map, &mut text, index..raw.len(), rest);
+            unresolved = true;
+            push_literal(&mut segments, map, index..raw.len(), rest);
             literal_start = raw.len();
             break;
         };
@@ -285,122 +462,125 @@ pub(crate) fn interpolate(
         let at = map.locate(reference.clone()).0;
         index = reference.end;
         literal_start = index;
-        if !is_var_name(name) {
-            sink.push(
-                Problem::new(
-                    at,
-                    field,
-                    format!("invalid variable reference `${{{name}}}`"),
-                )
-                .hint("variable names are letters, digits and `_`, not starting with a digit"),
-            );
-            text.unresolved = true;
-            continue;
+        match resolve(name, at, vars, field, sink) {
+            Some(value) => segments.push(Segment::Var { name, at, value }),
+            None => unresolved = true,
         }
-        match vars.values.get(name) {
-            Some(value) if text.value.len() + value.value.len() > MAX_EXPANDED_VALUE => {
-                sink.push(
-                    Problem::new(
-                        at,
-                        field,
-                        "the value is longer than 1 MiB after `${...}` interpolation",
+    }
+    push_literal(
+        &mut segments,
+        map,
+        literal_start..raw.len(),
+        &raw[literal_start.min(raw.len())..],
+    );
+    (segments, unresolved)
+}
 
-                    )
-                    .hint("no Cloudflare setting takes a string this long: use the variables fewer times, or shorten their values"),
-                );
-                text.unresolved = true;
-                break;
-            }
-            Some(value)
-                if vars.expanded.get()
-                    + value.value.len()
-                    + PIECE_COST * value.pieces.len().max(1)
-                    > MAX_EXPANDED_TOTAL =>
-            {
-                if !vars.over_budget.replace(true) {
-                    sink.push(
-                        Problem::new(
-                            at,
-                            field,
-                            format!(
-                                "`${{...}}` interpolation expands to more than {} MiB in all",
-                                MAX_EXPANDED_TOTAL / (1024 * 1024)
-                            ),
-                        )
-                        .hint("variables are for short values such as suffixes and regions: use long values fewer times"),
-                    );
+/// Adds `value`, written at `raw_range` of the scalar, unless it is empty.
+fn push_literal<'r>(
+    segments: &mut Vec<Segment<'r, '_>>,
+    map: &mut SourceMap<'_>,
+    raw_range: Range<usize>,
+    value: &'r str,
+) {
+    if value.is_empty() {
+        return;
+    }
+    // `$${` becomes `${`: not one byte of source per byte of value.
+    let (origin, exact) = map.locate(raw_range.clone());
+    let exact = exact && raw_range.len() == value.len();
+    segments.push(Segment::Literal {
+        value,
+        origin,
+        exact,
+    });
+}
+
+/// The variable `${name}` (written at `at`) stands for; reports why there is
+/// none.
+fn resolve<'v>(
+    name: &str,
+    at: Origin,
+    vars: &'v Vars,
+    field: &str,
+    sink: &mut Sink,
+) -> Option<&'v Text> {
+    if !is_var_name(name) {
+        sink.push(
+            Problem::new(
+                at,
+                field,
+                format!("invalid variable reference `${{{name}}}`"),
+            )
+            .hint("variable names are letters, digits and `_`, not starting with a digit"),
+        );
+        return None;
+    }
+    if let Some(value) = vars.values.get(name) {
+        return Some(value);
+    }
+    if vars.unusable.contains(name) {
+        sink.push(
+            Problem::new(
+                at,
+                field,
+                format!("`${{{name}}}` is another variable: a variable's value may use `${{env}}` only"),
+            )
+            .hint(format!(
+                "variables do not refer to each other: write the value of `{name}` out here, or use `${{{name}}}` in infra/ instead"
+            )),
+        );
+    } else if vars.known {
+        let defined = list(vars.names());
+        let hint = match did_you_mean(name, vars.names()) {
+            Some(guess) => format!("did you mean `${{{guess}}}`? defined variables: {defined}"),
+            None => format!(
+                "define it under `vars:` in the environment file; defined variables: {defined}"
+            ),
+        };
+        sink.push(Problem::new(at, field, format!("undefined variable `${{{name}}}`")).hint(hint));
+    }
+    None
+}
+
+/// What the references in `segments` would cost against
+/// [`ExpansionLimits::total`], measured without copying anything; the
+/// reference at which the value or the load goes over its limit otherwise.
+fn measure(segments: &[Segment<'_, '_>], vars: &Vars) -> Result<usize, Breach> {
+    let spent = vars.work.get().charged;
+    let mut length = 0usize;
+    let mut charge = 0usize;
+    for segment in segments {
+        match segment {
+            Segment::Literal { value, .. } => length = length.saturating_add(value.len()),
+            Segment::Var { at, value, .. } => {
+                length = length.saturating_add(value.value.len());
+                if length > vars.limits.value {
+                    return Err(Breach::Value(*at));
                 }
-                text.unresolved = true;
-                break;
-            }
-            Some(value) => {
-                vars.expanded.set(
-                    vars.expanded.get()
-                        + value.value.len()
-                        + PIECE_COST * value.pieces.len().max(1),
-                );
-                let offset = text.value.len();
-                text.value.push_str(&value.value);
-                if name == ENV_VAR {
-                    // `${env}` has no text of its own: point at the reference.
-                    text.pieces.push(Piece {
-                        range: offset..text.value.len(),
-                        origin: at,
-                        var: Some(name.to_string()),
-                        exact: false,
-                    });
-                } else {
-                    for piece in &value.pieces {
-                        text.pieces.push(Piece {
-                            range: piece.range.start + offset..piece.range.end + offset,
-                            origin: piece.origin,
-                            var: Some(name.to_string()),
-                            exact: piece.exact,
-                        });
-                    }
-                }
-                text.unresolved |= value.unresolved;
-            }
-            None if vars.unusable.contains(name) => {
-                text.unresolved = true;
-                sink.push(
-                    Problem::new(
-                        at,
-                        field,
-                        format!("`${{{name}}}` is another variable: a variable's value may use `${{env}}` only"),
-                    )
-                    .hint(format!(
-                        "variables do not refer to each other: write the value of `{name}` out here, or use `${{{name}}}` in infra/ instead"
-                    )),
-                );
-            }
-            None => {
-                text.unresolved = true;
-                if vars.known {
-                    let defined = list(vars.names());
-                    let hint = match did_you_mean(name, vars.names()) {
-                        Some(guess) => {
-                            format!("did you mean `${{{guess}}}`? defined variables: {defined}")
-                        }
-                        None => format!(
-                            "define it under `vars:` in the environment file; defined variables: {defined}"
-                        ),
-                    };
-                    sink.push(
-                        Problem::new(at, field, format!("undefined variable `${{{name}}}`"))
-                            .hint(hint),
-                    );
+                charge = charge
+                    .saturating_add(value.value.len())
+                    .saturating_add(PIECE_COST * value.pieces.len().max(1));
+                if spent.saturating_add(charge) > vars.limits.total {
+                    return Err(Breach::Total(*at));
                 }
             }
         }
     }
-    push_literal(
-        &mut map,
-        &mut text,
-        literal_start..raw.len(),
-        &raw[literal_start.min(raw.len())..],
-    );
-    text
+    Ok(charge)
+}
+
+/// `bytes` in the largest binary unit that divides it (`64 MiB`).
+pub(super) fn size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`.
@@ -424,6 +604,8 @@ struct SourceMap<'a> {
     first_newline: Option<usize>,
     /// A byte offset in `value` and the characters before it.
     cursor: (usize, usize),
+    /// Bytes of `value` walked so far (see [`ExpansionWork::scanned_bytes`]).
+    scanned: usize,
 }
 
 impl<'a> SourceMap<'a> {
@@ -449,6 +631,7 @@ impl<'a> SourceMap<'a> {
             offset,
             first_newline: value.find('\n'),
             cursor: (0, 0),
+            scanned: 0,
         }
     }
 
@@ -471,6 +654,7 @@ impl<'a> SourceMap<'a> {
             self.cursor = (0, 0);
         }
         let (at, chars) = self.cursor;
+        self.scanned += start - at;
         self.cursor = (start, chars + self.value[at..start].chars().count());
         let exact = Origin {
             file: self.origin.file,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{AccountTarget, Address, ResourceKind, Zone};
 
-use super::decode::{Ctx, ENV_VAR, Fields, Vars, is_var_name, literal};
+use super::decode::{Ctx, ENV_VAR, ExpansionLimits, Fields, Vars, is_var_name, literal};
 use super::infra::{Declaration, name_problem};
 use super::report::{Problem, did_you_mean, list};
 use super::rules;
@@ -32,9 +32,10 @@ pub(crate) fn decode(
     name: &str,
     declarations: &mut BTreeMap<Address, Declaration>,
     infra_complete: bool,
+    limits: ExpansionLimits,
     ctx: &mut Ctx<'_>,
 ) -> Environment {
-    let mut vars = Vars::builtin(name, true);
+    let mut vars = Vars::builtin(name, true, limits);
     let Some(mut fields) = Fields::open(ctx, node, "", node.origin, "environment") else {
         return Environment {
             account: AccountTarget::FromEnvironment,
@@ -192,10 +193,7 @@ fn decode_vars(node: &Node, environment: &str, vars: &mut Vars, ctx: &mut Ctx<'_
         }
     };
     // Var values may use `${env}` and nothing else.
-    let builtin = Vars::for_var_values(
-        environment,
-        entries.iter().map(|entry| entry.key.name.as_str()),
-    );
+    let builtin = vars.for_var_values(entries.iter().map(|entry| entry.key.name.as_str()));
     for entry in entries {
         let name = entry.key.name.as_str();
         let field = format!("vars.{name}");

@@ -15,8 +15,9 @@
 //! - `arbitrary_bytes_fail_cleanly`: any bytes, alone or after a valid
 //!   start.
 //!
-//! Whatever the input, the loader must not panic; loading and rendering the
-//! diagnostics must take less than [`TIME_BOUND`]; every diagnostic must
+//! Whatever the input, the loader must not panic; its work must stay within
+//! its bounds (interpolation walks each scalar once, expansions stay under
+//! [`ExpansionLimits`]: work is counted, not timed); every diagnostic must
 //! carry a location that matches its file (line and column of the span's
 //! start, in a file of the project); the rendering has one `error:` line per
 //! diagnostic; secret values never appear in the output.
@@ -27,8 +28,6 @@
 //! PROPTEST_RNG_SEED=7 cargo test --lib manifest::fuzz_tests`.
 
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -41,10 +40,6 @@ use super::*;
 const SEED: u64 = 0x666c_6172_656f_7073;
 /// Cases per generator unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 256;
-/// The most one load (and rendering its diagnostics) may take, in a debug
-/// build on a busy machine. A load of these small projects takes a few
-/// milliseconds.
-const TIME_BOUND: Duration = Duration::from_secs(5);
 /// What every `from_env` secret resolves to, and what `secrets/api-key.txt`
 /// holds: neither may appear in a diagnostic.
 const SECRET_ENV_VALUE: &str = "fuzz-env-secret-4b1d9e";
@@ -1076,53 +1071,41 @@ fn check_project(files: &[(&str, Vec<u8>)], local: bool) -> Result<(), String> {
     for (path, bytes) in files {
         std::fs::write(root.join(path), bytes).map_err(|error| error.to_string())?;
     }
-    let (send, receive) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("fuzz-load".into())
-        .spawn(move || {
-            let env_var =
-                |name: &str| (!name.starts_with("UNSET")).then(|| SECRET_ENV_VALUE.to_string());
-            let options = LoadOptions {
-                local,
-                env_var: &env_var,
-                secrets_optional: false,
-            };
-            let started = Instant::now();
-            let loaded = load_with(&root, "dev", &options);
-            let rendered = loaded.as_ref().err().map(|diagnostics| {
-                [
-                    diagnostics.render(false),
-                    diagnostics.render(true),
-                    diagnostics.to_string(),
-                ]
-            });
-            let elapsed = started.elapsed();
-            let outcome = if elapsed > TIME_BOUND {
-                Err(format!("loading and rendering took {elapsed:?}"))
-            } else {
-                match (&loaded, &rendered) {
-                    (Err(diagnostics), Some(rendered)) => {
-                        check_diagnostics(&root, diagnostics, rendered)
-                    }
-                    _ => Ok(()),
-                }
-            };
-            let _ = send.send(outcome);
-        })
-        .map_err(|error| error.to_string())?;
-    // The checks take some time too: wait longer than the bound before
-    // calling it a hang.
-    match receive.recv_timeout(TIME_BOUND * 4) {
-        Ok(outcome) => outcome,
-        // The thread is left running: the test fails anyway.
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-            "the load did not return within {:?}",
-            TIME_BOUND * 4
-        )),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err("the load panicked (see the panic message above)".to_string())
+    let env_var = |name: &str| (!name.starts_with("UNSET")).then(|| SECRET_ENV_VALUE.to_string());
+    let options = LoadOptions {
+        local,
+        env_var: &env_var,
+        secrets_optional: false,
+    };
+    let limits = ExpansionLimits::MANIFEST;
+    let (loaded, work) = load_measured(&root, "dev", &options, limits);
+    check_work(work, limits)?;
+    match &loaded {
+        Err(diagnostics) => {
+            let rendered = [
+                diagnostics.render(false),
+                diagnostics.render(true),
+                diagnostics.to_string(),
+            ];
+            check_diagnostics(&root, diagnostics, &rendered)
         }
+        Ok(_) => Ok(()),
     }
+}
+
+/// The work of one load stayed within its bounds: each interpolated scalar
+/// was walked at most once, and the expansions stayed under the limit.
+fn check_work(work: ExpansionWork, limits: ExpansionLimits) -> Result<(), String> {
+    if work.scanned_bytes > work.scalar_bytes {
+        return Err(format!(
+            "locating parts walked {} bytes of {} bytes of scalars: not linear",
+            work.scanned_bytes, work.scalar_bytes
+        ));
+    }
+    if work.charged > limits.total || work.copied_bytes > work.charged {
+        return Err(format!("expansion went over its limit: {work:?}"));
+    }
+    Ok(())
 }
 
 /// Every diagnostic is located (line and column from 1, matching the byte
@@ -1411,20 +1394,27 @@ fn the_fuzz_base_project_loads() {
 
 /// Loads `files` as environment `dev`, returns the diagnostics' `Display`.
 fn errors(files: &[(&str, &[u8])]) -> String {
+    errors_measured(files, ExpansionLimits::MANIFEST).0
+}
+
+/// [`errors`] under `limits`, with the work interpolation did.
+fn errors_measured(files: &[(&str, &[u8])], limits: ExpansionLimits) -> (String, ExpansionWork) {
     let dir = tempfile::tempdir().expect("temp dir");
     for (path, bytes) in files {
         let full = dir.path().join(path);
         std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
         std::fs::write(full, bytes).expect("write");
     }
-    match load(dir.path(), "dev") {
+    let (loaded, work) = load_measured(dir.path(), "dev", &LoadOptions::process(), limits);
+    let actual = match loaded {
         Ok(_) => "ok".to_string(),
         Err(diagnostics) => {
             // Rendering must not panic either.
             let _ = diagnostics.render(false);
             diagnostics.to_string()
         }
-    }
+    };
+    (actual, work)
 }
 
 const DEV: (&str, &[u8]) = ("environments/dev.yaml", b"{}\n");
@@ -1569,17 +1559,15 @@ fn a_variable_using_another_says_so() {
 }
 
 /// Locating the parts of a value with many `${...}` or `$${` was quadratic
-/// in the value's length (found by `long_inputs_fail_within_the_bound`).
+/// in the value's length (found by `long_inputs_fail_within_the_bound`): the
+/// value is walked once.
 #[test]
 fn interpolation_is_linear() {
     let title = "ab$${cd${env}".repeat(20_000);
     let infra = format!("kv_namespaces:\n  users:\n    title: {title}\n");
-    let started = Instant::now();
-    let actual = errors(&[("infra/a.yaml", infra.as_bytes()), DEV]);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
+    let (actual, work) = errors_measured(
+        &[("infra/a.yaml", infra.as_bytes()), DEV],
+        ExpansionLimits::MANIFEST,
     );
     assert!(
         actual.starts_with(
@@ -1587,43 +1575,67 @@ fn interpolation_is_linear() {
         ),
         "{actual}"
     );
+    assert!(work.scalar_bytes >= title.len(), "{work:?}");
+    // The last part starts 13 bytes before the end.
+    assert!(work.scanned_bytes >= title.len() - 13, "{work:?}");
+    assert!(work.scanned_bytes <= work.scalar_bytes, "{work:?}");
+    assert_eq!(work.copied_bytes, "dev".len() * 20_000, "{work:?}");
 }
 
-/// Variables used many times could expand without bound (a "billion
-/// laughs" through `${...}`): one value, and all of them together, are
-/// capped.
+/// A value whose `${...}` would expand to more than 1 MiB is refused before
+/// any of it is copied.
 #[test]
-fn variable_expansion_is_bounded() {
+fn a_value_over_the_limit_is_refused_unbuilt() {
     let vars = format!("vars:\n  a: {}\n", "x".repeat(1000));
     let one = format!(
         "kv_namespaces:\n  users:\n    title: {}\n",
         "${a}".repeat(2000)
     );
-    let actual = errors(&[
-        ("infra/a.yaml", one.as_bytes()),
-        ("environments/dev.yaml", vars.as_bytes()),
-    ]);
+    let (actual, work) = errors_measured(
+        &[
+            ("infra/a.yaml", one.as_bytes()),
+            ("environments/dev.yaml", vars.as_bytes()),
+        ],
+        ExpansionLimits::MANIFEST,
+    );
+    // The 1049th `${a}` crosses 1 MiB (1,048 KB fit).
     assert_eq!(
         actual,
         "error: infra/a.yaml:3:4204: kv_namespaces.users.title: the value is longer than 1 MiB after `${...}` interpolation\n\
          hint: no Cloudflare setting takes a string this long: use the variables fewer times, or shorten their values"
     );
+    assert_eq!((work.copied_bytes, work.charged, work.refused), (0, 0, 1));
+}
+
+/// Variables used many times could expand without bound (a "billion
+/// laughs" through `${...}`): once the load's total would go over its
+/// limit, every further value is refused unbuilt, and that is reported
+/// once. Small limits keep the test light; the rule is the same at 64 MiB.
+#[test]
+fn variable_expansion_is_bounded() {
+    let limits = ExpansionLimits {
+        value: 1024 * 1024,
+        total: 256 * 1024,
+    };
+    let vars = format!("vars:\n  a: {}\n", "x".repeat(1000));
+    // 100 values of 100 `${a}`: 100,000 bytes each, charged 106,400 (bytes
+    // and 64 per part): two fit in 256 KiB, and the third goes over at its
+    // 47th `${a}` (column 12 + 46 * 4).
     let many: String = (0..100)
-        .map(|i| format!("  k{i}:\n    title: {}\n", "${a}".repeat(1000)))
+        .map(|i| format!("  k{i:02}:\n    title: {}\n", "${a}".repeat(100)))
         .collect();
     let many = format!("kv_namespaces:\n{many}");
-    let started = Instant::now();
-    let actual = errors(&[
-        ("infra/a.yaml", many.as_bytes()),
-        ("environments/dev.yaml", vars.as_bytes()),
-    ]);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
+    let (actual, work) = errors_measured(
+        &[
+            ("infra/a.yaml", many.as_bytes()),
+            ("environments/dev.yaml", vars.as_bytes()),
+        ],
+        limits,
     );
     assert!(
-        actual.contains("interpolation expands to more than 64 MiB in all"),
+        actual.contains(
+            "error: infra/a.yaml:7:196: kv_namespaces.k02.title: `${...}` interpolation expands to more than 256 KiB in all"
+        ),
         "{actual}"
     );
     assert_eq!(
@@ -1631,4 +1643,20 @@ fn variable_expansion_is_bounded() {
         1,
         "reported once: {actual}"
     );
+    assert_eq!(work.copied_bytes, 2 * 100_000, "{work:?}");
+    assert_eq!(work.charged, 2 * 100 * (1000 + 64), "{work:?}");
+    assert!(work.charged <= limits.total);
+    assert_eq!(work.refused, 98, "{work:?}");
+}
+
+/// Limits are named in the largest binary unit that divides them.
+#[test]
+fn expansion_limits_are_named_in_binary_units() {
+    let check = |bytes: usize, expect: &str| assert_eq!(decode::size(bytes), expect, "{bytes}");
+    check(ExpansionLimits::MANIFEST.value, "1 MiB");
+    check(ExpansionLimits::MANIFEST.total, "64 MiB");
+    check(256 * 1024, "256 KiB");
+    check(1536, "1536 bytes");
+    check(6, "6 bytes");
+    check(0, "0 bytes");
 }

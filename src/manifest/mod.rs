@@ -53,7 +53,7 @@ use crate::model::{AccountTarget, DesiredState};
 pub use diagnostic::{Diagnostic, Diagnostics, Related};
 pub use schema::json_schema;
 
-use decode::{Ctx, Vars};
+use decode::{Ctx, ExpansionLimits, ExpansionWork, Vars};
 use report::{Problem, Sink, did_you_mean, list};
 use worker::{Inputs, ZoneSetting};
 use yaml::{FileId, Node, Origin, Sources, Value};
@@ -117,6 +117,17 @@ pub fn load_with(
     environment: &str,
     options: &LoadOptions<'_>,
 ) -> Result<DesiredState, Diagnostics> {
+    load_measured(root, environment, options, ExpansionLimits::MANIFEST).0
+}
+
+/// [`load_with`] under the given limits of `${...}` expansion, with the work
+/// interpolation did (the tests bound it instead of timing loads).
+fn load_measured(
+    root: &Path,
+    environment: &str,
+    options: &LoadOptions<'_>,
+    limits: ExpansionLimits,
+) -> (Result<DesiredState, Diagnostics>, ExpansionWork) {
     let mut sources = Sources::default();
     let mut sink = Sink::default();
 
@@ -148,6 +159,7 @@ pub fn load_with(
                 environment,
                 &mut declarations,
                 infra_complete,
+                limits,
                 &mut ctx,
             );
             (decoded.account, decoded.vars, decoded.zone, decoded.ledger)
@@ -156,7 +168,7 @@ pub fn load_with(
         // report variables as undefined (they may be defined there).
         None => (
             AccountTarget::FromEnvironment,
-            Vars::builtin(environment, false),
+            Vars::builtin(environment, false, limits),
             ZoneSetting::Unknown,
             None,
         ),
@@ -183,10 +195,11 @@ pub fn load_with(
     };
     infra::build(&declarations, &inputs, &mut ctx, &mut state);
 
+    let work = vars.work();
     if sink.is_empty() {
-        Ok(state)
+        (Ok(state), work)
     } else {
-        Err(sink.into_diagnostics(sources))
+        (Err(sink.into_diagnostics(sources)), work)
     }
 }
 

@@ -4,8 +4,9 @@
 //! (not `--local`) and `flareops validate --env ENV` against one emulator,
 //! and each run must: exit 1; print an `error:` line with the expected
 //! location, field and message (and the expected hints and notes under it);
-//! not panic; make zero requests; take under [`TIME_LIMIT`]. Failures of all
-//! cases are gathered and reported together.
+//! not panic; make zero requests (the emulator counts them: the loader
+//! refuses before any client exists). Each run's time is printed, not
+//! asserted. Failures of all cases are gathered and reported together.
 //!
 //! `expect.txt`, one `key: value` per line (`#` starts a comment line):
 //!
@@ -32,11 +33,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::{TestEmulator, flareops};
-
-/// The longest one run may take (a manifest error is found before any
-/// request, in milliseconds; the slowest case, the alias bomb, takes about
-/// half a second in a debug build).
-const TIME_LIMIT: Duration = Duration::from_secs(2);
 
 /// What one case expects.
 #[derive(Debug, Default)]
@@ -281,7 +277,7 @@ fn check_stderr(expect: &Expect, stderr: &str) -> Vec<String> {
 }
 
 /// Runs `flareops <verb> --env ENV` on a prepared case; returns its
-/// problems and how long it took.
+/// problems and how long it took (for the printed figures only).
 fn run(
     verb: &str,
     root: &Path,
@@ -312,9 +308,6 @@ fn run(
     }
     if requests != 0 {
         problems.push(format!("{requests} requests reached the emulator"));
-    }
-    if elapsed > TIME_LIMIT {
-        problems.push(format!("took {elapsed:?}, more than {TIME_LIMIT:?}"));
     }
     problems.extend(check_stderr(expect, &stderr));
     if !problems.is_empty() {

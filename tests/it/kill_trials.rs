@@ -3,7 +3,7 @@
 //! state, with no duplicate resource and an inventory that matches.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
@@ -98,11 +98,9 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start apply");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while emulator.stats_total() < kill_after
-            && child.try_wait().ok().flatten().is_none()
-            && Instant::now() < deadline
-        {
+        // The apply either makes that many requests or ends on its own
+        // (its requests have their own timeouts).
+        while emulator.stats_total() < kill_after && child.try_wait().ok().flatten().is_none() {
             std::thread::sleep(Duration::from_millis(1));
         }
         let _ = child.kill();
@@ -110,8 +108,8 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
         // How far the killed run got, in requests (a full apply takes more).
         requests_at_kill.push((killed.success(), emulator.stats_total()));
 
-        // Then apply until it succeeds (a killed holder's lease expires).
-        let started = Instant::now();
+        // Then apply until it succeeds (a killed holder's lease expires
+        // within the lock timeout), at most four times.
         let mut runs = 0;
         loop {
             runs += 1;
@@ -125,7 +123,7 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
                 break;
             }
             assert!(
-                runs < 4 && started.elapsed() < Duration::from_secs(60),
+                runs < 4,
                 "trial {trial} (killed after {kill_after} requests) did not converge: {}",
                 String::from_utf8_lossy(&output.stderr)
             );
