@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use super::envelope::{
     ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param,
-    now_timestamp, parse_json, query_map, success, success_with_info,
+    parse_json, query_map, success, success_with_info,
 };
 use super::{API_PREFIX, SharedState};
 
@@ -258,7 +258,7 @@ async fn create_bucket(
     let bucket = Bucket {
         jurisdiction,
         name,
-        creation_date: now_timestamp(),
+        creation_date: state.clock.timestamp(),
         location,
         storage_class,
     };

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::EmulatorError;
+use super::{Clock, EmulatorError};
 use super::envelope::{ApiError, ApiResult};
 
 const METADATA_FILE: &str = "emulator.sqlite3";
@@ -247,16 +247,18 @@ pub(crate) fn configure_d1(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA synchronous = NORMAL;")
 }
 
-/// The D1 database files, each opened lazily and kept open behind its own mutex.
+/// The D1 database files, each opened lazily and kept open behind its own mutex, and the clock
+/// their Time Travel history is stamped with.
 #[derive(Clone)]
 pub(crate) struct D1Files {
     dir: PathBuf,
     open: Arc<Mutex<HashMap<String, Arc<Mutex<Connection>>>>>,
+    clock: Clock,
 }
 
 impl D1Files {
     /// Creates `state_dir/d1/` if needed.
-    pub fn new(state_dir: &Path) -> Result<D1Files, EmulatorError> {
+    pub fn new(state_dir: &Path, clock: Clock) -> Result<D1Files, EmulatorError> {
         let dir = state_dir.join(D1_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::CreateStateDir {
             path: dir.clone(),
@@ -265,7 +267,13 @@ impl D1Files {
         Ok(D1Files {
             dir,
             open: Arc::new(Mutex::new(HashMap::new())),
+            clock,
         })
+    }
+
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The file holding database `uuid` (uuids are generated here, never taken from a client).

@@ -5,7 +5,7 @@ use std::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Config, Emulator, start};
+use super::{Clock, Config, Emulator, FaultConfig, start, start_with};
 
 const TOKEN: &str = "emulator-test-token";
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
@@ -16,14 +16,19 @@ struct Harness {
     dir: tempfile::TempDir,
 }
 
+/// An emulator on a manual clock, so expirations are exact and tests move time themselves.
 async fn start_in(dir: &Path) -> Emulator {
-    start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: dir.to_path_buf(),
-        token: TOKEN.into(),
-        account_id: ACCOUNT.into(),
-        zones: Vec::new(),
-    })
+    start_with(
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.to_path_buf(),
+            token: TOKEN.into(),
+            account_id: ACCOUNT.into(),
+            zones: Vec::new(),
+        },
+        FaultConfig::default(),
+        Clock::manual(time::macros::datetime!(2025-03-01 12:00 UTC)),
+    )
     .await
     .expect("emulator starts")
 }
@@ -463,7 +468,8 @@ async fn kv_values_metadata_expiration_and_limits() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(expiration > super::envelope::unix_now() + 100);
+    let clock = h.emulator.clock();
+    assert_eq!(expiration, clock.unix_seconds() + 120);
     assert_eq!(response.text().await.unwrap(), "hello");
     let metadata = h
         .ok(
@@ -486,6 +492,26 @@ async fn kv_values_metadata_expiration_and_limits() {
         .unwrap();
     assert_eq!(greeting["metadata"], json!({"owner": "me"}));
     assert_eq!(greeting["expiration"], json!(expiration));
+
+    // Once the clock passes the expiration, the key is gone from reads and lists.
+    clock.advance(std::time::Duration::from_secs(120));
+    let (status, expired) = h
+        .get(&h.account(&format!(
+            "/storage/kv/namespaces/{namespace}/values/greeting"
+        )))
+        .await;
+    assert_error(status, &expired, 404, 10009);
+    let (_, keys) = h
+        .get(&h.account(&format!("/storage/kv/namespaces/{namespace}/keys")))
+        .await;
+    assert!(
+        !keys["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|key| key["name"] == "greeting"),
+        "{keys}"
+    );
 
     // Missing key.
     let (status, missing) = h

@@ -19,9 +19,10 @@ use super::super::envelope::{ApiError, ApiResult, parse_json, query_map, success
 use super::super::{API_PREFIX, SharedState};
 use super::upload::save_script;
 use super::versions;
+use crate::emulator::Clock;
 use super::{
     AUTHOR_EMAIL, QueryParams, ScriptItemPath, ScriptPath, VALIDATION, client_annotations, invalid,
-    new_uuid, path_error, request_source, require_script, timestamp,
+    new_uuid, path_error, request_source, require_script,
 };
 
 const DEPLOYMENT_NOT_FOUND: u32 = 10336;
@@ -114,6 +115,7 @@ pub(super) fn deployment_json(deployment: &Deployment) -> Value {
 /// Records a deployment as the script's newest (live) one.
 pub(super) fn insert_deployment(
     transaction: &Transaction<'_>,
+    clock: &Clock,
     script: &str,
     versions: &[(String, f64)],
     annotations: Map<String, Value>,
@@ -126,7 +128,7 @@ pub(super) fn insert_deployment(
     )?;
     let deployment = Deployment {
         id: new_uuid(),
-        created_on: timestamp(),
+        created_on: clock.unique_micros(),
         source: source.to_owned(),
         strategy: String::from("percentage"),
         author_email: AUTHOR_EMAIL.to_owned(),
@@ -260,6 +262,7 @@ async fn create_deployment(
     let body: Value = parse_json(&body, VALIDATION, "create deployment")?;
     let versions = requested_versions(&body)?;
     let message = client_annotations(body.get("annotations"))?.remove("workers/message");
+    let clock = state.clock.clone();
     let deployment = state
         .store
         .call(move |conn| {
@@ -293,7 +296,14 @@ async fn create_deployment(
                 annotations.insert("workers/message".into(), message);
             }
             let deployment =
-                insert_deployment(&transaction, &script_name, &versions, annotations, source)?;
+                insert_deployment(
+                    &transaction,
+                    &clock,
+                    &script_name,
+                    &versions,
+                    annotations,
+                    source,
+                )?;
             script.modified_on = deployment.created_on.clone();
             script.last_deployed_from = source.to_owned();
             save_script(&transaction, &script)?;

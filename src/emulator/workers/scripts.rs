@@ -25,6 +25,7 @@ use super::upload::{
     self, BindingRules, BindingSet, SCRIPT_SETTING_KEYS, UploadKind, resolve_bindings, save_script,
 };
 use super::versions::{self, Version};
+use crate::emulator::Clock;
 use super::{
     QueryParams, Script, ScriptPath, VALIDATION, invalid, path_error, request_source,
     require_script, script_not_found, valid_script_name,
@@ -119,10 +120,11 @@ async fn upload_script(
         .is_some_and(|mode| mode == "strict");
     let source = request_source(request.headers());
     let body = upload::read_multipart(&state, request, "metadata").await?;
+    let clock = state.clock.clone();
     let outcome = state
         .store
         .call(move |conn| {
-            upload::apply_upload(conn, &script, body, UploadKind::Script, strict, source)
+            upload::apply_upload(conn, &clock, &script, body, UploadKind::Script, strict, source)
         })
         .await?;
     let mut result = script_json(&outcome.script, Some(&outcome.version), None);
@@ -272,6 +274,7 @@ const VERSIONED_SETTINGS: [&str; 6] = [
 
 fn apply_settings_patch(
     conn: &mut Connection,
+    clock: &Clock,
     name: &str,
     patch: &Map<String, Value>,
     source: &str,
@@ -323,6 +326,7 @@ fn apply_settings_patch(
         }
         let (version, _) = upload::derive_and_deploy(
             &transaction,
+            clock,
             &mut script,
             &running,
             bindings,
@@ -347,9 +351,10 @@ async fn patch_settings(
     let Path((_, name)) = path.map_err(path_error)?;
     let source = request_source(request.headers());
     let body = upload::read_multipart(&state, request, "settings").await?;
+    let clock = state.clock.clone();
     let (script, version) = state
         .store
-        .call(move |conn| apply_settings_patch(conn, &name, &body.json, source))
+        .call(move |conn| apply_settings_patch(conn, &clock, &name, &body.json, source))
         .await?;
     Ok(success(settings_json(&script, version.as_ref())))
 }

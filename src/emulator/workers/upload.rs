@@ -18,9 +18,10 @@ use super::super::envelope::{ApiError, ApiResult};
 use super::deployments::{self, Deployment};
 use super::durable_objects;
 use super::versions::{self, Module, NewVersion, Version};
+use crate::emulator::Clock;
 use super::{
     NOT_MULTIPART, Script, client_annotations, default_script_settings, find_script, invalid,
-    new_hex_id, require_script, script_not_found, timestamp,
+    new_hex_id, require_script, script_not_found,
 };
 
 const INVALID_INHERIT: u32 = 10057;
@@ -522,6 +523,7 @@ pub(super) struct UploadOutcome {
 /// deployment, all in one transaction.
 pub(super) fn apply_upload(
     conn: &mut Connection,
+    clock: &Clock,
     script_name: &str,
     body: MultipartBody,
     kind: UploadKind,
@@ -564,7 +566,7 @@ pub(super) fn apply_upload(
     let handlers = guess_handlers(&body.parts);
 
     let transaction = conn.transaction()?;
-    let now = timestamp();
+    let now = clock.unique_micros();
     let mut script = match (find_script(&transaction, script_name)?, &kind) {
         (Some(script), _) => script,
         (None, UploadKind::Version) => return Err(script_not_found()),
@@ -599,6 +601,7 @@ pub(super) fn apply_upload(
     if let Some(migrations) = metadata.get("migrations").filter(|value| !value.is_null()) {
         script.migration_tag = durable_objects::apply_migrations(
             &transaction,
+            clock,
             &script.name,
             script.migration_tag.as_deref(),
             migrations,
@@ -621,6 +624,7 @@ pub(super) fn apply_upload(
     let modules = store_modules(&transaction, &body.parts)?;
     let version = versions::insert_version(
         &transaction,
+        clock,
         NewVersion {
             script: script.name.clone(),
             source: source.to_owned(),
@@ -646,6 +650,7 @@ pub(super) fn apply_upload(
         }
         deployments::insert_deployment(
             &transaction,
+            clock,
             &script.name,
             &[(version.id.clone(), 100.0)],
             deployment_annotations,
@@ -661,6 +666,7 @@ pub(super) fn apply_upload(
 /// deploys it at 100%. The caller owns the transaction.
 pub(super) fn derive_and_deploy(
     transaction: &Transaction<'_>,
+    clock: &Clock,
     script: &mut Script,
     base: &Version,
     bindings: BindingSet,
@@ -671,6 +677,7 @@ pub(super) fn derive_and_deploy(
     let modules = versions::load_modules(transaction, &base.id)?;
     let version = versions::insert_version(
         transaction,
+        clock,
         NewVersion {
             script: script.name.clone(),
             source: source.to_owned(),
@@ -683,6 +690,7 @@ pub(super) fn derive_and_deploy(
     )?;
     let deployment = deployments::insert_deployment(
         transaction,
+        clock,
         &script.name,
         &[(version.id.clone(), 100.0)],
         annotations,
