@@ -90,9 +90,8 @@ impl Clock {
     pub fn now(&self) -> OffsetDateTime {
         match *self.source() {
             Source::System => OffsetDateTime::now_utc(),
-            Source::Manual(nanos) => {
-                OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            }
+            Source::Manual(nanos) => OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         }
     }
 

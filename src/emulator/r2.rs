@@ -28,8 +28,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::envelope::{
-    ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param,
-    parse_json, query_map, success, success_with_info,
+    ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param, parse_json,
+    query_map, success, success_with_info,
 };
 use super::{API_PREFIX, SharedState};
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Clock, EmulatorError};
 use super::envelope::{ApiError, ApiResult};
+use super::{Clock, EmulatorError};
 
 const METADATA_FILE: &str = "emulator.sqlite3";
 const D1_DIR: &str = "d1";

@@ -19,11 +19,11 @@ use super::super::envelope::{ApiError, ApiResult, parse_json, query_map, success
 use super::super::{API_PREFIX, SharedState};
 use super::upload::save_script;
 use super::versions;
-use crate::emulator::Clock;
 use super::{
     AUTHOR_EMAIL, QueryParams, ScriptItemPath, ScriptPath, VALIDATION, client_annotations, invalid,
     new_uuid, path_error, request_source, require_script,
 };
+use crate::emulator::Clock;
 
 const DEPLOYMENT_NOT_FOUND: u32 = 10336;
 const MAX_VERSIONS: usize = 2;
@@ -295,15 +295,14 @@ async fn create_deployment(
             if let Some(message) = message {
                 annotations.insert("workers/message".into(), message);
             }
-            let deployment =
-                insert_deployment(
-                    &transaction,
-                    &clock,
-                    &script_name,
-                    &versions,
-                    annotations,
-                    source,
-                )?;
+            let deployment = insert_deployment(
+                &transaction,
+                &clock,
+                &script_name,
+                &versions,
+                annotations,
+                source,
+            )?;
             script.modified_on = deployment.created_on.clone();
             script.last_deployed_from = source.to_owned();
             save_script(&transaction, &script)?;

@@ -25,9 +25,7 @@ use serde_json::{Value, json};
 use super::super::envelope::{ApiError, ApiResult, parse_json, query_map, success};
 use super::super::{API_PREFIX, SharedState};
 use super::zones::{self, Zone, host_in_zone};
-use super::{
-    QueryParams, ScriptPath, VALIDATION, invalid, new_hex_id, path_error, require_script,
-};
+use super::{QueryParams, ScriptPath, VALIDATION, invalid, new_hex_id, path_error, require_script};
 
 const DOMAIN_NOT_FOUND: u32 = 100114;
 const HOSTNAME_IN_USE: u32 = 100116;

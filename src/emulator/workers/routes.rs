@@ -23,9 +23,7 @@ use serde_json::{Value, json};
 use super::super::envelope::{ApiError, ApiResult, parse_json, success};
 use super::super::{API_PREFIX, SharedState};
 use super::zones::{self, Zone, find_zone, host_in_zone, unknown_zone};
-use super::{
-    ScriptPath, VALIDATION, find_script, new_hex_id, path_error, require_script,
-};
+use super::{ScriptPath, VALIDATION, find_script, new_hex_id, path_error, require_script};
 
 const ROUTE_NOT_FOUND: u32 = 10009;
 const ROUTE_SCRIPT_NOT_FOUND: u32 = 10019;

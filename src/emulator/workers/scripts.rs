@@ -4,7 +4,10 @@
 //! to it: versions, deployments, secrets, schedules, routes, custom domains, Durable Object
 //! namespaces), `GET /workers/services/{n}`, versioned settings (`GET`/`PATCH …/settings`, the
 //! patch is multipart with a `settings` part and deploys a new version at 100% when a versioned
-//! field changes), non-versioned settings (`GET`/`PATCH …/script-settings`, JSON) and the
+//! field changes; its `bindings` replace the version's, except that secrets are kept and a
+//! binding given as `{name, type}` only keeps the current binding of that name and type as it is,
+//! value included, which is how `wrangler secret bulk` re-sends the bindings it does not change),
+//! non-versioned settings (`GET`/`PATCH …/script-settings`, JSON) and the
 //! content download `GET …/content/v2[?version=]`: the raw multipart body, one part per module
 //! with its original content type and a `cf-entrypoint` header naming the main module (a
 //! service worker, uploaded with `body_part`, comes back as plain JavaScript).
@@ -25,11 +28,11 @@ use super::upload::{
     self, BindingRules, BindingSet, SCRIPT_SETTING_KEYS, UploadKind, resolve_bindings, save_script,
 };
 use super::versions::{self, Version};
-use crate::emulator::Clock;
 use super::{
     QueryParams, Script, ScriptPath, VALIDATION, invalid, path_error, request_source,
     require_script, script_not_found, valid_script_name,
 };
+use crate::emulator::Clock;
 
 pub(super) fn routes() -> Router<SharedState> {
     let account = format!("{API_PREFIX}/accounts/{{account_id}}/workers");
@@ -124,7 +127,15 @@ async fn upload_script(
     let outcome = state
         .store
         .call(move |conn| {
-            upload::apply_upload(conn, &clock, &script, body, UploadKind::Script, strict, source)
+            upload::apply_upload(
+                conn,
+                &clock,
+                &script,
+                body,
+                UploadKind::Script,
+                strict,
+                source,
+            )
         })
         .await?;
     let mut result = script_json(&outcome.script, Some(&outcome.version), None);
@@ -313,6 +324,7 @@ fn apply_settings_patch(
                     &BindingRules {
                         strict_inherit: false,
                         keep_types: &keep_types,
+                        bare_keeps: true,
                     },
                 )?
             }

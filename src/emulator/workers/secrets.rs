@@ -22,11 +22,11 @@ use super::super::envelope::{ApiError, ApiResult, parse_json, success};
 use super::super::{API_PREFIX, SharedState};
 use super::upload::{self, BindingSet, SECRET_TYPES, binding_name, binding_type};
 use super::versions;
-use crate::emulator::Clock;
 use super::{
     ScriptItemPath, ScriptPath, VALIDATION, invalid, path_error, request_source, require_script,
     script_not_found,
 };
+use crate::emulator::Clock;
 
 const SECRET_NOT_FOUND: u32 = 10056;
 const BINDING_NAME_IN_USE: u32 = 10053;

@@ -18,11 +18,11 @@ use super::super::envelope::{ApiError, ApiResult};
 use super::deployments::{self, Deployment};
 use super::durable_objects;
 use super::versions::{self, Module, NewVersion, Version};
-use crate::emulator::Clock;
 use super::{
     NOT_MULTIPART, Script, client_annotations, default_script_settings, find_script, invalid,
     new_hex_id, require_script, script_not_found,
 };
+use crate::emulator::Clock;
 
 const INVALID_INHERIT: u32 = 10057;
 const BINDING_NAME_IN_USE: u32 = 10053;
@@ -192,6 +192,16 @@ pub(super) struct BindingRules<'a> {
     /// Binding types to keep from the latest version when not re-sent (`keep_bindings`);
     /// secrets are always kept.
     pub keep_types: &'a [String],
+    /// A binding sent as `{name, type}` only keeps the latest version's binding of that name and
+    /// type as it is (`PATCH …/settings`, which `wrangler secret bulk` relies on).
+    pub bare_keeps: bool,
+}
+
+/// Whether `binding` is only `{name, type}`: "keep this binding as it is" on a settings change.
+fn is_bare(binding: &Value) -> bool {
+    binding
+        .as_object()
+        .is_some_and(|object| object.keys().all(|key| key == "name" || key == "type"))
 }
 
 /// Resolves the bindings a client sent against the account and the latest version (`base`).
@@ -226,6 +236,10 @@ pub(super) fn resolve_bindings(
                 };
                 inherited
             }
+            _ if rules.bare_keeps && is_bare(binding) => match base.full(name) {
+                Some(kept) if binding_type(&kept) == Some(kind) => kept,
+                _ => validate_binding(conn, script, binding, name, kind)?,
+            },
             _ => validate_binding(conn, script, binding, name, kind)?,
         };
         resolved.push(resolved_binding);
@@ -619,6 +633,7 @@ pub(super) fn apply_upload(
         &BindingRules {
             strict_inherit,
             keep_types: &keep_types,
+            bare_keeps: false,
         },
     )?;
     let modules = store_modules(&transaction, &body.parts)?;

@@ -19,11 +19,11 @@ use super::super::envelope::{
 };
 use super::super::{API_PREFIX, SharedState};
 use super::upload::{self, BindingSet, UploadKind};
-use crate::emulator::Clock;
 use super::{
     AUTHOR_EMAIL, QueryParams, ScriptItemPath, ScriptPath, VALIDATION, new_uuid, path_error,
     request_source, require_script,
 };
+use crate::emulator::Clock;
 
 const VERSION_NOT_FOUND: u32 = 10071;
 
@@ -366,7 +366,15 @@ async fn upload_version(
     let outcome = state
         .store
         .call(move |conn| {
-            upload::apply_upload(conn, &clock, &script, body, UploadKind::Version, strict, source)
+            upload::apply_upload(
+                conn,
+                &clock,
+                &script,
+                body,
+                UploadKind::Version,
+                strict,
+                source,
+            )
         })
         .await?;
     Ok(success(version_json(
