@@ -187,6 +187,8 @@ pub(crate) struct AppState {
     faults: Faults,
     rays: RayIds,
     pub clock: Clock,
+    /// The state directory: R2 object bodies and D1 transfer files live under it.
+    pub state_dir: PathBuf,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -340,6 +342,7 @@ pub async fn start_with(
         faults,
         rays: RayIds::new(),
         clock,
+        state_dir: config.state_dir.clone(),
     });
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnectionHandle>();
     let listener = FaultListener::new(listener);

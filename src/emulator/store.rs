@@ -1,7 +1,8 @@
-//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data and Workers
-//! (scripts, versions with their content-addressed modules, deployments, secrets, triggers,
-//! routes, domains, Durable Object namespaces, zones), and one SQLite file per D1 database under
-//! `d1/`. Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
+//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data, R2 buckets
+//! and object metadata, and Workers (scripts, versions with their content-addressed modules,
+//! deployments, secrets, triggers, routes, domains, Durable Object namespaces, zones); one SQLite
+//! file per D1 database under `d1/`; one file per R2 object body under `r2/objects/` (named by
+//! the object's version, see `r2::objects`). Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
 //! by an older emulator opens unchanged.
 //!
 //! SQLite is blocking, so every access runs on tokio's blocking pool ([`Store::call`],
@@ -68,6 +69,19 @@ CREATE TABLE IF NOT EXISTS r2_buckets (
     location      TEXT NOT NULL,
     storage_class TEXT NOT NULL,
     PRIMARY KEY (jurisdiction, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS r2_objects (
+    jurisdiction    TEXT NOT NULL,
+    bucket          TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    version         TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    etag            TEXT NOT NULL,
+    uploaded        TEXT NOT NULL,
+    http_metadata   TEXT NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    storage_class   TEXT NOT NULL,
+    PRIMARY KEY (jurisdiction, bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS zones (
     id         TEXT PRIMARY KEY,
