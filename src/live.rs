@@ -73,8 +73,7 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
 }
 
 /// Which recorded resources that git no longer declares are empty: only
-/// those are looked at (one request each). R2 objects are not listed, so a
-/// bucket never counts as empty.
+/// those are looked at (one request each).
 async fn fetch_empty(
     client: &Client,
     desired: &DesiredState,
@@ -88,6 +87,7 @@ async fn fetch_empty(
         .filter(|entry| match entry.address.kind {
             ResourceKind::KvNamespaces => !desired.kv_namespaces.contains_key(&entry.address.key),
             ResourceKind::D1Databases => !desired.d1_databases.contains_key(&entry.address.key),
+            ResourceKind::R2Buckets => !desired.r2_buckets.contains_key(&entry.address.key),
             _ => false,
         })
         .collect();
@@ -98,6 +98,17 @@ async fn fetch_empty(
                     return Ok(None);
                 }
                 client.kv_namespace_is_empty(&entry.id).await?
+            }
+            ResourceKind::R2Buckets => {
+                let Some(bucket) = live
+                    .r2_buckets
+                    .iter()
+                    .find(|b| crate::model::InventoryEntry::r2_id(&b.name, b.jurisdiction) == entry.id)
+                else {
+                    return Ok(None);
+                };
+                let jurisdiction = bucket.jurisdiction.map(Jurisdiction::as_str);
+                client.r2_bucket_is_empty(&bucket.name, jurisdiction).await?
             }
             _ => {
                 if !live.d1_databases.iter().any(|db| db.uuid == entry.id) {

@@ -2,6 +2,8 @@
 //! jurisdiction in the `cf-r2-jurisdiction` header; the list answers
 //! `{buckets: [...]}` with cursor pagination. A create whose answer is lost
 //! is looked up by name in its jurisdiction before it is sent again.
+//! Whether a bucket holds objects is one `GET …/{name}/objects?per_page=1`
+//! (its `result` is the array of objects).
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -103,6 +105,25 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Whether the bucket holds no object (one request).
+    pub async fn r2_bucket_is_empty(
+        &self,
+        name: &str,
+        jurisdiction: Option<&str>,
+    ) -> Result<bool, ClientError> {
+        let path = self.account_path(&format!("/r2/buckets/{name}/objects"));
+        let (objects, _) = self
+            .call::<Vec<serde_json::Value>>(
+                Method::GET,
+                &path,
+                &[("per_page", "1".to_string())],
+                &jurisdiction_header(jurisdiction),
+                Body::None,
+            )
+            .await?;
+        Ok(objects.unwrap_or_default().is_empty())
     }
 
     pub async fn delete_r2_bucket(

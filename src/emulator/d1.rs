@@ -34,8 +34,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{
-    ApiError, ApiResult, QueryMap, int_param, now_timestamp, paginate, parse_json, query_map,
-    success, unix_now,
+    ApiError, ApiResult, QueryMap, int_param, paginate, parse_json, query_map, success,
 };
 use super::{API_PREFIX, SharedState};
 
@@ -219,7 +218,7 @@ async fn create_database(State(state): State<SharedState>, body: Bytes) -> ApiRe
     let record = DatabaseRecord {
         uuid: uuid::Uuid::new_v4().hyphenated().to_string(),
         name,
-        created_at: now_timestamp(),
+        created_at: state.clock.timestamp(),
         jurisdiction,
         created_in_region: region,
     };
@@ -490,7 +489,7 @@ async fn record_metrics(state: &SharedState, uuid: &str, results: &[StatementRes
     let writes = results.len() as i64 - reads;
     let rows_read: u64 = results.iter().map(|result| result.rows_read).sum();
     let rows_written: u64 = results.iter().map(|result| result.rows_written).sum();
-    let hour = unix_now() / 3600 * 3600;
+    let hour = state.clock.unix_seconds() / 3600 * 3600;
     let uuid = uuid.to_owned();
     let recorded = state
         .store

@@ -234,21 +234,6 @@ pub(crate) fn decode_cursor(cursor: &str, code: u32) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request(code, "cursor: invalid or expired cursor"))
 }
 
-/// Now as Cloudflare formats timestamps: RFC 3339, UTC, milliseconds (`2024-08-06T12:34:56.789Z`).
-pub(crate) fn now_timestamp() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
-}
-
-/// Seconds since the UNIX epoch.
-pub(crate) fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::envelope::{ApiError, ApiResult, unix_now};
+use super::envelope::{ApiError, ApiResult};
 use super::{API_PREFIX, SharedState};
 
 pub(crate) fn routes() -> Router<SharedState> {
@@ -78,7 +78,7 @@ async fn graphql(State(state): State<SharedState>, body: Bytes) -> ApiResult<Res
     let Some(database_id) = find_database_id(&request["variables"]) else {
         return Ok(wrap("d1AnalyticsAdaptiveGroups", json!([])));
     };
-    let since = unix_now() - 24 * 3600;
+    let since = state.clock.unix_seconds() - 24 * 3600;
     let rows = state
         .store
         .call(move |conn| {

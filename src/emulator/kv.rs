@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::envelope::{
     ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param, paginate,
-    parse_json, query_map, success, success_with_info, unix_now,
+    parse_json, query_map, success, success_with_info,
 };
 use super::{API_PREFIX, SharedState};
 
@@ -193,10 +193,10 @@ fn encode_metadata(operation: &str, metadata: &Value) -> ApiResult<String> {
 /// The absolute expiration from `expiration` / `expiration_ttl` (the TTL wins when both are set).
 fn resolve_expiration(
     operation: &str,
+    now: i64,
     expiration: Option<i64>,
     expiration_ttl: Option<i64>,
 ) -> ApiResult<Option<i64>> {
-    let now = unix_now();
     if let Some(ttl) = expiration_ttl {
         if ttl < MIN_TTL_SECONDS {
             return Err(invalid(
@@ -418,6 +418,7 @@ async fn list_keys(
         Some(cursor) => Some(decode_cursor(cursor, VALIDATION)?),
         None => None,
     };
+    let now = state.clock.unix_seconds();
     let (keys, more) = state
         .store
         .call(move |conn| {
@@ -432,7 +433,7 @@ async fn list_keys(
                  LIMIT ?5",
             )?;
             let rows = statement.query_map(
-                params![namespace_id, unix_now(), prefix, after, limit + 1],
+                params![namespace_id, now, prefix, after, limit + 1],
                 |row| {
                     let name: String = row.get(0)?;
                     let metadata: Option<String> = row.get(1)?;
@@ -475,6 +476,7 @@ async fn get_value(State(state): State<SharedState>, path: KeyPath) -> ApiResult
     const OPERATION: &str = "get";
     let Path((_, namespace_id, key)) = path.map_err(path_error)?;
     validate_key(OPERATION, &key)?;
+    let now = state.clock.unix_seconds();
     let found = state
         .store
         .call(move |conn| {
@@ -484,7 +486,7 @@ async fn get_value(State(state): State<SharedState>, path: KeyPath) -> ApiResult
                     "SELECT value, expiration FROM kv_entries
                      WHERE namespace_id = ?1 AND key = ?2
                        AND (expiration IS NULL OR expiration > ?3)",
-                    params![namespace_id, key, unix_now()],
+                    params![namespace_id, key, now],
                     |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<i64>>(1)?)),
                 )
                 .optional()?)
@@ -517,6 +519,7 @@ async fn get_metadata(State(state): State<SharedState>, path: KeyPath) -> ApiRes
     const OPERATION: &str = "get metadata";
     let Path((_, namespace_id, key)) = path.map_err(path_error)?;
     validate_key(OPERATION, &key)?;
+    let now = state.clock.unix_seconds();
     let found = state
         .store
         .call(move |conn| {
@@ -526,7 +529,7 @@ async fn get_metadata(State(state): State<SharedState>, path: KeyPath) -> ApiRes
                     "SELECT metadata FROM kv_entries
                      WHERE namespace_id = ?1 AND key = ?2
                        AND (expiration IS NULL OR expiration > ?3)",
-                    params![namespace_id, key, unix_now()],
+                    params![namespace_id, key, now],
                     |row| row.get::<_, Option<String>>(0),
                 )
                 .optional()?)
@@ -611,6 +614,7 @@ async fn put_value(
     let query = query_map(query, VALIDATION)?;
     let expiration = resolve_expiration(
         OPERATION,
+        state.clock.unix_seconds(),
         number_param(&query, "expiration", OPERATION)?,
         number_param(&query, "expiration_ttl", OPERATION)?,
     )?;
@@ -679,7 +683,7 @@ struct PreparedEntry {
     expiration: Option<i64>,
 }
 
-fn prepare_bulk_item(index: usize, item: BulkItem) -> ApiResult<PreparedEntry> {
+fn prepare_bulk_item(index: usize, item: BulkItem, now: i64) -> ApiResult<PreparedEntry> {
     use base64::Engine as _;
     const OPERATION: &str = "bulk put";
     let at = |reason: String| invalid(OPERATION, format!("item {index}: {reason}"));
@@ -702,6 +706,7 @@ fn prepare_bulk_item(index: usize, item: BulkItem) -> ApiResult<PreparedEntry> {
         .map_err(|error| at(error.message))?;
     let expiration = resolve_expiration(
         OPERATION,
+        now,
         item.expiration.map(|value| value as i64),
         item.expiration_ttl.map(|value| value as i64),
     )
@@ -734,10 +739,11 @@ async fn bulk_write(
     let Path((_, namespace_id)) = path.map_err(path_error)?;
     let items: Vec<BulkItem> = parse_json(&body, VALIDATION, OPERATION)?;
     check_bulk_size(OPERATION, items.len(), "key-value pairs")?;
+    let now = state.clock.unix_seconds();
     let entries = items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| prepare_bulk_item(index, item))
+        .map(|(index, item)| prepare_bulk_item(index, item, now))
         .collect::<ApiResult<Vec<_>>>()?;
     let count = entries.len();
     state
@@ -847,6 +853,7 @@ async fn bulk_get(
         validate_key(OPERATION, key)?;
     }
     let with_metadata = body.with_metadata;
+    let now = state.clock.unix_seconds();
     let found = state
         .store
         .call(move |conn| {
@@ -856,7 +863,6 @@ async fn bulk_get(
                  WHERE namespace_id = ?1 AND key = ?2
                    AND (expiration IS NULL OR expiration > ?3)",
             )?;
-            let now = unix_now();
             let mut found = Vec::with_capacity(keys.len());
             for key in keys {
                 let row = statement

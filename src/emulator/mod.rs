@@ -17,7 +17,14 @@
 //! `GET /__emulator/stats` reports request counts ([`stats`]) and the faults injected;
 //! `/__emulator/faults` controls fault injection at run time (`GET` shows the configuration, with
 //! its seed, and the counts per kind; `PUT` or `POST` installs a configuration, `DELETE` turns
-//! every fault off; a malformed body is a 400 with code 1102 and a message naming the field).
+//! every fault off; a malformed body is a 400 with code 1102 and a message naming the field);
+//! `/__emulator/clock` moves the emulator's [`Clock`] (`GET` shows it, `PUT {"now"}` pins it,
+//! `POST {"advance_ms"}` moves it forward, `DELETE` gives it back to the machine), so tests
+//! against an emulator process move time instead of sleeping.
+//!
+//! Presigned links (D1 import uploads and export downloads) are served under `/presigned/`,
+//! outside `/client/v4` and without a token, as Cloudflare's are R2 links that carry their own
+//! signature ([`d1`]).
 //!
 //! **Faults** ([`faults`]), off by default: added latency and jitter, 5xx answers, 429 answers
 //! with `Retry-After`, connection resets before any response, responses lost after the request
@@ -33,6 +40,7 @@
 //! and survives restarts.
 
 mod accounts;
+mod clock;
 mod d1;
 mod envelope;
 pub mod faults;
@@ -60,6 +68,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use clock::Clock;
 use envelope::ApiError;
 use faults::{ConnectionHandle, FaultListener, Faults, Outcome, RayIds};
 pub use faults::{FaultConfig, FaultConfigError, FaultCounts, FaultRule, FaultSettings, RateLimit};
@@ -81,6 +90,9 @@ const STATS_PATH: &str = "/__emulator/stats";
 
 /// Path of the fault-injection control endpoint ([`faults`]).
 const FAULTS_PATH: &str = "/__emulator/faults";
+
+/// Path of the clock control endpoint ([`clock`]).
+const CLOCK_PATH: &str = "/__emulator/clock";
 
 /// Code of the 400 answering a malformed fault configuration (the emulator's own, like 1101).
 const FAULT_CONFIG_INVALID: u32 = 1102;
@@ -174,6 +186,9 @@ pub(crate) struct AppState {
     pub stats: Stats,
     faults: Faults,
     rays: RayIds,
+    pub clock: Clock,
+    /// The state directory: R2 object bodies and D1 transfer files live under it.
+    pub state_dir: PathBuf,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -221,6 +236,11 @@ impl Emulator {
         self.state.faults.counts()
     }
 
+    /// The emulator's clock (a handle: moving it moves the running emulator's time).
+    pub fn clock(&self) -> Clock {
+        self.state.clock.clone()
+    }
+
     /// Stops accepting connections, lets requests in flight finish, and flushes state to disk.
     pub async fn shutdown(mut self) {
         if let Some(shutdown_tx) = self.shutdown_tx.take() {
@@ -264,6 +284,16 @@ pub async fn start_with_faults(
     config: Config,
     faults: FaultConfig,
 ) -> Result<Emulator, EmulatorError> {
+    start_with(config, faults, Clock::system()).await
+}
+
+/// Like [`start_with_faults`], reading every timestamp from `clock` (a [`Clock::manual`] lets a
+/// test move time instead of sleeping).
+pub async fn start_with(
+    config: Config,
+    faults: FaultConfig,
+    clock: Clock,
+) -> Result<Emulator, EmulatorError> {
     validate_config(&config)?;
     let faults = Faults::new(faults).map_err(EmulatorError::InvalidFaults)?;
     let state_dir = config.state_dir.clone();
@@ -271,9 +301,10 @@ pub async fn start_with_faults(
         path: state_dir.clone(),
         source,
     })?;
+    let d1_clock = clock.clone();
     let (store, d1) = tokio::task::spawn_blocking(move || {
         let store = Store::open(&state_dir)?;
-        let d1 = D1Files::new(&state_dir)?;
+        let d1 = D1Files::new(&state_dir, d1_clock)?;
         Ok::<_, EmulatorError>((store, d1))
     })
     .await
@@ -281,8 +312,9 @@ pub async fn start_with_faults(
         message: format!("opening state panicked: {error}"),
     })??;
     let zones = config.zones.clone();
+    let created_on = clock.timestamp();
     store
-        .call(move |conn| workers::create_zones(conn, &zones))
+        .call(move |conn| workers::create_zones(conn, &zones, &created_on))
         .await
         .map_err(|error| EmulatorError::InvalidConfig {
             message: format!("cannot create the configured zones: {}", error.message),
@@ -309,6 +341,8 @@ pub async fn start_with_faults(
         stats: Stats::default(),
         faults,
         rays: RayIds::new(),
+        clock,
+        state_dir: config.state_dir.clone(),
     });
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnectionHandle>();
     let listener = FaultListener::new(listener);
@@ -378,6 +412,13 @@ fn router(state: SharedState) -> Router {
                 .post(put_faults)
                 .delete(delete_faults),
         )
+        .route(
+            CLOCK_PATH,
+            axum::routing::get(get_clock)
+                .put(put_clock)
+                .post(advance_clock)
+                .delete(delete_clock),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -420,6 +461,67 @@ async fn delete_faults(State(state): State<SharedState>) -> Response {
         Ok(()) => faults_report(&state),
         Err(error) => ApiError::internal(error).into_response(),
     }
+}
+
+/// `GET /__emulator/clock`: `{"now": "<RFC 3339>", "manual": bool}`.
+async fn get_clock(State(state): State<SharedState>) -> Response {
+    clock_report(&state.clock)
+}
+
+/// `PUT /__emulator/clock {"now": "<RFC 3339>"}`: pins the clock at that time.
+async fn put_clock(State(state): State<SharedState>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Pin {
+        now: String,
+    }
+    let pinned = serde_json::from_slice::<Pin>(&body)
+        .map_err(|error| format!("expected {{\"now\": \"<RFC 3339 time>\"}}: {error}"))
+        .and_then(|pin| {
+            time::OffsetDateTime::parse(&pin.now, &time::format_description::well_known::Rfc3339)
+                .map_err(|error| format!("now: {:?} is not an RFC 3339 time: {error}", pin.now))
+        });
+    match pinned {
+        Ok(at) => {
+            state.clock.set(at);
+            clock_report(&state.clock)
+        }
+        Err(message) => ApiError::bad_request(FAULT_CONFIG_INVALID, message).into_response(),
+    }
+}
+
+/// `POST /__emulator/clock {"advance_ms": N}`: moves the clock forward by N milliseconds.
+async fn advance_clock(State(state): State<SharedState>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        advance_ms: u64,
+    }
+    match serde_json::from_slice::<Advance>(&body) {
+        Ok(advance) => {
+            state
+                .clock
+                .advance(std::time::Duration::from_millis(advance.advance_ms));
+            clock_report(&state.clock)
+        }
+        Err(error) => ApiError::bad_request(
+            FAULT_CONFIG_INVALID,
+            format!("expected {{\"advance_ms\": <milliseconds>}}: {error}"),
+        )
+        .into_response(),
+    }
+}
+
+/// `DELETE /__emulator/clock`: the clock follows the machine's again.
+async fn delete_clock(State(state): State<SharedState>) -> Response {
+    state.clock.follow_system();
+    clock_report(&state.clock)
+}
+
+fn clock_report(clock: &Clock) -> Response {
+    axum::Json(serde_json::json!({
+        "now": clock.timestamp(),
+        "manual": clock.is_manual(),
+    }))
+    .into_response()
 }
 
 fn faults_report(state: &AppState) -> Response {

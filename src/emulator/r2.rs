@@ -1,4 +1,4 @@
-//! R2 bucket management under `/accounts/{account_id}/r2/buckets` (no object storage).
+//! R2 under `/accounts/{account_id}/r2/buckets`: buckets here, their objects in [`objects`].
 //!
 //! The `cf-r2-jurisdiction` request header (`default`, `eu`, `us`, `fedramp`, `fedramp-high`;
 //! absent means `default`) scopes every call: bucket `x` in `eu` is not bucket `x` in `default`,
@@ -12,8 +12,11 @@
 //! it is `ENAM` (`WEUR` for the `eu` jurisdiction): the real API places the bucket near the
 //! caller, so any fixed answer is an approximation.
 //!
+//! A bucket that holds objects cannot be deleted (409, 10008), as on Cloudflare.
+//!
 //! Codes (developers.cloudflare.com/r2/api/error-codes): 10005 invalid bucket name (400),
-//! 10006 no such bucket (404), 10073 bucket name already exists (409). Other validation: 400
+//! 10006 no such bucket (404), 10008 bucket not empty (409), 10073 bucket name already exists
+//! (409). Other validation: 400
 //! with 10001 (inference).
 
 use axum::Router;
@@ -28,10 +31,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::envelope::{
-    ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param,
-    now_timestamp, parse_json, query_map, success, success_with_info,
+    ApiError, ApiResult, QueryMap, decode_cursor, encode_cursor, enum_param, int_param, parse_json,
+    query_map, success, success_with_info,
 };
 use super::{API_PREFIX, SharedState};
+
+mod objects;
 
 const INVALID_NAME: u32 = 10005;
 const NO_SUCH_BUCKET: u32 = 10006;
@@ -52,6 +57,7 @@ pub(crate) fn routes() -> Router<SharedState> {
             &format!("{base}/{{bucket_name}}"),
             get(get_bucket).delete(delete_bucket).patch(patch_bucket),
         )
+        .merge(objects::routes())
 }
 
 type BucketPath = Result<Path<(String, String)>, PathRejection>;
@@ -258,7 +264,7 @@ async fn create_bucket(
     let bucket = Bucket {
         jurisdiction,
         name,
-        creation_date: now_timestamp(),
+        creation_date: state.clock.timestamp(),
         location,
         storage_class,
     };
@@ -333,10 +339,16 @@ async fn delete_bucket(
     let deleted = state
         .store
         .call(move |conn| {
-            Ok(conn.execute(
+            let transaction = conn.transaction()?;
+            if objects::bucket_has_objects(&transaction, &jurisdiction, &name)? {
+                return Err(objects::bucket_not_empty());
+            }
+            let deleted = transaction.execute(
                 "DELETE FROM r2_buckets WHERE jurisdiction = ?1 AND name = ?2",
                 params![jurisdiction, name],
-            )?)
+            )?;
+            transaction.commit()?;
+            Ok(deleted)
         })
         .await?;
     if deleted == 0 {

@@ -1,7 +1,8 @@
-//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data and Workers
-//! (scripts, versions with their content-addressed modules, deployments, secrets, triggers,
-//! routes, domains, Durable Object namespaces, zones), and one SQLite file per D1 database under
-//! `d1/`. Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
+//! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data, R2 buckets
+//! and object metadata, and Workers (scripts, versions with their content-addressed modules,
+//! deployments, secrets, triggers, routes, domains, Durable Object namespaces, zones); one SQLite
+//! file per D1 database under `d1/`; one file per R2 object body under `r2/objects/` (named by
+//! the object's version, see `r2::objects`). Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
 //! by an older emulator opens unchanged.
 //!
 //! SQLite is blocking, so every access runs on tokio's blocking pool ([`Store::call`],
@@ -18,8 +19,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::EmulatorError;
 use super::envelope::{ApiError, ApiResult};
+use super::{Clock, EmulatorError};
 
 const METADATA_FILE: &str = "emulator.sqlite3";
 const D1_DIR: &str = "d1";
@@ -68,6 +69,19 @@ CREATE TABLE IF NOT EXISTS r2_buckets (
     location      TEXT NOT NULL,
     storage_class TEXT NOT NULL,
     PRIMARY KEY (jurisdiction, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS r2_objects (
+    jurisdiction    TEXT NOT NULL,
+    bucket          TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    version         TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    etag            TEXT NOT NULL,
+    uploaded        TEXT NOT NULL,
+    http_metadata   TEXT NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    storage_class   TEXT NOT NULL,
+    PRIMARY KEY (jurisdiction, bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS zones (
     id         TEXT PRIMARY KEY,
@@ -247,16 +261,18 @@ pub(crate) fn configure_d1(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA synchronous = NORMAL;")
 }
 
-/// The D1 database files, each opened lazily and kept open behind its own mutex.
+/// The D1 database files, each opened lazily and kept open behind its own mutex, and the clock
+/// their Time Travel history is stamped with.
 #[derive(Clone)]
 pub(crate) struct D1Files {
     dir: PathBuf,
     open: Arc<Mutex<HashMap<String, Arc<Mutex<Connection>>>>>,
+    clock: Clock,
 }
 
 impl D1Files {
     /// Creates `state_dir/d1/` if needed.
-    pub fn new(state_dir: &Path) -> Result<D1Files, EmulatorError> {
+    pub fn new(state_dir: &Path, clock: Clock) -> Result<D1Files, EmulatorError> {
         let dir = state_dir.join(D1_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::CreateStateDir {
             path: dir.clone(),
@@ -265,7 +281,13 @@ impl D1Files {
         Ok(D1Files {
             dir,
             open: Arc::new(Mutex::new(HashMap::new())),
+            clock,
         })
+    }
+
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The file holding database `uuid` (uuids are generated here, never taken from a client).

@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
+use md5::Digest as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Config, Emulator, start};
+use super::{Clock, Config, Emulator, FaultConfig, start, start_with};
 
 const TOKEN: &str = "emulator-test-token";
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
@@ -16,14 +17,19 @@ struct Harness {
     dir: tempfile::TempDir,
 }
 
+/// An emulator on a manual clock, so expirations are exact and tests move time themselves.
 async fn start_in(dir: &Path) -> Emulator {
-    start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: dir.to_path_buf(),
-        token: TOKEN.into(),
-        account_id: ACCOUNT.into(),
-        zones: Vec::new(),
-    })
+    start_with(
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.to_path_buf(),
+            token: TOKEN.into(),
+            account_id: ACCOUNT.into(),
+            zones: Vec::new(),
+        },
+        FaultConfig::default(),
+        Clock::manual(time::macros::datetime!(2025-03-01 12:00 UTC)),
+    )
     .await
     .expect("emulator starts")
 }
@@ -463,7 +469,8 @@ async fn kv_values_metadata_expiration_and_limits() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(expiration > super::envelope::unix_now() + 100);
+    let clock = h.emulator.clock();
+    assert_eq!(expiration, clock.unix_seconds() + 120);
     assert_eq!(response.text().await.unwrap(), "hello");
     let metadata = h
         .ok(
@@ -486,6 +493,26 @@ async fn kv_values_metadata_expiration_and_limits() {
         .unwrap();
     assert_eq!(greeting["metadata"], json!({"owner": "me"}));
     assert_eq!(greeting["expiration"], json!(expiration));
+
+    // Once the clock passes the expiration, the key is gone from reads and lists.
+    clock.advance(std::time::Duration::from_secs(120));
+    let (status, expired) = h
+        .get(&h.account(&format!(
+            "/storage/kv/namespaces/{namespace}/values/greeting"
+        )))
+        .await;
+    assert_error(status, &expired, 404, 10009);
+    let (_, keys) = h
+        .get(&h.account(&format!("/storage/kv/namespaces/{namespace}/keys")))
+        .await;
+    assert!(
+        !keys["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|key| key["name"] == "greeting"),
+        "{keys}"
+    );
 
     // Missing key.
     let (status, missing) = h
@@ -1135,5 +1162,263 @@ async fn faults_set_in_process_reset_and_lose_responses_as_transport_errors() {
     let counts = h.emulator.fault_counts();
     assert_eq!((counts.reset, counts.lost_response), (1, 1), "{counts:?}");
     assert!(h.emulator.fault_config().seed.is_some());
+    h.emulator.shutdown().await;
+}
+
+/// R2 objects through the account API: put with HTTP and custom metadata, get (whole, ranges,
+/// conditional, metadata only), head, list with prefix, delimiter and cursor, idempotent delete,
+/// and a bucket delete refused while objects remain.
+#[tokio::test]
+async fn r2_objects_round_trip_through_the_account_api() {
+    let h = harness().await;
+    h.ok(
+        Method::POST,
+        &h.account("/r2/buckets"),
+        Some(json!({"name": "assets"})),
+    )
+    .await;
+    let object_url = |key: &str| h.url(&h.account(&format!("/r2/buckets/assets/objects/{key}")));
+    let put = |key: &str, body: &'static str| {
+        h.client
+            .put(object_url(key))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/plain")
+            .header("cache-control", "max-age=60")
+            .header("cf-r2-custom-metadata", r#"{"owner":"ci"}"#)
+            .body(body)
+            .send()
+    };
+    let response = put("docs/readme.txt", "hello, world").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let uploaded: Value = response.json().await.unwrap();
+    assert_success(&uploaded);
+    let etag = format!("{:x}", md5::Md5::digest(b"hello, world"));
+    assert_eq!(uploaded["result"]["key"], json!("docs/readme.txt"));
+    assert_eq!(uploaded["result"]["etag"], json!(etag));
+    assert_eq!(uploaded["result"]["size"], json!("12"));
+    assert_eq!(uploaded["result"]["storage_class"], json!("Standard"));
+    assert_eq!(
+        uploaded["result"]["uploaded"],
+        json!(h.emulator.clock().timestamp())
+    );
+    for (key, body) in [
+        ("docs/guide/intro.txt", "intro"),
+        ("docs/guide/setup.txt", "setup"),
+        ("logo.png", "png"),
+        ("z-last", "z"),
+    ] {
+        assert_eq!(put(key, body).await.unwrap().status(), StatusCode::OK);
+    }
+
+    // Get: the body and its metadata as headers.
+    let response = h
+        .client
+        .get(object_url("docs/readme.txt"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/plain");
+    assert_eq!(headers["cache-control"], "max-age=60");
+    assert_eq!(headers["etag"].to_str().unwrap(), format!("\"{etag}\""));
+    assert_eq!(headers["x-r2-custom-metadata-owner"], "ci");
+    assert_eq!(headers["content-length"], "12");
+    assert_eq!(response.text().await.unwrap(), "hello, world");
+
+    // Ranges.
+    let ranged = |range: &'static str| {
+        h.client
+            .get(object_url("docs/readme.txt"))
+            .bearer_auth(TOKEN)
+            .header("range", range)
+            .send()
+    };
+    let response = ranged("bytes=0-4").await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(response.headers()["content-range"], "bytes 0-4/12");
+    assert_eq!(response.text().await.unwrap(), "hello");
+    let response = ranged("bytes=-5").await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "world");
+    let response = ranged("bytes=7-").await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "world");
+    let response = ranged("bytes=40-50").await.unwrap();
+    assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(response.headers()["content-range"], "bytes */12");
+
+    // Conditional get and head.
+    let response = h
+        .client
+        .get(object_url("docs/readme.txt"))
+        .bearer_auth(TOKEN)
+        .header("if-none-match", format!("\"{etag}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    let response = h
+        .client
+        .head(object_url("docs/readme.txt"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-length"], "12");
+    assert_eq!(response.text().await.unwrap(), "");
+    let (status, metadata) = h
+        .call(
+            Method::GET,
+            &h.account("/r2/buckets/assets/objects/docs/readme.txt"),
+            None,
+            &[("cf-metadata-only", "true")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        metadata["result"],
+        json!({
+            "key": "docs/readme.txt",
+            "etag": etag,
+            "size": 12,
+            "last_modified": uploaded["result"]["uploaded"],
+            "http_metadata": {"contentType": "text/plain", "cacheControl": "max-age=60"},
+            "custom_metadata": {"owner": "ci"},
+            "storage_class": "Standard",
+        })
+    );
+    let (status, missing) = h.get(&h.account("/r2/buckets/assets/objects/absent")).await;
+    assert_error(status, &missing, 404, 10007);
+
+    // Lists: everything, a prefix, a delimiter, and pages that follow the cursor to the end.
+    let list = async |query: &str| {
+        h.get(&h.account(&format!("/r2/buckets/assets/objects{query}")))
+            .await
+    };
+    let keys = |value: &Value| -> Vec<String> {
+        value["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|object| object["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, all) = list("").await;
+    assert_eq!(
+        keys(&all),
+        [
+            "docs/guide/intro.txt",
+            "docs/guide/setup.txt",
+            "docs/readme.txt",
+            "logo.png",
+            "z-last"
+        ]
+    );
+    assert_eq!(all["result_info"]["cursor"], json!(""));
+    assert_eq!(all["result_info"]["is_truncated"], json!("false"));
+    let (_, guide) = list("?prefix=docs/guide/").await;
+    assert_eq!(
+        keys(&guide),
+        ["docs/guide/intro.txt", "docs/guide/setup.txt"]
+    );
+    let (_, top) = list("?delimiter=/").await;
+    assert_eq!(keys(&top), ["logo.png", "z-last"]);
+    assert_eq!(top["result_info"]["delimited"], json!(["docs/"]));
+    let (_, docs) = list("?prefix=docs/&delimiter=/").await;
+    assert_eq!(keys(&docs), ["docs/readme.txt"]);
+    assert_eq!(docs["result_info"]["delimited"], json!(["docs/guide/"]));
+    let mut seen = Vec::new();
+    let mut prefixes = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let (_, page) = h
+            .get(&h.account(&format!(
+                "/r2/buckets/assets/objects?delimiter=/&per_page=1&cursor={cursor}"
+            )))
+            .await;
+        seen.extend(keys(&page));
+        prefixes.extend(
+            page["result_info"]["delimited"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|prefix| prefix.as_str().unwrap().to_owned()),
+        );
+        cursor = page["result_info"]["cursor"].as_str().unwrap().to_owned();
+        if cursor.is_empty() {
+            assert_eq!(page["result_info"]["is_truncated"], json!("false"));
+            break;
+        }
+    }
+    assert!(cursor.is_empty(), "the cursor loop ended");
+    assert_eq!(seen, ["logo.png", "z-last"]);
+    assert_eq!(prefixes, ["docs/"]);
+    let (_, after) = list("?start_after=logo.png").await;
+    assert_eq!(keys(&after), ["z-last"]);
+
+    // A bucket holding objects cannot be deleted.
+    let (status, refused) = h
+        .call(Method::DELETE, &h.account("/r2/buckets/assets"), None, &[])
+        .await;
+    assert_error(status, &refused, 409, 10008);
+
+    // Deletes: an existing key, a missing key (succeeds, as R2 deletes are idempotent), a
+    // missing bucket (404).
+    let deleted = h
+        .ok(
+            Method::DELETE,
+            &h.account("/r2/buckets/assets/objects/logo.png"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted, json!({"key": "logo.png"}));
+    let again = h
+        .ok(
+            Method::DELETE,
+            &h.account("/r2/buckets/assets/objects/logo.png"),
+            None,
+        )
+        .await;
+    assert_eq!(again, json!({"key": "logo.png"}));
+    let (status, no_bucket) = h
+        .call(
+            Method::DELETE,
+            &h.account("/r2/buckets/nowhere/objects/x"),
+            None,
+            &[],
+        )
+        .await;
+    assert_error(status, &no_bucket, 404, 10006);
+    // The eu bucket of the same name is another bucket.
+    let (status, other) = h
+        .call(
+            Method::GET,
+            &h.account("/r2/buckets/assets/objects/z-last"),
+            None,
+            &[("cf-r2-jurisdiction", "eu")],
+        )
+        .await;
+    assert_error(status, &other, 404, 10006);
+
+    // Bodies live under the state directory; a deleted object's body is gone.
+    let bodies = h.dir.path().join("r2").join("objects");
+    assert_eq!(std::fs::read_dir(&bodies).unwrap().count(), 4);
+    for key in [
+        "docs/guide/intro.txt",
+        "docs/guide/setup.txt",
+        "docs/readme.txt",
+        "z-last",
+    ] {
+        h.ok(
+            Method::DELETE,
+            &h.account(&format!("/r2/buckets/assets/objects/{key}")),
+            None,
+        )
+        .await;
+    }
+    assert_eq!(std::fs::read_dir(&bodies).unwrap().count(), 0);
+    h.ok(Method::DELETE, &h.account("/r2/buckets/assets"), None)
+        .await;
     h.emulator.shutdown().await;
 }

@@ -60,7 +60,7 @@ use sha2::{Digest as _, Sha256};
 use super::{DatabasePath, VALIDATION, find, path_error};
 use crate::emulator::envelope::{ApiError, ApiResult, QueryMap, query_map, success};
 use crate::emulator::store::D1Files;
-use crate::emulator::{API_PREFIX, SharedState};
+use crate::emulator::{API_PREFIX, Clock, SharedState};
 
 /// Directory under `d1/` holding one snapshot directory per database.
 const HISTORY_DIR: &str = "time-travel";
@@ -174,6 +174,7 @@ pub(crate) struct History {
     uuid: String,
     live: PathBuf,
     dir: PathBuf,
+    clock: Clock,
 }
 
 /// What the SQLite header says about a file, to tell whether it changed.
@@ -209,11 +210,6 @@ fn fingerprint(path: &FilePath) -> ApiResult<Option<Fingerprint>> {
     }))
 }
 
-fn now_millis() -> i64 {
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
-}
-
 impl History {
     pub fn new(files: &D1Files, uuid: &str) -> History {
         let live = files.path(uuid);
@@ -225,6 +221,7 @@ impl History {
             uuid: uuid.to_owned(),
             live,
             dir,
+            clock: files.clock().clone(),
         }
     }
 
@@ -279,7 +276,7 @@ impl History {
             })?;
             snapshots.push(snapshot);
         }
-        self.prune(&mut snapshots, now_millis());
+        self.prune(&mut snapshots, self.clock.unix_millis());
         Ok(snapshots)
     }
 
@@ -301,9 +298,8 @@ impl History {
             .map_err(|error| io_error("creating", &self.dir, error))?;
         let sequence = newest.map_or(1, |snapshot| snapshot.bookmark.sequence.saturating_add(1));
         // Times never go backwards along the sequence, even if the clock does.
-        let taken_at = newest.map_or(now_millis(), |snapshot| {
-            now_millis().max(snapshot.bookmark.taken_at)
-        });
+        let now = self.clock.unix_millis();
+        let taken_at = newest.map_or(now, |snapshot| now.max(snapshot.bookmark.taken_at));
         let bookmark = Bookmark::new(&self.uuid, sequence, taken_at);
         let staging = self.dir.join(format!(".{}.partial", bookmark.render()));
         let path = self
@@ -377,7 +373,7 @@ impl History {
     /// The bookmark of the state at `at` (milliseconds since the epoch).
     fn at(&self, at: i64) -> ApiResult<String> {
         let mut snapshots = self.record_if_changed()?;
-        let index = resolve(&snapshots, at)?;
+        let index = resolve(&snapshots, at, self.clock.unix_millis())?;
         let snapshot = &mut snapshots[index];
         self.keep(snapshot)?;
         Ok(snapshot.bookmark.render())
@@ -417,7 +413,7 @@ impl History {
         let mut snapshots = self.record_if_changed()?;
         let index = match &target {
             Target::Bookmark(text) => self.lookup(&snapshots, text)?,
-            Target::Time(at) => resolve(&snapshots, *at)?,
+            Target::Time(at) => resolve(&snapshots, *at, self.clock.unix_millis())?,
         };
         self.keep(&mut snapshots[index])?;
         let last = snapshots.len() - 1;
@@ -433,7 +429,7 @@ impl History {
                 .map_err(|error| io_error("linking", &source.path, error))
         })?;
         snapshots.push(head);
-        self.prune(&mut snapshots, now_millis());
+        self.prune(&mut snapshots, self.clock.unix_millis());
         Ok(RestoreOutcome {
             bookmark: source.bookmark.render(),
             previous_bookmark: previous,
@@ -451,10 +447,9 @@ impl History {
 }
 
 /// The newest snapshot taken at or before `at`, refusing times the history cannot answer.
-fn resolve(snapshots: &[Snapshot], at: i64) -> ApiResult<usize> {
+fn resolve(snapshots: &[Snapshot], at: i64, now: i64) -> ApiResult<usize> {
     let out_of_range =
         |why: &str| ApiError::bad_request(VALIDATION, format!("timestamp out of range: {why}"));
-    let now = now_millis();
     if at > now + FUTURE_TOLERANCE_MILLIS {
         return Err(out_of_range("it is in the future"));
     }

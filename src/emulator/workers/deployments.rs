@@ -21,8 +21,9 @@ use super::upload::save_script;
 use super::versions;
 use super::{
     AUTHOR_EMAIL, QueryParams, ScriptItemPath, ScriptPath, VALIDATION, client_annotations, invalid,
-    new_uuid, path_error, request_source, require_script, timestamp,
+    new_uuid, path_error, request_source, require_script,
 };
+use crate::emulator::Clock;
 
 const DEPLOYMENT_NOT_FOUND: u32 = 10336;
 const MAX_VERSIONS: usize = 2;
@@ -114,6 +115,7 @@ pub(super) fn deployment_json(deployment: &Deployment) -> Value {
 /// Records a deployment as the script's newest (live) one.
 pub(super) fn insert_deployment(
     transaction: &Transaction<'_>,
+    clock: &Clock,
     script: &str,
     versions: &[(String, f64)],
     annotations: Map<String, Value>,
@@ -126,7 +128,7 @@ pub(super) fn insert_deployment(
     )?;
     let deployment = Deployment {
         id: new_uuid(),
-        created_on: timestamp(),
+        created_on: clock.unique_micros(),
         source: source.to_owned(),
         strategy: String::from("percentage"),
         author_email: AUTHOR_EMAIL.to_owned(),
@@ -260,6 +262,7 @@ async fn create_deployment(
     let body: Value = parse_json(&body, VALIDATION, "create deployment")?;
     let versions = requested_versions(&body)?;
     let message = client_annotations(body.get("annotations"))?.remove("workers/message");
+    let clock = state.clock.clone();
     let deployment = state
         .store
         .call(move |conn| {
@@ -292,8 +295,14 @@ async fn create_deployment(
             if let Some(message) = message {
                 annotations.insert("workers/message".into(), message);
             }
-            let deployment =
-                insert_deployment(&transaction, &script_name, &versions, annotations, source)?;
+            let deployment = insert_deployment(
+                &transaction,
+                &clock,
+                &script_name,
+                &versions,
+                annotations,
+                source,
+            )?;
             script.modified_on = deployment.created_on.clone();
             script.last_deployed_from = source.to_owned();
             save_script(&transaction, &script)?;

@@ -25,9 +25,7 @@ use serde_json::{Value, json};
 use super::super::envelope::{ApiError, ApiResult, parse_json, query_map, success};
 use super::super::{API_PREFIX, SharedState};
 use super::zones::{self, Zone, host_in_zone};
-use super::{
-    QueryParams, ScriptPath, VALIDATION, invalid, new_hex_id, path_error, require_script, timestamp,
-};
+use super::{QueryParams, ScriptPath, VALIDATION, invalid, new_hex_id, path_error, require_script};
 
 const DOMAIN_NOT_FOUND: u32 = 100114;
 const HOSTNAME_IN_USE: u32 = 100116;
@@ -180,6 +178,7 @@ fn attach(
     service: &str,
     environment: &str,
     override_existing: bool,
+    created_on: &str,
 ) -> ApiResult<Domain> {
     let zone = zone_of(
         conn,
@@ -223,7 +222,7 @@ fn attach(
             domain.environment,
             domain.zone_id,
             domain.cert_id,
-            timestamp()
+            created_on
         ],
     )?;
     Ok(domain)
@@ -277,11 +276,19 @@ async fn attach_domain(State(state): State<SharedState>, body: Bytes) -> ApiResu
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_ENVIRONMENT)
         .to_owned();
+    let created_on = state.clock.unique_micros();
     let domain = state
         .store
         .call(move |conn| {
             let transaction = conn.transaction()?;
-            let domain = attach(&transaction, &origin, &service, &environment, false)?;
+            let domain = attach(
+                &transaction,
+                &origin,
+                &service,
+                &environment,
+                false,
+                &created_on,
+            )?;
             transaction.commit()?;
             Ok(domain)
         })
@@ -403,6 +410,7 @@ async fn put_domain_records(
     let override_scope = flag("override_scope");
     let override_existing_origin = flag("override_existing_origin");
     let origins = origins_of(body.get("origins"))?;
+    let created_on = state.clock.unique_micros();
     let domains = state
         .store
         .call(move |conn| {
@@ -415,6 +423,7 @@ async fn put_domain_records(
                     &script,
                     DEFAULT_ENVIRONMENT,
                     override_existing_origin,
+                    &created_on,
                 )?;
             }
             if override_scope {

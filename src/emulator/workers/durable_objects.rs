@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use super::super::envelope::{ApiError, ApiResult, int_param, paginate, query_map};
 use super::super::{API_PREFIX, SharedState};
-use super::{QueryParams, VALIDATION, invalid, new_hex_id, timestamp};
+use super::{QueryParams, VALIDATION, invalid, new_hex_id};
+use crate::emulator::Clock;
 
 const CLASS_NOT_FOUND: u32 = 10061;
 const CLASS_ALREADY_MIGRATED: u32 = 10074;
@@ -120,27 +121,33 @@ fn field<'a>(item: &'a Value, key: &str, list: &str) -> ApiResult<&'a str> {
         .ok_or_else(|| invalid(format!("migrations: each of {list} needs a string `{key}`")))
 }
 
-fn create(conn: &Connection, script: &str, class: &str, use_sqlite: bool) -> ApiResult<()> {
+fn create(
+    conn: &Connection,
+    script: &str,
+    class: &str,
+    use_sqlite: bool,
+    created_on: &str,
+) -> ApiResult<()> {
     if find_namespace(conn, script, class)?.is_some() {
         return Err(already_migrated(class));
     }
     conn.execute(
         "INSERT INTO durable_object_namespaces (id, script, class, use_sqlite, created_on)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![new_hex_id(), script, class, use_sqlite, timestamp()],
+        params![new_hex_id(), script, class, use_sqlite, created_on],
     )?;
     Ok(())
 }
 
-fn apply_step(conn: &Connection, script: &str, step: &Value) -> ApiResult<()> {
+fn apply_step(conn: &Connection, script: &str, step: &Value, created_on: &str) -> ApiResult<()> {
     if !step.is_object() {
         return Err(invalid("migrations: each step must be an object"));
     }
     for class in string_list(step, "new_classes")? {
-        create(conn, script, class, false)?;
+        create(conn, script, class, false, created_on)?;
     }
     for class in string_list(step, "new_sqlite_classes")? {
-        create(conn, script, class, true)?;
+        create(conn, script, class, true, created_on)?;
     }
     for item in object_list(step, "renamed_classes")? {
         let from = field(item, "from", "renamed_classes")?;
@@ -183,6 +190,7 @@ fn apply_step(conn: &Connection, script: &str, step: &Value) -> ApiResult<()> {
 /// Applies an upload's `migrations` and returns the script's new `migration_tag`.
 pub(super) fn apply_migrations(
     conn: &Connection,
+    clock: &Clock,
     script: &str,
     current_tag: Option<&str>,
     migrations: &Value,
@@ -208,11 +216,12 @@ pub(super) fn apply_migrations(
             current_tag.map_or_else(|| String::from("(none)"), |tag| format!("'{tag}'")),
         )));
     }
+    let created_on = clock.unique_micros();
     match migrations.get("steps") {
-        None | Some(Value::Null) => apply_step(conn, script, migrations)?,
+        None | Some(Value::Null) => apply_step(conn, script, migrations, &created_on)?,
         Some(Value::Array(steps)) => {
             for step in steps {
-                apply_step(conn, script, step)?;
+                apply_step(conn, script, step, &created_on)?;
             }
         }
         Some(_) => return Err(invalid("migrations: steps must be a list")),

@@ -69,8 +69,6 @@ mod zones;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
@@ -138,28 +136,6 @@ fn valid_script_name(name: &str) -> bool {
         && bytes
             .iter()
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(byte))
-}
-
-/// Now with microseconds, strictly increasing within the process, so that records created in
-/// the same instant still sort (wrangler orders deployments by `created_on`).
-fn timestamp() -> String {
-    static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
-    let now = time::OffsetDateTime::now_utc();
-    let micros = i64::try_from(now.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
-    let previous = LAST_MICROS
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-            Some(micros.max(last + 1))
-        })
-        .unwrap_or(micros);
-    let chosen = micros.max(previous + 1);
-    let instant =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(chosen) * 1000).unwrap_or(now);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    instant
-        .format(&format)
-        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000000Z"))
 }
 
 /// A new hyphenated UUID (version and deployment ids).
@@ -293,14 +269,6 @@ mod unit_tests {
         assert!(!valid_script_name("Upper"));
         assert!(!valid_script_name("a.b"));
         assert!(!valid_script_name(&"a".repeat(64)));
-    }
-
-    #[test]
-    fn timestamps_strictly_increase() {
-        let first = timestamp();
-        let second = timestamp();
-        assert!(second > first, "{first} then {second}");
-        assert_eq!(first.len(), "2025-01-01T00:00:00.000000Z".len());
     }
 
     #[test]

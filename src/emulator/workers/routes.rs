@@ -23,9 +23,7 @@ use serde_json::{Value, json};
 use super::super::envelope::{ApiError, ApiResult, parse_json, success};
 use super::super::{API_PREFIX, SharedState};
 use super::zones::{self, Zone, find_zone, host_in_zone, unknown_zone};
-use super::{
-    ScriptPath, VALIDATION, find_script, new_hex_id, path_error, require_script, timestamp,
-};
+use super::{ScriptPath, VALIDATION, find_script, new_hex_id, path_error, require_script};
 
 const ROUTE_NOT_FOUND: u32 = 10009;
 const ROUTE_SCRIPT_NOT_FOUND: u32 = 10019;
@@ -211,6 +209,7 @@ async fn create_zone_route(
 ) -> ApiResult<Response> {
     let Path(zone_id) = path.map_err(path_error)?;
     let (pattern, script) = route_body(&body, "create route")?;
+    let created_on = state.clock.unique_micros();
     let route = state
         .store
         .call(move |conn| {
@@ -235,7 +234,7 @@ async fn create_zone_route(
                     route.zone_id,
                     route.pattern,
                     route.script,
-                    timestamp()
+                    created_on
                 ],
             )?;
             transaction.commit()?;
@@ -375,6 +374,7 @@ async fn put_script_routes(
     let Path((_, script)) = path.map_err(path_error)?;
     let body: Value = parse_json(&body, VALIDATION, "update script routes")?;
     let requested = requested_routes(&body)?;
+    let created_on = state.clock.unique_micros();
     let routes = state
         .store
         .call(move |conn| {
@@ -415,7 +415,7 @@ async fn put_script_routes(
                         transaction.execute(
                             "INSERT INTO worker_routes (id, zone_id, pattern, script, created_on)
                              VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![id, zone.id, pattern, script, timestamp()],
+                            params![id, zone.id, pattern, script, created_on],
                         )?;
                         id
                     }

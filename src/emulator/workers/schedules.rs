@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::super::envelope::{ApiResult, parse_json, success};
 use super::super::{API_PREFIX, SharedState};
-use super::{ScriptPath, VALIDATION, invalid, path_error, require_script, timestamp};
+use super::{ScriptPath, VALIDATION, invalid, path_error, require_script};
 
 pub(super) fn routes() -> Router<SharedState> {
     Router::new().route(
@@ -91,12 +91,12 @@ async fn put_schedules(
             crons.push(cron);
         }
     }
+    let now = state.clock.unique_micros();
     let result = state
         .store
         .call(move |conn| {
             let transaction = conn.transaction()?;
             require_script(&transaction, &script)?;
-            let now = timestamp();
             let placeholders = crons.iter().map(|_| "?").collect::<Vec<_>>().join(", ");
             let mut values: Vec<&dyn rusqlite::ToSql> = vec![&script];
             values.extend(crons.iter().map(|cron| cron as &dyn rusqlite::ToSql));

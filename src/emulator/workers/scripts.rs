@@ -4,7 +4,10 @@
 //! to it: versions, deployments, secrets, schedules, routes, custom domains, Durable Object
 //! namespaces), `GET /workers/services/{n}`, versioned settings (`GET`/`PATCH …/settings`, the
 //! patch is multipart with a `settings` part and deploys a new version at 100% when a versioned
-//! field changes), non-versioned settings (`GET`/`PATCH …/script-settings`, JSON) and the
+//! field changes; its `bindings` replace the version's, except that secrets are kept and a
+//! binding given as `{name, type}` only keeps the current binding of that name and type as it is,
+//! value included, which is how `wrangler secret bulk` re-sends the bindings it does not change),
+//! non-versioned settings (`GET`/`PATCH …/script-settings`, JSON) and the
 //! content download `GET …/content/v2[?version=]`: the raw multipart body, one part per module
 //! with its original content type and a `cf-entrypoint` header naming the main module (a
 //! service worker, uploaded with `body_part`, comes back as plain JavaScript).
@@ -29,6 +32,7 @@ use super::{
     QueryParams, Script, ScriptPath, VALIDATION, invalid, path_error, request_source,
     require_script, script_not_found, valid_script_name,
 };
+use crate::emulator::Clock;
 
 pub(super) fn routes() -> Router<SharedState> {
     let account = format!("{API_PREFIX}/accounts/{{account_id}}/workers");
@@ -119,10 +123,19 @@ async fn upload_script(
         .is_some_and(|mode| mode == "strict");
     let source = request_source(request.headers());
     let body = upload::read_multipart(&state, request, "metadata").await?;
+    let clock = state.clock.clone();
     let outcome = state
         .store
         .call(move |conn| {
-            upload::apply_upload(conn, &script, body, UploadKind::Script, strict, source)
+            upload::apply_upload(
+                conn,
+                &clock,
+                &script,
+                body,
+                UploadKind::Script,
+                strict,
+                source,
+            )
         })
         .await?;
     let mut result = script_json(&outcome.script, Some(&outcome.version), None);
@@ -272,6 +285,7 @@ const VERSIONED_SETTINGS: [&str; 6] = [
 
 fn apply_settings_patch(
     conn: &mut Connection,
+    clock: &Clock,
     name: &str,
     patch: &Map<String, Value>,
     source: &str,
@@ -310,6 +324,7 @@ fn apply_settings_patch(
                     &BindingRules {
                         strict_inherit: false,
                         keep_types: &keep_types,
+                        bare_keeps: true,
                     },
                 )?
             }
@@ -323,6 +338,7 @@ fn apply_settings_patch(
         }
         let (version, _) = upload::derive_and_deploy(
             &transaction,
+            clock,
             &mut script,
             &running,
             bindings,
@@ -347,9 +363,10 @@ async fn patch_settings(
     let Path((_, name)) = path.map_err(path_error)?;
     let source = request_source(request.headers());
     let body = upload::read_multipart(&state, request, "settings").await?;
+    let clock = state.clock.clone();
     let (script, version) = state
         .store
-        .call(move |conn| apply_settings_patch(conn, &name, &body.json, source))
+        .call(move |conn| apply_settings_patch(conn, &clock, &name, &body.json, source))
         .await?;
     Ok(success(settings_json(&script, version.as_ref())))
 }

@@ -26,6 +26,7 @@ use super::{
     ScriptItemPath, ScriptPath, VALIDATION, invalid, path_error, request_source, require_script,
     script_not_found,
 };
+use crate::emulator::Clock;
 
 const SECRET_NOT_FOUND: u32 = 10056;
 const BINDING_NAME_IN_USE: u32 = 10053;
@@ -106,6 +107,7 @@ type SecretChange = (String, Option<Value>);
 /// Applies secret changes as one new version deployed at 100%; answers the secrets after.
 fn change_secrets(
     conn: &mut Connection,
+    clock: &Clock,
     script_name: &str,
     changes: Vec<SecretChange>,
     source: &str,
@@ -145,6 +147,7 @@ fn change_secrets(
     annotations.insert("workers/triggered_by".into(), json!("secret"));
     let (version, _) = upload::derive_and_deploy(
         &transaction,
+        clock,
         &mut script,
         &latest,
         bindings,
@@ -178,9 +181,18 @@ async fn put_secret(
     let kind = binding_type(&binding).unwrap_or("secret_text").to_owned();
     let source = request_source(&headers);
     let change_name = name.clone();
+    let clock = state.clock.clone();
     state
         .store
-        .call(move |conn| change_secrets(conn, &script, vec![(change_name, Some(binding))], source))
+        .call(move |conn| {
+            change_secrets(
+                conn,
+                &clock,
+                &script,
+                vec![(change_name, Some(binding))],
+                source,
+            )
+        })
         .await?;
     Ok(success(json!({ "name": name, "type": kind })))
 }
@@ -221,9 +233,10 @@ async fn delete_secret(
 ) -> ApiResult<Response> {
     let Path((_, script, name)) = path.map_err(path_error)?;
     let source = request_source(&headers);
+    let clock = state.clock.clone();
     state
         .store
-        .call(move |conn| change_secrets(conn, &script, vec![(name, None)], source))
+        .call(move |conn| change_secrets(conn, &clock, &script, vec![(name, None)], source))
         .await?;
     Ok(success(Value::Null))
 }
@@ -258,9 +271,10 @@ async fn bulk_secrets(
         }
     }
     let source = request_source(&headers);
+    let clock = state.clock.clone();
     let secrets = state
         .store
-        .call(move |conn| change_secrets(conn, &script, changes, source))
+        .call(move |conn| change_secrets(conn, &clock, &script, changes, source))
         .await?;
     Ok(success(Value::Array(secrets)))
 }

@@ -1515,6 +1515,87 @@ async fn settings_subdomain_and_script_settings() {
     h.emulator.shutdown().await;
 }
 
+/// `wrangler secret bulk` re-sends every binding it does not change as `{name, type}`: that keeps
+/// the binding as it is (a plain_text's text, a secret's value); a bare binding with nothing to
+/// keep is still refused.
+#[tokio::test]
+async fn a_settings_patch_keeps_bindings_given_by_name_and_type() {
+    let h = harness().await;
+    h.put_script(
+        json!({
+            "main_module": "index.js",
+            "bindings": [
+                {"name": "GREETING", "type": "plain_text", "text": "hello"},
+                {"name": "OLD_SECRET", "type": "secret_text", "text": SECRET_VALUE},
+            ],
+        }),
+        &[INDEX_JS],
+    )
+    .await;
+    let (status, patched) = h
+        .upload_as(
+            Method::PATCH,
+            &h.script("/settings"),
+            "settings",
+            json!({"bindings": [
+                {"name": "GREETING", "type": "plain_text"},
+                {"name": "OLD_SECRET", "type": "secret_text"},
+                {"name": "NEW_SECRET", "type": "secret_text", "text": "new-value"},
+            ]}),
+            &[],
+            "wrangler/4.86.0",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        patched["result"]["bindings"],
+        json!([
+            {"name": "GREETING", "type": "plain_text", "text": "hello"},
+            {"name": "OLD_SECRET", "type": "secret_text"},
+            {"name": "NEW_SECRET", "type": "secret_text"},
+        ])
+    );
+    let secrets = h.get(&h.script("/secrets")).await;
+    assert_eq!(
+        secrets,
+        json!([
+            {"name": "OLD_SECRET", "type": "secret_text"},
+            {"name": "NEW_SECRET", "type": "secret_text"},
+        ])
+    );
+    // The kept secret still carries its value into later versions (it is copied, not dropped).
+    let versions = h.get(&h.script("/versions")).await;
+    let newest = versions["items"][0]["id"].as_str().unwrap().to_owned();
+    let stored: String = h
+        .emulator
+        .state
+        .store
+        .call(move |conn| {
+            Ok(conn.query_row(
+                "SELECT binding FROM worker_version_secrets WHERE version_id = ?1 AND name = 'OLD_SECRET'",
+                [&newest],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!(stored.contains(SECRET_VALUE), "the value was kept");
+
+    let (status, refused) = h
+        .upload_as(
+            Method::PATCH,
+            &h.script("/settings"),
+            "settings",
+            json!({"bindings": [{"name": "MISSING", "type": "plain_text"}]}),
+            &[],
+            "wrangler/4.86.0",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["errors"][0]["code"], json!(10021), "{refused}");
+    h.emulator.shutdown().await;
+}
+
 #[tokio::test]
 async fn restart_keeps_workers_state() {
     let h = harness().await;

@@ -20,8 +20,9 @@ use super::durable_objects;
 use super::versions::{self, Module, NewVersion, Version};
 use super::{
     NOT_MULTIPART, Script, client_annotations, default_script_settings, find_script, invalid,
-    new_hex_id, require_script, script_not_found, timestamp,
+    new_hex_id, require_script, script_not_found,
 };
+use crate::emulator::Clock;
 
 const INVALID_INHERIT: u32 = 10057;
 const BINDING_NAME_IN_USE: u32 = 10053;
@@ -191,6 +192,16 @@ pub(super) struct BindingRules<'a> {
     /// Binding types to keep from the latest version when not re-sent (`keep_bindings`);
     /// secrets are always kept.
     pub keep_types: &'a [String],
+    /// A binding sent as `{name, type}` only keeps the latest version's binding of that name and
+    /// type as it is (`PATCH …/settings`, which `wrangler secret bulk` relies on).
+    pub bare_keeps: bool,
+}
+
+/// Whether `binding` is only `{name, type}`: "keep this binding as it is" on a settings change.
+fn is_bare(binding: &Value) -> bool {
+    binding
+        .as_object()
+        .is_some_and(|object| object.keys().all(|key| key == "name" || key == "type"))
 }
 
 /// Resolves the bindings a client sent against the account and the latest version (`base`).
@@ -225,6 +236,10 @@ pub(super) fn resolve_bindings(
                 };
                 inherited
             }
+            _ if rules.bare_keeps && is_bare(binding) => match base.full(name) {
+                Some(kept) if binding_type(&kept) == Some(kind) => kept,
+                _ => validate_binding(conn, script, binding, name, kind)?,
+            },
             _ => validate_binding(conn, script, binding, name, kind)?,
         };
         resolved.push(resolved_binding);
@@ -522,6 +537,7 @@ pub(super) struct UploadOutcome {
 /// deployment, all in one transaction.
 pub(super) fn apply_upload(
     conn: &mut Connection,
+    clock: &Clock,
     script_name: &str,
     body: MultipartBody,
     kind: UploadKind,
@@ -564,7 +580,7 @@ pub(super) fn apply_upload(
     let handlers = guess_handlers(&body.parts);
 
     let transaction = conn.transaction()?;
-    let now = timestamp();
+    let now = clock.unique_micros();
     let mut script = match (find_script(&transaction, script_name)?, &kind) {
         (Some(script), _) => script,
         (None, UploadKind::Version) => return Err(script_not_found()),
@@ -599,6 +615,7 @@ pub(super) fn apply_upload(
     if let Some(migrations) = metadata.get("migrations").filter(|value| !value.is_null()) {
         script.migration_tag = durable_objects::apply_migrations(
             &transaction,
+            clock,
             &script.name,
             script.migration_tag.as_deref(),
             migrations,
@@ -616,11 +633,13 @@ pub(super) fn apply_upload(
         &BindingRules {
             strict_inherit,
             keep_types: &keep_types,
+            bare_keeps: false,
         },
     )?;
     let modules = store_modules(&transaction, &body.parts)?;
     let version = versions::insert_version(
         &transaction,
+        clock,
         NewVersion {
             script: script.name.clone(),
             source: source.to_owned(),
@@ -646,6 +665,7 @@ pub(super) fn apply_upload(
         }
         deployments::insert_deployment(
             &transaction,
+            clock,
             &script.name,
             &[(version.id.clone(), 100.0)],
             deployment_annotations,
@@ -661,6 +681,7 @@ pub(super) fn apply_upload(
 /// deploys it at 100%. The caller owns the transaction.
 pub(super) fn derive_and_deploy(
     transaction: &Transaction<'_>,
+    clock: &Clock,
     script: &mut Script,
     base: &Version,
     bindings: BindingSet,
@@ -671,6 +692,7 @@ pub(super) fn derive_and_deploy(
     let modules = versions::load_modules(transaction, &base.id)?;
     let version = versions::insert_version(
         transaction,
+        clock,
         NewVersion {
             script: script.name.clone(),
             source: source.to_owned(),
@@ -683,6 +705,7 @@ pub(super) fn derive_and_deploy(
     )?;
     let deployment = deployments::insert_deployment(
         transaction,
+        clock,
         &script.name,
         &[(version.id.clone(), 100.0)],
         annotations,

@@ -21,8 +21,9 @@ use super::super::{API_PREFIX, SharedState};
 use super::upload::{self, BindingSet, UploadKind};
 use super::{
     AUTHOR_EMAIL, QueryParams, ScriptItemPath, ScriptPath, VALIDATION, new_uuid, path_error,
-    request_source, require_script, timestamp,
+    request_source, require_script,
 };
+use crate::emulator::Clock;
 
 const VERSION_NOT_FOUND: u32 = 10071;
 
@@ -115,7 +116,11 @@ pub(super) fn load_blob(conn: &Connection, digest: &str) -> ApiResult<Vec<u8>> {
 }
 
 /// Records a version: its number is the script's next one.
-pub(super) fn insert_version(transaction: &Transaction<'_>, new: NewVersion) -> ApiResult<Version> {
+pub(super) fn insert_version(
+    transaction: &Transaction<'_>,
+    clock: &Clock,
+    new: NewVersion,
+) -> ApiResult<Version> {
     let number: i64 = transaction.query_row(
         "SELECT COALESCE(MAX(number), 0) + 1 FROM worker_versions WHERE script = ?1",
         [&new.script],
@@ -134,7 +139,7 @@ pub(super) fn insert_version(transaction: &Transaction<'_>, new: NewVersion) -> 
     let version = Version {
         id: new_uuid(),
         number,
-        created_on: timestamp(),
+        created_on: clock.unique_micros(),
         source: new.source,
         author_email: AUTHOR_EMAIL.to_owned(),
         annotations: new.annotations,
@@ -357,10 +362,19 @@ async fn upload_version(
         .is_some_and(|mode| mode == "strict");
     let source = request_source(request.headers());
     let body = upload::read_multipart(&state, request, "metadata").await?;
+    let clock = state.clock.clone();
     let outcome = state
         .store
         .call(move |conn| {
-            upload::apply_upload(conn, &script, body, UploadKind::Version, strict, source)
+            upload::apply_upload(
+                conn,
+                &clock,
+                &script,
+                body,
+                UploadKind::Version,
+                strict,
+                source,
+            )
         })
         .await?;
     Ok(success(version_json(

@@ -19,7 +19,7 @@ use sha2::Digest as _;
 
 use super::super::accounts::ACCOUNT_NAME;
 use super::super::envelope::{
-    ApiError, ApiResult, enum_param, int_param, now_timestamp, paginate, query_map, success,
+    ApiError, ApiResult, enum_param, int_param, paginate, query_map, success,
 };
 use super::super::{API_PREFIX, AppState, SharedState};
 use super::{QueryParams, path_error};
@@ -63,12 +63,16 @@ pub(super) fn valid_hostname(name: &str) -> bool {
 }
 
 /// Creates the zones that do not exist yet (called at start).
-pub(crate) fn create_zones(conn: &mut Connection, names: &[String]) -> ApiResult<()> {
+pub(crate) fn create_zones(
+    conn: &mut Connection,
+    names: &[String],
+    created_on: &str,
+) -> ApiResult<()> {
     let transaction = conn.transaction()?;
     for name in names {
         transaction.execute(
             "INSERT OR IGNORE INTO zones (id, name, created_on) VALUES (?1, ?2, ?3)",
-            params![zone_id(name), name, now_timestamp()],
+            params![zone_id(name), name, created_on],
         )?;
     }
     transaction.commit()?;

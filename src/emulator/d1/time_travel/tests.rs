@@ -1,4 +1,5 @@
-//! Time Travel over real HTTP with raw JSON (reqwest), plus the pure helpers.
+//! Time Travel over real HTTP with raw JSON (reqwest), plus the pure helpers. The emulator runs on
+//! a manual clock: a test moves it to separate two states in time, never sleeps.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,19 +8,25 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Bookmark, MAX_AUTOMATIC_SNAPSHOTS, parse_timestamp};
-use crate::emulator::{Config, Emulator, start};
+use crate::emulator::{Clock, Config, Emulator, FaultConfig, start_with};
 
 const TOKEN: &str = "time-travel-test-token";
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
+/// An emulator on a manual clock set to the machine's time (bookmarks older than 30 days are
+/// refused, so the clock starts near the real present).
 async fn start_in(dir: &Path) -> Emulator {
-    start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: dir.to_path_buf(),
-        token: TOKEN.into(),
-        account_id: ACCOUNT.into(),
-        zones: Vec::new(),
-    })
+    start_with(
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.to_path_buf(),
+            token: TOKEN.into(),
+            account_id: ACCOUNT.into(),
+            zones: Vec::new(),
+        },
+        FaultConfig::default(),
+        Clock::manual(time::OffsetDateTime::now_utc()),
+    )
     .await
     .expect("emulator starts")
 }
@@ -212,9 +219,10 @@ async fn timestamps_resolve_to_the_state_at_that_time() {
             "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)",
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let one_row = time::OffsetDateTime::now_utc();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let clock = emulator.clock();
+    clock.advance(Duration::from_millis(20));
+    let one_row = clock.now();
+    clock.advance(Duration::from_millis(20));
     client.sql(&uuid, "INSERT INTO t VALUES (2)").await;
 
     let at_one = client
@@ -229,7 +237,7 @@ async fn timestamps_resolve_to_the_state_at_that_time() {
     );
     let now = client.bookmark(&uuid, "").await;
     assert!(at_one < now);
-    let unix_now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let unix_now = clock.unix_seconds();
     assert_eq!(
         client
             .bookmark(&uuid, &format!("?timestamp={}", unix_now + 1))
@@ -372,7 +380,8 @@ async fn retention_keeps_bookmarks_handed_out_and_bounds_the_rest() {
     let uuid = client.create("busy").await;
     client.sql(&uuid, "CREATE TABLE t (x INTEGER)").await;
     let empty = client.bookmark(&uuid, "").await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let clock = emulator.clock();
+    clock.advance(Duration::from_millis(20));
     let writes = MAX_AUTOMATIC_SNAPSHOTS + 8;
     let mut after_second = None;
     for index in 0..writes {
@@ -380,9 +389,9 @@ async fn retention_keeps_bookmarks_handed_out_and_bounds_the_rest() {
             .sql(&uuid, &format!("INSERT INTO t VALUES ({index})"))
             .await;
         if index == 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            after_second = Some(time::OffsetDateTime::now_utc());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            clock.advance(Duration::from_millis(20));
+            after_second = Some(clock.now());
+            clock.advance(Duration::from_millis(20));
         }
     }
     let history = dir.path().join("d1").join("time-travel").join(&uuid);
