@@ -6,6 +6,8 @@
 //! module contents only when the deployed version does not carry the
 //! identity git declares (to compare by content and show a code diff).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
 use crate::model::{
     DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database, LiveDeploymentShare,
@@ -17,7 +19,21 @@ use crate::plan;
 /// Fetches what the account holds for what `desired` declares. R2 is listed
 /// in the default jurisdiction and in every jurisdiction `desired` uses.
 pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState, ClientError> {
-    let jurisdictions = desired.r2_jurisdictions();
+    fetch_for(client, &[desired]).await
+}
+
+/// Fetches, in one read, what any of `states` declares: several versions of
+/// one environment's manifests (drift plans the manifests now and those of
+/// the last apply against the same account). The first state names the
+/// environment, its ledger and its zone. [`view`] gives each state the live
+/// state a fetch of it alone would have read.
+pub async fn fetch_for(
+    client: &Client,
+    states: &[&DesiredState],
+) -> Result<LiveState, ClientError> {
+    let scope = Scope { states };
+    let desired = scope.primary();
+    let jurisdictions = scope.jurisdictions();
     let r2_lists = futures::future::try_join_all(
         jurisdictions
             .iter()
@@ -27,7 +43,7 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         client.list_kv_namespaces(),
         client.list_d1_databases(),
         r2_lists,
-        fetch_workers(client, desired)
+        fetch_workers(client, &scope)
     )?;
     let ledger = crate::ledger::find(&d1, &desired.ledger_database);
     let (inventory, secret_fingerprints, migration_hashes) = match &ledger {
@@ -65,11 +81,82 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
         zone_id,
         workers,
     };
-    fetch_contents(client, desired, &mut live).await?;
-    fetch_applied_migrations(client, desired, &mut live).await?;
+    fetch_contents(client, &scope, &mut live).await?;
+    fetch_applied_migrations(client, &scope, &mut live).await?;
     live.empty = fetch_empty(client, desired, &live).await?;
     live.normalize();
     Ok(live)
+}
+
+/// What one fetch reads for: one or more desired states of one environment.
+struct Scope<'a> {
+    states: &'a [&'a DesiredState],
+}
+
+impl Scope<'_> {
+    fn primary(&self) -> &DesiredState {
+        self.states[0]
+    }
+
+    /// Every R2 jurisdiction any state uses, and the default one.
+    fn jurisdictions(&self) -> Vec<Option<Jurisdiction>> {
+        let mut all: Vec<Option<Jurisdiction>> = self
+            .states
+            .iter()
+            .flat_map(|d| d.r2_jurisdictions())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The script names any state declares.
+    fn worker_names(&self) -> BTreeSet<&str> {
+        self.states
+            .iter()
+            .flat_map(|d| d.workers.values().map(|w| w.spec.name.as_str()))
+            .collect()
+    }
+
+    /// Whether any state declares migrations for the database named `name`.
+    fn declares_migrations(&self, name: &str) -> bool {
+        self.states.iter().any(|d| {
+            d.d1_databases
+                .values()
+                .any(|db| db.spec.name == name && !db.spec.migrations.is_empty())
+        })
+    }
+}
+
+/// The part of `live` (read by [`fetch_for`] for several states) that a
+/// fetch of `desired` alone reads: its R2 jurisdictions, its workers, the
+/// migrations of its databases that declare them. Planning `desired`
+/// against the view is planning it against its own fetch.
+pub fn view(live: &LiveState, desired: &DesiredState) -> LiveState {
+    let jurisdictions = desired.r2_jurisdictions();
+    let workers: BTreeSet<&str> = desired
+        .workers
+        .values()
+        .map(|w| w.spec.name.as_str())
+        .collect();
+    let mut view = live.clone();
+    view.r2_buckets
+        .retain(|b| jurisdictions.contains(&b.jurisdiction));
+    view.r2_jurisdictions_listed = jurisdictions;
+    view.workers.retain(|w| workers.contains(w.name.as_str()));
+    if workers.is_empty() {
+        view.zone_id = None;
+    }
+    for database in &mut view.d1_databases {
+        let declares = desired
+            .d1_databases
+            .values()
+            .any(|db| db.spec.name == database.name && !db.spec.migrations.is_empty());
+        if !declares {
+            database.applied_migrations = None;
+        }
+    }
+    view
 }
 
 /// Which recorded resources that git no longer declares are empty: only
@@ -138,19 +225,14 @@ pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 /// applied none.
 async fn fetch_applied_migrations(
     client: &Client,
-    desired: &DesiredState,
+    scope: &Scope<'_>,
     live: &mut LiveState,
 ) -> Result<(), ClientError> {
     let wanted: Vec<(usize, String)> = live
         .d1_databases
         .iter()
         .enumerate()
-        .filter(|(_, db)| {
-            desired
-                .d1_databases
-                .values()
-                .any(|d| d.spec.name == db.name && !d.spec.migrations.is_empty())
-        })
+        .filter(|(_, db)| scope.declares_migrations(&db.name))
         .map(|(i, db)| (i, db.uuid.clone()))
         .collect();
     let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id");
@@ -188,16 +270,21 @@ fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
     }
 }
 
-/// The zone id and the declared workers that exist.
+/// The zone id, the declared workers that exist, and every script name
+/// (the ledger may record workers git no longer declares: they are
+/// deleted by name).
 async fn fetch_workers(
     client: &Client,
-    desired: &DesiredState,
+    scope: &Scope<'_>,
 ) -> Result<(Option<String>, Vec<LiveWorker>, Option<Vec<String>>), ClientError> {
-    if desired.workers.is_empty() {
-        return Ok((None, Vec::new(), None));
+    let declared = scope.worker_names();
+    if declared.is_empty() {
+        let scripts = client.list_worker_scripts().await?;
+        let names = scripts.into_iter().map(|s| s.id).collect();
+        return Ok((None, Vec::new(), Some(names)));
     }
     let zone = async {
-        match &desired.zone {
+        match &scope.primary().zone {
             Some(zone) => match &zone.id {
                 Some(id) => Ok(Some(id.clone())),
                 None => client.find_zone(&zone.name).await,
@@ -215,15 +302,10 @@ async fn fetch_workers(
         Some(id) => client.list_zone_routes(id).await?,
         None => Vec::new(),
     };
-    let declared: Vec<&str> = desired
-        .workers
-        .values()
-        .map(|w| w.spec.name.as_str())
-        .collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.id.clone()).collect();
     let existing: Vec<_> = scripts
         .into_iter()
-        .filter(|s| declared.contains(&s.id.as_str()))
+        .filter(|s| declared.contains(s.id.as_str()))
         .collect();
     let workers = futures::future::try_join_all(existing.into_iter().map(|script| {
         let routes = &routes;
@@ -305,40 +387,51 @@ async fn fetch_workers(
     Ok((zone_id, workers, Some(script_names)))
 }
 
-/// Downloads the serving version's modules of every worker whose version
-/// tag does not match the identity git declares.
+/// Downloads the serving version's modules of every worker whose serving
+/// versions do not carry the identity the first state declares for it (to
+/// compare by content and show the code diff, as a fetch of that state
+/// alone would); and looks for an earlier version with that identity (a
+/// revert redeploys it). The other states' plans need no more: a worker
+/// whose serving version carries the first state's identity differs from
+/// theirs by that identity.
 async fn fetch_contents(
     client: &Client,
-    desired: &DesiredState,
+    scope: &Scope<'_>,
     live: &mut LiveState,
 ) -> Result<(), ClientError> {
+    let desired = scope.primary();
+    // Script name -> the tag the first state declares (`None` while a
+    // binding target does not exist).
+    let declared: BTreeMap<&str, Option<String>> = desired
+        .workers
+        .iter()
+        .map(|(key, worker)| {
+            let identity = plan::worker_identity(desired, live, key);
+            (
+                worker.spec.name.as_str(),
+                identity.as_deref().map(plan::identity_tag),
+            )
+        })
+        .collect();
     let mut wanted = Vec::new();
-    for (key, declared) in &desired.workers {
-        let Some(worker) = live.workers.iter().find(|w| w.name == declared.spec.name) else {
+    for worker in &live.workers {
+        let (Some(version), Some(tag)) =
+            (worker.current_version(), declared.get(worker.name.as_str()))
+        else {
             continue;
         };
-        if worker.current_version().is_none() {
-            continue;
-        }
         // Any version serving traffic that carries the declared identity
         // makes a download pointless.
-        let identity = plan::worker_identity(desired, live, key);
-        let matches = identity.as_deref().is_some_and(|id| {
-            let tag = plan::identity_tag(id);
+        let serving = |tag: &str| {
             worker
                 .deployment
                 .iter()
                 .filter(|s| s.percentage > 0)
-                .any(|share| {
-                    worker
-                        .versions
-                        .iter()
-                        .any(|v| v.id == share.version_id && v.tag.as_deref() == Some(tag.as_str()))
-                })
-        });
-        if !matches && let Some(version) = worker.current_version() {
-            let tag = identity.as_deref().map(plan::identity_tag);
-            wanted.push((worker.name.clone(), version.id.clone(), tag));
+                .filter_map(|share| worker.versions.iter().find(|v| v.id == share.version_id))
+                .any(|v| v.tag.as_deref() == Some(tag))
+        };
+        if !tag.as_deref().is_some_and(serving) {
+            wanted.push((worker.name.clone(), version.id.clone(), tag.clone()));
         }
     }
     let contents =

@@ -390,3 +390,52 @@ fn the_executor_folds_creates_and_deletes_into_what_it_knows() {
     assert!(live.kv_namespaces.is_empty());
     assert_eq!(live.script("w"), None);
 }
+
+/// Drift reads the account once for two versions of the manifests: each
+/// one's view of that read plans like its own fetch would.
+async fn one_read_serves_both(now: &Shape, earlier: &Shape) -> Result<(), TestCaseError> {
+    let account = account().await;
+    let client = &account.client;
+    let (now, earlier) = (desired(now), desired(earlier));
+    apply(client, &earlier).await;
+    let both = crate::live::fetch_for(client, &[&now, &earlier])
+        .await
+        .expect("fetch");
+    let alone = crate::live::fetch(client, &now).await.expect("fetch");
+    let view = crate::live::view(&both, &now);
+    prop_assert_eq!(view.fingerprint(), alone.fingerprint());
+    prop_assert_eq!(
+        crate::plan::plan(&now, &view),
+        crate::plan::plan(&now, &alone)
+    );
+    let earlier_alone = crate::live::fetch(client, &earlier).await.expect("fetch");
+    let kinds = |plan: Plan| -> Vec<(crate::model::Address, crate::plan::ChangeKind)> {
+        plan.changes
+            .into_iter()
+            .map(|c| (c.address, c.kind))
+            .collect()
+    };
+    prop_assert_eq!(
+        kinds(crate::plan::plan(
+            &earlier,
+            &crate::live::view(&both, &earlier)
+        )),
+        kinds(crate::plan::plan(&earlier, &earlier_alone))
+    );
+    account.emulator.shutdown().await;
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 8,
+        max_shrink_iters: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn one_live_read_plans_two_versions_of_the_manifests(now in shape(), earlier in shape()) {
+        runtime().block_on(one_read_serves_both(&now, &earlier))?;
+    }
+}

@@ -67,8 +67,9 @@ fn exit_code(drift: bool) -> ExitCode {
     }
 }
 
-/// Fetches, plans and classifies. Returns the report and the plan that
-/// heals it.
+/// Reads the journal, then the account once for both the current
+/// manifests and those of the last apply, plans both and classifies.
+/// Returns the report and the plan that heals it.
 async fn report(
     root: &Path,
     target: &Target,
@@ -76,19 +77,9 @@ async fn report(
     local: bool,
 ) -> anyhow::Result<(DriftReport, Plan)> {
     let client = &target.client;
-    let live = live::fetch(client, desired).await?;
-    // The fetch lists scripts only when git declares workers.
-    let scripts: Vec<String> = match &live.script_names {
-        Some(names) => names.clone(),
-        None => client
-            .list_worker_scripts()
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect(),
-    };
-    let now = plan::plan(desired, &live);
-    let (records, other_inventories) = match &live.ledger {
+    let databases = client.list_d1_databases().await?;
+    let ledger = crate::ledger::find(&databases, &desired.ledger_database);
+    let (records, other_inventories) = match &ledger {
         Some(ledger) => (
             journal::history(client, ledger, &desired.environment, 20).await?,
             crate::ledger::other_inventories(client, ledger, &desired.environment).await?,
@@ -109,32 +100,39 @@ async fn report(
             status: r.status,
         });
     let git_commit = super::git::describe(root);
-    let mut unreadable = None;
-    let earlier: Option<Plan>;
-    let reference = match &last_apply {
-        None => Reference::NeverApplied,
-        Some(apply) if same_commit(&apply.git_commit, &git_commit) => Reference::LastApply(&now),
-        Some(apply) => {
-            match plan_at(root, client, desired, &apply.git_commit, local).await {
-                Ok(plan) => earlier = Some(plan),
-                Err(reason) => {
-                    earlier = None;
-                    unreadable = Some(reason);
-                }
-            }
-            match &earlier {
-                Some(plan) => Reference::LastApply(plan),
-                None => Reference::Unknown(unreadable.as_deref()),
-            }
+    // The manifests of the last apply, when git has moved since.
+    let earlier = match &last_apply {
+        Some(apply) if !same_commit(&apply.git_commit, &git_commit) => {
+            Some(manifests_at(root, desired, &apply.git_commit, local))
         }
+        _ => None,
     };
+    // One read of the account serves both plans.
+    let mut states = vec![desired];
+    if let Some(Ok(earlier)) = &earlier {
+        states.push(earlier);
+    }
+    let live = live::fetch_for(client, &states).await?;
+    let now = plan::plan(desired, &live::view(&live, desired));
+    let earlier_plan = match &earlier {
+        Some(Ok(state)) => Some(Ok(plan::plan(state, &live::view(&live, state)))),
+        Some(Err(reason)) => Some(Err(reason.as_str())),
+        None => None,
+    };
+    let reference = match (&last_apply, &earlier_plan) {
+        (None, _) => Reference::NeverApplied,
+        (Some(_), None) => Reference::LastApply(&now),
+        (Some(_), Some(Ok(plan))) => Reference::LastApply(plan),
+        (Some(_), Some(Err(reason))) => Reference::Unknown(Some(reason)),
+    };
+    let view = live::view(&live, desired);
     let report = drift::classify(&DriftInputs {
         desired,
-        live: &live,
+        live: &view,
         now: &now,
         reference,
         last_apply: last_apply.as_ref(),
-        scripts: &scripts,
+        scripts: live.script_names.as_deref().unwrap_or_default(),
         elsewhere: &elsewhere,
         git_commit: &git_commit,
     });
@@ -176,15 +174,14 @@ fn same_commit(recorded: &str, current: &str) -> bool {
     super::git::committed(current).is_some_and(|current| super::git::bare(recorded) == current)
 }
 
-/// The plan from the manifests at `commit` (as the journal records it)
-/// against the same account; an error says why it cannot be made.
-async fn plan_at(
+/// The manifests of this environment at `commit` (as the journal records
+/// it); an error says why they cannot be read.
+fn manifests_at(
     root: &Path,
-    client: &crate::cloudflare::Client,
     desired: &DesiredState,
     commit: &str,
     local: bool,
-) -> Result<Plan, String> {
+) -> Result<DesiredState, String> {
     let Some(commit) = super::git::committed(commit) else {
         return Err(format!(
             "the last apply ran from uncommitted or unknown manifests ({commit})"
@@ -195,7 +192,7 @@ async fn plan_at(
             "the manifests of the last apply (commit {commit}) cannot be read: {error:#} (a shallow clone? fetch the whole history)"
         )
     })?;
-    let earlier = super::validate::load_quietly(
+    super::validate::load_quietly(
         snapshot.path(),
         &desired.environment,
         local,
@@ -206,11 +203,7 @@ async fn plan_at(
             "the manifests of the last apply (commit {commit}) do not load today: {}",
             diagnostics.render(false).lines().next().unwrap_or_default()
         )
-    })?;
-    let live = live::fetch(client, &earlier)
-        .await
-        .map_err(|error| format!("reading the account for commit {commit}: {error}"))?;
-    Ok(plan::plan(&earlier, &live))
+    })
 }
 
 /// Applies the current manifests, then checks again: exit 0 only when the
