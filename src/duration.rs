@@ -15,7 +15,7 @@
 //! refused by [`parse_with_unit`] (manifests, where `wait: 30` would be
 //! ambiguous). No signs, fractions or spaces inside.
 //!
-//! [`format`] writes the same grammar back, largest unit first, without
+//! [`format()`] writes the same grammar back, largest unit first, without
 //! zero parts (`1h`, `1m30s`, `1s500ms`, `0s`), so `parse(&format(d)) == d`
 //! for every `d` in whole milliseconds (a smaller remainder is dropped).
 
