@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cli;
 pub mod cloudflare;
 pub mod drift;
+pub mod duration;
 pub mod emulator;
 pub mod ledger;
 pub mod live;

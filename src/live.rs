@@ -12,7 +12,7 @@ use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
 use crate::model::{
     DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database, LiveDeploymentShare,
     LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveVersion, LiveWorker, LocationHint,
-    ModuleKind, StorageClass, WorkerModule,
+    LiveStorageClass, ModuleKind, WorkerModule,
 };
 use crate::plan;
 
@@ -501,11 +501,7 @@ fn d1_from_wire(database: D1Database) -> LiveD1Database {
 fn r2_from_wire(bucket: R2Bucket) -> LiveR2Bucket {
     LiveR2Bucket {
         location: bucket.location.as_deref().and_then(LocationHint::parse),
-        storage_class: bucket
-            .storage_class
-            .as_deref()
-            .and_then(StorageClass::parse)
-            .unwrap_or(StorageClass::Standard),
+        storage_class: LiveStorageClass::reported(bucket.storage_class.as_deref()),
         jurisdiction: bucket.jurisdiction.as_deref().and_then(Jurisdiction::parse),
         name: bucket.name,
     }

@@ -504,7 +504,7 @@ async fn run_change(
 
 /// Folds what a step did into the known live state.
 fn absorb(live: &mut LiveState, effect: &Effect) {
-    use crate::model::{LiveD1Database, LiveKvNamespace, LiveR2Bucket};
+    use crate::model::{LiveD1Database, LiveKvNamespace, LiveR2Bucket, LiveStorageClass};
     match effect {
         Effect::KvCreated { title, id } => {
             if !live.kv_namespaces.iter().any(|ns| &ns.id == id) {
@@ -548,8 +548,7 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
                 live.r2_buckets.push(LiveR2Bucket {
                     name: name.clone(),
                     location: None,
-                    // What Cloudflare gives a bucket created without one.
-                    storage_class: storage_class.unwrap_or(StorageClass::Standard),
+                    storage_class: LiveStorageClass::reported(storage_class.map(|c| c.as_str())),
                     jurisdiction: *jurisdiction,
                 });
             }
@@ -564,7 +563,7 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
                 .iter_mut()
                 .filter(|b| &b.name == name && &b.jurisdiction == jurisdiction)
             {
-                bucket.storage_class = *storage_class;
+                bucket.storage_class = LiveStorageClass::Known(*storage_class);
             }
         }
         Effect::R2Deleted {

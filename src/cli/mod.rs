@@ -69,28 +69,10 @@ pub struct UnlockArgs {
     pub yes: bool,
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h`, `500ms` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (examples: 30s, 5m, 1h)"))?;
-    let seconds = match unit {
-        "ms" => return Ok(std::time::Duration::from_millis(number)),
-        "" | "s" => number,
-        "m" => number.saturating_mul(60),
-        "h" => number.saturating_mul(3600),
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration (examples: 30s, 5m, 1h)"
-            ));
-        }
-    };
-    Ok(std::time::Duration::from_secs(seconds))
+/// Parses a duration such as `30s`, `5m`, `1h30m`, `500ms` (a bare number
+/// is seconds): [`crate::duration::parse`].
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, crate::duration::DurationError> {
+    crate::duration::parse(text)
 }
 
 #[derive(Debug, Args)]

@@ -12,10 +12,9 @@
 //! | `FLAREOPS_REQUEST_TIMEOUT` | time for one attempt | `60s` |
 //!
 //! Durations are written like `15m`, `90s`, `1h30m` or `500ms` (a bare
-//! number is seconds). An empty variable counts as unset; an invalid one is
+//! number is seconds; see [`crate::duration`]). An empty variable counts as unset; an invalid one is
 //! an error naming it.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::ratelimit::RateLimit;
@@ -174,69 +173,11 @@ fn is_off(value: &str) -> bool {
 }
 
 fn positive_duration(value: &str) -> Result<Duration, String> {
-    let duration = parse_duration(value)?;
+    let duration = crate::duration::parse(value).map_err(|error| error.to_string())?;
     if duration.is_zero() {
         return Err("the duration must be more than 0".into());
     }
     Ok(duration)
-}
-
-/// Parses `15m`, `90s`, `1h30m`, `500ms` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let invalid = || format!("`{text}` is not a duration (like `15m`, `90s`, `1h30m` or `500ms`)");
-    if text.is_empty() {
-        return Err(invalid());
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| invalid());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let unit_len = rest[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        if digits == 0 || unit_len == 0 {
-            return Err(invalid());
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        let unit = match &rest[digits..digits + unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            _ => return Err(invalid()),
-        };
-        let part = u32::try_from(number)
-            .ok()
-            .and_then(|n| unit.checked_mul(n))
-            .ok_or_else(invalid)?;
-        total = total.checked_add(part).ok_or_else(invalid)?;
-        rest = &rest[digits + unit_len..];
-    }
-    Ok(total)
-}
-
-/// `90s` -> `1m30s`; `0.5s` -> `500ms`; `3600s` -> `1h`.
-pub fn display_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if secs == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    let mut out = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
-        let count = secs / size % if size == 3600 { u64::MAX } else { 60 };
-        if count > 0 {
-            let _ = write!(out, "{count}{unit}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -340,29 +281,18 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse_and_display() {
-        for (text, secs) in [
-            ("15m", 900),
-            ("90s", 90),
-            ("1h30m", 5400),
-            ("45", 45),
-            (" 2h ", 7200),
-        ] {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_secs(secs)),
-                "{text}"
-            );
-        }
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "m", "15x", "1.5s", "s15", "15m x", "99999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(display_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(display_duration(Duration::from_secs(900)), "15m");
-        assert_eq!(display_duration(Duration::from_secs(3600)), "1h");
-        assert_eq!(display_duration(Duration::from_secs(90_061)), "25h1m1s");
-        assert_eq!(display_duration(Duration::from_millis(250)), "250ms");
+    fn durations_are_read_with_the_shared_grammar() {
+        let settings =
+            Settings::from_vars(vars(&[(TIMEOUT, "1h30m"), (REQUEST_TIMEOUT, "1s500ms")]))
+                .expect("valid");
+        assert_eq!(settings.timeout, Some(Some(Duration::from_secs(5400))));
+        assert_eq!(settings.request_timeout, Some(Duration::from_millis(1500)));
+        let settings = Settings::from_vars(vars(&[(REQUEST_TIMEOUT, "45")])).expect("valid");
+        assert_eq!(settings.request_timeout, Some(Duration::from_secs(45)));
+        let error = Settings::from_vars(vars(&[(TIMEOUT, "30m1h")])).expect_err("order");
+        assert_eq!(
+            error.to_string(),
+            "invalid FLAREOPS_TIMEOUT=\"30m1h\": `30m1h` is not a duration: write the units from the largest to the smallest, each once (like `1h30m`) (or `off` for none)"
+        );
     }
 }

@@ -946,7 +946,7 @@ async fn after_the_overall_timeout_every_request_fails_fast_without_being_sent()
     assert!(
         error
             .to_string()
-            .contains("the overall timeout of 0ms for this run has passed"),
+            .contains("the overall timeout of 0s for this run has passed"),
         "{error}"
     );
     let error = client.create_kv_namespace("x").await.expect_err("too late");

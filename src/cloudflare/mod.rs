@@ -248,7 +248,7 @@ pub enum ClientError {
     /// The run's overall timeout passed: the request was not sent again.
     #[error(
         "{method} {path}: gave up: the overall timeout of {} for this run has passed{}",
-        env::display_duration(*timeout),
+        crate::duration::format(*timeout),
         match last { Some(e) => format!(" (the last attempt failed: {e})"), None => String::new() }
     )]
     Deadline {

@@ -91,7 +91,7 @@ impl RateLimit {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
             "h" => Duration::from_secs(3600),
-            _ => super::env::parse_duration(period).map_err(|e| format!("{e}; {expected}"))?,
+            _ => crate::duration::parse(period).map_err(|e| format!("{e}; {expected}"))?,
         };
         let limit = match burst {
             Some(burst) => RateLimit::per_window_with_burst(requests, window, burst),

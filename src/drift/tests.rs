@@ -54,7 +54,7 @@ fn applied_live(storage_class: StorageClass) -> LiveState {
         r2_buckets: vec![LiveR2Bucket {
             name: "assets-staging".into(),
             location: Some(LocationHint::Weur),
-            storage_class,
+            storage_class: crate::model::LiveStorageClass::Known(storage_class),
             jurisdiction: None,
         }],
         r2_jurisdictions_listed: vec![None],

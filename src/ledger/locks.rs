@@ -81,18 +81,9 @@ pub enum LockError {
     Vanished { environment: String },
 }
 
-/// `90s` -> `1m30s`, `2s`, `500ms`.
+/// `90s` -> `1m30s`, `2s`, `500ms`: [`crate::duration::format`].
 pub fn display_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if secs == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
+    crate::duration::format(duration)
 }
 
 /// Who this process is: a random id plus the CI actor or user, and the host.

@@ -2,17 +2,17 @@
 //! [`DesiredState`], or every problem found as [`Diagnostics`].
 //!
 //! The stages, each in its own module:
-//! 1. [`yaml`]: read each file (size cap, UTF-8), parse it under a budget into
+//! 1. `yaml`: read each file (size cap, UTF-8), parse it under a budget into
 //!    a node tree where every value knows where it is written; duplicate keys.
-//! 2. [`infra::collect`]: sections and keys -> declarations by address; an
+//! 2. `infra::collect`: sections and keys -> declarations by address; an
 //!    address declared twice.
-//! 3. [`environment::decode`]: account, variables, overrides (deep-merged
+//! 3. `environment::decode`: account, variables, overrides (deep-merged
 //!    into the declarations' trees, so overridden text keeps its own origin).
-//! 4. [`infra::build`]: decode each resource through [`decode::Fields`]
+//! 4. `infra::build`: decode each resource through `decode::Fields`
 //!    (unknown fields, wrong types, `${var}` interpolation), check the values
-//!    against Cloudflare's rules ([`rules`], [`cron`]) and look for name
-//!    collisions. Workers ([`worker`]) also read their modules and resolve
-//!    their secrets ([`files`]), and are checked across each other (service
+//!    against Cloudflare's rules (`rules`, `cron`) and look for name
+//!    collisions. Workers (`worker`) also read their modules and resolve
+//!    their secrets (`files`), and are checked across each other (service
 //!    binding cycles, routes claimed twice).
 //!
 //! **Invariant:** no I/O beyond reading the manifest files, the worker

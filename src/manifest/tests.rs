@@ -1617,6 +1617,36 @@ workers:
     );
 }
 
+/// A rollout's `wait` is read by the shared duration grammar, with a unit,
+/// in whole seconds.
+#[test]
+fn rollout_waits_need_a_unit_and_whole_seconds() {
+    let rollout = |key: &str, wait: &str| {
+        format!(
+            "  {key}:\n    name: {key}\n    main: workers/api/src/index.js\n    compatibility_date: \"2025-01-15\"\n    rollout: {{strategy: gradual, steps: [50, 100], wait: {wait}}}\n"
+        )
+    };
+    let infra = format!(
+        "workers:\n{}{}{}{}",
+        rollout("a", "30"),
+        rollout("b", "1s500ms"),
+        rollout("c", "30m1h"),
+        rollout("d", "1h30m"),
+    );
+    check(
+        &worker_files(&[("infra/w.yaml", &infra), ("environments/dev.yaml", "{}\n")]),
+        "dev",
+        "
+        error: infra/w.yaml:6:58: workers.a.rollout.wait: invalid duration \"30\"
+        hint: write a number with a unit: `30s`, `5m`, `1h` (or `1h30m`)
+        error: infra/w.yaml:11:58: workers.b.rollout.wait: the wait \"1s500ms\" is not a whole number of seconds
+        hint: a rollout waits whole seconds: write `30s`, `5m`, `1h` (or `1h30m`)
+        error: infra/w.yaml:16:58: workers.c.rollout.wait: invalid duration \"30m1h\"
+        hint: write a number with a unit: `30s`, `5m`, `1h` (or `1h30m`)
+        ",
+    );
+}
+
 #[test]
 fn rollouts_are_checked() {
     let infra = "\

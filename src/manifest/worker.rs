@@ -1013,50 +1013,33 @@ fn decode_steps(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Vec<u8>> {
     Some(steps)
 }
 
-/// `30s`, `5m`, `1h`, `1h30m` -> seconds.
+/// `30s`, `5m`, `1h`, `1h30m` -> seconds ([`crate::duration::parse_with_unit`];
+/// a rollout waits whole seconds).
 fn decode_duration(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<u64> {
     let text = ctx.text(node, path)?;
     if text.unresolved {
         return None;
     }
-    match parse_duration(&text.value) {
-        Some(seconds) => Some(seconds),
-        None => {
-            ctx.push(
-                Problem::new(
-                    text.origin,
-                    path,
-                    format!("invalid duration {}", quote_short(&text.value)),
-                )
-                .hint("write a number with a unit: `30s`, `5m`, `1h` (or `1h30m`)"),
-            );
-            None
-        }
-    }
-}
-
-pub(crate) fn parse_duration(text: &str) -> Option<u64> {
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return None,
-        };
-        let value: u64 = digits.parse().ok()?;
-        total = total.checked_add(value.checked_mul(unit)?)?;
-        digits.clear();
-    }
-    digits.is_empty().then_some(total)
+    let problem = match crate::duration::parse_with_unit(&text.value) {
+        Ok(duration) if duration.subsec_nanos() == 0 => return Some(duration.as_secs()),
+        Ok(_) => Problem::new(
+            text.origin,
+            path,
+            format!(
+                "the wait {} is not a whole number of seconds",
+                quote_short(&text.value)
+            ),
+        )
+        .hint("a rollout waits whole seconds: write `30s`, `5m`, `1h` (or `1h30m`)"),
+        Err(_) => Problem::new(
+            text.origin,
+            path,
+            format!("invalid duration {}", quote_short(&text.value)),
+        )
+        .hint("write a number with a unit: `30s`, `5m`, `1h` (or `1h30m`)"),
+    };
+    ctx.push(problem);
+    None
 }
 
 fn decode_url(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<String> {
@@ -1264,22 +1247,4 @@ fn field_text(node: &Node, name: &str) -> Option<String> {
             Value::Typed { raw, .. } => Some(raw.clone()),
             _ => None,
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Some(30));
-        assert_eq!(parse_duration("5m"), Some(300));
-        assert_eq!(parse_duration("1h30m"), Some(5400));
-        assert_eq!(parse_duration("0s"), Some(0));
-        assert_eq!(parse_duration("30"), None);
-        assert_eq!(parse_duration("5 m"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("99999999999999999999h"), None);
-    }
 }

@@ -390,8 +390,31 @@ pub struct LiveD1Database {
 pub struct LiveR2Bucket {
     pub name: String,
     pub location: Option<LocationHint>,
-    pub storage_class: StorageClass,
+    pub storage_class: LiveStorageClass,
     pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// A storage class as the account reports it: one flareops knows, or
+/// another (a class Cloudflare added since), kept as reported rather than
+/// read as one it is not.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LiveStorageClass {
+    Known(StorageClass),
+    Unknown(String),
+}
+
+impl LiveStorageClass {
+    /// The class a reported name stands for. An absent class is
+    /// `Standard`: the API omits it for buckets created without one, which
+    /// Cloudflare stores as `Standard`.
+    pub fn reported(name: Option<&str>) -> LiveStorageClass {
+        match name {
+            None => LiveStorageClass::Known(StorageClass::Standard),
+            Some(name) => StorageClass::parse(name)
+                .map_or_else(|| LiveStorageClass::Unknown(name.to_string()), LiveStorageClass::Known),
+        }
+    }
 }
 
 /// What the account holds now, in the same model as [`DesiredState`].

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::model::{
     Address, D1DatabaseSpec, DesiredState, LiveD1Database, LiveR2Bucket, LiveResource, LiveState,
-    R2BucketSpec, ResourceKind,
+    LiveStorageClass, R2BucketSpec, ResourceKind,
 };
 
 /// A change with no conflict and no code diff.
@@ -433,11 +433,15 @@ fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
         );
     }
     if let Some(class) = spec.storage_class
-        && current.storage_class != class
+        && current.storage_class != LiveStorageClass::Known(class)
     {
+        let before = match &current.storage_class {
+            LiveStorageClass::Known(class) => Value::StorageClass(*class),
+            LiveStorageClass::Unknown(name) => Value::Text(name.clone()),
+        };
         fields.push(FieldDiff::changed(
             Field::StorageClass,
-            Some(Value::StorageClass(current.storage_class)),
+            Some(before),
             Some(Value::StorageClass(class)),
         ));
     }
@@ -487,6 +491,8 @@ pub(super) fn plan_r2(
             ]),
         ));
     }
+    // Only a declared class that differs changes in place.
+    let storage_class = spec.storage_class?;
     Some(change(
         address,
         ChangeKind::Update,
@@ -496,7 +502,7 @@ pub(super) fn plan_r2(
         Steps::R2Bucket(vec![R2Step::SetStorageClass {
             name: spec.name.clone(),
             jurisdiction: spec.jurisdiction,
-            storage_class: spec.storage_class.unwrap_or(current.storage_class),
+            storage_class,
         }]),
     ))
 }

@@ -64,7 +64,7 @@ fn matching_live() -> LiveState {
         r2_buckets: vec![LiveR2Bucket {
             name: "assets-staging".into(),
             location: Some(LocationHint::Weur),
-            storage_class: StorageClass::Standard,
+            storage_class: crate::model::LiveStorageClass::Known(StorageClass::Standard),
             jurisdiction: None,
         }],
         r2_jurisdictions_listed: vec![None],
@@ -181,7 +181,8 @@ fn unset_fields_are_not_managed() {
     bucket.location_hint = None;
     bucket.storage_class = None;
     let mut live = matching_live();
-    live.r2_buckets[0].storage_class = StorageClass::InfrequentAccess;
+    live.r2_buckets[0].storage_class =
+        crate::model::LiveStorageClass::Known(StorageClass::InfrequentAccess);
     live.r2_buckets[0].location = Some(LocationHint::Apac);
     check(&desired, &live, &[]);
 }
@@ -343,7 +344,7 @@ fn account_for(desired: &DesiredState) -> LiveState {
         live.r2_buckets.push(LiveR2Bucket {
             name: spec.spec.name.clone(),
             location: None,
-            storage_class: StorageClass::Standard,
+            storage_class: crate::model::LiveStorageClass::Known(StorageClass::Standard),
             jurisdiction: spec.spec.jurisdiction,
         });
     }
@@ -505,4 +506,30 @@ fn after_the_restore_the_plan_is_empty() {
     let (desired, live) =
         with_migrations(&["0001_init.sql"], &["0001_init.sql"], &["0001_init.sql"]);
     check(&desired, &live, &[]);
+}
+
+#[test]
+fn a_storage_class_flareops_does_not_know_is_reported_as_it_is() {
+    use crate::model::LiveStorageClass;
+    assert_eq!(
+        LiveStorageClass::reported(None),
+        LiveStorageClass::Known(StorageClass::Standard)
+    );
+    let mut live = matching_live();
+    live.r2_buckets[0].storage_class = LiveStorageClass::reported(Some("DeepArchive"));
+    // Declared: the unknown class is shown as reported and changed in place.
+    let plan = check(&desired(), &live, &["Update r2_buckets.assets"]);
+    assert_eq!(
+        plan.changes[0].fields[0].before,
+        Some(Value::Text("DeepArchive".into()))
+    );
+    // Not declared: not managed.
+    let mut undeclared = desired();
+    undeclared
+        .r2_buckets
+        .get_mut("assets")
+        .unwrap()
+        .spec
+        .storage_class = None;
+    check(&undeclared, &live, &[]);
 }

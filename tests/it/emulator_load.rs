@@ -1,7 +1,8 @@
 //! The emulator under load, without fault injection: 32 concurrent raw HTTP clients send 10,000
 //! mixed KV and D1 requests to the real binary. No request may fail and no write may be lost:
 //! at the end the keys and rows stored are exactly the writes acknowledged, each with its value.
-//! Figures (requests/s, p50/p99 latency) are printed to stderr (`-- --nocapture`).
+//! Figures (requests/s, p50/p99 latency) are printed to stderr (`-- --nocapture`), not asserted:
+//! speeds belong in benchmarks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +16,6 @@ use crate::support::TestEmulator;
 const CLIENTS: usize = 32;
 const TOTAL_REQUESTS: usize = 10_000;
 const BULK_ITEMS: usize = 10;
-/// The load phase must end well within a minute, even on two cores in a debug build.
-const TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// Where one client sends its requests.
 struct Target {
@@ -331,7 +330,6 @@ fn thirty_two_clients_ten_thousand_requests_no_error_no_lost_write() {
         errors.len(),
         &errors[..errors.len().min(5)]
     );
-    assert!(elapsed < TIME_LIMIT, "the load took {elapsed:?}");
 
     // No lost write: exactly the acknowledged keys and rows, each with its value.
     let mut written_kv = HashMap::new();
