@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"100 1000 5000"}
 latencies=${2:-"0 50"}
-cargo build --release --quiet
-bin=$PWD/target/release/flareops
+# FLAREOPS_BIN: a binary to measure instead of a fresh release build.
+if [ -z "${FLAREOPS_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${FLAREOPS_BIN:-$PWD/target/release/flareops}
 token=bench-token
 account=f1a7e0c5d4b3a2918f7e6d5c4b3a2910
 export CLOUDFLARE_API_TOKEN=$token FLAREOPS_RATE_LIMIT=off WRANGLER_SEND_METRICS=false

@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 wrangler=$repo/tools/wrangler/node_modules/.bin/wrangler
 [ -x "$wrangler" ] || { echo "run: npm ci --prefix tools/wrangler" >&2; exit 1; }
-cargo build --release --quiet
-bin=$repo/target/release/flareops
+# FLAREOPS_BIN: a binary to measure instead of a fresh release build.
+if [ -z "${FLAREOPS_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${FLAREOPS_BIN:-$repo/target/release/flareops}
 token=bench-token
 account=f1a7e0c5d4b3a2918f7e6d5c4b3a2910
 work=$(mktemp -d)
