@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
 use crate::model::{
     DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database, LiveDeploymentShare,
-    LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveVersion, LiveWorker, LocationHint,
-    LiveStorageClass, ModuleKind, WorkerModule,
+    LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveStorageClass, LiveVersion, LiveWorker,
+    LocationHint, ModuleKind, WorkerModule,
 };
 use crate::plan;
 

@@ -194,20 +194,7 @@ async fn locked(
     let plan = match source {
         PlanSource::Fresh => crate::plan::plan(desired, &live),
         PlanSource::Saved(plan) => {
-            if plan.account_id != live.account_id {
-                return Err(ApplyError::OtherAccount {
-                    planned: plan.account_id.clone(),
-                    live: live.account_id.clone(),
-                });
-            }
-            // Taking the lock creates the ledger on a first apply: an empty
-            // inventory where there was no ledger is no change.
-            if live.fingerprint() != plan.live_fingerprint && live.inventory == Some(Vec::new()) {
-                live.inventory = None;
-            }
-            if live.fingerprint() != plan.live_fingerprint {
-                return Err(ApplyError::AccountChanged);
-            }
+            check_saved(plan, &mut live)?;
             plan.clone()
         }
     };

@@ -411,8 +411,10 @@ impl LiveStorageClass {
     pub fn reported(name: Option<&str>) -> LiveStorageClass {
         match name {
             None => LiveStorageClass::Known(StorageClass::Standard),
-            Some(name) => StorageClass::parse(name)
-                .map_or_else(|| LiveStorageClass::Unknown(name.to_string()), LiveStorageClass::Known),
+            Some(name) => StorageClass::parse(name).map_or_else(
+                || LiveStorageClass::Unknown(name.to_string()),
+                LiveStorageClass::Known,
+            ),
         }
     }
 }

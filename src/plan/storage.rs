@@ -7,8 +7,8 @@ use super::{
     Value,
 };
 use crate::model::{
-    Address, D1DatabaseSpec, DesiredState, LiveD1Database, LiveR2Bucket, LiveResource, LiveState,
-    LiveStorageClass, R2BucketSpec, ResourceKind,
+    Address, D1DatabaseSpec, DesiredState, Jurisdiction, LiveD1Database, LiveR2Bucket,
+    LiveResource, LiveState, LiveStorageClass, R2BucketSpec, ResourceKind,
 };
 
 /// A change with no conflict and no code diff.
@@ -146,6 +146,32 @@ fn create_d1_fields(spec: &D1DatabaseSpec) -> Vec<FieldDiff> {
     fields
 }
 
+/// A name or jurisdiction that differs: a different database or bucket,
+/// which Cloudflare cannot rename or move, so each forces a replacement.
+fn placement(
+    (live_name, live_jurisdiction): (&str, Option<Jurisdiction>),
+    (name, jurisdiction): (&str, Option<Jurisdiction>),
+) -> Vec<FieldDiff> {
+    let mut fields = Vec::new();
+    if live_name != name {
+        fields.push(
+            FieldDiff::changed(Field::Name, Some(text(live_name)), Some(text(name)))
+                .forcing_replacement(),
+        );
+    }
+    if live_jurisdiction != jurisdiction {
+        fields.push(
+            FieldDiff::changed(
+                Field::Jurisdiction,
+                live_jurisdiction.map(Value::Jurisdiction),
+                jurisdiction.map(Value::Jurisdiction),
+            )
+            .forcing_replacement(),
+        );
+    }
+    fields
+}
+
 /// Creates the database, then runs every declared migration.
 fn create_d1_steps(spec: &D1DatabaseSpec) -> Vec<D1Step> {
     let mut steps = vec![D1Step::Create {
@@ -186,27 +212,10 @@ pub(super) fn plan_d1(
     // A database cannot be renamed or moved: a different name or
     // jurisdiction is a new database. `location_hint` is not reported by
     // the API, so it cannot be compared.
-    let mut fields = Vec::new();
-    if current.name != spec.name {
-        fields.push(
-            FieldDiff::changed(
-                Field::Name,
-                Some(text(&current.name)),
-                Some(text(&spec.name)),
-            )
-            .forcing_replacement(),
-        );
-    }
-    if current.jurisdiction != spec.jurisdiction {
-        fields.push(
-            FieldDiff::changed(
-                Field::Jurisdiction,
-                current.jurisdiction.map(Value::Jurisdiction),
-                spec.jurisdiction.map(Value::Jurisdiction),
-            )
-            .forcing_replacement(),
-        );
-    }
+    let fields = placement(
+        (&current.name, current.jurisdiction),
+        (&spec.name, spec.jurisdiction),
+    );
     if !fields.is_empty() {
         let mut steps = vec![D1Step::Delete {
             uuid: current.uuid.clone(),
@@ -398,27 +407,10 @@ fn create_r2_fields(spec: &R2BucketSpec) -> Vec<FieldDiff> {
 /// The fields of `current` that differ from `spec` and force a
 /// replacement (name, jurisdiction, location), then the storage class.
 fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
-    let mut fields = Vec::new();
-    if current.name != spec.name {
-        fields.push(
-            FieldDiff::changed(
-                Field::Name,
-                Some(text(&current.name)),
-                Some(text(&spec.name)),
-            )
-            .forcing_replacement(),
-        );
-    }
-    if current.jurisdiction != spec.jurisdiction {
-        fields.push(
-            FieldDiff::changed(
-                Field::Jurisdiction,
-                current.jurisdiction.map(Value::Jurisdiction),
-                spec.jurisdiction.map(Value::Jurisdiction),
-            )
-            .forcing_replacement(),
-        );
-    }
+    let mut fields = placement(
+        (&current.name, current.jurisdiction),
+        (&spec.name, spec.jurisdiction),
+    );
     // Unset fields are not managed: Cloudflare chooses, and git does not care.
     if let Some(hint) = spec.location_hint
         && current.location != Some(hint)
