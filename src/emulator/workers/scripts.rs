@@ -341,9 +341,11 @@ fn apply_settings_patch(
             clock,
             &mut script,
             &running,
-            bindings,
-            runtime,
-            Map::new(),
+            upload::Derived {
+                bindings,
+                runtime,
+                annotations: Map::new(),
+            },
             source,
         )?;
         Some(version)

@@ -677,6 +677,13 @@ pub(super) fn apply_upload(
     Ok(UploadOutcome { script, version })
 }
 
+/// What a derived version changes from its base.
+pub(super) struct Derived {
+    pub bindings: BindingSet,
+    pub runtime: Map<String, Value>,
+    pub annotations: Map<String, Value>,
+}
+
 /// Creates a version copying `base` with other bindings (secret changes, settings changes) and
 /// deploys it at 100%. The caller owns the transaction.
 pub(super) fn derive_and_deploy(
@@ -684,11 +691,14 @@ pub(super) fn derive_and_deploy(
     clock: &Clock,
     script: &mut Script,
     base: &Version,
-    bindings: BindingSet,
-    runtime: Map<String, Value>,
-    annotations: Map<String, Value>,
+    derived: Derived,
     source: &str,
 ) -> ApiResult<(Version, Deployment)> {
+    let Derived {
+        bindings,
+        runtime,
+        annotations,
+    } = derived;
     let modules = versions::load_modules(transaction, &base.id)?;
     let version = versions::insert_version(
         transaction,
