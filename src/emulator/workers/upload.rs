@@ -83,13 +83,17 @@ pub(super) async fn read_multipart(
         .await
         .map_err(|error| malformed(error.to_string()))?
     {
-        // A part is named by `name`; a file part without one by its filename.
-        let name = field
-            .name()
-            .filter(|name| !name.is_empty())
-            .or_else(|| field.file_name())
-            .unwrap_or_default()
-            .to_owned();
+        // The JSON part is found by its field name. A module is named by its filename: wrangler
+        // sends the same name twice, the Python SDK sends every module as a field named `files`.
+        let field_name = field.name().unwrap_or_default().to_owned();
+        let name = if field_name == json_part {
+            field_name
+        } else {
+            field
+                .file_name()
+                .filter(|name| !name.is_empty())
+                .map_or(field_name, str::to_owned)
+        };
         let content_type = field.content_type().map(str::to_owned);
         let data = field
             .bytes()
