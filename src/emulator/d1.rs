@@ -17,6 +17,8 @@
 //!
 //! Time Travel (`…/{id}/time_travel/bookmark` and `…/restore`) lives in [`time_travel`]: every
 //! request that changed the file leaves a snapshot behind, taken before the request answers.
+//! Import and export (`…/{id}/import`, `…/{id}/export`, and the presigned links their files go
+//! through) live in [`transfer`].
 
 use std::time::Instant;
 
@@ -39,6 +41,7 @@ use super::envelope::{
 use super::{API_PREFIX, SharedState};
 
 mod time_travel;
+mod transfer;
 
 const NOT_FOUND: u32 = 7404;
 const DUPLICATE_NAME: u32 = 7502;
@@ -63,6 +66,7 @@ pub(crate) fn routes() -> Router<SharedState> {
         .route(&format!("{base}/{{database_id}}/query"), post(query))
         .route(&format!("{base}/{{database_id}}/raw"), post(raw))
         .merge(time_travel::routes())
+        .merge(transfer::routes())
 }
 
 type DatabasePath = Result<Path<(String, String)>, PathRejection>;

@@ -1422,3 +1422,162 @@ async fn r2_objects_round_trip_through_the_account_api() {
         .await;
     h.emulator.shutdown().await;
 }
+
+/// D1 import (init, upload to the link, ingest, poll) and export (dump, download), the way
+/// wrangler drives them; the export imports back into another database with the same rows, and
+/// links expire with the emulator's clock.
+#[tokio::test]
+async fn d1_import_and_export_round_trip() {
+    let h = harness().await;
+    let create = async |name: &str| {
+        h.ok(
+            Method::POST,
+            &h.account("/d1/database"),
+            Some(json!({ "name": name })),
+        )
+        .await["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let source = create("source").await;
+    let sql = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL);\n\
+               INSERT INTO users (name, score) VALUES ('ada', 1.5), ('bob', 2.0);\n\
+               CREATE INDEX users_by_name ON users (name);\n";
+    let import = async |uuid: &str, sql: &str| -> Value {
+        let etag = format!("{:x}", md5::Md5::digest(sql.as_bytes()));
+        let init = h
+            .ok(
+                Method::POST,
+                &h.account(&format!("/d1/database/{uuid}/import")),
+                Some(json!({"action": "init", "etag": etag})),
+            )
+            .await;
+        let upload_url = init["upload_url"].as_str().unwrap().to_owned();
+        let filename = init["filename"].as_str().unwrap().to_owned();
+        // The link needs no token, and answers the body's MD5 as its etag.
+        let uploaded = h
+            .client
+            .put(&upload_url)
+            .body(sql.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), StatusCode::OK);
+        assert_eq!(
+            uploaded.headers()["etag"].to_str().unwrap(),
+            format!("\"{etag}\"")
+        );
+        h.ok(
+            Method::POST,
+            &h.account(&format!("/d1/database/{uuid}/import")),
+            Some(json!({"action": "ingest", "filename": filename, "etag": etag})),
+        )
+        .await
+    };
+    let ingested = import(&source, sql).await;
+    assert_eq!(ingested["success"], json!(true), "{ingested}");
+    assert_eq!(ingested["status"], json!("complete"), "{ingested}");
+    assert_eq!(ingested["result"]["num_queries"], json!(3), "{ingested}");
+    assert_eq!(
+        ingested["result"]["meta"]["changed_db"],
+        json!(true),
+        "{ingested}"
+    );
+    let bookmark = ingested["result"]["final_bookmark"].as_str().unwrap();
+    let current = h
+        .ok(
+            Method::GET,
+            &h.account(&format!("/d1/database/{source}/time_travel/bookmark")),
+            None,
+        )
+        .await;
+    assert_eq!(current["bookmark"], json!(bookmark));
+    let polled = h
+        .ok(
+            Method::POST,
+            &h.account(&format!("/d1/database/{source}/import")),
+            Some(json!({"action": "poll", "current_bookmark": bookmark})),
+        )
+        .await;
+    assert_eq!(polled, ingested);
+
+    // A failing file changes nothing and says why.
+    let failed = import(
+        &source,
+        "INSERT INTO users (name) VALUES ('eve');\nINSERT INTO nowhere VALUES (1);\n",
+    )
+    .await;
+    assert_eq!(failed["success"], json!(false), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no such table: nowhere"),
+        "{failed}"
+    );
+    let count = h
+        .ok(
+            Method::POST,
+            &h.account(&format!("/d1/database/{source}/query")),
+            Some(json!({"sql": "SELECT count(*) AS n FROM users"})),
+        )
+        .await;
+    assert_eq!(count[0]["results"][0]["n"], json!(2));
+
+    // Export, download, import into an empty database: the same rows.
+    let exported = h
+        .ok(
+            Method::POST,
+            &h.account(&format!("/d1/database/{source}/export")),
+            Some(json!({"output_format": "polling", "dump_options": {"tables": []}})),
+        )
+        .await;
+    assert_eq!(exported["status"], json!("complete"), "{exported}");
+    let signed_url = exported["result"]["signed_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dump = h
+        .client
+        .get(&signed_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dump.contains("CREATE TABLE users"), "{dump}");
+    let copy = create("copy").await;
+    let copied = import(&copy, &dump).await;
+    assert_eq!(copied["success"], json!(true), "{copied}");
+    let rows = async |uuid: &str| {
+        h.ok(
+            Method::POST,
+            &h.account(&format!("/d1/database/{uuid}/query")),
+            Some(json!({"sql": "SELECT id, name, score FROM users ORDER BY id"})),
+        )
+        .await[0]["results"]
+            .clone()
+    };
+    assert_eq!(rows(&copy).await, rows(&source).await);
+    assert_eq!(
+        rows(&copy).await,
+        json!([{"id": 1, "name": "ada", "score": 1.5}, {"id": 2, "name": "bob", "score": 2.0}])
+    );
+
+    // Links are valid for an hour of the emulator's clock.
+    h.emulator
+        .clock()
+        .advance(std::time::Duration::from_secs(3601));
+    let expired = h.client.get(&signed_url).send().await.unwrap();
+    assert_eq!(expired.status(), StatusCode::FORBIDDEN);
+    let forged = h
+        .client
+        .get(signed_url.replace("/presigned/d1-export/", "/presigned/d1-export/0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    h.emulator.shutdown().await;
+}

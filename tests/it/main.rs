@@ -12,6 +12,7 @@ mod kill_trials;
 mod ledger;
 mod locks;
 mod manifest_errors;
+mod python_sdk;
 mod revert;
 mod saved_plans;
 mod support;

@@ -361,7 +361,7 @@ impl History {
     }
 
     /// The bookmark of the current state, snapshotting first if the file changed.
-    fn current(&self) -> ApiResult<String> {
+    pub(in crate::emulator::d1) fn current(&self) -> ApiResult<String> {
         let mut snapshots = self.record_if_changed()?;
         let newest = snapshots
             .last_mut()

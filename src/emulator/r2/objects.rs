@@ -640,7 +640,7 @@ async fn delete_object(
 
 /// One entry of a listing: an object, or a common prefix a delimiter rolled keys up into.
 enum Listed {
-    Object(Object),
+    Object(Box<Object>),
     Prefix(String),
 }
 
@@ -737,7 +737,7 @@ async fn list_objects(
                 }
                 entries.push(match rolled_up {
                     Some(common) => Listed::Prefix(common),
-                    None => Listed::Object(object),
+                    None => Listed::Object(Box::new(object)),
                 });
             }
             Ok((entries, truncated))

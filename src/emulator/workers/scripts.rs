@@ -253,7 +253,7 @@ fn settings_json(script: &Script, version: Option<&Version>) -> Value {
         "limits": runtime_field(version, "limits").unwrap_or_else(|| json!({})),
         "logpush": settings.get("logpush").cloned().unwrap_or(Value::Bool(false)),
         "observability": settings.get("observability").cloned().unwrap_or(Value::Null),
-        "placement": runtime_field(version, "placement").unwrap_or_else(|| json!({})),
+        "placement": runtime_field(version, "placement").unwrap_or(Value::Null),
         "tags": settings.get("tags").cloned().unwrap_or(Value::Null),
         "tail_consumers": settings.get("tail_consumers").cloned().unwrap_or(Value::Null),
         "usage_model": runtime_field(version, "usage_model").unwrap_or_else(|| json!("standard")),
@@ -341,9 +341,11 @@ fn apply_settings_patch(
             clock,
             &mut script,
             &running,
-            bindings,
-            runtime,
-            Map::new(),
+            upload::Derived {
+                bindings,
+                runtime,
+                annotations: Map::new(),
+            },
             source,
         )?;
         Some(version)

@@ -150,9 +150,11 @@ fn change_secrets(
         clock,
         &mut script,
         &latest,
-        bindings,
-        latest.runtime.clone(),
-        annotations,
+        upload::Derived {
+            bindings,
+            runtime: latest.runtime.clone(),
+            annotations,
+        },
         source,
     )?;
     transaction.commit()?;

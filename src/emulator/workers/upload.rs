@@ -83,13 +83,17 @@ pub(super) async fn read_multipart(
         .await
         .map_err(|error| malformed(error.to_string()))?
     {
-        // A part is named by `name`; a file part without one by its filename.
-        let name = field
-            .name()
-            .filter(|name| !name.is_empty())
-            .or_else(|| field.file_name())
-            .unwrap_or_default()
-            .to_owned();
+        // The JSON part is found by its field name. A module is named by its filename: wrangler
+        // sends the same name twice, the Python SDK sends every module as a field named `files`.
+        let field_name = field.name().unwrap_or_default().to_owned();
+        let name = if field_name == json_part {
+            field_name
+        } else {
+            field
+                .file_name()
+                .filter(|name| !name.is_empty())
+                .map_or(field_name, str::to_owned)
+        };
         let content_type = field.content_type().map(str::to_owned);
         let data = field
             .bytes()
@@ -677,6 +681,13 @@ pub(super) fn apply_upload(
     Ok(UploadOutcome { script, version })
 }
 
+/// What a derived version changes from its base.
+pub(super) struct Derived {
+    pub bindings: BindingSet,
+    pub runtime: Map<String, Value>,
+    pub annotations: Map<String, Value>,
+}
+
 /// Creates a version copying `base` with other bindings (secret changes, settings changes) and
 /// deploys it at 100%. The caller owns the transaction.
 pub(super) fn derive_and_deploy(
@@ -684,11 +695,14 @@ pub(super) fn derive_and_deploy(
     clock: &Clock,
     script: &mut Script,
     base: &Version,
-    bindings: BindingSet,
-    runtime: Map<String, Value>,
-    annotations: Map<String, Value>,
+    derived: Derived,
     source: &str,
 ) -> ApiResult<(Version, Deployment)> {
+    let Derived {
+        bindings,
+        runtime,
+        annotations,
+    } = derived;
     let modules = versions::load_modules(transaction, &base.id)?;
     let version = versions::insert_version(
         transaction,

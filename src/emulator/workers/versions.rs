@@ -1,6 +1,7 @@
 //! Versions: `POST …/scripts/{n}/versions` (multipart, like a script upload, not deployed),
-//! `GET …/versions` (`{items}`, newest first; `page`/`per_page` honoured unless
-//! `deployable=true`), `GET …/versions/{version_id}` (the full object), and the storage of
+//! `GET …/versions` (`{items}`, newest first, with `result_info`; `page`/`per_page` honoured,
+//! and without `per_page` or with `deployable=true` the whole list is page 1, so a page past the
+//! last is empty), `GET …/versions/{version_id}` (the full object), and the storage of
 //! versions with their content-addressed modules and separately kept secret values.
 
 use std::collections::BTreeMap;
@@ -391,13 +392,12 @@ async fn list_versions(
     let Path((_, script)) = path.map_err(path_error)?;
     let query = query_map(query, VALIDATION)?;
     let deployable = query.get("deployable").is_some_and(|value| value == "true");
-    let paging = if deployable || !query.contains_key("per_page") {
+    let page = int_param(&query, "page", 1, 1, i64::MAX, VALIDATION)?;
+    // `deployable=true`, or no `per_page`: the whole list is page 1 (wrangler reads it so).
+    let per_page = if deployable || !query.contains_key("per_page") {
         None
     } else {
-        Some((
-            int_param(&query, "page", 1, 1, i64::MAX, VALIDATION)?,
-            int_param(&query, "per_page", 10, 1, 100, VALIDATION)?,
-        ))
+        Some(int_param(&query, "per_page", 10, 1, 100, VALIDATION)?)
     };
     let versions = state
         .store
@@ -407,21 +407,21 @@ async fn list_versions(
         })
         .await?;
     let items: Vec<Value> = versions.iter().map(version_summary_json).collect();
-    let Some((page, per_page)) = paging else {
-        return Ok(success(json!({ "items": items })));
-    };
     let total = items.len();
-    let start = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let page_items: Vec<Value> = items
-        .into_iter()
-        .skip(start)
-        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
-        .collect();
+    let per_page = per_page.map_or(total.max(1), |per_page| {
+        usize::try_from(per_page).unwrap_or(usize::MAX)
+    });
+    let start = usize::try_from(page - 1)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(per_page);
+    // A page past the last is empty, so page-by-page clients stop.
+    let page_items: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
     let info = json!({
         "page": page,
         "per_page": per_page,
         "count": page_items.len(),
         "total_count": total,
+        "total_pages": total.div_ceil(per_page),
     });
     Ok(success_with_info(json!({ "items": page_items }), info))
 }
