@@ -59,6 +59,23 @@ pub async fn fetch_for(
         }
         None => (None, None, Default::default()),
     };
+    // The ledger may record workers git no longer declares: they are
+    // deleted by name, so the script list is needed after all.
+    let recorded_workers = inventory
+        .iter()
+        .flatten()
+        .any(|entry| entry.address.kind == crate::model::ResourceKind::Workers);
+    let script_names = match script_names {
+        None if recorded_workers => Some(
+            client
+                .list_worker_scripts()
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
+        ),
+        listed => listed,
+    };
     let mut live = LiveState {
         inventory,
         secret_fingerprints,
@@ -271,17 +288,14 @@ fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
 }
 
 /// The zone id, the declared workers that exist, and every script name
-/// (the ledger may record workers git no longer declares: they are
-/// deleted by name).
+/// (`None`: not listed, when no worker is declared).
 async fn fetch_workers(
     client: &Client,
     scope: &Scope<'_>,
 ) -> Result<(Option<String>, Vec<LiveWorker>, Option<Vec<String>>), ClientError> {
     let declared = scope.worker_names();
     if declared.is_empty() {
-        let scripts = client.list_worker_scripts().await?;
-        let names = scripts.into_iter().map(|s| s.id).collect();
-        return Ok((None, Vec::new(), Some(names)));
+        return Ok((None, Vec::new(), None));
     }
     let zone = async {
         match &scope.primary().zone {

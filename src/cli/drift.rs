@@ -125,6 +125,16 @@ async fn report(
         (Some(_), Some(Ok(plan))) => Reference::LastApply(plan),
         (Some(_), Some(Err(reason))) => Reference::Unknown(Some(reason)),
     };
+    // Look-alike workers are looked for even when git declares none.
+    let scripts: Vec<String> = match &live.script_names {
+        Some(names) => names.clone(),
+        None => client
+            .list_worker_scripts()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect(),
+    };
     let view = live::view(&live, desired);
     let report = drift::classify(&DriftInputs {
         desired,
@@ -132,7 +142,7 @@ async fn report(
         now: &now,
         reference,
         last_apply: last_apply.as_ref(),
-        scripts: live.script_names.as_deref().unwrap_or_default(),
+        scripts: &scripts,
         elsewhere: &elsewhere,
         git_commit: &git_commit,
     });
