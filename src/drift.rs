@@ -1,6 +1,7 @@
-//! Drift: how the account differs from git, told apart by cause. A pure
-//! function of plans that were already made, the live state and the list
-//! of worker scripts; no I/O.
+//! Drift: how the account differs from git, told apart by cause.
+//! [`classify`] is a pure function of plans that were already made, the
+//! live state and the list of worker scripts; no I/O. [`check`] is the
+//! operation around it: the journal, one read of the account, two plans.
 //!
 //! Two plans against the same live account tell the causes apart:
 //! - `now`: the manifests git has now;
@@ -16,6 +17,10 @@
 //! touches them.
 
 use std::collections::BTreeSet;
+
+mod check;
+
+pub use check::{CheckError, Sources, check};
 
 use serde::Serialize;
 

@@ -14,8 +14,7 @@ use super::target::{Session, Target};
 use super::validate::Secrets;
 use super::{DriftArgs, Printer, ReportFormat};
 use crate::apply::PlanSource;
-use crate::drift::{self, DriftInputs, DriftReport, LastApply, Reference};
-use crate::ledger::journal::{self, ApplyStatus};
+use crate::drift::{self, DriftReport};
 use crate::model::{DesiredState, ResourceKind};
 use crate::plan::Plan;
 use crate::{live, plan, render};
@@ -67,102 +66,35 @@ fn exit_code(drift: bool) -> ExitCode {
     }
 }
 
-/// Reads the journal, then the account once for both the current
-/// manifests and those of the last apply, plans both and classifies.
-/// Returns the report and the plan that heals it.
+/// Checks drift through [`drift::check`], supplying git and the other
+/// environments' manifests.
 async fn report(
     root: &Path,
     target: &Target,
     desired: &DesiredState,
     local: bool,
 ) -> anyhow::Result<(DriftReport, Plan)> {
-    let client = &target.client;
-    let databases = client.list_d1_databases().await?;
-    let ledger = crate::ledger::find(&databases, &desired.ledger_database);
-    let (records, other_inventories) = match &ledger {
-        Some(ledger) => (
-            journal::history(client, ledger, &desired.environment, 20).await?,
-            crate::ledger::other_inventories(client, ledger, &desired.environment).await?,
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    let elsewhere = elsewhere(root, desired, local, &other_inventories);
-    // A refused apply changed nothing: the one before it is the reference.
-    let last_apply = records
-        .iter()
-        .find(|r| r.recorded_status != ApplyStatus::Refused)
-        .map(|r| LastApply {
-            id: r.id.clone(),
-            started_at: r.started_at.clone(),
-            finished_at: r.finished_at.clone(),
-            git_commit: r.git_commit.clone(),
-            actor: r.actor.clone(),
-            status: r.status,
-        });
     let git_commit = super::git::describe(root);
-    // The manifests of the last apply, when git has moved since.
-    let earlier = match &last_apply {
-        Some(apply) if !same_commit(&apply.git_commit, &git_commit) => {
-            Some(manifests_at(root, desired, &apply.git_commit, local))
-        }
-        _ => None,
-    };
-    // One read of the account serves both plans.
-    let mut states = vec![desired];
-    if let Some(Ok(earlier)) = &earlier {
-        states.push(earlier);
-    }
-    let live = live::fetch_for(client, &states).await?;
-    let now = plan::plan(desired, &live::view(&live, desired));
-    let earlier_plan = match &earlier {
-        Some(Ok(state)) => Some(Ok(plan::plan(state, &live::view(&live, state)))),
-        Some(Err(reason)) => Some(Err(reason.as_str())),
-        None => None,
-    };
-    let reference = match (&last_apply, &earlier_plan) {
-        (None, _) => Reference::NeverApplied,
-        (Some(_), None) => Reference::LastApply(&now),
-        (Some(_), Some(Ok(plan))) => Reference::LastApply(plan),
-        (Some(_), Some(Err(reason))) => Reference::Unknown(Some(reason)),
-    };
-    // Look-alike workers are looked for even when git declares none.
-    let scripts: Vec<String> = match &live.script_names {
-        Some(names) => names.clone(),
-        None => client
-            .list_worker_scripts()
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect(),
-    };
-    let view = live::view(&live, desired);
-    let report = drift::classify(&DriftInputs {
-        desired,
-        live: &view,
-        now: &now,
-        reference,
-        last_apply: last_apply.as_ref(),
-        scripts: &scripts,
-        elsewhere: &elsewhere,
+    let declared_elsewhere = declared_elsewhere(root, desired, local);
+    let manifests_at = |commit: &str| manifests_at(root, desired, commit, local);
+    let same_commit = |recorded: &str| same_commit(recorded, &git_commit);
+    let sources = drift::Sources {
         git_commit: &git_commit,
-    });
-    Ok((report, now))
+        manifests_at: &manifests_at,
+        declared_elsewhere: &declared_elsewhere,
+        same_commit: &same_commit,
+    };
+    Ok(drift::check(&target.client, desired, &sources).await?)
 }
 
-/// The names and ids other environments manage (their inventories) or
-/// declare (their manifests, when they load here; one whose secrets this
-/// run lacks is known by its inventory only).
-fn elsewhere(
+/// The names other environments declare (their manifests, when they load
+/// here; the ledger's inventories add what they manage).
+fn declared_elsewhere(
     root: &Path,
     desired: &DesiredState,
     local: bool,
-    inventories: &[crate::model::InventoryEntry],
 ) -> Vec<(ResourceKind, String)> {
     let mut known = Vec::new();
-    for entry in inventories {
-        known.push((entry.address.kind, entry.name.clone()));
-        known.push((entry.address.kind, entry.id.clone()));
-    }
     let others = crate::manifest::environments(root).unwrap_or_default();
     for other in others.iter().filter(|e| **e != desired.environment) {
         let Ok(state) = super::validate::load_quietly(root, other, local, Secrets::Optional) else {
