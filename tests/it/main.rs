@@ -15,6 +15,7 @@ mod manifest_errors;
 mod python_sdk;
 mod revert;
 mod saved_plans;
+mod scale;
 mod support;
 mod workers;
 mod wrangler;
