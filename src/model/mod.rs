@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 mod resolve;
 mod worker;
 
-pub use resolve::LiveResource;
+pub use resolve::{LiveIndex, LiveResource};
 
 pub use worker::{
     Binding, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource, SecretValue,

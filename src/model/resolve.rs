@@ -3,6 +3,8 @@
 //! ledger recorded first (a renamed KV namespace keeps its id), then the
 //! declared name. Pure.
 
+use std::collections::{HashMap, HashSet};
+
 use super::{
     Address, DesiredState, InventoryEntry, LiveD1Database, LiveKvNamespace, LiveR2Bucket,
     LiveState, LiveWorker, ResourceKind,
@@ -42,52 +44,98 @@ impl LiveResource<'_> {
     }
 }
 
-impl LiveState {
-    /// The ledger's entry for `address`, if it records one.
-    pub fn recorded(&self, address: &Address) -> Option<&InventoryEntry> {
-        self.inventory
-            .iter()
-            .flatten()
-            .find(|entry| &entry.address == address)
+/// Lookups into one live state by id and by name, built once (in linear
+/// time) so that resolving every address of a large environment stays
+/// linear. Holds references into the state.
+pub struct LiveIndex<'a> {
+    live: &'a LiveState,
+    recorded: HashMap<&'a Address, &'a InventoryEntry>,
+    kv_by_id: HashMap<&'a str, &'a LiveKvNamespace>,
+    kv_by_title: HashMap<&'a str, &'a LiveKvNamespace>,
+    d1_by_uuid: HashMap<&'a str, &'a LiveD1Database>,
+    d1_by_name: HashMap<&'a str, &'a LiveD1Database>,
+    r2_by_id: HashMap<String, &'a LiveR2Bucket>,
+    scripts: HashSet<&'a str>,
+    workers: HashMap<&'a str, &'a LiveWorker>,
+}
+
+impl<'a> LiveIndex<'a> {
+    /// Indexes `live`. Where two resources share a name, the first in
+    /// the state's order is the one found.
+    pub fn new(live: &'a LiveState) -> LiveIndex<'a> {
+        fn first<'a, K: std::hash::Hash + Eq, V>(
+            items: impl Iterator<Item = (K, &'a V)>,
+        ) -> HashMap<K, &'a V> {
+            let mut map = HashMap::new();
+            for (key, value) in items {
+                map.entry(key).or_insert(value);
+            }
+            map
+        }
+        LiveIndex {
+            live,
+            recorded: first(
+                live.inventory
+                    .iter()
+                    .flatten()
+                    .map(|entry| (&entry.address, entry)),
+            ),
+            kv_by_id: first(live.kv_namespaces.iter().map(|ns| (ns.id.as_str(), ns))),
+            kv_by_title: first(live.kv_namespaces.iter().map(|ns| (ns.title.as_str(), ns))),
+            d1_by_uuid: first(live.d1_databases.iter().map(|db| (db.uuid.as_str(), db))),
+            d1_by_name: first(live.d1_databases.iter().map(|db| (db.name.as_str(), db))),
+            r2_by_id: first(
+                live.r2_buckets
+                    .iter()
+                    .map(|b| (InventoryEntry::r2_id(&b.name, b.jurisdiction), b)),
+            ),
+            scripts: live
+                .workers
+                .iter()
+                .map(|w| w.name.as_str())
+                .chain(live.script_names.iter().flatten().map(String::as_str))
+                .collect(),
+            workers: first(live.workers.iter().map(|w| (w.name.as_str(), w))),
+        }
     }
 
-    /// The live resource with the recorded id of `entry`, if it still exists.
-    pub fn by_recorded_id(&self, entry: &InventoryEntry) -> Option<LiveResource<'_>> {
-        let id = entry.id.as_str();
-        match entry.address.kind {
-            ResourceKind::KvNamespaces => self
-                .kv_namespaces
-                .iter()
-                .find(|ns| ns.id == id)
-                .map(LiveResource::KvNamespace),
-            ResourceKind::D1Databases => self
-                .d1_databases
-                .iter()
-                .find(|db| db.uuid == id)
-                .map(LiveResource::D1Database),
-            ResourceKind::R2Buckets => self
-                .r2_buckets
-                .iter()
-                .find(|b| InventoryEntry::r2_id(&b.name, b.jurisdiction) == id)
-                .map(LiveResource::R2Bucket),
-            ResourceKind::Workers => self.script(id).map(LiveResource::Worker),
-        }
+    /// The state this index looks into.
+    pub fn live(&self) -> &'a LiveState {
+        self.live
+    }
+
+    /// The ledger's entry for `address`, if it records one.
+    pub fn recorded(&self, address: &Address) -> Option<&'a InventoryEntry> {
+        self.recorded.get(address).copied()
     }
 
     /// The worker script of that name, when it exists (in the script
     /// list, or among the declared workers read in detail).
-    pub fn script(&self, name: &str) -> Option<&str> {
-        self.workers
-            .iter()
-            .map(|w| w.name.as_str())
-            .chain(self.script_names.iter().flatten().map(String::as_str))
-            .find(|script| *script == name)
+    pub fn script(&self, name: &str) -> Option<&'a str> {
+        self.scripts.get(name).copied()
+    }
+
+    /// The live resource with the recorded id of `entry`, if it still exists.
+    pub fn by_recorded_id(&self, entry: &InventoryEntry) -> Option<LiveResource<'a>> {
+        let id = entry.id.as_str();
+        match entry.address.kind {
+            ResourceKind::KvNamespaces => self
+                .kv_by_id
+                .get(id)
+                .map(|ns| LiveResource::KvNamespace(ns)),
+            ResourceKind::D1Databases => self
+                .d1_by_uuid
+                .get(id)
+                .map(|db| LiveResource::D1Database(db)),
+            ResourceKind::R2Buckets => self.r2_by_id.get(id).map(|b| LiveResource::R2Bucket(b)),
+            ResourceKind::Workers => self.script(id).map(LiveResource::Worker),
+        }
     }
 
     /// The live resource that declared `address` stands for: the recorded
     /// id first, then the declared name (for R2, within its
     /// jurisdiction). `None` when it does not exist (or is not declared).
-    pub fn resolve(&self, desired: &DesiredState, address: &Address) -> Option<LiveResource<'_>> {
+    pub fn resolve(&self, desired: &DesiredState, address: &Address) -> Option<LiveResource<'a>> {
         if let Some(found) = self
             .recorded(address)
             .and_then(|entry| self.by_recorded_id(entry))
@@ -97,25 +145,21 @@ impl LiveState {
         let key = address.key.as_str();
         match address.kind {
             ResourceKind::KvNamespaces => {
-                let title = &desired.kv_namespaces.get(key)?.spec.title;
-                self.kv_namespaces
-                    .iter()
-                    .find(|ns| &ns.title == title)
-                    .map(LiveResource::KvNamespace)
+                let title = desired.kv_namespaces.get(key)?.spec.title.as_str();
+                self.kv_by_title
+                    .get(title)
+                    .map(|ns| LiveResource::KvNamespace(ns))
             }
             ResourceKind::D1Databases => {
-                let name = &desired.d1_databases.get(key)?.spec.name;
-                self.d1_databases
-                    .iter()
-                    .find(|db| &db.name == name)
-                    .map(LiveResource::D1Database)
+                let name = desired.d1_databases.get(key)?.spec.name.as_str();
+                self.d1_by_name
+                    .get(name)
+                    .map(|db| LiveResource::D1Database(db))
             }
             ResourceKind::R2Buckets => {
                 let spec = &desired.r2_buckets.get(key)?.spec;
-                self.r2_buckets
-                    .iter()
-                    .find(|b| b.name == spec.name && b.jurisdiction == spec.jurisdiction)
-                    .map(LiveResource::R2Bucket)
+                let id = InventoryEntry::r2_id(&spec.name, spec.jurisdiction);
+                self.r2_by_id.get(&id).map(|b| LiveResource::R2Bucket(b))
             }
             ResourceKind::Workers => {
                 let name = desired.workers.get(key)?.spec.name.as_str();
@@ -125,9 +169,9 @@ impl LiveState {
     }
 
     /// The declared worker `key` as read in detail, found by script name.
-    pub fn worker(&self, desired: &DesiredState, key: &str) -> Option<&LiveWorker> {
-        let name = &desired.workers.get(key)?.spec.name;
-        self.workers.iter().find(|w| &w.name == name)
+    pub fn worker(&self, desired: &DesiredState, key: &str) -> Option<&'a LiveWorker> {
+        let name = desired.workers.get(key)?.spec.name.as_str();
+        self.workers.get(name).copied()
     }
 
     /// What the ledger should record for the environment now: every
@@ -135,27 +179,48 @@ impl LiveState {
     /// longer declares whose resource still exists (an apply without
     /// `--allow-delete` leaves it managed). Sorted.
     pub fn inventory_for(&self, desired: &DesiredState) -> Vec<InventoryEntry> {
-        let declared = desired.addresses();
-        let mut entries: Vec<InventoryEntry> = declared
-            .iter()
+        let mut entries: Vec<InventoryEntry> = desired
+            .addresses()
+            .into_iter()
             .filter_map(|(address, protect)| {
-                let found = self.resolve(desired, address)?;
+                let found = self.resolve(desired, &address)?;
                 Some(InventoryEntry {
-                    address: address.clone(),
                     id: found.id(),
                     name: found.name().to_string(),
-                    protect: *protect,
+                    address,
+                    protect,
                 })
             })
             .collect();
-        for entry in self.inventory.iter().flatten() {
-            let undeclared = !declared.iter().any(|(a, _)| a == &entry.address);
-            if undeclared && self.by_recorded_id(entry).is_some() {
+        for entry in self.live.inventory.iter().flatten() {
+            if !desired.declares(&entry.address) && self.by_recorded_id(entry).is_some() {
                 entries.push(entry.clone());
             }
         }
         entries.sort();
         entries
+    }
+}
+
+impl LiveState {
+    /// An index of this state for lookups by id and name.
+    pub fn index(&self) -> LiveIndex<'_> {
+        LiveIndex::new(self)
+    }
+
+    /// What the ledger should record for the environment now (see
+    /// [`LiveIndex::inventory_for`]).
+    pub fn inventory_for(&self, desired: &DesiredState) -> Vec<InventoryEntry> {
+        self.index().inventory_for(desired)
+    }
+
+    /// The worker script of that name, when it exists.
+    pub fn script(&self, name: &str) -> Option<&str> {
+        self.workers
+            .iter()
+            .map(|w| w.name.as_str())
+            .chain(self.script_names.iter().flatten().map(String::as_str))
+            .find(|script| *script == name)
     }
 }
 
@@ -208,7 +273,7 @@ mod tests {
     fn the_recorded_id_wins_over_the_name() {
         let address = Address::new(ResourceKind::KvNamespaces, "users");
         let live = live(Some(vec![entry("id-old")]));
-        let found = live.resolve(&desired("users-new"), &address);
+        let found = live.index().resolve(&desired("users-new"), &address);
         assert_eq!(found.map(|f| f.id()), Some("id-old".to_string()));
     }
 
@@ -216,9 +281,12 @@ mod tests {
     fn without_a_live_recorded_id_the_name_decides() {
         let address = Address::new(ResourceKind::KvNamespaces, "users");
         let live = live(Some(vec![entry("id-gone")]));
-        let found = live.resolve(&desired("users-new"), &address);
+        let found = live.index().resolve(&desired("users-new"), &address);
         assert_eq!(found.map(|f| f.id()), Some("id-new".to_string()));
-        assert_eq!(live.resolve(&desired("users-other"), &address), None);
+        assert_eq!(
+            live.index().resolve(&desired("users-other"), &address),
+            None
+        );
     }
 
     #[test]

@@ -601,6 +601,7 @@ impl Plan {
 
 /// Computes the plan that takes `live` to `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
+    let index = live.index();
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
     let mut notes = Vec::new();
@@ -613,14 +614,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     };
     for (address, _) in desired.addresses() {
         let change = match address.kind {
-            crate::model::ResourceKind::KvNamespaces => storage::plan_kv(&address, desired, live),
-            crate::model::ResourceKind::D1Databases => storage::plan_d1(&address, desired, live),
-            crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, live),
+            crate::model::ResourceKind::KvNamespaces => storage::plan_kv(&address, desired, &index),
+            crate::model::ResourceKind::D1Databases => storage::plan_d1(&address, desired, &index),
+            crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, &index),
             crate::model::ResourceKind::Workers => continue,
         };
         settle(address, change);
     }
-    let deletes = storage::plan_deletes(desired, live);
+    let deletes = storage::plan_deletes(desired, &index);
     // Bindings to what this plan creates or replaces resolve after apply.
     let pending: BTreeSet<Address> = changes
         .iter()
@@ -633,7 +634,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     };
     for key in desired.workers.keys() {
         let address = Address::new(crate::model::ResourceKind::Workers, key.clone());
-        settle(address, worker::plan_worker(key, desired, live, &pending));
+        settle(address, worker::plan_worker(key, desired, &index, &pending));
     }
     changes.extend(deletes);
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {

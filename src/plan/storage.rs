@@ -7,7 +7,7 @@ use super::{
     Value,
 };
 use crate::model::{
-    Address, D1DatabaseSpec, DesiredState, Jurisdiction, LiveD1Database, LiveR2Bucket,
+    Address, D1DatabaseSpec, DesiredState, Jurisdiction, LiveD1Database, LiveIndex, LiveR2Bucket,
     LiveResource, LiveState, LiveStorageClass, R2BucketSpec, ResourceKind,
 };
 
@@ -39,7 +39,7 @@ fn text(value: &str) -> Value {
 pub(super) fn plan_kv(
     address: &Address,
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
 ) -> Option<Change> {
     let declared = desired.kv_namespaces.get(&address.key)?;
     let title = &declared.spec.title;
@@ -76,9 +76,9 @@ pub(super) fn plan_kv(
 
 /// Deletes of what the ledger records but git no longer declares, when it
 /// still exists (by its recorded id).
-pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Change> {
+pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Change> {
     let mut changes = Vec::new();
-    for entry in live.inventory.iter().flatten() {
+    for entry in live.live().inventory.iter().flatten() {
         if desired.declares(&entry.address) {
             continue;
         }
@@ -106,7 +106,8 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveState) -> Vec<Chan
             ]),
         };
         // An empty namespace, database or bucket loses nothing.
-        let destructive = entry.address.kind.holds_data() && !live.empty.contains(&entry.address);
+        let destructive =
+            entry.address.kind.holds_data() && !live.live().empty.contains(&entry.address);
         changes.push(change(
             &entry.address,
             ChangeKind::Delete,
@@ -192,7 +193,7 @@ fn create_d1_steps(spec: &D1DatabaseSpec) -> Vec<D1Step> {
 pub(super) fn plan_d1(
     address: &Address,
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
 ) -> Option<Change> {
     let declared = desired.d1_databases.get(&address.key)?;
     let spec = &declared.spec;
@@ -231,7 +232,7 @@ pub(super) fn plan_d1(
             Steps::D1Database(steps),
         ));
     }
-    plan_migrations(address, declared.protect, spec, current, live)
+    plan_migrations(address, declared.protect, spec, current, live.live())
 }
 
 /// What a database's migrations need: pending files run, applied files git
@@ -443,7 +444,7 @@ fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
 pub(super) fn plan_r2(
     address: &Address,
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
 ) -> Option<Change> {
     let declared = desired.r2_buckets.get(&address.key)?;
     let spec = &declared.spec;
@@ -451,7 +452,7 @@ pub(super) fn plan_r2(
         Some(LiveResource::R2Bucket(bucket)) => Some(bucket),
         // The same name in another jurisdiction that was listed: the
         // bucket moves, which Cloudflare cannot do in place.
-        _ => live.r2_buckets.iter().find(|b| b.name == spec.name),
+        _ => live.live().r2_buckets.iter().find(|b| b.name == spec.name),
     };
     let Some(current) = current else {
         return Some(change(

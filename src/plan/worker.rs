@@ -20,8 +20,8 @@ use super::{
     WorkerStep,
 };
 use crate::model::{
-    Address, Binding, DesiredState, LiveResource, LiveState, LiveWorker, ResolvedBinding,
-    ResourceKind, SecretSource, WorkerModule, WorkerSpec,
+    Address, Binding, DesiredState, LiveIndex, LiveResource, LiveState, LiveWorker,
+    ResolvedBinding, ResourceKind, SecretSource, WorkerModule, WorkerSpec,
 };
 
 /// The length of the identity prefix stored in `workers/tag`.
@@ -68,14 +68,14 @@ pub fn resolve_bindings(
     live: &LiveState,
     spec: &WorkerSpec,
 ) -> Option<BTreeMap<String, ResolvedBinding>> {
-    resolve_pending(desired, live, spec, &BTreeSet::new())
+    resolve_pending(desired, &live.index(), spec, &BTreeSet::new())
 }
 
 /// [`resolve_bindings`], treating the targets in `pending` (which the plan
 /// creates or replaces) as not resolvable yet.
 fn resolve_pending(
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
     spec: &WorkerSpec,
     pending: &BTreeSet<Address>,
 ) -> Option<BTreeMap<String, ResolvedBinding>> {
@@ -94,7 +94,7 @@ fn resolve_pending(
 /// exist or this plan creates or replaces it (known after apply).
 fn resolve_one(
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
     binding: &Binding,
     pending: &BTreeSet<Address>,
 ) -> Result<ResolvedBinding, Address> {
@@ -146,12 +146,12 @@ fn resolve_one(
 /// The identity of the version git declares for worker `key`, or `None`
 /// while a binding target does not exist yet.
 pub fn worker_identity(desired: &DesiredState, live: &LiveState, key: &str) -> Option<String> {
-    identity_pending(desired, live, key, &BTreeSet::new())
+    identity_pending(desired, &live.index(), key, &BTreeSet::new())
 }
 
 fn identity_pending(
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
     key: &str,
     pending: &BTreeSet<Address>,
 ) -> Option<String> {
@@ -263,7 +263,7 @@ impl Parts {
 /// A binding's value as the plan shows it: resolved, or known after apply.
 fn binding_value(
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
     binding: &Binding,
     pending: &BTreeSet<Address>,
 ) -> Value {
@@ -277,7 +277,7 @@ fn binding_value(
 struct WorkerInputs<'a> {
     spec: &'a WorkerSpec,
     desired: &'a DesiredState,
-    live: &'a LiveState,
+    live: &'a LiveIndex<'a>,
     pending: &'a BTreeSet<Address>,
     /// The identity of the version git declares, unless a binding target
     /// is created by this plan.
@@ -291,7 +291,7 @@ struct WorkerInputs<'a> {
 pub(super) fn plan_worker(
     key: &str,
     desired: &DesiredState,
-    live: &LiveState,
+    live: &LiveIndex,
     pending: &BTreeSet<Address>,
 ) -> Option<Change> {
     let declared = desired.workers.get(key)?;
@@ -302,12 +302,12 @@ pub(super) fn plan_worker(
         live,
         pending,
         identity: identity_pending(desired, live, key, pending),
-        zone_id: live.zone_id.clone().unwrap_or_default(),
+        zone_id: live.live().zone_id.clone().unwrap_or_default(),
     };
     let current = live.worker(desired, key);
     let mut parts = Parts::default();
     let needs_zone = !spec.routes.is_empty() || !spec.custom_domains.is_empty();
-    if needs_zone && live.zone_id.is_none() {
+    if needs_zone && live.live().zone_id.is_none() {
         parts.conflicts.push(Conflict::ZoneNotFound {
             zone: desired.zone.as_ref().map(|z| z.name.clone()),
         });
@@ -555,7 +555,7 @@ fn plan_secrets(inputs: &WorkerInputs<'_>, current: &LiveWorker, parts: &mut Par
         if matches!(secret.source, SecretSource::Unavailable(_)) {
             continue;
         }
-        let Some(fingerprints) = &inputs.live.secret_fingerprints else {
+        let Some(fingerprints) = &inputs.live.live().secret_fingerprints else {
             continue;
         };
         let now = fingerprints.of(&spec.name, name, &secret.value);
