@@ -382,9 +382,10 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
-    /// The rows decoded into `T` (a struct with the columns as fields, or a
-    /// tuple... any `Deserialize` of a JSON object). Integers arrive as
-    /// numbers, text as strings, NULL as `null` (an `Option`).
+    /// The rows decoded into `T`: any `Deserialize` of a JSON object,
+    /// usually a struct with the selected columns as fields (other columns
+    /// are ignored). Integers arrive as numbers, text as strings, NULL as
+    /// `null` (an `Option` field).
     pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>, ClientError> {
         self.results
             .iter()
@@ -429,9 +430,9 @@ impl Client {
     /// sent as `{sql, params}`; several as `{batch: [{sql, params}, ...]}`,
     /// which D1 runs as one transaction (as it does the `batch()` of its
     /// Workers API). Repeated after a lost answer only when every statement
-    /// is harmless to run twice ([`repeatable`]). A statement over D1's
-    /// limits ([`D1Limits::CLOUDFLARE`]) is refused before anything is sent.
-    /// No statements, no request.
+    /// is harmless to run twice (judged from its leading keywords). A
+    /// statement over D1's limits ([`D1Limits::CLOUDFLARE`]) is refused
+    /// before anything is sent. No statements, no request.
     pub async fn d1_run(
         &self,
         uuid: &str,
