@@ -5,10 +5,15 @@
 //! deployments, secrets and schedules, and the deployed versions' metadata;
 //! module contents only when the deployed version does not carry the
 //! identity git declares (to compare by content and show a code diff).
+//! The ledger is read in the same pass (one request). A failure says which
+//! of the two failed ([`FetchError`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket};
+use serde::Deserialize;
+
+use crate::cloudflare::{Client, ClientError, D1Database, KvNamespace, R2Bucket, Statement};
+use crate::ledger::LedgerError;
 use crate::model::{
     DesiredState, Jurisdiction, LiveContent, LiveCustomDomain, LiveD1Database, LiveDeploymentShare,
     LiveKvNamespace, LiveR2Bucket, LiveRoute, LiveState, LiveStorageClass, LiveVersion, LiveWorker,
@@ -16,9 +21,24 @@ use crate::model::{
 };
 use crate::plan;
 
+/// Why the live state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// A request to the account's API failed.
+    #[error("reading the account failed")]
+    Api(#[from] ClientError),
+    /// Reading the ledger failed (a request, or what it answered).
+    #[error("reading the ledger (D1 database {database}) failed")]
+    Ledger {
+        database: String,
+        #[source]
+        source: LedgerError,
+    },
+}
+
 /// Fetches what the account holds for what `desired` declares. R2 is listed
 /// in the default jurisdiction and in every jurisdiction `desired` uses.
-pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState, ClientError> {
+pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState, FetchError> {
     fetch_for(client, &[desired]).await
 }
 
@@ -27,10 +47,7 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
 /// the last apply against the same account). The first state names the
 /// environment, its ledger and its zone. [`view`] gives each state the live
 /// state a fetch of it alone would have read.
-pub async fn fetch_for(
-    client: &Client,
-    states: &[&DesiredState],
-) -> Result<LiveState, ClientError> {
+pub async fn fetch_for(client: &Client, states: &[&DesiredState]) -> Result<LiveState, FetchError> {
     let scope = Scope { states };
     let desired = scope.primary();
     let jurisdictions = scope.jurisdictions();
@@ -50,7 +67,10 @@ pub async fn fetch_for(
         Some(ledger) => {
             let reads = crate::ledger::read_for_plan(client, ledger, &desired.environment)
                 .await
-                .map_err(ledger_error)?;
+                .map_err(|source| FetchError::Ledger {
+                    database: desired.ledger_database.clone(),
+                    source,
+                })?;
             (
                 Some(reads.inventory),
                 reads.fingerprints,
@@ -218,14 +238,16 @@ async fn fetch_empty(
                 if !live.d1_databases.iter().any(|db| db.uuid == entry.id) {
                     return Ok(None);
                 }
-                let sql = "SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'";
-                let results = client.d1_query(&entry.id, sql).await?;
-                results
-                    .first()
-                    .and_then(|r| r.results.first())
-                    .and_then(|row| row.get("n"))
-                    .and_then(|n| n.as_i64())
-                    == Some(0)
+                #[derive(Deserialize)]
+                struct Count {
+                    n: i64,
+                }
+                let tables = Statement::new(
+                    "SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != ?1",
+                )
+                .bind(MIGRATIONS_TABLE);
+                let counts = client.d1_query_as::<Count>(&entry.id, &tables).await?;
+                counts.first().map(|count| count.n) == Some(0)
             }
         };
         Ok::<_, ClientError>(empty.then(|| entry.address.clone()))
@@ -252,17 +274,20 @@ async fn fetch_applied_migrations(
         .filter(|(_, db)| scope.declares_migrations(&db.name))
         .map(|(i, db)| (i, db.uuid.clone()))
         .collect();
-    let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id");
+    #[derive(Deserialize)]
+    struct Applied {
+        name: Option<String>,
+    }
+    let names = Statement::new(format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id"));
     let applied = futures::future::try_join_all(wanted.iter().map(|(_, uuid)| {
-        let sql = &sql;
+        let names = &names;
         async move {
-            match client.d1_query(uuid, sql).await {
-                Ok(results) => Ok(results
+            match client.d1_query_as::<Applied>(uuid, names).await {
+                Ok(rows) => Ok(rows
                     .into_iter()
-                    .flat_map(|r| r.results)
-                    .filter_map(|row| row.get("name").and_then(|v| v.as_str()).map(str::to_string))
+                    .filter_map(|row| row.name)
                     .collect::<Vec<_>>()),
-                Err(error) if error.to_string().contains("no such table") => Ok(Vec::new()),
+                Err(error) if error.is_no_such_table() => Ok(Vec::new()),
                 Err(error) => Err(error),
             }
         }
@@ -272,19 +297,6 @@ async fn fetch_applied_migrations(
         live.d1_databases[index].applied_migrations = Some(names);
     }
     Ok(())
-}
-
-/// A ledger failure as the client error that caused it.
-fn ledger_error(error: crate::ledger::LedgerError) -> ClientError {
-    match error {
-        crate::ledger::LedgerError::Client(error) => error,
-        other => ClientError::Decode {
-            method: reqwest::Method::POST,
-            path: "the ledger".to_string(),
-            status: 200,
-            reason: other.to_string(),
-        },
-    }
 }
 
 /// The zone id, the declared workers that exist, and every script name

@@ -95,47 +95,61 @@ impl<'a> Journal<'a> {
 }
 
 impl Observer for Journal<'_> {
+    /// One batched write for the whole wave (usually one request).
     async fn before_wave(&self, changes: &[&Change]) {
-        let writes = changes.iter().map(|change| async move {
-            let kind = change.kind.as_str();
-            // The planned steps and the before-image of every field they
-            // change (the plan's `before` values): names and ids, never a
-            // secret value.
-            let steps = serde_json::json!({"steps": change.steps, "before_image": change.fields})
-                .to_string();
-            let written = journal::step_started(
-                self.client,
-                self.database,
-                &self.id,
-                self.seq(&change.address),
-                &change.address.to_string(),
-                kind,
-                &steps,
-            )
-            .await;
-            if let Err(error) = written {
-                tracing::warn!(%error, address = %change.address, "journaling a change failed");
-            }
-        });
-        futures::future::join_all(writes).await;
+        // The planned steps and the before-image of every field they
+        // change (the plan's `before` values): names and ids, never a
+        // secret value.
+        let rows: Vec<(usize, String, String)> = changes
+            .iter()
+            .map(|change| {
+                let steps =
+                    serde_json::json!({"steps": change.steps, "before_image": change.fields})
+                        .to_string();
+                (self.seq(&change.address), change.address.to_string(), steps)
+            })
+            .collect();
+        let starts: Vec<journal::StepStart<'_>> = rows
+            .iter()
+            .zip(changes)
+            .map(|((seq, address, steps), change)| journal::StepStart {
+                seq: *seq,
+                address,
+                kind: change.kind.as_str(),
+                steps_json: steps,
+            })
+            .collect();
+        if let Err(error) =
+            journal::steps_started(self.client, self.database, &self.id, &starts).await
+        {
+            tracing::warn!(%error, changes = starts.len(), "journaling a wave of changes failed");
+        }
     }
 
+    /// One batched write for the whole wave (usually one request).
     async fn after_wave(&self, outcomes: &[ChangeOutcome]) {
-        let writes = outcomes.iter().map(|outcome| async move {
-            let detail = crate::render::outcome_detail(outcome);
-            let written = journal::step_finished(
-                self.client,
-                self.database,
-                &self.id,
-                self.seq(&outcome.address),
-                outcome.succeeded(),
-                &detail,
-            )
-            .await;
-            if let Err(error) = written {
-                tracing::warn!(%error, address = %outcome.address, "journaling a change failed");
-            }
-        });
-        futures::future::join_all(writes).await;
+        let details: Vec<(usize, String)> = outcomes
+            .iter()
+            .map(|outcome| {
+                (
+                    self.seq(&outcome.address),
+                    crate::render::outcome_detail(outcome),
+                )
+            })
+            .collect();
+        let finishes: Vec<journal::StepFinish<'_>> = details
+            .iter()
+            .zip(outcomes)
+            .map(|((seq, detail), outcome)| journal::StepFinish {
+                seq: *seq,
+                succeeded: outcome.succeeded(),
+                detail,
+            })
+            .collect();
+        if let Err(error) =
+            journal::steps_finished(self.client, self.database, &self.id, &finishes).await
+        {
+            tracing::warn!(%error, changes = finishes.len(), "journaling a wave of changes failed");
+        }
     }
 }

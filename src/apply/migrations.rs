@@ -1,11 +1,15 @@
 //! Running D1 migrations the way wrangler does, so the two agree on what
 //! has run: wrangler's `d1_migrations` table, one request (one transaction)
-//! per file that also records it, in file order. A time-travel bookmark is
-//! taken before each file, so the ledger can undo any file and those after
-//! it (the plan's `restore_d1_bookmark` step).
+//! per file that also records it, in file order. The file is sent as it is
+//! (user SQL, possibly several statements); its tracking row is a second
+//! statement of the same request, with the file name bound. A time-travel
+//! bookmark is taken before each file, so the ledger can undo any file and
+//! those after it (the plan's `restore_d1_bookmark` step).
 
 use super::StepError;
-use crate::cloudflare::Client;
+use serde::Deserialize;
+
+use crate::cloudflare::{Client, ClientError, Statement};
 use crate::live::MIGRATIONS_TABLE;
 use crate::model::{D1DatabaseSpec, D1Migration};
 
@@ -34,13 +38,12 @@ pub async fn run(
             .iter()
             .find(|m| &m.name == file)
             .ok_or_else(|| StepError::Changed(format!("migration {file} is no longer declared")))?;
-        let sql = format!(
-            "{}\nINSERT INTO {MIGRATIONS_TABLE} (name) VALUES ('{}');",
-            terminated(&migration.sql),
-            file.replace('\'', "''")
-        );
+        let request = [
+            Statement::new(migration.sql.as_str()),
+            Statement::new(format!("INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (?1)")).bind(file),
+        ];
         let bookmark = client.d1_bookmark(uuid).await?;
-        let outcome = run_once(client, uuid, &sql, file).await;
+        let outcome = run_once(client, uuid, &request, file).await;
         if let Err(error) = outcome {
             let message = error.to_string();
             return Err(StepError::Migration {
@@ -59,17 +62,6 @@ pub async fn run(
         ran.push((file.clone(), bookmark));
     }
     Ok(())
-}
-
-/// The file's SQL ending in `;` on its own line, so the bookkeeping
-/// statement after it stays separate (even after a trailing comment).
-fn terminated(sql: &str) -> String {
-    let trimmed = sql.trim_end();
-    if trimmed.ends_with(';') {
-        trimmed.to_string()
-    } else {
-        format!("{trimmed}\n;")
-    }
 }
 
 /// `path:line` of the statement an SQLite error names, when it names
@@ -110,21 +102,14 @@ fn word_after(text: &str, prefix: &str) -> Option<String> {
 }
 
 /// Whether wrangler's tracking table lists `file` (a read, retried).
-async fn recorded(
-    client: &Client,
-    uuid: &str,
-    file: &str,
-) -> Result<bool, crate::cloudflare::ClientError> {
-    let rows = client
-        .d1_query(
-            uuid,
-            &format!(
-                "SELECT 1 AS found FROM {MIGRATIONS_TABLE} WHERE name = '{}';",
-                file.replace('\'', "''")
-            ),
-        )
-        .await?;
-    Ok(rows.iter().any(|r| !r.results.is_empty()))
+async fn recorded(client: &Client, uuid: &str, file: &str) -> Result<bool, ClientError> {
+    #[derive(Deserialize)]
+    struct Found {}
+    let lookup = Statement::new(format!(
+        "SELECT 1 AS found FROM {MIGRATIONS_TABLE} WHERE name = ?1"
+    ))
+    .bind(file);
+    Ok(!client.d1_query_as::<Found>(uuid, &lookup).await?.is_empty())
 }
 
 /// Runs one migration file (with its tracking row, one transaction). When
@@ -133,15 +118,15 @@ async fn recorded(
 async fn run_once(
     client: &Client,
     uuid: &str,
-    sql: &str,
+    request: &[Statement],
     file: &str,
-) -> Result<(), crate::cloudflare::ClientError> {
+) -> Result<(), ClientError> {
     const ATTEMPTS: u32 = 4;
     let mut attempt = 1;
     loop {
-        match client.d1_query(uuid, sql).await {
+        match client.d1_run(uuid, request).await {
             Ok(_) => return Ok(()),
-            Err(error @ crate::cloudflare::ClientError::OutcomeUnknown { .. }) => {
+            Err(error @ ClientError::OutcomeUnknown { .. }) => {
                 match recorded(client, uuid, file).await {
                     Ok(true) => return Ok(()),
                     Ok(false) if attempt < ATTEMPTS => attempt += 1,
@@ -182,14 +167,5 @@ mod tests {
             "migrations/0002_more.sql:2"
         );
         assert_eq!(locate(&m, "disk I/O error"), "migrations/0002_more.sql");
-    }
-
-    #[test]
-    fn a_file_without_a_final_semicolon_is_terminated() {
-        assert_eq!(
-            terminated("CREATE TABLE a (x) -- note\n"),
-            "CREATE TABLE a (x) -- note\n;"
-        );
-        assert_eq!(terminated("CREATE TABLE a (x);\n\n"), "CREATE TABLE a (x);");
     }
 }

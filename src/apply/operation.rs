@@ -93,7 +93,7 @@ pub enum ApplyError {
     #[error("taking the apply lock failed: nothing was applied")]
     Lock(#[source] Box<locks::LockError>),
     #[error("reading the account under the apply lock failed: nothing was applied")]
-    Fetch(#[source] crate::cloudflare::ClientError),
+    Fetch(#[source] crate::live::FetchError),
     #[error(
         "the plan was made for account {planned}, but this apply targets account {live}: nothing was applied"
     )]

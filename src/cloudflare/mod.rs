@@ -29,7 +29,9 @@
 //!
 //! Endpoint calls live in one file per service (`kv`, `d1`, `r2`,
 //! `workers`); this file holds configuration, the envelope and errors;
-//! `transport` sends requests.
+//! `transport` sends requests. `health` is the one HTTP client that talks
+//! to a deployed worker rather than to the API (the rollout's health
+//! check).
 
 mod d1;
 pub mod env;
@@ -51,7 +53,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
-pub use d1::{D1Database, QueryResult};
+pub use d1::{
+    D1_SQL_ERROR, D1Database, D1LimitError, D1Limits, D1Value, QueryResult, RowTemplate, Statement,
+    group_requests, row_statements,
+};
 pub use env::{SettingError, Settings};
 pub use health::{HealthCheck, HealthFailure};
 pub use kv::KvNamespace;
@@ -245,6 +250,13 @@ pub enum ClientError {
         error: Box<ClientError>,
         lookup: Option<Box<ClientError>>,
     },
+    /// A D1 statement over D1's limits: refused before it was sent.
+    #[error("POST {path}: statement {index} of the query was not sent: {exceeded}")]
+    D1Limit {
+        path: String,
+        index: usize,
+        exceeded: D1LimitError,
+    },
     /// The run's overall timeout passed: the request was not sent again.
     #[error(
         "{method} {path}: gave up: the overall timeout of {} for this run has passed{}",
@@ -285,6 +297,19 @@ impl ClientError {
         match self {
             ClientError::Api { errors, .. } => errors.iter().any(|e| e.code == code),
             ClientError::OutcomeUnknown { error, .. } => error.has_code(code),
+            _ => false,
+        }
+    }
+
+    /// Whether D1 answered that a table the query names does not exist (an
+    /// SQL error, code [`D1_SQL_ERROR`], whose message is SQLite's `no such
+    /// table: NAME`).
+    pub fn is_no_such_table(&self) -> bool {
+        match self {
+            ClientError::Api { errors, .. } => errors
+                .iter()
+                .any(|e| e.code == D1_SQL_ERROR && e.message.contains("no such table: ")),
+            ClientError::OutcomeUnknown { error, .. } => error.is_no_such_table(),
             _ => false,
         }
     }

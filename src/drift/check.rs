@@ -32,6 +32,8 @@ pub enum CheckError {
     Account(#[from] ClientError),
     #[error("reading the ledger failed")]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Fetch(#[from] crate::live::FetchError),
 }
 
 /// Checks `desired` against the account: the report, and the plan that

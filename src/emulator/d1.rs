@@ -52,8 +52,11 @@ const LOCATION_HINTS: [&str; 6] = ["wnam", "enam", "weur", "eeur", "apac", "oc"]
 const JURISDICTIONS: [&str; 3] = ["eu", "us", "fedramp"];
 /// Region reported when no hint is given (inference: the real API picks one near the caller).
 const DEFAULT_REGION: &str = "ENAM";
+/// D1's limits (D1 > Platform > Limits): "Maximum bound parameters per query: 100" and "Maximum
+/// SQL statement length: 100,000 bytes". The length counts each `sql` text as sent (a text of
+/// several statements is one statement to the limit, as `wrangler d1 migrations apply` finds).
 const MAX_BOUND_PARAMETERS: usize = 100;
-const MAX_SQL_BYTES: usize = 100 * 1024;
+const MAX_SQL_BYTES: usize = 100_000;
 
 pub(crate) fn routes() -> Router<SharedState> {
     let base = format!("{API_PREFIX}/accounts/{{account_id}}/d1/database");
@@ -422,18 +425,13 @@ fn parse_inputs(body: &[u8]) -> ApiResult<Vec<SqlInput>> {
     if inputs.is_empty() {
         return Err(ApiError::bad_request(VALIDATION, "batch must not be empty"));
     }
+    // D1's answers to SQLite's SQLITE_LIMIT_SQL_LENGTH and SQLITE_LIMIT_VARIABLE_NUMBER.
     for input in &inputs {
         if input.sql.len() > MAX_SQL_BYTES {
-            return Err(sql_error(format!(
-                "SQL statement too long: {} bytes, the limit is {MAX_SQL_BYTES}: SQLITE_TOOBIG",
-                input.sql.len()
-            )));
+            return Err(statement_too_long());
         }
         if input.params.len() > MAX_BOUND_PARAMETERS {
-            return Err(sql_error(format!(
-                "too many SQL variables: {} bound parameters, the limit is {MAX_BOUND_PARAMETERS}: SQLITE_ERROR",
-                input.params.len()
-            )));
+            return Err(too_many_variables());
         }
     }
     Ok(inputs)
@@ -525,6 +523,14 @@ async fn record_metrics(state: &SharedState, uuid: &str, results: &[StatementRes
 
 fn sql_error(message: String) -> ApiError {
     ApiError::bad_request(SQL_ERROR, message)
+}
+
+fn statement_too_long() -> ApiError {
+    sql_error(String::from("statement too long: SQLITE_TOOBIG"))
+}
+
+fn too_many_variables() -> ApiError {
+    sql_error(String::from("too many SQL variables: SQLITE_ERROR"))
 }
 
 /// SQLite's name for a primary result code, as D1 appends it to messages.
@@ -656,6 +662,9 @@ fn execute(conn: &mut Connection, inputs: &[SqlInput]) -> ApiResult<Vec<Statemen
                 return Err(error);
             }
             let wanted = statement.parameter_count();
+            if wanted > MAX_BOUND_PARAMETERS {
+                return Err(too_many_variables());
+            }
             if wanted > input.params.len() {
                 return Err(sql_error(format!(
                     "Wrong number of parameter bindings for SQL query: it uses {wanted}, {} given: SQLITE_RANGE",
@@ -778,5 +787,65 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
             .unwrap();
         assert_eq!(count, 1, "the failed request was rolled back");
+    }
+
+    fn refused(body: Value) -> ApiError {
+        match parse_inputs(body.to_string().as_bytes()) {
+            Ok(_) => panic!("accepted: {body}"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn statements_over_d1s_length_limit_are_refused_as_d1_does() {
+        // `SELECT 'xxx…'` padded to an exact length.
+        let sql_of = |bytes: usize| format!("SELECT '{}'", "x".repeat(bytes - 9));
+        assert_eq!(sql_of(MAX_SQL_BYTES).len(), 100_000);
+        parse_inputs(json!({"sql": sql_of(100_000)}).to_string().as_bytes())
+            .expect("100,000 bytes are allowed");
+        let error = refused(json!({"sql": sql_of(100_001)}));
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, SQL_ERROR);
+        assert_eq!(error.message, "statement too long: SQLITE_TOOBIG");
+        // Each text of a batch is held to the limit.
+        let error = refused(json!({"batch": [{"sql": "SELECT 1"}, {"sql": sql_of(100_001)}]}));
+        assert_eq!(error.message, "statement too long: SQLITE_TOOBIG");
+        // One text of several statements is one statement to the limit.
+        let many = "SELECT 1;".repeat(11_112);
+        assert!(many.len() > 100_000);
+        let error = refused(json!({ "sql": many }));
+        assert_eq!(error.message, "statement too long: SQLITE_TOOBIG");
+    }
+
+    #[test]
+    fn more_bound_parameters_than_d1_allows_are_refused() {
+        let placeholders = |n: usize| vec!["?"; n].join(", ");
+        let values = |n: usize| (0..n).map(|i| json!(i)).collect::<Vec<_>>();
+        let inputs = parse_inputs(
+            json!({"sql": format!("SELECT {}", placeholders(100)), "params": values(100)})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("100 parameters are allowed");
+        let mut conn = Connection::open_in_memory().unwrap();
+        let results = execute(&mut conn, &inputs).expect("100 parameters run");
+        assert_eq!(results[0].rows[0].len(), 100);
+
+        let error = refused(json!({
+            "sql": format!("SELECT {}", placeholders(101)),
+            "params": values(101),
+        }));
+        assert_eq!(error.code, SQL_ERROR);
+        assert_eq!(error.message, "too many SQL variables: SQLITE_ERROR");
+        let error = refused(json!({"batch": [{"sql": "SELECT ?", "params": values(101)}]}));
+        assert_eq!(error.message, "too many SQL variables: SQLITE_ERROR");
+
+        // A statement naming a parameter past the limit is refused too.
+        let inputs = vec![SqlInput {
+            sql: "SELECT ?101".into(),
+            params: vec![],
+        }];
+        let error = execute(&mut conn, &inputs).err().expect("refused");
+        assert_eq!(error.message, "too many SQL variables: SQLITE_ERROR");
     }
 }

@@ -6,15 +6,22 @@
 //! value), outcome lines and error texts are written: never a secret value
 //! or a token. Times come from SQLite's clock.
 //!
-//! A run killed mid-way leaves its rows `running`. [`ApplyRecord::display_status`]
-//! calls such a run `interrupted` once a later apply of the same environment
-//! has started, or once the run has written nothing for
+//! Values are bound, never quoted into SQL. A wave of changes is journaled
+//! in one request ([`steps_started`], [`steps_finished`]: multi-row
+//! statements under D1's 100 bound parameters); every write is an upsert or
+//! an update by key, so it is retried after a lost answer.
+//!
+//! A run killed mid-way leaves its rows `running`. [`history`] shows such a
+//! run as `interrupted` ([`ApplyRecord::status`]) once a later apply of the
+//! same environment has started, or once the run has written nothing for
 //! [`STALE_AFTER_MINUTES`]. The journal never blocks the next apply.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{LedgerError, literal};
-use crate::cloudflare::Client;
+use super::LedgerError;
+use crate::cloudflare::{
+    Client, D1Limits, D1Value, RowTemplate, Statement, group_requests, row_statements,
+};
 
 /// The journal's tables (created by [`super::open`]).
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS applies (
@@ -139,18 +146,149 @@ pub async fn start(
     database: &str,
     apply: &ApplyStart<'_>,
 ) -> Result<(), LedgerError> {
-    let sql = format!(
-        "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES ({}, {}, {NOW}, {}, {}, {}, 'running') ON CONFLICT(id) DO NOTHING;",
-        literal(apply.id),
-        literal(apply.environment),
-        literal(apply.git_commit),
-        literal(apply.actor),
-        literal(apply.summary),
-    );
+    let statement = Statement::new(format!(
+        "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES (?1, ?2, {NOW}, ?3, ?4, ?5, 'running') ON CONFLICT(id) DO NOTHING"
+    ))
+    .bind(apply.id)
+    .bind(apply.environment)
+    .bind(apply.git_commit)
+    .bind(apply.actor)
+    .bind(apply.summary);
     // Each write leaves the same rows however often it runs: a lost
     // answer is retried.
-    client.d1_query_idempotent(database, &sql).await?;
+    client.d1_run_idempotent(database, &[statement]).await?;
     Ok(())
+}
+
+/// A change about to run, for [`steps_started`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepStart<'a> {
+    pub seq: usize,
+    pub address: &'a str,
+    pub kind: &'a str,
+    /// The change's planned steps (the plan's JSON: no secret value).
+    pub steps_json: &'a str,
+}
+
+/// How a change ended, for [`steps_finished`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepFinish<'a> {
+    pub seq: usize,
+    /// `done` when true, `failed` otherwise.
+    pub succeeded: bool,
+    /// The outcome line, or the error text.
+    pub detail: &'a str,
+}
+
+fn seq_value(seq: usize) -> D1Value {
+    D1Value::Integer(i64::try_from(seq).unwrap_or(i64::MAX))
+}
+
+/// Sends `statements` (safe to repeat, independent of each other) in as
+/// few requests as D1's limits allow.
+async fn write_all(
+    client: &Client,
+    database: &str,
+    statements: Vec<Statement>,
+    limits: &D1Limits,
+) -> Result<(), LedgerError> {
+    let requests = group_requests(statements, limits);
+    futures::future::try_join_all(
+        requests
+            .iter()
+            .map(|request| client.d1_run_idempotent(database, request)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records, before they run, that the changes `steps` of apply `apply_id`
+/// started: one multi-row upsert per 24 changes (D1's 100 parameters), all
+/// in as few requests as the request budget allows (usually one). Safe to
+/// repeat. No changes, no request.
+pub async fn steps_started(
+    client: &Client,
+    database: &str,
+    apply_id: &str,
+    steps: &[StepStart<'_>],
+) -> Result<(), LedgerError> {
+    let statements = steps_started_statements(apply_id, steps, &D1Limits::CLOUDFLARE)?;
+    write_all(client, database, statements, &D1Limits::CLOUDFLARE).await
+}
+
+fn steps_started_statements(
+    apply_id: &str,
+    steps: &[StepStart<'_>],
+    limits: &D1Limits,
+) -> Result<Vec<Statement>, LedgerError> {
+    let shared = [D1Value::from(apply_id)];
+    let row = |p: &[String]| {
+        format!(
+            "(?1, {}, {}, {}, {}, 'running', {NOW})",
+            p[0], p[1], p[2], p[3]
+        )
+    };
+    let template = RowTemplate {
+        head: "INSERT INTO apply_steps (apply_id, seq, address, kind, steps_json, status, started_at) VALUES ",
+        tail: " ON CONFLICT(apply_id, seq) DO UPDATE SET address = excluded.address, kind = excluded.kind, steps_json = excluded.steps_json, status = 'running', started_at = excluded.started_at, finished_at = NULL, detail = NULL",
+        shared: &shared,
+        row: &row,
+    };
+    let rows = steps
+        .iter()
+        .map(|step| {
+            vec![
+                seq_value(step.seq),
+                D1Value::from(step.address),
+                D1Value::from(step.kind),
+                D1Value::from(step.steps_json),
+            ]
+        })
+        .collect();
+    Ok(row_statements(&template, rows, limits)?)
+}
+
+/// Records how the changes `steps` of apply `apply_id` ended: one
+/// multi-row update per 33 changes, all in as few requests as the request
+/// budget allows (usually one). Safe to repeat. No changes, no request.
+pub async fn steps_finished(
+    client: &Client,
+    database: &str,
+    apply_id: &str,
+    steps: &[StepFinish<'_>],
+) -> Result<(), LedgerError> {
+    let statements = steps_finished_statements(apply_id, steps, &D1Limits::CLOUDFLARE)?;
+    write_all(client, database, statements, &D1Limits::CLOUDFLARE).await
+}
+
+fn steps_finished_statements(
+    apply_id: &str,
+    steps: &[StepFinish<'_>],
+    limits: &D1Limits,
+) -> Result<Vec<Statement>, LedgerError> {
+    let shared = [D1Value::from(apply_id)];
+    let row = |p: &[String]| format!("({}, {}, {})", p[0], p[1], p[2]);
+    // A `VALUES` table's columns are `column1`, `column2`, ...
+    let head = format!(
+        "UPDATE apply_steps SET status = finished.column2, detail = finished.column3, finished_at = {NOW} FROM (VALUES "
+    );
+    let template = RowTemplate {
+        head: &head,
+        tail: ") AS finished WHERE apply_steps.apply_id = ?1 AND apply_steps.seq = finished.column1",
+        shared: &shared,
+        row: &row,
+    };
+    let rows = steps
+        .iter()
+        .map(|step| {
+            vec![
+                seq_value(step.seq),
+                D1Value::from(if step.succeeded { "done" } else { "failed" }),
+                D1Value::from(step.detail),
+            ]
+        })
+        .collect();
+    Ok(row_statements(&template, rows, limits)?)
 }
 
 /// Records, before it runs, that change `seq` of apply `apply_id` started.
@@ -163,17 +301,13 @@ pub async fn step_started(
     kind: &str,
     steps_json: &str,
 ) -> Result<(), LedgerError> {
-    let sql = format!(
-        "INSERT INTO apply_steps (apply_id, seq, address, kind, steps_json, status, started_at) VALUES ({}, {seq}, {}, {}, {}, 'running', {NOW}) ON CONFLICT(apply_id, seq) DO UPDATE SET status = 'running', started_at = excluded.started_at, finished_at = NULL, detail = NULL;",
-        literal(apply_id),
-        literal(address),
-        literal(kind),
-        literal(steps_json),
-    );
-    // Each write leaves the same rows however often it runs: a lost
-    // answer is retried.
-    client.d1_query_idempotent(database, &sql).await?;
-    Ok(())
+    let step = StepStart {
+        seq,
+        address,
+        kind,
+        steps_json,
+    };
+    steps_started(client, database, apply_id, &[step]).await
 }
 
 /// Records how change `seq` ended: `done` with its outcome, or `failed`
@@ -186,16 +320,12 @@ pub async fn step_finished(
     succeeded: bool,
     detail: &str,
 ) -> Result<(), LedgerError> {
-    let sql = format!(
-        "UPDATE apply_steps SET status = {}, detail = {}, finished_at = {NOW} WHERE apply_id = {} AND seq = {seq};",
-        literal(if succeeded { "done" } else { "failed" }),
-        literal(detail),
-        literal(apply_id),
-    );
-    // Each write leaves the same rows however often it runs: a lost
-    // answer is retried.
-    client.d1_query_idempotent(database, &sql).await?;
-    Ok(())
+    let step = StepFinish {
+        seq,
+        succeeded,
+        detail,
+    };
+    steps_finished(client, database, apply_id, &[step]).await
 }
 
 /// Writes the finish of an apply.
@@ -205,14 +335,14 @@ pub async fn finish(
     apply_id: &str,
     status: ApplyStatus,
 ) -> Result<(), LedgerError> {
-    let sql = format!(
-        "UPDATE applies SET status = {}, finished_at = {NOW} WHERE id = {};",
-        literal(status.as_str()),
-        literal(apply_id),
-    );
+    let statement = Statement::new(format!(
+        "UPDATE applies SET status = ?1, finished_at = {NOW} WHERE id = ?2"
+    ))
+    .bind(status.as_str())
+    .bind(apply_id);
     // Each write leaves the same rows however often it runs: a lost
     // answer is retried.
-    client.d1_query_idempotent(database, &sql).await?;
+    client.d1_run_idempotent(database, &[statement]).await?;
     Ok(())
 }
 
@@ -240,49 +370,52 @@ pub async fn history(
     environment: &str,
     limit: usize,
 ) -> Result<Vec<ApplyRecord>, LedgerError> {
-    let sql = format!(
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        environment: String,
+        started_at: String,
+        finished_at: Option<String>,
+        git_commit: String,
+        actor: String,
+        summary: String,
+        status: String,
+        interrupted: Option<i64>,
+    }
+    let statement = Statement::new(
         "SELECT a.id, a.environment, a.started_at, a.finished_at, a.git_commit, a.actor, a.summary, a.status,
   (a.status = 'running' AND (
      EXISTS (SELECT 1 FROM applies b WHERE b.environment = a.environment AND b.started_at > a.started_at)
      OR julianday('now') - julianday(MAX(a.started_at, COALESCE(
        (SELECT MAX(COALESCE(s.finished_at, s.started_at)) FROM apply_steps s WHERE s.apply_id = a.id),
-       a.started_at))) > {STALE_AFTER_MINUTES} / 1440.0)) AS interrupted
-FROM applies a WHERE a.environment = {} ORDER BY a.started_at DESC, a.rowid DESC LIMIT {limit};",
-        literal(environment)
-    );
-    let results = match client.d1_query(database, &sql).await {
-        Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
+       a.started_at))) > ?2 / 1440.0)) AS interrupted
+FROM applies a WHERE a.environment = ?1 ORDER BY a.started_at DESC, a.rowid DESC LIMIT ?3",
+    )
+    .bind(environment)
+    .bind(STALE_AFTER_MINUTES)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let rows = match client.d1_query_as::<Row>(database, &statement).await {
+        Ok(rows) => rows,
+        Err(error) if error.is_no_such_table() => return Ok(Vec::new()),
         Err(error) => return Err(error.into()),
     };
-    let text = |row: &serde_json::Map<String, serde_json::Value>, key: &str| {
-        row.get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    Ok(results
+    Ok(rows
         .into_iter()
-        .flat_map(|r| r.results)
         .map(|row| {
             // A status this version does not know (a newer flareops wrote
             // it) shows as running: not finished as far as we can tell.
-            let recorded_status =
-                ApplyStatus::parse(&text(&row, "status")).unwrap_or(ApplyStatus::Running);
-            let interrupted = row.get("interrupted").and_then(|v| v.as_i64()).unwrap_or(0) != 0;
+            let recorded_status = ApplyStatus::parse(&row.status).unwrap_or(ApplyStatus::Running);
+            let interrupted = row.interrupted.unwrap_or(0) != 0;
             ApplyRecord {
-                id: text(&row, "id"),
-                environment: text(&row, "environment"),
-                started_at: text(&row, "started_at"),
-                finished_at: row
-                    .get("finished_at")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
-                git_commit: text(&row, "git_commit"),
-                actor: text(&row, "actor"),
-                summary: text(&row, "summary"),
                 status: ShownStatus::of(recorded_status, interrupted),
                 recorded_status,
+                id: row.id,
+                environment: row.environment,
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+                git_commit: row.git_commit,
+                actor: row.actor,
+                summary: row.summary,
             }
         })
         .collect())

@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
-use super::{LedgerError, literal};
-use crate::cloudflare::Client;
+use serde::Deserialize;
+
+use super::LedgerError;
+use crate::cloudflare::{Client, Statement};
 
 /// The table; created by [`super::open`].
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS locks (
@@ -123,24 +125,30 @@ pub struct Lock {
     lease: Duration,
 }
 
-fn lease_sql(lease: Duration) -> String {
-    format!("datetime('now', '+{} seconds')", lease.as_secs().max(1))
+/// The lease as an SQLite date modifier (`+60 seconds`), bound to
+/// `datetime('now', ?)`.
+fn lease_modifier(lease: Duration) -> String {
+    format!("+{} seconds", lease.as_secs().max(1))
 }
 
-fn text(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
-    row.get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
+/// A lock row as the queries select it.
+#[derive(Deserialize)]
+struct LockRow {
+    holder: String,
+    host: String,
+    started_at: String,
+    lease_expires_at: String,
 }
 
-fn info(environment: &str, row: &serde_json::Map<String, serde_json::Value>) -> LockInfo {
-    LockInfo {
-        environment: environment.to_string(),
-        holder: text(row, "holder"),
-        host: text(row, "host"),
-        started_at: text(row, "started_at"),
-        lease_expires_at: text(row, "lease_expires_at"),
+impl LockRow {
+    fn info(self, environment: &str) -> LockInfo {
+        LockInfo {
+            environment: environment.to_string(),
+            holder: self.holder,
+            host: self.host,
+            started_at: self.started_at,
+            lease_expires_at: self.lease_expires_at,
+        }
     }
 }
 
@@ -155,29 +163,37 @@ pub async fn try_acquire(
     host: &str,
     lease: Duration,
 ) -> Result<Result<Lock, LockInfo>, LockError> {
-    let env = literal(environment);
-    let sql = format!(
+    let take = Statement::new(
         "INSERT INTO locks (environment, holder, host, started_at, lease_expires_at)
-VALUES ({env}, {holder_sql}, {host_sql}, datetime('now'), {expires})
+VALUES (?1, ?2, ?3, datetime('now'), datetime('now', ?4))
 ON CONFLICT(environment) DO UPDATE SET
   holder = excluded.holder, host = excluded.host,
   started_at = excluded.started_at, lease_expires_at = excluded.lease_expires_at
-WHERE locks.lease_expires_at < datetime('now');
-SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = {env};",
-        holder_sql = literal(holder),
-        host_sql = literal(host),
-        expires = lease_sql(lease),
-    );
+WHERE locks.lease_expires_at < datetime('now')",
+    )
+    .bind(environment)
+    .bind(holder)
+    .bind(host)
+    .bind(lease_modifier(lease));
+    let read = Statement::new(
+        "SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = ?1",
+    )
+    .bind(environment);
     // Retrying after a lost answer is safe: if the first run took the lock,
     // the second finds it held by this holder.
-    let row = client
-        .d1_query_idempotent(database, &sql)
+    let results = client
+        .d1_run_idempotent(database, &[take, read])
         .await
-        .map_err(LedgerError::from)?
-        .into_iter()
-        .flat_map(|r| r.results)
-        .next_back();
-    let current = row.map(|row| info(environment, &row));
+        .map_err(LedgerError::from)?;
+    let row = match results.last() {
+        Some(result) => result
+            .rows::<LockRow>()
+            .map_err(LedgerError::from)?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let current = row.map(|row| row.info(environment));
     match current {
         Some(current) if current.holder == holder => Ok(Ok(Lock {
             database: database.to_string(),
@@ -253,13 +269,13 @@ impl Lock {
     /// Extends the lease. `false`: the lock is no longer ours (it expired
     /// and was taken over, or was removed with `unlock`).
     pub async fn renew(&self, client: &Client) -> Result<bool, LedgerError> {
-        let sql = format!(
-            "UPDATE locks SET lease_expires_at = {} WHERE environment = {} AND holder = {} RETURNING holder;",
-            lease_sql(self.lease),
-            literal(&self.environment),
-            literal(&self.holder)
-        );
-        let rows = client.d1_query_idempotent(&self.database, &sql).await?;
+        let renew = Statement::new(
+            "UPDATE locks SET lease_expires_at = datetime('now', ?1) WHERE environment = ?2 AND holder = ?3 RETURNING holder",
+        )
+        .bind(lease_modifier(self.lease))
+        .bind(&self.environment)
+        .bind(&self.holder);
+        let rows = client.d1_run_idempotent(&self.database, &[renew]).await?;
         Ok(rows.iter().any(|r| !r.results.is_empty()))
     }
 
@@ -300,12 +316,10 @@ impl Lock {
 
     /// Releases the lock (only if it is still ours).
     pub async fn release(self, client: &Client) -> Result<(), LedgerError> {
-        let sql = format!(
-            "DELETE FROM locks WHERE environment = {} AND holder = {};",
-            literal(&self.environment),
-            literal(&self.holder)
-        );
-        client.d1_query_idempotent(&self.database, &sql).await?;
+        let release = Statement::new("DELETE FROM locks WHERE environment = ?1 AND holder = ?2")
+            .bind(&self.environment)
+            .bind(&self.holder);
+        client.d1_run_idempotent(&self.database, &[release]).await?;
         Ok(())
     }
 }
@@ -321,20 +335,16 @@ pub async fn read(
     database: &str,
     environment: &str,
 ) -> Result<Option<LockInfo>, LedgerError> {
-    let sql = format!(
-        "SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = {};",
-        literal(environment)
-    );
-    let results = match client.d1_query(database, &sql).await {
-        Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => return Ok(None),
+    let read = Statement::new(
+        "SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = ?1",
+    )
+    .bind(environment);
+    let rows = match client.d1_query_as::<LockRow>(database, &read).await {
+        Ok(rows) => rows,
+        Err(error) if error.is_no_such_table() => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    Ok(results
-        .into_iter()
-        .flat_map(|r| r.results)
-        .next()
-        .map(|row| info(environment, &row)))
+    Ok(rows.into_iter().next().map(|row| row.info(environment)))
 }
 
 /// Removes the lock of `environment` if `holder` still holds it. Returns
@@ -345,12 +355,11 @@ pub async fn remove(
     environment: &str,
     holder: &str,
 ) -> Result<bool, LedgerError> {
-    let sql = format!(
-        "DELETE FROM locks WHERE environment = {} AND holder = {} RETURNING holder;",
-        literal(environment),
-        literal(holder)
-    );
-    let rows = client.d1_query(database, &sql).await?;
+    let remove =
+        Statement::new("DELETE FROM locks WHERE environment = ?1 AND holder = ?2 RETURNING holder")
+            .bind(environment)
+            .bind(holder);
+    let rows = client.d1_run(database, &[remove]).await?;
     Ok(rows.iter().any(|r| !r.results.is_empty()))
 }
 

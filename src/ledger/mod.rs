@@ -1,36 +1,75 @@
 //! The ledger: flareops' own record in the target account, a D1 database
 //! (`flareops-state` unless the environment names another, `ledger:
-//! {database: NAME}`) so CI runners stay stateless. This version holds the
-//! inventory (which addresses flareops manages, with their ids), so that
-//! resources removed from git can be deleted and renamed resources found.
+//! {database: NAME}`) so CI runners stay stateless. It holds the inventory
+//! (which addresses flareops manages, with their ids), so that resources
+//! removed from git can be deleted and renamed resources found; the journal
+//! ([`journal`]), the locks ([`locks`]), secret fingerprints and migration
+//! hashes.
 //!
-//! A plan only reads it (one `SELECT`); apply creates it on first use,
+//! A plan only reads it (one request); apply creates it on first use,
 //! migrates its schema and records the inventory at the end of every run.
+//!
+//! Every query binds its values ([`Statement`]); no SQL is built by quoting.
+//! Every write stays under D1's limits ([`D1Limits`]) however large the
+//! environment: rows are written in multi-row statements of at most 100
+//! bound parameters, grouped into as few requests as the request budget
+//! allows.
+//!
+//! **The inventory in generations** (schema version 2). One environment's
+//! inventory may need several requests, and a run may be killed between
+//! them, so it is never rewritten in place: each write tags its rows with
+//! a new generation id (`inventory_entries`), and one small statement then
+//! makes that generation the environment's current one
+//! (`inventory_generations`), only if all its rows are there (it counts
+//! them). Readers read only the current generation. The same request (the
+//! last) then deletes the environment's other generations. A run killed
+//! before the switch leaves the old inventory in force, and the next
+//! write's clean-up removes the unfinished rows. Each statement is an
+//! upsert, a guarded switch or a delete by key: every request is safe to
+//! repeat after a lost answer.
+//!
+//! Version 1 kept one `inventory` table rewritten in one statement, which
+//! D1 refuses past about 800 resources (100 KB of SQL). [`open`] migrates
+//! it in one transaction (its rows become a generation named `v1`); until
+//! then, reads fall back to the version-1 table, so plans of a ledger not
+//! yet migrated see its inventory.
 
 use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 pub mod journal;
 pub mod locks;
 mod secrets;
+#[cfg(test)]
+mod tests;
 
 pub use secrets::{PlanReads, read_for_plan, record_migration_hashes, record_secret_fingerprints};
 
-use crate::cloudflare::{Client, ClientError};
-use crate::model::{Address, DesiredState, InventoryEntry, Jurisdiction};
+use crate::cloudflare::{
+    Client, ClientError, D1LimitError, D1Limits, D1Value, RowTemplate, Statement, group_requests,
+    row_statements,
+};
+use crate::model::{Address, InventoryEntry};
 
 /// The schema version this flareops writes; older ones are migrated.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS flareops_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS inventory (
+CREATE TABLE IF NOT EXISTS inventory_entries (
   environment TEXT NOT NULL,
+  generation TEXT NOT NULL,
   address TEXT NOT NULL,
   cloudflare_id TEXT NOT NULL,
   name TEXT NOT NULL,
   protect INTEGER NOT NULL DEFAULT 0,
-  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (environment, address)
+  PRIMARY KEY (environment, generation, address)
+);
+CREATE TABLE IF NOT EXISTS inventory_generations (
+  environment TEXT PRIMARY KEY,
+  generation TEXT NOT NULL,
+  recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS migrations (
   environment TEXT NOT NULL,
@@ -42,6 +81,28 @@ CREATE TABLE IF NOT EXISTS migrations (
   PRIMARY KEY (environment, database_name, name)
 );";
 
+/// Version 1 to 2, in one request (one transaction). Safe to repeat: the
+/// version-1 table is created empty when it is gone, so a repeat copies
+/// nothing, and the copies skip rows already there.
+const MIGRATE_TO_2: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS inventory (
+  environment TEXT NOT NULL,
+  address TEXT NOT NULL,
+  cloudflare_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  protect INTEGER NOT NULL DEFAULT 0,
+  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (environment, address)
+)",
+    "INSERT INTO inventory_entries (environment, generation, address, cloudflare_id, name, protect)
+SELECT environment, 'v1', address, cloudflare_id, name, protect FROM inventory WHERE true
+ON CONFLICT (environment, generation, address) DO NOTHING",
+    "INSERT INTO inventory_generations (environment, generation)
+SELECT DISTINCT environment, 'v1' FROM inventory WHERE true
+ON CONFLICT (environment) DO NOTHING",
+    "DROP TABLE inventory",
+];
+
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -51,11 +112,14 @@ pub enum LedgerError {
         "the ledger has schema version {found}, newer than this flareops understands ({SCHEMA_VERSION})"
     )]
     TooNew { found: i64 },
-}
-
-/// An SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    #[error("the ledger's schema version {found:?} is not a number")]
+    BadVersion { found: String },
+    #[error(
+        "the new inventory of environment `{environment}` was incomplete when it was to replace the old one, which stays in force (did another apply write it at the same time?)"
+    )]
+    InventoryIncomplete { environment: String },
+    #[error("a ledger write does not fit D1's limits")]
+    Limit(#[from] D1LimitError),
 }
 
 /// The ledger's database id, if the account has one.
@@ -66,73 +130,110 @@ pub fn find(databases: &[crate::cloudflare::D1Database], name: &str) -> Option<S
         .map(|db| db.uuid.clone())
 }
 
-/// Reads the inventory of `environment` (one read-only query). An empty
-/// ledger (no table yet) has an empty inventory.
+/// One inventory row as the queries select it.
+#[derive(Deserialize)]
+struct InventoryRow {
+    address: String,
+    cloudflare_id: String,
+    name: String,
+    protect: i64,
+}
+
+impl InventoryRow {
+    /// The entry, unless its address no longer parses (a kind this
+    /// flareops does not know): such rows are not flareops' to act on.
+    fn entry(self) -> Option<InventoryEntry> {
+        Some(InventoryEntry {
+            address: Address::parse(&self.address)?,
+            id: self.cloudflare_id,
+            name: self.name,
+            protect: self.protect != 0,
+        })
+    }
+}
+
+fn entries(
+    result: Option<&crate::cloudflare::QueryResult>,
+) -> Result<Vec<InventoryEntry>, ClientError> {
+    Ok(match result {
+        Some(result) => result
+            .rows::<InventoryRow>()?
+            .into_iter()
+            .filter_map(InventoryRow::entry)
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+/// Which environments an inventory read selects.
+#[derive(Clone, Copy)]
+enum Environments<'a> {
+    Only(&'a str),
+    AllBut(&'a str),
+}
+
+/// The inventory read of the current generations (`v2`) or of the
+/// version-1 table.
+fn inventory_query(environments: Environments<'_>, version_1: bool) -> Statement {
+    let (operator, environment) = match environments {
+        Environments::Only(environment) => ("=", environment),
+        Environments::AllBut(environment) => ("!=", environment),
+    };
+    let sql = if version_1 {
+        format!(
+            "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment {operator} ?1 ORDER BY environment, address"
+        )
+    } else {
+        format!(
+            "SELECT e.address, e.cloudflare_id, e.name, e.protect FROM inventory_entries e
+JOIN inventory_generations g ON g.environment = e.environment AND g.generation = e.generation
+WHERE e.environment {operator} ?1 ORDER BY e.environment, e.address"
+        )
+    };
+    Statement::new(sql).bind(environment)
+}
+
+/// Reads an inventory (one read-only request; two on a version-1 ledger).
+/// A ledger without the tables has an empty inventory.
+async fn read_entries(
+    client: &Client,
+    database: &str,
+    environments: Environments<'_>,
+) -> Result<Vec<InventoryEntry>, LedgerError> {
+    for version_1 in [false, true] {
+        let query = inventory_query(environments, version_1);
+        match client.d1_run(database, &[query]).await {
+            Ok(results) => return Ok(entries(results.last())?),
+            Err(error) if error.is_no_such_table() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Reads the inventory of `environment`. An empty ledger (no table yet) has
+/// an empty inventory.
 pub async fn read_inventory(
     client: &Client,
     database: &str,
     environment: &str,
 ) -> Result<Vec<InventoryEntry>, LedgerError> {
-    let results = match client
-        .d1_query(database, &inventory_query(environment))
-        .await
-    {
-        Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
-        Err(error) => return Err(error.into()),
-    };
-    Ok(results
-        .iter()
-        .flat_map(|r| &r.results)
-        .filter_map(inventory_row)
-        .collect())
+    read_entries(client, database, Environments::Only(environment)).await
 }
 
-/// What the ledger records for every environment but `environment` (one
-/// read-only query): drift does not take another environment's resources
-/// for look-alikes.
+/// What the ledger records for every environment but `environment`:
+/// drift does not take another environment's resources for look-alikes.
 pub async fn other_inventories(
     client: &Client,
     database: &str,
     environment: &str,
 ) -> Result<Vec<InventoryEntry>, LedgerError> {
-    let sql = format!(
-        "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment != {} ORDER BY environment, address;",
-        literal(environment)
-    );
-    let results = match client.d1_query(database, &sql).await {
-        Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => return Ok(Vec::new()),
-        Err(error) => return Err(error.into()),
-    };
-    Ok(results
-        .iter()
-        .flat_map(|r| &r.results)
-        .filter_map(inventory_row)
-        .collect())
-}
-
-/// The inventory query of an environment.
-fn inventory_query(environment: &str) -> String {
-    format!(
-        "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment = {} ORDER BY address;",
-        literal(environment)
-    )
-}
-
-/// One row of the inventory query.
-fn inventory_row(row: &serde_json::Map<String, serde_json::Value>) -> Option<InventoryEntry> {
-    let text = |key: &str| row.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    Some(InventoryEntry {
-        address: Address::parse(&text("address")?)?,
-        id: text("cloudflare_id")?,
-        name: text("name")?,
-        protect: row.get("protect").and_then(|v| v.as_i64()).unwrap_or(0) != 0,
-    })
+    read_entries(client, database, Environments::AllBut(environment)).await
 }
 
 /// Opens the ledger for writing: creates the database on first use and
-/// brings its schema up to date. Returns its id.
+/// brings its schema up to date. Returns its id. One request for the
+/// schema and its version; one more to migrate an older ledger.
 pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
     let existing = find(&client.list_d1_databases().await?, name);
     let database = match existing {
@@ -143,170 +244,180 @@ pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
             Err(error) => find(&client.list_d1_databases().await?, name).ok_or(error)?,
         },
     };
-    client.d1_query(&database, locks::SCHEMA).await?;
-    client.d1_query(&database, journal::SCHEMA).await?;
+    let mut statements = vec![
+        Statement::new(SCHEMA),
+        Statement::new(locks::SCHEMA),
+        Statement::new(journal::SCHEMA),
+    ];
+    statements.extend(secrets::schema());
+    statements.push(Statement::new(
+        "SELECT value FROM flareops_meta WHERE key = 'schema_version'",
+    ));
     // Tables `IF NOT EXISTS` and `INSERT OR IGNORE` of the salt: safe to repeat.
-    let version = client
-        .d1_query_idempotent(
-            &database,
-            &format!(
-                "{SCHEMA}\n{}\nSELECT value FROM flareops_meta WHERE key = 'schema_version';",
-                secrets::schema()
-            ),
-        )
-        .await?
-        .into_iter()
-        .flat_map(|r| r.results)
-        .find_map(|row| {
-            row.get("value")
-                .and_then(|v| v.as_str())
-                .and_then(|v| v.parse::<i64>().ok())
-        });
+    let results = client.d1_run_idempotent(&database, &statements).await?;
+    #[derive(Deserialize)]
+    struct Meta {
+        value: String,
+    }
+    let version = match results.last() {
+        Some(result) => result.rows::<Meta>()?.into_iter().next(),
+        None => None,
+    };
+    let version = match version {
+        Some(meta) => Some(
+            meta.value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| LedgerError::BadVersion { found: meta.value })?,
+        ),
+        None => None,
+    };
     match version {
-        Some(found) if found > SCHEMA_VERSION => return Err(LedgerError::TooNew { found }),
-        Some(found) if found == SCHEMA_VERSION => {}
+        Some(found) if found > SCHEMA_VERSION => Err(LedgerError::TooNew { found }),
+        Some(SCHEMA_VERSION) => Ok(database),
+        // Version 1, or a new ledger (nothing to copy then).
         _ => {
-            client
-                .d1_query_idempotent(
-                    &database,
-                    &format!(
-                        "INSERT INTO flareops_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
-                    ),
+            let mut migration: Vec<Statement> = MIGRATE_TO_2
+                .iter()
+                .map(|sql| Statement::new(*sql))
+                .collect();
+            migration.push(
+                Statement::new(
+                    "INSERT INTO flareops_meta (key, value) VALUES ('schema_version', ?1)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 )
-                .await?;
+                .bind(SCHEMA_VERSION.to_string()),
+            );
+            client.d1_run_idempotent(&database, &migration).await?;
+            Ok(database)
         }
     }
-    Ok(database)
 }
 
-/// Replaces the inventory of `environment` with what the account holds
-/// for the declared addresses now (one transaction).
+/// The requests that write `entries` as generation `generation` of
+/// `environment`: the rows in multi-row upserts, then, at the end of the
+/// last request, the switch (only when every row is there; it answers the
+/// generation when it switched) and the clean-up of the other generations.
+/// Every request but the last may be sent in any order; the last goes
+/// after them.
+fn inventory_write(
+    environment: &str,
+    generation: &str,
+    entries: &[InventoryEntry],
+    limits: &D1Limits,
+) -> Result<Vec<Vec<Statement>>, D1LimitError> {
+    // One row per address (the last entry wins), so the count is exact.
+    let unique: BTreeMap<String, &InventoryEntry> = entries
+        .iter()
+        .map(|entry| (entry.address.to_string(), entry))
+        .collect();
+    let shared = [D1Value::from(environment), D1Value::from(generation)];
+    let row = |p: &[String]| format!("(?1, ?2, {}, {}, {}, {})", p[0], p[1], p[2], p[3]);
+    let template = RowTemplate {
+        head: "INSERT INTO inventory_entries (environment, generation, address, cloudflare_id, name, protect) VALUES ",
+        tail: " ON CONFLICT (environment, generation, address) DO UPDATE SET cloudflare_id = excluded.cloudflare_id, name = excluded.name, protect = excluded.protect",
+        shared: &shared,
+        row: &row,
+    };
+    let rows = unique
+        .iter()
+        .map(|(address, entry)| {
+            vec![
+                D1Value::from(address.as_str()),
+                D1Value::from(entry.id.as_str()),
+                D1Value::from(entry.name.as_str()),
+                D1Value::from(entry.protect),
+            ]
+        })
+        .collect();
+    let count = i64::try_from(unique.len()).unwrap_or(i64::MAX);
+    let switch = Statement::new(
+        "INSERT INTO inventory_generations (environment, generation, recorded_at)
+SELECT ?1, ?2, CURRENT_TIMESTAMP
+WHERE (SELECT count(*) FROM inventory_entries WHERE environment = ?1 AND generation = ?2) = ?3
+ON CONFLICT (environment) DO UPDATE SET generation = excluded.generation, recorded_at = excluded.recorded_at
+RETURNING generation",
+    )
+    .bind(environment)
+    .bind(generation)
+    .bind(count);
+    let clean_up = Statement::new(
+        "DELETE FROM inventory_entries WHERE environment = ?1
+AND generation NOT IN (SELECT generation FROM inventory_generations WHERE environment = ?1)",
+    )
+    .bind(environment);
+    let mut requests = group_requests(row_statements(&template, rows, limits)?, limits);
+    // The switch and the clean-up end the last request, after every row
+    // (in a request of their own when the last is full).
+    let finish = vec![switch, clean_up];
+    match requests.pop() {
+        Some(mut last) => {
+            let rows_in_last = last.len();
+            last.extend(finish);
+            if group_requests(last.clone(), limits).len() == 1 {
+                requests.push(last);
+            } else {
+                let finish = last.split_off(rows_in_last);
+                requests.push(last);
+                requests.push(finish);
+            }
+        }
+        None => requests.push(finish),
+    }
+    Ok(requests)
+}
+
+/// Replaces the inventory of `environment` with `entries`, as a new
+/// generation (see the module doc): under D1's limits at any size, the old
+/// inventory in force until the new one is complete. Requests: the rows'
+/// bytes over the request budget, rounded up (at least one).
 pub async fn record_inventory(
     client: &Client,
     database: &str,
     environment: &str,
     entries: &[InventoryEntry],
 ) -> Result<(), LedgerError> {
-    let mut sql = format!(
-        "DELETE FROM inventory WHERE environment = {};\n",
-        literal(environment)
-    );
-    for entry in entries {
-        sql.push_str(&format!(
-            "INSERT INTO inventory (environment, address, cloudflare_id, name, protect) VALUES ({}, {}, {}, {}, {});\n",
-            literal(environment),
-            literal(&entry.address.to_string()),
-            literal(&entry.id),
-            literal(&entry.name),
-            i64::from(entry.protect)
-        ));
-    }
-    // One transaction that replaces the whole inventory: safe to repeat.
-    client.d1_query_idempotent(database, &sql).await?;
-    Ok(())
+    record_inventory_with(
+        client,
+        database,
+        environment,
+        entries,
+        &D1Limits::CLOUDFLARE,
+    )
+    .await
 }
 
-/// What the account holds for the addresses `desired` declares, found by
-/// name (after an apply, names match git), plus the entries `keep` still
-/// lists that were not deleted (an apply without `--allow-delete` leaves
-/// them managed).
-pub async fn current_inventory(
-    client: &Client,
-    desired: &DesiredState,
-    keep: &[InventoryEntry],
-) -> Result<Vec<InventoryEntry>, ClientError> {
-    use crate::model::ResourceKind;
-    let (kv, d1, scripts) = futures::try_join!(
-        client.list_kv_namespaces(),
-        client.list_d1_databases(),
-        client.list_worker_scripts()
-    )?;
-    let mut r2 = BTreeMap::new();
-    for jurisdiction in desired.r2_jurisdictions() {
-        let buckets = client
-            .list_r2_buckets(jurisdiction.map(Jurisdiction::as_str))
-            .await?;
-        r2.insert(jurisdiction, buckets);
-    }
-    let mut entries = Vec::new();
-    for (key, declared) in &desired.kv_namespaces {
-        if let Some(ns) = kv.iter().find(|ns| ns.title == declared.spec.title) {
-            entries.push(InventoryEntry {
-                address: Address::new(ResourceKind::KvNamespaces, key.clone()),
-                id: ns.id.clone(),
-                name: ns.title.clone(),
-                protect: declared.protect,
-            });
-        }
-    }
-    for (key, declared) in &desired.d1_databases {
-        if let Some(db) = d1.iter().find(|db| db.name == declared.spec.name) {
-            entries.push(InventoryEntry {
-                address: Address::new(ResourceKind::D1Databases, key.clone()),
-                id: db.uuid.clone(),
-                name: db.name.clone(),
-                protect: declared.protect,
-            });
-        }
-    }
-    for (key, declared) in &desired.r2_buckets {
-        let jurisdiction = declared.spec.jurisdiction;
-        let exists = r2
-            .get(&jurisdiction)
-            .is_some_and(|buckets| buckets.iter().any(|b| b.name == declared.spec.name));
-        if exists {
-            entries.push(InventoryEntry {
-                address: Address::new(ResourceKind::R2Buckets, key.clone()),
-                id: InventoryEntry::r2_id(&declared.spec.name, jurisdiction),
-                name: declared.spec.name.clone(),
-                protect: declared.protect,
-            });
-        }
-    }
-    for (key, declared) in &desired.workers {
-        if scripts.iter().any(|s| s.id == declared.spec.name) {
-            entries.push(InventoryEntry {
-                address: Address::new(ResourceKind::Workers, key.clone()),
-                id: declared.spec.name.clone(),
-                name: declared.spec.name.clone(),
-                protect: declared.protect,
-            });
-        }
-    }
-    // Undeclared entries whose resource still exists stay managed.
-    let r2_ids: Vec<String> = r2
-        .iter()
-        .flat_map(|(j, buckets)| buckets.iter().map(|b| InventoryEntry::r2_id(&b.name, *j)))
-        .collect();
-    for entry in keep {
-        if entries.iter().any(|e| e.address == entry.address) {
-            continue;
-        }
-        let exists = match entry.address.kind {
-            ResourceKind::KvNamespaces => kv.iter().any(|ns| ns.id == entry.id),
-            ResourceKind::D1Databases => d1.iter().any(|db| db.uuid == entry.id),
-            ResourceKind::R2Buckets => r2_ids.contains(&entry.id),
-            ResourceKind::Workers => scripts.iter().any(|s| s.id == entry.id),
-        };
-        if exists {
-            entries.push(entry.clone());
-        }
-    }
-    entries.sort();
-    Ok(entries)
-}
-
-/// Records what flareops manages in `desired.environment` after an apply:
-/// the declared addresses that exist, plus recorded ones that still exist.
-/// Idempotent, so a failed or interrupted run is repaired by the next one.
-/// `database` is the ledger, already opened (by the apply lock).
-pub async fn sync(
+async fn record_inventory_with(
     client: &Client,
     database: &str,
-    desired: &DesiredState,
+    environment: &str,
+    entries: &[InventoryEntry],
+    limits: &D1Limits,
 ) -> Result<(), LedgerError> {
-    let keep = read_inventory(client, database, &desired.environment).await?;
-    let entries = current_inventory(client, desired, &keep).await?;
-    record_inventory(client, database, &desired.environment, &entries).await?;
+    let generation = uuid::Uuid::new_v4().simple().to_string();
+    let mut requests = inventory_write(environment, &generation, entries, limits)?;
+    let Some(last) = requests.pop() else {
+        return Ok(());
+    };
+    // Upserts of this generation's rows: safe to repeat, in any order.
+    futures::future::try_join_all(
+        requests
+            .iter()
+            .map(|request| client.d1_run_idempotent(database, request)),
+    )
+    .await?;
+    // The rows left, the switch and the clean-up. The switch is the
+    // next-to-last statement.
+    let results = client.d1_run_idempotent(database, &last).await?;
+    let switched = results
+        .len()
+        .checked_sub(2)
+        .and_then(|index| results.get(index))
+        .is_some_and(|result| !result.results.is_empty());
+    if !switched {
+        return Err(LedgerError::InventoryIncomplete {
+            environment: environment.to_string(),
+        });
+    }
     Ok(())
 }

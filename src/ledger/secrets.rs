@@ -4,23 +4,32 @@
 
 use std::collections::BTreeMap;
 
-use super::{LedgerError, literal};
-use crate::cloudflare::Client;
+use serde::Deserialize;
+
+use super::{Environments, LedgerError};
+use crate::cloudflare::{
+    Client, D1Limits, D1Value, QueryResult, RowTemplate, Statement, group_requests, row_statements,
+};
 use crate::model::{DesiredState, InventoryEntry, RecordedMigration, SecretFingerprints};
 
 /// The table, and the ledger's salt (created once, never replaced).
-pub(super) fn schema() -> String {
+pub(super) fn schema() -> Vec<Statement> {
     let salt = hex::encode(rand::random::<[u8; 32]>());
-    format!(
-        "CREATE TABLE IF NOT EXISTS secret_fingerprints (
+    vec![
+        Statement::new(
+            "CREATE TABLE IF NOT EXISTS secret_fingerprints (
   environment TEXT NOT NULL,
   worker TEXT NOT NULL,
   name TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   PRIMARY KEY (environment, worker, name)
-);
-INSERT OR IGNORE INTO flareops_meta (key, value) VALUES ('secret_salt', '{salt}');"
-    )
+)",
+        ),
+        Statement::new(
+            "INSERT OR IGNORE INTO flareops_meta (key, value) VALUES ('secret_salt', ?1)",
+        )
+        .bind(salt),
+    ]
 }
 
 /// What a plan reads from the ledger.
@@ -34,61 +43,82 @@ pub struct PlanReads {
     pub migration_hashes: BTreeMap<(String, String), RecordedMigration>,
 }
 
-/// What a plan reads from the ledger, in one read-only request.
+#[derive(Deserialize)]
+struct MigrationRow {
+    database_name: String,
+    name: String,
+    sha256: String,
+    bookmark_before: Option<String>,
+}
+
+/// What a plan reads from the ledger, in one read-only request (two on a
+/// ledger of schema version 1, not yet migrated by an apply).
 pub async fn read_for_plan(
     client: &Client,
     database: &str,
     environment: &str,
 ) -> Result<PlanReads, LedgerError> {
-    let sql = format!(
-        "{}\n{}\nSELECT database_name, name, sha256, bookmark_before FROM migrations WHERE environment = {};",
-        super::inventory_query(environment),
-        fingerprints_query(environment),
-        literal(environment)
-    );
-    let results = match client.d1_query(database, &sql).await {
-        Ok(results) => results,
-        Err(error) if error.to_string().contains("no such table") => {
-            return Ok(PlanReads::default());
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let inventory = results
-        .first()
-        .map(|r| r.results.iter().filter_map(super::inventory_row).collect())
-        .unwrap_or_default();
-    let fingerprints = parse_fingerprints(results.get(1..3).unwrap_or_default());
-    let text = |row: &serde_json::Map<String, serde_json::Value>, key: &str| {
-        row.get(key).and_then(|v| v.as_str()).map(str::to_string)
-    };
-    let migration_hashes = results
-        .get(3)
-        .map(|r| {
-            r.results
-                .iter()
-                .filter_map(|row| {
-                    Some((
-                        (text(row, "database_name")?, text(row, "name")?),
+    for version_1 in [false, true] {
+        let mut statements = vec![super::inventory_query(
+            Environments::Only(environment),
+            version_1,
+        )];
+        statements.extend(fingerprints_queries(environment));
+        statements.push(
+            Statement::new(
+                "SELECT database_name, name, sha256, bookmark_before FROM migrations WHERE environment = ?1",
+            )
+            .bind(environment),
+        );
+        let results = match client.d1_run(database, &statements).await {
+            Ok(results) => results,
+            Err(error) if error.is_no_such_table() => continue,
+            Err(error) => return Err(error.into()),
+        };
+        let inventory = super::entries(results.first())?;
+        let fingerprints = parse_fingerprints(results.get(1..3).unwrap_or_default())?;
+        let migration_hashes = match results.get(3) {
+            Some(result) => result
+                .rows::<MigrationRow>()?
+                .into_iter()
+                .map(|row| {
+                    (
+                        (row.database_name, row.name),
                         RecordedMigration {
-                            sha256: text(row, "sha256")?,
-                            bookmark_before: text(row, "bookmark_before"),
+                            sha256: row.sha256,
+                            bookmark_before: row.bookmark_before,
                         },
-                    ))
+                    )
                 })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(PlanReads {
-        inventory,
-        fingerprints,
-        migration_hashes,
-    })
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        return Ok(PlanReads {
+            inventory,
+            fingerprints,
+            migration_hashes,
+        });
+    }
+    Ok(PlanReads::default())
+}
+
+/// Sends `statements` (safe to repeat) in as few requests as D1's limits
+/// allow, in order: deletes before the upserts that may re-create a row.
+async fn write_in_order(
+    client: &Client,
+    database: &str,
+    statements: Vec<Statement>,
+) -> Result<(), LedgerError> {
+    for request in group_requests(statements, &D1Limits::CLOUDFLARE) {
+        client.d1_run_idempotent(database, &request).await?;
+    }
+    Ok(())
 }
 
 /// Forgets the migration files a restored bookmark undid, as (database
 /// key, file name), then records the SHA-256 of the files this apply ran
 /// and the bookmark taken before each, as (database key, file name,
-/// bookmark).
+/// bookmark). Multi-row statements under D1's limits, usually one request.
 pub async fn record_migration_hashes(
     client: &Client,
     database: &str,
@@ -96,46 +126,75 @@ pub async fn record_migration_hashes(
     applied: &[(String, String, String)],
     undone: &[(String, String)],
 ) -> Result<(), LedgerError> {
-    let environment = literal(&desired.environment);
-    let mut sql = String::new();
-    for (key, file) in undone {
-        let Some(db) = desired.d1_databases.get(key) else {
-            continue;
-        };
-        sql.push_str(&format!(
-            "DELETE FROM migrations WHERE environment = {environment} AND database_name = {} AND name = {};\n",
-            literal(&db.spec.name),
-            literal(file)
-        ));
-    }
-    for (key, file, bookmark) in applied {
-        let Some(db) = desired.d1_databases.get(key) else {
-            continue;
-        };
-        let Some(migration) = db.spec.migrations.iter().find(|m| &m.name == file) else {
-            continue;
-        };
-        sql.push_str(&format!(
-            "INSERT INTO migrations (environment, database_name, name, sha256, bookmark_before) VALUES ({environment}, {}, {}, {}, {}) ON CONFLICT(environment, database_name, name) DO UPDATE SET sha256 = excluded.sha256, bookmark_before = excluded.bookmark_before, applied_at = CURRENT_TIMESTAMP;\n",
-            literal(&db.spec.name),
-            literal(file),
-            literal(&migration.sha256),
-            literal(bookmark)
-        ));
-    }
-    if !sql.is_empty() {
-        // Deletes and upserts by key: safe to repeat.
-        client.d1_query_idempotent(database, &sql).await?;
-    }
-    Ok(())
+    let statements = migration_hash_statements(desired, applied, undone, &D1Limits::CLOUDFLARE)?;
+    // Deletes and upserts by key: safe to repeat.
+    write_in_order(client, database, statements).await
 }
 
-fn fingerprints_query(environment: &str) -> String {
-    format!(
-        "SELECT value FROM flareops_meta WHERE key = 'secret_salt';
-SELECT worker, name, fingerprint FROM secret_fingerprints WHERE environment = {};",
-        literal(environment)
-    )
+fn migration_hash_statements(
+    desired: &DesiredState,
+    applied: &[(String, String, String)],
+    undone: &[(String, String)],
+    limits: &D1Limits,
+) -> Result<Vec<Statement>, LedgerError> {
+    let shared = [D1Value::from(desired.environment.as_str())];
+    let forgotten = undone
+        .iter()
+        .filter_map(|(key, file)| {
+            let db = desired.d1_databases.get(key)?;
+            Some(vec![
+                D1Value::from(db.spec.name.as_str()),
+                D1Value::from(file.as_str()),
+            ])
+        })
+        .collect();
+    let pair = |p: &[String]| format!("({}, {})", p[0], p[1]);
+    let mut statements = row_statements(
+        &RowTemplate {
+            head: "DELETE FROM migrations WHERE environment = ?1 AND (database_name, name) IN (VALUES ",
+            tail: ")",
+            shared: &shared,
+            row: &pair,
+        },
+        forgotten,
+        limits,
+    )?;
+    let recorded = applied
+        .iter()
+        .filter_map(|(key, file, bookmark)| {
+            let db = desired.d1_databases.get(key)?;
+            let migration = db.spec.migrations.iter().find(|m| &m.name == file)?;
+            Some(vec![
+                D1Value::from(db.spec.name.as_str()),
+                D1Value::from(file.as_str()),
+                D1Value::from(migration.sha256.as_str()),
+                D1Value::from(bookmark.as_str()),
+            ])
+        })
+        .collect();
+    let row = |p: &[String]| format!("(?1, {}, {}, {}, {})", p[0], p[1], p[2], p[3]);
+    statements.extend(row_statements(
+        &RowTemplate {
+            head: "INSERT INTO migrations (environment, database_name, name, sha256, bookmark_before) VALUES ",
+            tail: " ON CONFLICT(environment, database_name, name) DO UPDATE SET sha256 = excluded.sha256, bookmark_before = excluded.bookmark_before, applied_at = CURRENT_TIMESTAMP",
+            shared: &shared,
+            row: &row,
+        },
+        recorded,
+        limits,
+    )?);
+    Ok(statements)
+}
+
+/// The salt, then the fingerprints of `environment`.
+fn fingerprints_queries(environment: &str) -> [Statement; 2] {
+    [
+        Statement::new("SELECT value FROM flareops_meta WHERE key = 'secret_salt'"),
+        Statement::new(
+            "SELECT worker, name, fingerprint FROM secret_fingerprints WHERE environment = ?1",
+        )
+        .bind(environment),
+    ]
 }
 
 /// Reads the salt and the fingerprints of `environment` (read-only).
@@ -145,35 +204,41 @@ async fn read_secret_fingerprints(
     environment: &str,
 ) -> Result<Option<SecretFingerprints>, LedgerError> {
     let results = client
-        .d1_query(database, &fingerprints_query(environment))
+        .d1_run(database, &fingerprints_queries(environment))
         .await?;
-    Ok(parse_fingerprints(&results))
+    parse_fingerprints(&results)
 }
 
 /// The salt row, then the fingerprint rows.
-fn parse_fingerprints(results: &[crate::cloudflare::QueryResult]) -> Option<SecretFingerprints> {
-    let text = |row: &serde_json::Map<String, serde_json::Value>, key: &str| {
-        row.get(key).and_then(|v| v.as_str()).map(str::to_string)
+fn parse_fingerprints(results: &[QueryResult]) -> Result<Option<SecretFingerprints>, LedgerError> {
+    #[derive(Deserialize)]
+    struct Salt {
+        value: String,
+    }
+    #[derive(Deserialize)]
+    struct Fingerprint {
+        worker: String,
+        name: String,
+        fingerprint: String,
+    }
+    let Some(salt) = results.first() else {
+        return Ok(None);
     };
-    let salt = results
-        .first()
-        .and_then(|r| r.results.first())
-        .and_then(|row| text(row, "value"))?;
+    let Some(salt) = salt.rows::<Salt>()?.into_iter().next() else {
+        return Ok(None);
+    };
     let mut values = BTreeMap::new();
-    for row in results.iter().skip(1).flat_map(|r| &r.results) {
-        if let (Some(worker), Some(name), Some(fingerprint)) = (
-            text(row, "worker"),
-            text(row, "name"),
-            text(row, "fingerprint"),
-        ) {
-            values.insert((worker, name), fingerprint);
+    for result in results.iter().skip(1) {
+        for row in result.rows::<Fingerprint>()? {
+            values.insert((row.worker, row.name), row.fingerprint);
         }
     }
-    Some(SecretFingerprints::new(salt, values))
+    Ok(Some(SecretFingerprints::new(salt.value, values)))
 }
 
 /// Records the fingerprints of the secret values an apply sent, as
-/// (worker key, secret name), and forgets the deleted ones.
+/// (worker key, secret name), and forgets the deleted ones, as (script
+/// name, secret name). Multi-row statements under D1's limits.
 pub async fn record_secret_fingerprints(
     client: &Client,
     database: &str,
@@ -188,31 +253,46 @@ pub async fn record_secret_fingerprints(
     else {
         return Ok(());
     };
-    let environment = literal(&desired.environment);
-    let mut sql = String::new();
-    for (script, name) in deleted {
-        sql.push_str(&format!(
-            "DELETE FROM secret_fingerprints WHERE environment = {environment} AND worker = {} AND name = {};\n",
-            literal(script),
-            literal(name)
-        ));
-    }
-    for (key, name) in sent {
-        let Some(worker) = desired.workers.get(key) else {
-            continue;
-        };
-        let Some(secret) = worker.spec.secrets.get(name) else {
-            continue;
-        };
-        let script = &worker.spec.name;
-        sql.push_str(&format!(
-            "INSERT INTO secret_fingerprints (environment, worker, name, fingerprint) VALUES ({environment}, {}, {}, {}) ON CONFLICT(environment, worker, name) DO UPDATE SET fingerprint = excluded.fingerprint;\n",
-            literal(script),
-            literal(name),
-            literal(&salted.of(script, name, &secret.value))
-        ));
-    }
+    let shared = [D1Value::from(desired.environment.as_str())];
+    let forgotten = deleted
+        .iter()
+        .map(|(script, name)| vec![D1Value::from(script.as_str()), D1Value::from(name.as_str())])
+        .collect();
+    let pair = |p: &[String]| format!("({}, {})", p[0], p[1]);
+    let mut statements = row_statements(
+        &RowTemplate {
+            head: "DELETE FROM secret_fingerprints WHERE environment = ?1 AND (worker, name) IN (VALUES ",
+            tail: ")",
+            shared: &shared,
+            row: &pair,
+        },
+        forgotten,
+        &D1Limits::CLOUDFLARE,
+    )?;
+    let recorded = sent
+        .iter()
+        .filter_map(|(key, name)| {
+            let worker = desired.workers.get(key)?;
+            let secret = worker.spec.secrets.get(name)?;
+            let script = &worker.spec.name;
+            Some(vec![
+                D1Value::from(script.as_str()),
+                D1Value::from(name.as_str()),
+                D1Value::from(salted.of(script, name, &secret.value)),
+            ])
+        })
+        .collect();
+    let row = |p: &[String]| format!("(?1, {}, {}, {})", p[0], p[1], p[2]);
+    statements.extend(row_statements(
+        &RowTemplate {
+            head: "INSERT INTO secret_fingerprints (environment, worker, name, fingerprint) VALUES ",
+            tail: " ON CONFLICT(environment, worker, name) DO UPDATE SET fingerprint = excluded.fingerprint",
+            shared: &shared,
+            row: &row,
+        },
+        recorded,
+        &D1Limits::CLOUDFLARE,
+    )?);
     // Deletes and upserts by key: safe to repeat.
-    client.d1_query_idempotent(database, &sql).await?;
-    Ok(())
+    write_in_order(client, database, statements).await
 }

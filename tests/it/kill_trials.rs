@@ -193,7 +193,7 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
         );
         let inventory = query(
             &ledger,
-            "SELECT address FROM inventory WHERE environment = 'staging'",
+            "SELECT e.address FROM inventory_entries e JOIN inventory_generations g ON g.environment = e.environment AND g.generation = e.generation WHERE e.environment = 'staging'",
         );
         assert_eq!(
             names(&inventory, "address"),

@@ -108,7 +108,7 @@ fn two_thousand_resources_apply_record_and_plan_empty() {
         "POST",
         &emulator.account_path(&format!("/d1/database/{uuid}/query")),
         Some(serde_json::json!({
-            "sql": "SELECT count(*) AS n FROM inventory WHERE environment = ?",
+            "sql": "SELECT count(*) AS n FROM inventory_entries e JOIN inventory_generations g ON g.environment = e.environment AND g.generation = e.generation WHERE e.environment = ?",
             "params": ["staging"]
         })),
         &[],
