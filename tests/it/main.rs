@@ -15,6 +15,7 @@ mod manifest_errors;
 mod python_sdk;
 mod revert;
 mod saved_plans;
+mod seed_workflow;
 mod support;
 mod workers;
 mod wrangler;
