@@ -101,7 +101,7 @@ async fn list_memberships(
     let membership = json!({
         "id": derived_id(&state, "membership"),
         "status": "accepted",
-        "account": { "id": state.account_id, "name": ACCOUNT_NAME },
+        "account": account(&state),
         "roles": ["Super Administrator - All Privileges"],
         "permissions": {},
     });

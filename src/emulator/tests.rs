@@ -1581,3 +1581,49 @@ async fn d1_import_and_export_round_trip() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     h.emulator.shutdown().await;
 }
+
+/// Every page-paginated list answers a page past its last with an empty result and its
+/// `result_info` (the Python SDK's page paginators stop there); every cursor list ends with an
+/// empty cursor.
+#[tokio::test]
+async fn a_page_past_the_last_is_empty_with_result_info() {
+    let h = harness().await;
+    h.create_namespace("edge").await;
+    h.ok(
+        Method::POST,
+        &h.account("/d1/database"),
+        Some(json!({"name": "edge"})),
+    )
+    .await;
+    let page_lists = [
+        String::from("/accounts"),
+        String::from("/memberships"),
+        String::from("/zones"),
+        h.account("/storage/kv/namespaces"),
+        h.account("/d1/database"),
+        h.account("/workers/durable_objects/namespaces"),
+    ];
+    for path in &page_lists {
+        for query in ["?page=7", "?page=7&per_page=10"] {
+            let (status, answer) = h.get(&format!("{path}{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{path}{query}: {answer}");
+            assert_eq!(answer["result"], json!([]), "{path}{query}: {answer}");
+            let info = &answer["result_info"];
+            assert_eq!(info["page"], json!(7), "{path}{query}: {answer}");
+            assert_eq!(info["count"], json!(0), "{path}{query}: {answer}");
+            assert!(info["total_count"].is_u64(), "{path}{query}: {answer}");
+        }
+    }
+    let (_, buckets) = h.get(&h.account("/r2/buckets")).await;
+    assert_eq!(buckets["result"], json!({"buckets": []}), "{buckets}");
+    assert_eq!(buckets["result_info"]["cursor"], json!(""), "{buckets}");
+    let (_, keys) = h
+        .get(&h.account(&format!(
+            "/storage/kv/namespaces/{}/keys",
+            h.create_namespace("edge-keys").await
+        )))
+        .await;
+    assert_eq!(keys["result"], json!([]));
+    assert_eq!(keys["result_info"]["cursor"], json!(""), "{keys}");
+    h.emulator.shutdown().await;
+}

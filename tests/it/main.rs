@@ -16,6 +16,7 @@ mod python_sdk;
 mod revert;
 mod saved_plans;
 mod scale;
+mod seed_workflow;
 mod support;
 mod workers;
 mod wrangler;

@@ -83,8 +83,11 @@ def main() -> None:
     # Accounts and zones.
     accounts = walk(client.accounts.list(), "accounts.list")
     assert [account.id for account in accounts] == [ACCOUNT], accounts
+    memberships = walk(client.memberships.list(), "memberships.list")
+    assert [membership.account.id for membership in memberships] == [ACCOUNT], memberships
     zones = walk(client.zones.list(), "zones.list")
     assert [zone.id for zone in zones] == [ZONE], zones
+    assert [zone.id for zone in walk(client.zones.list(per_page=5), "zones by 5")] == [ZONE]
     check_required(client.zones.get(zone_id=ZONE), "zones.get")
 
     # KV: 12 namespaces, listed with the default page size and in pages of 5.
@@ -230,8 +233,15 @@ def main() -> None:
             "main_module": "index.js",
             "compatibility_date": "2025-01-01",
             "bindings": [{"type": "plain_text", "name": "GREETING", "text": "hello"}],
+            "migrations": {"new_tag": "v1", "new_sqlite_classes": ["Counter"]},
         },
-        files=[("index.js", b"export default { fetch() { return new Response('hi') } }", "application/javascript+module")],
+        files=[
+            (
+                "index.js",
+                b"export class Counter {}\nexport default { fetch() { return new Response('hi') } }",
+                "application/javascript+module",
+            )
+        ],
     )
     check_required(script, "workers.scripts.update")
     client.workers.scripts.secrets.update(
@@ -296,10 +306,13 @@ def main() -> None:
     check_required(domain, "domains.update")
     domains = walk(client.workers.domains.list(account_id=ACCOUNT), "domains.list")
     assert [domain.hostname for domain in domains] == ["app.example.com"], domains
-    walk(
+    namespaces = walk(
         client.durable_objects.namespaces.list(account_id=ACCOUNT),
         "durable_objects.namespaces.list",
     )
+    assert [namespace.class_ for namespace in namespaces] == ["Counter"], namespaces
+    first = client.durable_objects.namespaces.list(account_id=ACCOUNT, per_page=1)
+    assert pages(first, "durable object namespaces") == 2
     summary["worker_versions"] = len(versions)
 
     # Errors come back as the SDK's typed exceptions.

@@ -75,7 +75,7 @@ impl Run {
         self
     }
 
-    fn failure(self) -> Run {
+    pub(crate) fn failure(self) -> Run {
         assert!(
             !self.status.success(),
             "wrangler {} should have failed\n--- stdout\n{}\n--- stderr\n{}",
@@ -91,7 +91,7 @@ impl Run {
     }
 
     /// stdout parsed as JSON (for `--json` commands and the list commands that print JSON).
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let text = self.stdout.trim();
         serde_json::from_str(text).unwrap_or_else(|error| {
             panic!(
@@ -121,7 +121,16 @@ impl<'a> Wrangler<'a> {
     }
 
     pub(crate) fn write(&self, name: &str, content: &str) {
-        std::fs::write(self.work.path().join(name), content).expect("write wrangler input file");
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create wrangler input dir");
+        }
+        std::fs::write(path, content).expect("write wrangler input file");
+    }
+
+    /// A path in wrangler's working directory.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Run {
@@ -129,7 +138,7 @@ impl<'a> Wrangler<'a> {
     }
 
     /// Runs wrangler with `input` as its standard input (a file, so not a TTY).
-    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+    pub(crate) fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
         self.run_with_input(args, Some(input))
     }
 
@@ -208,7 +217,23 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn endpoint_count(stats: &Value, key: &str) -> u64 {
+/// `method /__emulator/clock` with `body`: pins (`PUT {"now"}`) or moves (`POST
+/// {"advance_ms"}`) the emulator's clock; answers `{"now", "manual"}`.
+pub(crate) fn emulator_clock(emulator: &TestEmulator, method: &str, body: Option<Value>) -> Value {
+    let origin = emulator.base_url.trim_end_matches("/client/v4");
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = reqwest::blocking::Client::new()
+        .request(method, format!("{origin}/__emulator/clock"))
+        .bearer_auth(&emulator.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("/__emulator/clock");
+    assert_eq!(response.status(), 200, "/__emulator/clock");
+    response.json().expect("clock report")
+}
+
+pub(crate) fn endpoint_count(stats: &Value, key: &str) -> u64 {
     stats["endpoints"][key].as_u64().unwrap_or(0)
 }
 
@@ -1167,6 +1192,12 @@ fn wrangler_d1_migrations_and_time_travel_work_against_the_emulator() {
         return;
     };
     let emulator = TestEmulator::start();
+    // The emulator's clock stands still from here on (at the machine's time, as Time Travel
+    // refuses bookmarks older than 30 days); the test moves it.
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format now");
+    emulator_clock(&emulator, "PUT", Some(json!({ "now": now })));
     let wrangler = Wrangler::new(bin, &emulator);
     let created = emulator.send(
         "POST",
@@ -1305,14 +1336,10 @@ migrations_dir = "migrations"
         "the row is gone"
     );
 
-    // A timestamp after the restore maps to the restored state, through wrangler's conversion.
-    std::thread::sleep(Duration::from_millis(1100));
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    let now = time::OffsetDateTime::now_utc()
-        .format(&format)
-        .expect("format now");
+    // A timestamp after the restore maps to the restored state, through wrangler's conversion:
+    // the emulator's clock moves on by more than a second instead of the test sleeping.
+    let moved = emulator_clock(&emulator, "POST", Some(json!({"advance_ms": 1100})));
+    let now = moved["now"].as_str().expect("clock now").to_owned();
     let current = wrangler
         .run(&["d1", "time-travel", "info", "migrated-db", "--json"])
         .success()
@@ -1493,4 +1520,410 @@ fn flareops_and_wrangler_agree_on_applied_d1_migrations() {
         tables[0]["results"][0]["n"], 0,
         "the failed file was rolled back"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests: the four commands that failed against the emulator (issue: emulator
+// fidelity). Each runs the real wrangler and reads the account back.
+// ---------------------------------------------------------------------------------------------
+
+/// The `result` of a raw API call that must succeed.
+fn must(answer: Value, what: &str) -> Value {
+    assert_eq!(answer["success"], json!(true), "{what}: {answer}");
+    answer["result"].clone()
+}
+
+fn assert_every_route_served(emulator: &TestEmulator) {
+    let stats = emulator.stats();
+    for (endpoint, _) in stats["endpoints"].as_object().expect("endpoints") {
+        assert!(
+            !endpoint.ends_with("(no route)"),
+            "wrangler called a route the emulator does not serve: {stats}"
+        );
+    }
+}
+
+/// `wrangler secret bulk` PATCHes the settings with every binding it keeps given by name and
+/// type only; the emulator answered 10021 ("must have a string text") for a plain_text var.
+#[test]
+fn wrangler_secret_bulk_keeps_the_bindings_a_worker_already_has() {
+    let Some(bin) =
+        wrangler_or_skip("wrangler_secret_bulk_keeps_the_bindings_a_worker_already_has")
+    else {
+        return;
+    };
+    let emulator = TestEmulator::start();
+    let wrangler = Wrangler::new(bin, &emulator);
+    wrangler.write(
+        "wrangler.toml",
+        "name = \"bulk-worker\"\nmain = \"index.js\"\ncompatibility_date = \"2025-01-01\"\n\n[vars]\nGREETING = \"hello\"\n",
+    );
+    wrangler.write(
+        "index.js",
+        "export default { async fetch(request, env) { return new Response(env.GREETING); } };\n",
+    );
+    wrangler.run(&["deploy"]).success();
+    wrangler
+        .run_with_stdin(&["secret", "put", "OLD_SECRET"], "old-value-9c1d\n")
+        .success();
+    wrangler.write(
+        "secrets.json",
+        &json!({"NEW_SECRET": "new-value-4b7e", "OLD_SECRET": "replaced-value-2f8a"}).to_string(),
+    );
+    let bulk = wrangler.run(&["secret", "bulk", "secrets.json"]).success();
+    assert!(
+        bulk.stdout.contains("2 secrets successfully uploaded"),
+        "{}",
+        bulk.output()
+    );
+    for value in ["old-value-9c1d", "new-value-4b7e", "replaced-value-2f8a"] {
+        assert!(
+            !bulk.output().contains(value),
+            "wrangler printed a secret value"
+        );
+    }
+    let settings = must(
+        emulator.get(&emulator.account_path("/workers/scripts/bulk-worker/settings")),
+        "settings",
+    );
+    assert_eq!(
+        settings["bindings"],
+        json!([
+            {"name": "GREETING", "type": "plain_text", "text": "hello"},
+            {"name": "NEW_SECRET", "type": "secret_text"},
+            {"name": "OLD_SECRET", "type": "secret_text"},
+        ]),
+        "the var kept its text, both secrets are set"
+    );
+    let listed = wrangler.run(&["secret", "list"]).success().json();
+    assert_eq!(
+        listed,
+        json!([
+            {"name": "NEW_SECRET", "type": "secret_text"},
+            {"name": "OLD_SECRET", "type": "secret_text"},
+        ])
+    );
+    let stats = emulator.stats();
+    assert_eq!(
+        endpoint_count(
+            &stats,
+            "PATCH /accounts/{account_id}/workers/scripts/{script_name}/settings"
+        ),
+        1,
+        "{stats}"
+    );
+    assert_every_route_served(&emulator);
+}
+
+/// The rows of `SELECT … ORDER BY id` through the raw API.
+fn d1_rows(emulator: &TestEmulator, database: &str, sql: &str) -> Value {
+    d1_query(emulator, database, sql)[0]["results"].clone()
+}
+
+/// `wrangler d1 execute DB --remote --file` goes through D1's import API (init, upload to the
+/// returned link, ingest, poll), and `wrangler d1 export --remote` through its export API; the
+/// emulator answered 7003 "No route for the URI" to both. The dump imports back to the same rows.
+#[test]
+fn wrangler_d1_execute_file_and_export_use_the_import_and_export_apis() {
+    let Some(bin) =
+        wrangler_or_skip("wrangler_d1_execute_file_and_export_use_the_import_and_export_apis")
+    else {
+        return;
+    };
+    let emulator = TestEmulator::start();
+    let wrangler = Wrangler::new(bin, &emulator);
+    let source = must(
+        emulator.send(
+            "POST",
+            &emulator.account_path("/d1/database"),
+            Some(json!({"name": "file-db"})),
+            &[],
+        ),
+        "create file-db",
+    )["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    wrangler.write(
+        "wrangler.toml",
+        &format!(
+            "name = \"files\"\ncompatibility_date = \"2025-01-01\"\n\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"file-db\"\ndatabase_id = \"{source}\"\n"
+        ),
+    );
+    wrangler.write(
+        "schema.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL, score REAL);\n\
+         CREATE INDEX users_by_score ON users (score);\n\
+         INSERT INTO users (email, score) VALUES ('ada@example.com', 1.5), ('o''brien@example.com', 2.0);\n",
+    );
+    let executed = wrangler
+        .run(&["d1", "execute", "DB", "--remote", "--file", "schema.sql"])
+        .success();
+    assert!(
+        executed.stdout.contains("Executed 3 queries"),
+        "{}",
+        executed.output()
+    );
+    let rows = d1_rows(
+        &emulator,
+        &source,
+        "SELECT id, email, score FROM users ORDER BY id",
+    );
+    assert_eq!(
+        rows,
+        json!([
+            {"id": 1, "email": "ada@example.com", "score": 1.5},
+            {"id": 2, "email": "o'brien@example.com", "score": 2.0},
+        ])
+    );
+
+    // A failing file says why and leaves nothing of itself behind.
+    wrangler.write(
+        "broken.sql",
+        "INSERT INTO users (email) VALUES ('eve@example.com');\nINSERT INTO nowhere VALUES (1);\n",
+    );
+    let failed = wrangler
+        .run(&["d1", "execute", "DB", "--remote", "--file", "broken.sql"])
+        .failure();
+    assert!(
+        failed.output().contains("no such table: nowhere"),
+        "{}",
+        failed.output()
+    );
+    assert_eq!(
+        d1_rows(&emulator, &source, "SELECT count(*) AS n FROM users"),
+        json!([{"n": 2}])
+    );
+
+    // Export, then import the dump into a new database: the same schema and rows.
+    let exported = wrangler
+        .run(&[
+            "d1",
+            "export",
+            "file-db",
+            "--remote",
+            "--output",
+            "dump.sql",
+            "--skip-confirmation",
+        ])
+        .success();
+    assert!(
+        exported
+            .stdout
+            .contains("Downloaded to dump.sql successfully"),
+        "{}",
+        exported.output()
+    );
+    let dump = std::fs::read_to_string(wrangler.path("dump.sql")).expect("dump.sql");
+    assert!(dump.contains("CREATE TABLE users"), "{dump}");
+    let copy = must(
+        emulator.send(
+            "POST",
+            &emulator.account_path("/d1/database"),
+            Some(json!({"name": "copy-db"})),
+            &[],
+        ),
+        "create copy-db",
+    )["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    wrangler
+        .run(&["d1", "execute", "copy-db", "--remote", "--file", "dump.sql"])
+        .success();
+    for sql in [
+        "SELECT id, email, score FROM users ORDER BY id",
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+    ] {
+        assert_eq!(
+            d1_rows(&emulator, &copy, sql),
+            d1_rows(&emulator, &source, sql),
+            "{sql}"
+        );
+    }
+    let stats = emulator.stats();
+    assert!(
+        endpoint_count(
+            &stats,
+            "POST /accounts/{account_id}/d1/database/{database_id}/import"
+        ) >= 6,
+        "init and ingest for each of three files: {stats}"
+    );
+    assert_eq!(
+        endpoint_count(
+            &stats,
+            "POST /accounts/{account_id}/d1/database/{database_id}/export"
+        ),
+        1,
+        "{stats}"
+    );
+    assert_every_route_served(&emulator);
+}
+
+/// R2 objects through the account API wrangler uses: `r2 object put` said "The specified bucket
+/// does not exist." for a bucket that existed, and `r2 object delete` printed "Delete complete."
+/// after a 404 (no route). Now objects are stored under the state directory, a delete really
+/// deletes, and a delete of a missing key succeeds as R2's deletes do (wrangler's output is the
+/// same, the emulator's answer is a 200).
+#[test]
+fn wrangler_r2_object_commands_store_and_delete_objects() {
+    let Some(bin) = wrangler_or_skip("wrangler_r2_object_commands_store_and_delete_objects") else {
+        return;
+    };
+    let emulator = TestEmulator::start();
+    let wrangler = Wrangler::new(bin, &emulator);
+    wrangler
+        .run(&["r2", "bucket", "create", "objects-bucket"])
+        .success();
+    wrangler.write("report.csv", "id,name\n1,ada\n");
+    wrangler
+        .run(&[
+            "r2",
+            "object",
+            "put",
+            "objects-bucket/reports/2025/report.csv",
+            "--file",
+            "report.csv",
+            "--content-type",
+            "text/csv",
+            "--cache-control",
+            "no-cache",
+            "--remote",
+        ])
+        .success();
+    let object_path = emulator.account_path("/r2/buckets/objects-bucket/objects");
+    let listed = must(emulator.get(&object_path), "list objects");
+    assert_eq!(
+        listed[0]["key"],
+        json!("reports/2025/report.csv"),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["size"], json!(14));
+    assert_eq!(
+        listed[0]["http_metadata"],
+        json!({"contentType": "text/csv", "cacheControl": "no-cache"})
+    );
+    let bodies = emulator.state_dir().join("r2").join("objects");
+    assert_eq!(
+        std::fs::read_dir(&bodies).expect("object bodies").count(),
+        1,
+        "the body is a file under the state directory"
+    );
+
+    wrangler
+        .run(&[
+            "r2",
+            "object",
+            "get",
+            "objects-bucket/reports/2025/report.csv",
+            "--file",
+            "downloaded.csv",
+            "--remote",
+        ])
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(wrangler.path("downloaded.csv")).expect("downloaded"),
+        "id,name\n1,ada\n"
+    );
+    let missing = wrangler
+        .run(&[
+            "r2",
+            "object",
+            "get",
+            "objects-bucket/absent.csv",
+            "--file",
+            "absent.csv",
+            "--remote",
+        ])
+        .failure();
+    assert!(
+        missing
+            .output()
+            .contains("The specified key does not exist."),
+        "{}",
+        missing.output()
+    );
+    let no_bucket = wrangler
+        .run(&[
+            "r2",
+            "object",
+            "put",
+            "no-such-bucket/x",
+            "--file",
+            "report.csv",
+            "--remote",
+        ])
+        .failure();
+    assert!(
+        no_bucket
+            .output()
+            .contains("The specified bucket does not exist."),
+        "{}",
+        no_bucket.output()
+    );
+
+    // A bucket that holds an object cannot be deleted.
+    let refused = wrangler
+        .run(&["r2", "bucket", "delete", "objects-bucket"])
+        .failure();
+    assert!(refused.output().contains("10008"), "{}", refused.output());
+
+    let deleted = wrangler
+        .run(&[
+            "r2",
+            "object",
+            "delete",
+            "objects-bucket/reports/2025/report.csv",
+            "--remote",
+        ])
+        .success();
+    assert!(
+        deleted.stdout.contains("Delete complete."),
+        "{}",
+        deleted.output()
+    );
+    assert_eq!(must(emulator.get(&object_path), "list objects"), json!([]));
+    assert_eq!(
+        std::fs::read_dir(&bodies).expect("object bodies").count(),
+        0
+    );
+
+    // Deleting it again: R2 deletes are idempotent, so the emulator answers 200 with the key.
+    let again = wrangler
+        .run(&[
+            "r2",
+            "object",
+            "delete",
+            "objects-bucket/reports/2025/report.csv",
+            "--remote",
+        ])
+        .success();
+    assert!(
+        again.stdout.contains("Delete complete."),
+        "{}",
+        again.output()
+    );
+    let answer = emulator.send(
+        "DELETE",
+        &emulator.account_path("/r2/buckets/objects-bucket/objects/reports/2025/report.csv"),
+        None,
+        &[],
+    );
+    assert_eq!(
+        must(answer, "delete a missing key"),
+        json!({"key": "reports/2025/report.csv"})
+    );
+    let stats = emulator.stats();
+    assert_eq!(
+        endpoint_count(
+            &stats,
+            "DELETE /accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"
+        ),
+        3,
+        "{stats}"
+    );
+    wrangler
+        .run(&["r2", "bucket", "delete", "objects-bucket"])
+        .success();
+    assert_every_route_served(&emulator);
 }
