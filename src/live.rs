@@ -48,6 +48,25 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
 /// environment, its ledger and its zone. [`view`] gives each state the live
 /// state a fetch of it alone would have read.
 pub async fn fetch_for(client: &Client, states: &[&DesiredState]) -> Result<LiveState, FetchError> {
+    fetch_scoped(client, states, None).await
+}
+
+/// [`fetch`] for an apply that holds the lock of ledger `database` and has
+/// read it under the lock (`reads`): the ledger is not read again.
+pub async fn fetch_locked(
+    client: &Client,
+    desired: &DesiredState,
+    database: &str,
+    reads: crate::ledger::PlanReads,
+) -> Result<LiveState, FetchError> {
+    fetch_scoped(client, &[desired], Some((database.to_string(), reads))).await
+}
+
+async fn fetch_scoped(
+    client: &Client,
+    states: &[&DesiredState],
+    read: Option<(String, crate::ledger::PlanReads)>,
+) -> Result<LiveState, FetchError> {
     let scope = Scope { states };
     let desired = scope.primary();
     let jurisdictions = scope.jurisdictions();
@@ -62,15 +81,21 @@ pub async fn fetch_for(client: &Client, states: &[&DesiredState]) -> Result<Live
         r2_lists,
         fetch_workers(client, &scope)
     )?;
-    let ledger = crate::ledger::find(&d1, &desired.ledger_database);
+    let (ledger, read) = match read {
+        Some((database, reads)) => (Some(database), Some(reads)),
+        None => (crate::ledger::find(&d1, &desired.ledger_database), None),
+    };
     let (inventory, secret_fingerprints, migration_hashes) = match &ledger {
         Some(ledger) => {
-            let reads = crate::ledger::read_for_plan(client, ledger, &desired.environment)
-                .await
-                .map_err(|source| FetchError::Ledger {
-                    database: desired.ledger_database.clone(),
-                    source,
-                })?;
+            let reads = match read {
+                Some(reads) => reads,
+                None => crate::ledger::read_for_plan(client, ledger, &desired.environment)
+                    .await
+                    .map_err(|source| FetchError::Ledger {
+                        database: desired.ledger_database.clone(),
+                        source,
+                    })?,
+            };
             (
                 Some(reads.inventory),
                 reads.fingerprints,

@@ -17,6 +17,8 @@ pub(super) struct HeldLock {
     renewal: tokio::task::JoinHandle<()>,
     /// Raised when the lock may be lost: no further change starts.
     pub(super) stop: StopSignal,
+    /// Released by the apply's closing write ([`HeldLock::closing`]).
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl HeldLock {
@@ -25,25 +27,29 @@ impl HeldLock {
         self.lock.database()
     }
 
-    /// Takes the lock of `environment` in ledger `database`, waiting up to
-    /// `timeout` while another apply holds it, and renews its lease in the
-    /// background every third of `lease` until [`HeldLock::release`].
+    /// Opens the ledger `name` and takes the lock of `environment` in it
+    /// ([`crate::ledger::open_and_lock`]), waiting up to `timeout` while
+    /// another apply holds it, and renews its lease in the background
+    /// every third of `lease` until [`HeldLock::release`]. Also answers
+    /// what the plan reads from the ledger, read under the lock.
     pub(super) async fn take(
         client: &Client,
-        database: &str,
+        name: &str,
         environment: &str,
         timeout: Duration,
         lease: Duration,
         events: &Events,
-    ) -> Result<HeldLock, ApplyError> {
-        let lock = locks::acquire(client, database, environment, timeout, lease, |info| {
-            events(&Event::WaitingForLock {
-                info: info.clone(),
-                timeout,
+    ) -> Result<(HeldLock, crate::ledger::PlanReads), ApplyError> {
+        let opened =
+            crate::ledger::open_and_lock(client, name, environment, timeout, lease, |info| {
+                events(&Event::WaitingForLock {
+                    info: info.clone(),
+                    timeout,
+                })
             })
-        })
-        .await
-        .map_err(|error| ApplyError::Lock(Box::new(error)))?;
+            .await
+            .map_err(|error| ApplyError::Lock(Box::new(error)))?;
+        let lock = opened.lock;
         tracing::debug!(%environment, holder = lock.holder(), "apply lock taken");
         let stop = StopSignal::default();
         let renewal = tokio::spawn(keep(
@@ -53,17 +59,37 @@ impl HeldLock {
             lease,
             Arc::clone(events),
         ));
-        Ok(HeldLock {
+        let held = HeldLock {
             lock,
             renewal,
             stop,
-        })
+            released: std::sync::atomic::AtomicBool::new(false),
+        };
+        Ok((held, opened.reads))
+    }
+
+    /// Stops renewing the lease and gives the statement that releases the
+    /// lock, to end the apply's closing write; call [`HeldLock::released`]
+    /// once that write landed.
+    pub(super) fn closing(&self) -> crate::cloudflare::Statement {
+        self.renewal.abort();
+        self.lock.release_statement()
+    }
+
+    /// The closing write released the lock: [`HeldLock::release`] has
+    /// nothing left to send.
+    pub(super) fn released(&self) {
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops renewing and releases the lock; a failure only warns (the
     /// lease expires on its own).
     pub(super) async fn release(self, client: &Client, events: &Events) {
         self.renewal.abort();
+        if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let environment = self.lock.environment().to_string();
         if let Err(error) = self.lock.release(client).await {
             events(&Event::Warning(format!(

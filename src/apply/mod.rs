@@ -454,12 +454,33 @@ impl<O: Observer> Execution<'_, O> {
         if ready.is_empty() {
             return;
         }
-        self.observer.before_wave(&ready).await;
+        if let Err(reason) = self.observer.before_wave(&ready).await {
+            self.options.stop.raise(reason.clone());
+            let blocked: Vec<ChangeOutcome> = ready
+                .iter()
+                .map(|change| ChangeOutcome::blocked(change, format!("not started: {reason}")))
+                .collect();
+            for outcome in &blocked {
+                self.observer.landed(outcome);
+            }
+            self.outcomes.extend(blocked);
+            return;
+        }
         let known = &self.after;
         let (client, desired, options) = (self.client, self.desired, self.options);
         let observer = self.observer;
+        // The stop is checked again as each change starts: the journal's
+        // write, or earlier changes of the wave, may have taken long enough
+        // for the lock's lease to run out.
         let outcomes: Vec<ChangeOutcome> = futures::stream::iter(ready)
-            .map(|change| run_change(client, desired, known, options, change))
+            .map(|change| async move {
+                match options.stop.reason() {
+                    Some(reason) => {
+                        ChangeOutcome::blocked(change, format!("not started: {reason}"))
+                    }
+                    None => run_change(client, desired, known, options, change).await,
+                }
+            })
             .buffer_unordered(options.concurrency.max(1))
             .inspect(|outcome| observer.landed(outcome))
             .collect()

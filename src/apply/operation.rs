@@ -160,27 +160,29 @@ pub async fn run(
             .map_err(ApplyError::Fetch)?;
         check_saved(plan, &mut live)?;
     }
-    let database = ledger::open(client, &desired.ledger_database)
-        .await
-        .map_err(ApplyError::OpenLedger)?;
-    let lock = HeldLock::take(
+    let (lock, reads) = HeldLock::take(
         client,
-        &database,
+        &desired.ledger_database,
         &desired.environment,
         options.lock_timeout,
         options.lease,
         events,
     )
     .await?;
-    let result = locked(client, &lock, desired, source, options, confirm, events).await;
+    let result = locked(
+        client, &lock, reads, desired, source, options, confirm, events,
+    )
+    .await;
     lock.release(client, events).await;
     result
 }
 
 /// The part of [`run`] that holds the lock.
+#[allow(clippy::too_many_arguments)]
 async fn locked(
     client: &Client,
     lock: &HeldLock,
+    reads: ledger::PlanReads,
     desired: &DesiredState,
     source: PlanSource<'_>,
     options: &RunOptions,
@@ -188,7 +190,7 @@ async fn locked(
     events: &Events,
 ) -> Result<Outcome, ApplyError> {
     let database = lock.database();
-    let mut live = crate::live::fetch(client, desired)
+    let mut live = crate::live::fetch_locked(client, desired, database, reads)
         .await
         .map_err(ApplyError::Fetch)?;
     let plan = match source {
@@ -200,21 +202,29 @@ async fn locked(
     };
     events(&Event::Planned(&plan));
     if let Err(refusal) = check_permission(&plan, &options.apply) {
-        if let Ok(journal) =
-            Journal::start(client, database, &plan, &options.git_commit, &options.actor).await
+        // The refusal is journaled: its start and finish in one request.
+        let journal = Journal::new(client, database, &plan, &options.git_commit, &options.actor);
+        if let Err(error) =
+            ledger::write(client, database, journal.closing(ApplyStatus::Refused)).await
         {
-            journal.finish(ApplyStatus::Refused).await;
+            tracing::warn!(%error, "journaling the refused apply failed");
         }
         return Err(ApplyError::Refused(refusal));
     }
     if plan.is_empty() {
         // Nothing to change; the inventory is written only when it is not
-        // what the ledger already records.
+        // what the ledger already records (with the lock's release).
         let inventory = live.inventory_for(desired);
         if live.inventory.as_ref() != Some(&inventory) {
-            ledger::record_inventory(client, database, &desired.environment, &inventory)
+            let closing = ledger::Closing {
+                first: Vec::new(),
+                inventory: Some((&desired.environment, &inventory)),
+                last: Some(lock.closing()),
+            };
+            ledger::close(client, database, closing)
                 .await
                 .map_err(ApplyError::Record)?;
+            lock.released();
         }
         return Ok(Outcome {
             plan,
@@ -228,10 +238,9 @@ async fn locked(
     if let Confirmation::Declined(reason) = confirm(&plan) {
         return Err(ApplyError::NotConfirmed(reason));
     }
-    // The journal's start row lands before the first change is made.
-    let journal = Journal::start(client, database, &plan, &options.git_commit, &options.actor)
-        .await
-        .map_err(ApplyError::Journal)?;
+    // The journal's start row lands with the first wave's rows, before the
+    // first change is made; if it cannot, no change is made.
+    let journal = Journal::new(client, database, &plan, &options.git_commit, &options.actor);
     let apply = ApplyOptions {
         stop: lock.stop.clone(),
         ..options.apply.clone()
@@ -241,14 +250,15 @@ async fn locked(
         events,
     };
     let report = super::execute(client, &plan, desired, &live, &apply, &watched).await;
-    journal
-        .finish(if report.failed() == 0 {
-            ApplyStatus::Succeeded
-        } else {
-            ApplyStatus::Failed
-        })
-        .await;
-    record(client, database, desired, &report).await?;
+    if let Some(error) = journal.start_failed() {
+        return Err(ApplyError::Journal(error));
+    }
+    let status = if report.failed() == 0 {
+        ApplyStatus::Succeeded
+    } else {
+        ApplyStatus::Failed
+    };
+    record(client, lock, desired, &report, journal.closing(status)).await?;
     let apply_id = Some(journal.id().to_string());
     Ok(Outcome {
         plan,
@@ -284,8 +294,8 @@ struct Watched<'a> {
 }
 
 impl Observer for Watched<'_> {
-    async fn before_wave(&self, changes: &[&Change]) {
-        self.journal.before_wave(changes).await;
+    async fn before_wave(&self, changes: &[&Change]) -> Result<(), String> {
+        self.journal.before_wave(changes).await
     }
 
     async fn after_wave(&self, outcomes: &[ChangeOutcome]) {
@@ -304,10 +314,12 @@ impl Observer for Watched<'_> {
 /// never a secret value.
 async fn record(
     client: &Client,
-    database: &str,
+    lock: &HeldLock,
     desired: &DesiredState,
     report: &ApplyReport,
+    journal: Vec<crate::cloudflare::Statement>,
 ) -> Result<(), ApplyError> {
+    let database = lock.database();
     let mut sent = Vec::new();
     let mut deleted = Vec::new();
     let mut migrations = Vec::new();
@@ -338,14 +350,37 @@ async fn record(
         }
     }
     let inventory = report.after.inventory_for(desired);
-    ledger::record_inventory(client, database, &desired.environment, &inventory)
+    let mut first = journal;
+    let recorded = (|| {
+        if let Some(salted) = &report.after.secret_fingerprints {
+            first.extend(ledger::secret_fingerprint_statements(
+                salted, desired, &sent, &deleted,
+            )?);
+        }
+        first.extend(ledger::migration_hash_statements(
+            desired,
+            &migrations,
+            &undone,
+            &crate::cloudflare::D1Limits::CLOUDFLARE,
+        )?);
+        Ok::<_, LedgerError>(())
+    })();
+    recorded.map_err(ApplyError::Record)?;
+    // Without the salt in hand (a ledger that had none when it was read),
+    // the fingerprints are written on their own, reading it first.
+    if report.after.secret_fingerprints.is_none() {
+        ledger::record_secret_fingerprints(client, database, desired, &sent, &deleted)
+            .await
+            .map_err(ApplyError::Record)?;
+    }
+    let closing = ledger::Closing {
+        first,
+        inventory: Some((&desired.environment, &inventory)),
+        last: Some(lock.closing()),
+    };
+    ledger::close(client, database, closing)
         .await
         .map_err(ApplyError::Record)?;
-    ledger::record_secret_fingerprints(client, database, desired, &sent, &deleted)
-        .await
-        .map_err(ApplyError::Record)?;
-    ledger::record_migration_hashes(client, database, desired, &migrations, &undone)
-        .await
-        .map_err(ApplyError::Record)?;
+    lock.released();
     Ok(())
 }

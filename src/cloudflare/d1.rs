@@ -48,6 +48,16 @@ impl Client {
         self.get_all_pages(&path, MAX_PER_PAGE, &[]).await
     }
 
+    /// The D1 database named exactly `name`, if any: one filtered list
+    /// (the API's `name` filter), not the whole account's.
+    pub async fn find_d1_database(&self, name: &str) -> Result<Option<D1Database>, ClientError> {
+        let path = self.account_path("/d1/database");
+        let listed: Vec<D1Database> = self
+            .get_all_pages(&path, MAX_PER_PAGE, &[("name", name.to_string())])
+            .await?;
+        Ok(listed.into_iter().find(|db| db.name == name))
+    }
+
     pub async fn create_d1_database(
         &self,
         name: &str,
@@ -68,13 +78,7 @@ impl Client {
         self.create_or_find(
             &format!("D1 database {name:?}"),
             async |state: &mut Exchange| self.fetch_result_with(&request, state).await,
-            async || {
-                Ok(self
-                    .list_d1_databases()
-                    .await?
-                    .into_iter()
-                    .find(|db| db.name == name))
-            },
+            async || self.find_d1_database(name).await,
         )
         .await
     }

@@ -140,23 +140,30 @@ pub struct ApplyStart<'a> {
     pub summary: &'a str,
 }
 
-/// Writes the start row of an apply (status `running`).
-pub async fn start(
-    client: &Client,
-    database: &str,
-    apply: &ApplyStart<'_>,
-) -> Result<(), LedgerError> {
-    let statement = Statement::new(format!(
+/// The statement that writes the start row of an apply (status
+/// `running`); safe to repeat.
+pub fn start_statement(apply: &ApplyStart<'_>) -> Statement {
+    Statement::new(format!(
         "INSERT INTO applies (id, environment, started_at, git_commit, actor, summary, status) VALUES (?1, ?2, {NOW}, ?3, ?4, ?5, 'running') ON CONFLICT(id) DO NOTHING"
     ))
     .bind(apply.id)
     .bind(apply.environment)
     .bind(apply.git_commit)
     .bind(apply.actor)
-    .bind(apply.summary);
+    .bind(apply.summary)
+}
+
+/// Writes the start row of an apply (status `running`).
+pub async fn start(
+    client: &Client,
+    database: &str,
+    apply: &ApplyStart<'_>,
+) -> Result<(), LedgerError> {
     // Each write leaves the same rows however often it runs: a lost
     // answer is retried.
-    client.d1_run_idempotent(database, &[statement]).await?;
+    client
+        .d1_run_idempotent(database, &[start_statement(apply)])
+        .await?;
     Ok(())
 }
 
@@ -216,7 +223,8 @@ pub async fn steps_started(
     write_all(client, database, statements, &D1Limits::CLOUDFLARE).await
 }
 
-fn steps_started_statements(
+/// The statements of [`steps_started`], to send with other ledger writes.
+pub fn steps_started_statements(
     apply_id: &str,
     steps: &[StepStart<'_>],
     limits: &D1Limits,
@@ -261,7 +269,8 @@ pub async fn steps_finished(
     write_all(client, database, statements, &D1Limits::CLOUDFLARE).await
 }
 
-fn steps_finished_statements(
+/// The statements of [`steps_finished`], to send with other ledger writes.
+pub fn steps_finished_statements(
     apply_id: &str,
     steps: &[StepFinish<'_>],
     limits: &D1Limits,
@@ -328,6 +337,15 @@ pub async fn step_finished(
     steps_finished(client, database, apply_id, &[step]).await
 }
 
+/// The statement that writes the finish of an apply; safe to repeat.
+pub fn finish_statement(apply_id: &str, status: ApplyStatus) -> Statement {
+    Statement::new(format!(
+        "UPDATE applies SET status = ?1, finished_at = {NOW} WHERE id = ?2"
+    ))
+    .bind(status.as_str())
+    .bind(apply_id)
+}
+
 /// Writes the finish of an apply.
 pub async fn finish(
     client: &Client,
@@ -335,14 +353,11 @@ pub async fn finish(
     apply_id: &str,
     status: ApplyStatus,
 ) -> Result<(), LedgerError> {
-    let statement = Statement::new(format!(
-        "UPDATE applies SET status = ?1, finished_at = {NOW} WHERE id = ?2"
-    ))
-    .bind(status.as_str())
-    .bind(apply_id);
     // Each write leaves the same rows however often it runs: a lost
     // answer is retried.
-    client.d1_run_idempotent(database, &[statement]).await?;
+    client
+        .d1_run_idempotent(database, &[finish_statement(apply_id, status)])
+        .await?;
     Ok(())
 }
 

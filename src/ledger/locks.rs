@@ -163,6 +163,24 @@ pub async fn try_acquire(
     host: &str,
     lease: Duration,
 ) -> Result<Result<Lock, LockInfo>, LockError> {
+    // Retrying after a lost answer is safe: if the first run took the lock,
+    // the second finds it held by this holder.
+    let results = client
+        .d1_run_idempotent(database, &take_statements(environment, holder, host, lease))
+        .await
+        .map_err(LedgerError::from)?;
+    taken(&results, database, environment, holder, lease)
+}
+
+/// The statements of one attempt to take the lock: an atomic upsert that
+/// takes it if it is free or its lease expired, then the read of who holds
+/// it ([`taken`] decodes it).
+pub(super) fn take_statements(
+    environment: &str,
+    holder: &str,
+    host: &str,
+    lease: Duration,
+) -> [Statement; 2] {
     let take = Statement::new(
         "INSERT INTO locks (environment, holder, host, started_at, lease_expires_at)
 VALUES (?1, ?2, ?3, datetime('now'), datetime('now', ?4))
@@ -179,12 +197,20 @@ WHERE locks.lease_expires_at < datetime('now')",
         "SELECT holder, host, started_at, lease_expires_at FROM locks WHERE environment = ?1",
     )
     .bind(environment);
-    // Retrying after a lost answer is safe: if the first run took the lock,
-    // the second finds it held by this holder.
-    let results = client
-        .d1_run_idempotent(database, &[take, read])
-        .await
-        .map_err(LedgerError::from)?;
+    [take, read]
+}
+
+/// The lock, or who holds it, from the results of [`take_statements`]
+/// (their last is the read). The error is as large as [`try_acquire`]'s;
+/// callers box it at the apply's boundary.
+#[allow(clippy::result_large_err)]
+pub(super) fn taken(
+    results: &[crate::cloudflare::QueryResult],
+    database: &str,
+    environment: &str,
+    holder: &str,
+    lease: Duration,
+) -> Result<Result<Lock, LockInfo>, LockError> {
     let row = match results.last() {
         Some(result) => result
             .rows::<LockRow>()
@@ -218,32 +244,56 @@ pub async fn acquire(
     environment: &str,
     timeout: Duration,
     lease: Duration,
-    mut waiting: impl FnMut(&LockInfo),
+    waiting: impl FnMut(&LockInfo),
 ) -> Result<Lock, LockError> {
     let (holder, host) = identity();
-    let started = tokio::time::Instant::now();
-    let deadline = started + timeout;
-    let poll = (lease / 3).clamp(Duration::from_millis(100), MAX_POLL);
-    let mut first = true;
+    let mut waiter = Waiter::new(timeout, lease, waiting);
     loop {
         let attempt = try_acquire(client, database, environment, &holder, &host, lease);
         match attempt.await? {
             Ok(lock) => return Ok(lock),
-            Err(info) => {
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Err(LockError::Held {
-                        info,
-                        waited: timeout,
-                    });
-                }
-                if first {
-                    waiting(&info);
-                    first = false;
-                }
-                tokio::time::sleep(poll.min(deadline - now)).await;
-            }
+            Err(info) => waiter.wait(info).await?,
         }
+    }
+}
+
+/// The waiting of an apply for a lock another holds: polls at a third of
+/// the lease (at most [`MAX_POLL`]) until `timeout`.
+pub(super) struct Waiter<W> {
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+    poll: Duration,
+    first: bool,
+    waiting: W,
+}
+
+impl<W: FnMut(&LockInfo)> Waiter<W> {
+    pub(super) fn new(timeout: Duration, lease: Duration, waiting: W) -> Waiter<W> {
+        Waiter {
+            timeout,
+            deadline: tokio::time::Instant::now() + timeout,
+            poll: (lease / 3).clamp(Duration::from_millis(100), MAX_POLL),
+            first: true,
+            waiting,
+        }
+    }
+
+    /// After an attempt found the lock held by `info`: sleeps until the
+    /// next attempt, or gives up when the time is up.
+    pub(super) async fn wait(&mut self, info: LockInfo) -> Result<(), LockError> {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return Err(LockError::Held {
+                info,
+                waited: self.timeout,
+            });
+        }
+        if self.first {
+            (self.waiting)(&info);
+            self.first = false;
+        }
+        tokio::time::sleep(self.poll.min(self.deadline - now)).await;
+        Ok(())
     }
 }
 
@@ -314,12 +364,19 @@ impl Lock {
         }
     }
 
+    /// The statement that releases the lock (only if it is still ours);
+    /// safe to repeat.
+    pub fn release_statement(&self) -> Statement {
+        Statement::new("DELETE FROM locks WHERE environment = ?1 AND holder = ?2")
+            .bind(&self.environment)
+            .bind(&self.holder)
+    }
+
     /// Releases the lock (only if it is still ours).
     pub async fn release(self, client: &Client) -> Result<(), LedgerError> {
-        let release = Statement::new("DELETE FROM locks WHERE environment = ?1 AND holder = ?2")
-            .bind(&self.environment)
-            .bind(&self.holder);
-        client.d1_run_idempotent(&self.database, &[release]).await?;
+        client
+            .d1_run_idempotent(&self.database, &[self.release_statement()])
+            .await?;
         Ok(())
     }
 }

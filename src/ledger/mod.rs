@@ -44,7 +44,10 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
-pub use secrets::{PlanReads, read_for_plan, record_migration_hashes, record_secret_fingerprints};
+pub use secrets::{
+    PlanReads, migration_hash_statements, read_for_plan, record_migration_hashes,
+    record_secret_fingerprints, secret_fingerprint_statements,
+};
 
 use crate::cloudflare::{
     Client, ClientError, D1LimitError, D1Limits, D1Value, RowTemplate, Statement, group_requests,
@@ -231,19 +234,26 @@ pub async fn other_inventories(
     read_entries(client, database, Environments::AllBut(environment)).await
 }
 
-/// Opens the ledger for writing: creates the database on first use and
-/// brings its schema up to date. Returns its id. One request for the
-/// schema and its version; one more to migrate an older ledger.
-pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
-    let existing = find(&client.list_d1_databases().await?, name);
-    let database = match existing {
-        Some(id) => id,
+/// The ledger's database id; created when the account has none.
+async fn find_or_create(client: &Client, name: &str) -> Result<String, LedgerError> {
+    // One filtered list, not the account's: under the lock, the fetch
+    // reads the whole list afresh.
+    Ok(match client.find_d1_database(name).await? {
+        Some(existing) => existing.uuid,
         None => match client.create_d1_database(name, None, None).await {
             Ok(created) => created.uuid,
             // Created concurrently, or the answer was lost: look it up.
-            Err(error) => find(&client.list_d1_databases().await?, name).ok_or(error)?,
+            Err(error) => match client.find_d1_database(name).await? {
+                Some(existing) => existing.uuid,
+                None => return Err(error.into()),
+            },
         },
-    };
+    })
+}
+
+/// The tables (`IF NOT EXISTS`, and `INSERT OR IGNORE` of the salt: safe
+/// to repeat), then the read of the schema version (the last statement).
+fn schema_statements() -> Vec<Statement> {
     let mut statements = vec![
         Statement::new(SCHEMA),
         Statement::new(locks::SCHEMA),
@@ -253,28 +263,41 @@ pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
     statements.push(Statement::new(
         "SELECT value FROM flareops_meta WHERE key = 'schema_version'",
     ));
-    // Tables `IF NOT EXISTS` and `INSERT OR IGNORE` of the salt: safe to repeat.
-    let results = client.d1_run_idempotent(&database, &statements).await?;
+    statements
+}
+
+/// The schema version the read of [`schema_statements`] answered (`None`:
+/// a new ledger, or version 1, which did not record it).
+fn schema_version(
+    result: Option<&crate::cloudflare::QueryResult>,
+) -> Result<Option<i64>, LedgerError> {
     #[derive(Deserialize)]
     struct Meta {
         value: String,
     }
-    let version = match results.last() {
+    let meta = match result {
         Some(result) => result.rows::<Meta>()?.into_iter().next(),
         None => None,
     };
-    let version = match version {
-        Some(meta) => Some(
-            meta.value
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| LedgerError::BadVersion { found: meta.value })?,
-        ),
-        None => None,
-    };
+    match meta {
+        Some(meta) => match meta.value.trim().parse::<i64>() {
+            Ok(version) => Ok(Some(version)),
+            Err(_) => Err(LedgerError::BadVersion { found: meta.value }),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Brings a ledger of schema `version` up to date: `Ok(true)` when it
+/// migrated it (one request), `Ok(false)` when it was current.
+async fn migrate(
+    client: &Client,
+    database: &str,
+    version: Option<i64>,
+) -> Result<bool, LedgerError> {
     match version {
         Some(found) if found > SCHEMA_VERSION => Err(LedgerError::TooNew { found }),
-        Some(SCHEMA_VERSION) => Ok(database),
+        Some(SCHEMA_VERSION) => Ok(false),
         // Version 1, or a new ledger (nothing to copy then).
         _ => {
             let mut migration: Vec<Statement> = MIGRATE_TO_2
@@ -288,8 +311,94 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 )
                 .bind(SCHEMA_VERSION.to_string()),
             );
-            client.d1_run_idempotent(&database, &migration).await?;
-            Ok(database)
+            client.d1_run_idempotent(database, &migration).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Opens the ledger for writing: creates the database on first use and
+/// brings its schema up to date. Returns its id. One request for the
+/// schema and its version; one more to migrate an older ledger.
+pub async fn open(client: &Client, name: &str) -> Result<String, LedgerError> {
+    let database = find_or_create(client, name).await?;
+    let results = client
+        .d1_run_idempotent(&database, &schema_statements())
+        .await?;
+    migrate(client, &database, schema_version(results.last())?).await?;
+    Ok(database)
+}
+
+/// The ledger opened for an apply: its lock taken, and what a plan reads
+/// from it, read under the lock.
+#[derive(Debug)]
+pub struct Opened {
+    pub lock: locks::Lock,
+    pub reads: PlanReads,
+}
+
+/// [`open`] and [`locks::acquire`] in one: the schema, the first attempt
+/// at the lock and the plan's reads ([`read_for_plan`]) go in one request
+/// (one transaction), so the reads are made under the lock. Waiting for
+/// another apply repeats the lock and the reads; an older ledger takes one
+/// more request to migrate and one to read again.
+pub async fn open_and_lock(
+    client: &Client,
+    name: &str,
+    environment: &str,
+    timeout: std::time::Duration,
+    lease: std::time::Duration,
+    waiting: impl FnMut(&locks::LockInfo),
+) -> Result<Opened, locks::LockError> {
+    let database = find_or_create(client, name).await?;
+    let (holder, host) = locks::identity();
+    let mut waiter = locks::Waiter::new(timeout, lease, waiting);
+    let mut schema = schema_statements();
+    let mut migrated = false;
+    loop {
+        let mut statements = std::mem::take(&mut schema);
+        let with_schema = !statements.is_empty();
+        let take = locks::take_statements(environment, &holder, &host, lease);
+        let reads = secrets::plan_read_statements(environment, false);
+        // Counted from the end: a statement of several SQL statements (the
+        // schema's) has a result for each.
+        let ours = take.len() + reads.len();
+        statements.extend(take);
+        statements.extend(reads);
+        let results = client
+            .d1_run_idempotent(&database, &statements)
+            .await
+            .map_err(LedgerError::from)?;
+        let (schema_results, rest) = results.split_at(results.len().saturating_sub(ours));
+        let (lock_results, read_results) = rest.split_at(2.min(rest.len()));
+        let taken = locks::taken(lock_results, &database, environment, &holder, lease)?;
+        if with_schema {
+            let version = schema_version(schema_results.last());
+            let migration = match version {
+                Ok(version) => migrate(client, &database, version).await,
+                Err(error) => Err(error),
+            };
+            match migration {
+                Ok(done) => migrated = done,
+                Err(error) => {
+                    // Not this flareops' ledger to write: give the lock back.
+                    if let Ok(lock) = taken {
+                        let _ = lock.release(client).await;
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
+        match taken {
+            Ok(lock) => {
+                let reads = if migrated {
+                    read_for_plan(client, &database, environment).await?
+                } else {
+                    secrets::plan_reads(read_results)?
+                };
+                return Ok(Opened { lock, reads });
+            }
+            Err(info) => waiter.wait(info).await?,
         }
     }
 }
@@ -394,30 +503,115 @@ async fn record_inventory_with(
     entries: &[InventoryEntry],
     limits: &D1Limits,
 ) -> Result<(), LedgerError> {
-    let generation = uuid::Uuid::new_v4().simple().to_string();
-    let mut requests = inventory_write(environment, &generation, entries, limits)?;
-    let Some(last) = requests.pop() else {
-        return Ok(());
+    let closing = Closing {
+        first: Vec::new(),
+        inventory: Some((environment, entries)),
+        last: None,
     };
-    // Upserts of this generation's rows: safe to repeat, in any order.
-    futures::future::try_join_all(
-        requests
-            .iter()
-            .map(|request| client.d1_run_idempotent(database, request)),
-    )
-    .await?;
-    // The rows left, the switch and the clean-up. The switch is the
-    // next-to-last statement.
-    let results = client.d1_run_idempotent(database, &last).await?;
-    let switched = results
-        .len()
-        .checked_sub(2)
-        .and_then(|index| results.get(index))
-        .is_some_and(|result| !result.results.is_empty());
-    if !switched {
-        return Err(LedgerError::InventoryIncomplete {
-            environment: environment.to_string(),
-        });
+    write_closing(client, database, closing, limits).await
+}
+
+/// Sends `statements` (independent, each safe to repeat) in order, in as
+/// few requests as D1's limits allow. No statements, no request.
+pub async fn write(
+    client: &Client,
+    database: &str,
+    statements: Vec<Statement>,
+) -> Result<(), LedgerError> {
+    for request in group_requests(statements, &D1Limits::CLOUDFLARE) {
+        client.d1_run_idempotent(database, &request).await?;
+    }
+    Ok(())
+}
+
+/// The ledger writes that end an apply, sent together by [`close`].
+#[derive(Debug, Default)]
+pub struct Closing<'a> {
+    /// Independent writes, each safe to repeat, in order: the journal's
+    /// last rows, secret fingerprints, migration hashes.
+    pub first: Vec<Statement>,
+    /// The inventory to record for an environment, as a new generation.
+    pub inventory: Option<(&'a str, &'a [InventoryEntry])>,
+    /// The very last statement (the lock's release): it runs only after
+    /// everything else landed, in the same request as the inventory's
+    /// switch when that fits.
+    pub last: Option<Statement>,
+}
+
+/// Writes `closing` in as few requests as D1's limits allow: usually one
+/// (one transaction) for an apply's journal end, records, inventory and
+/// lock release together. An inventory too large for one request has its
+/// rows sent first (see [`record_inventory`]); the switch, the clean-up and
+/// `last` always end the final request.
+pub async fn close(
+    client: &Client,
+    database: &str,
+    closing: Closing<'_>,
+) -> Result<(), LedgerError> {
+    write_closing(client, database, closing, &D1Limits::CLOUDFLARE).await
+}
+
+async fn write_closing(
+    client: &Client,
+    database: &str,
+    closing: Closing<'_>,
+    limits: &D1Limits,
+) -> Result<(), LedgerError> {
+    let Closing {
+        first,
+        inventory,
+        last,
+    } = closing;
+    let mut inventory_requests = match inventory {
+        Some((environment, entries)) => {
+            let generation = uuid::Uuid::new_v4().simple().to_string();
+            Some((
+                environment,
+                inventory_write(environment, &generation, entries, limits)?,
+            ))
+        }
+        None => None,
+    };
+    // The final request: the inventory's last rows, its switch and
+    // clean-up (the switch is the next-to-last of them), then `last`.
+    let mut final_request = Vec::new();
+    let mut switch_at = None;
+    if let Some((_, requests)) = &mut inventory_requests {
+        let tail = requests.pop().unwrap_or_default();
+        // Upserts of this generation's rows: safe to repeat, in any order.
+        futures::future::try_join_all(
+            requests
+                .iter()
+                .map(|request| client.d1_run_idempotent(database, request)),
+        )
+        .await?;
+        switch_at = tail.len().checked_sub(2);
+        final_request = tail;
+    }
+    final_request.extend(last);
+    if first.is_empty() && final_request.is_empty() {
+        return Ok(());
+    }
+    let mut combined = first.clone();
+    combined.extend(final_request.iter().cloned());
+    let results = if group_requests(combined.clone(), limits).len() == 1 {
+        switch_at = switch_at.map(|index| index + first.len());
+        client.d1_run_idempotent(database, &combined).await?
+    } else {
+        for request in group_requests(first, limits) {
+            client.d1_run_idempotent(database, &request).await?;
+        }
+        client.d1_run_idempotent(database, &final_request).await?
+    };
+    if let (Some((environment, _)), Some(index)) = (inventory_requests, switch_at) {
+        let switched = results
+            .get(index)
+            .is_some_and(|result| !result.results.is_empty());
+        if !switched {
+            return Err(LedgerError::InventoryIncomplete {
+                environment: environment.to_string(),
+            });
+        }
     }
     Ok(())
 }

@@ -51,6 +51,50 @@ struct MigrationRow {
     bookmark_before: Option<String>,
 }
 
+/// The statements of the reads a plan makes ([`PlanReads`]), of the
+/// current schema or of version 1; [`plan_reads`] decodes their results.
+pub(super) fn plan_read_statements(environment: &str, version_1: bool) -> Vec<Statement> {
+    let mut statements = vec![super::inventory_query(
+        Environments::Only(environment),
+        version_1,
+    )];
+    statements.extend(fingerprints_queries(environment));
+    statements.push(
+        Statement::new(
+            "SELECT database_name, name, sha256, bookmark_before FROM migrations WHERE environment = ?1",
+        )
+        .bind(environment),
+    );
+    statements
+}
+
+/// Decodes the results of [`plan_read_statements`].
+pub(super) fn plan_reads(results: &[QueryResult]) -> Result<PlanReads, LedgerError> {
+    let inventory = super::entries(results.first())?;
+    let fingerprints = parse_fingerprints(results.get(1..3).unwrap_or_default())?;
+    let migration_hashes = match results.get(3) {
+        Some(result) => result
+            .rows::<MigrationRow>()?
+            .into_iter()
+            .map(|row| {
+                (
+                    (row.database_name, row.name),
+                    RecordedMigration {
+                        sha256: row.sha256,
+                        bookmark_before: row.bookmark_before,
+                    },
+                )
+            })
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    Ok(PlanReads {
+        inventory,
+        fingerprints,
+        migration_hashes,
+    })
+}
+
 /// What a plan reads from the ledger, in one read-only request (two on a
 /// ledger of schema version 1, not yet migrated by an apply).
 pub async fn read_for_plan(
@@ -59,45 +103,12 @@ pub async fn read_for_plan(
     environment: &str,
 ) -> Result<PlanReads, LedgerError> {
     for version_1 in [false, true] {
-        let mut statements = vec![super::inventory_query(
-            Environments::Only(environment),
-            version_1,
-        )];
-        statements.extend(fingerprints_queries(environment));
-        statements.push(
-            Statement::new(
-                "SELECT database_name, name, sha256, bookmark_before FROM migrations WHERE environment = ?1",
-            )
-            .bind(environment),
-        );
-        let results = match client.d1_run(database, &statements).await {
-            Ok(results) => results,
+        let statements = plan_read_statements(environment, version_1);
+        match client.d1_run(database, &statements).await {
+            Ok(results) => return plan_reads(&results),
             Err(error) if error.is_no_such_table() => continue,
             Err(error) => return Err(error.into()),
-        };
-        let inventory = super::entries(results.first())?;
-        let fingerprints = parse_fingerprints(results.get(1..3).unwrap_or_default())?;
-        let migration_hashes = match results.get(3) {
-            Some(result) => result
-                .rows::<MigrationRow>()?
-                .into_iter()
-                .map(|row| {
-                    (
-                        (row.database_name, row.name),
-                        RecordedMigration {
-                            sha256: row.sha256,
-                            bookmark_before: row.bookmark_before,
-                        },
-                    )
-                })
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        return Ok(PlanReads {
-            inventory,
-            fingerprints,
-            migration_hashes,
-        });
+        }
     }
     Ok(PlanReads::default())
 }
@@ -131,7 +142,8 @@ pub async fn record_migration_hashes(
     write_in_order(client, database, statements).await
 }
 
-fn migration_hash_statements(
+/// The statements of [`record_migration_hashes`]: deletes, then upserts.
+pub fn migration_hash_statements(
     desired: &DesiredState,
     applied: &[(String, String, String)],
     undone: &[(String, String)],
@@ -253,6 +265,19 @@ pub async fn record_secret_fingerprints(
     else {
         return Ok(());
     };
+    let statements = secret_fingerprint_statements(&salted, desired, sent, deleted)?;
+    // Deletes and upserts by key: safe to repeat.
+    write_in_order(client, database, statements).await
+}
+
+/// The statements of [`record_secret_fingerprints`] with the ledger's salt
+/// already read (`salted`): deletes, then upserts, in that order.
+pub fn secret_fingerprint_statements(
+    salted: &SecretFingerprints,
+    desired: &DesiredState,
+    sent: &[(String, String)],
+    deleted: &[(String, String)],
+) -> Result<Vec<Statement>, LedgerError> {
     let shared = [D1Value::from(desired.environment.as_str())];
     let forgotten = deleted
         .iter()
@@ -293,6 +318,5 @@ pub async fn record_secret_fingerprints(
         recorded,
         &D1Limits::CLOUDFLARE,
     )?);
-    // Deletes and upserts by key: safe to repeat.
-    write_in_order(client, database, statements).await
+    Ok(statements)
 }

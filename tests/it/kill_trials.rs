@@ -82,8 +82,8 @@ fn applies_killed_at_random_moments_converge_on_the_next_run() {
         let root = project(&refs);
 
         // Kill the first apply somewhere in its run: after a random number
-        // of requests (a whole apply of these manifests makes about 70).
-        let kill_after: u64 = rng.random_range(1..65);
+        // of requests (a whole apply of these manifests makes 30).
+        let kill_after: u64 = rng.random_range(1..30);
         let mut child = Command::new(flareops_bin())
             .current_dir(root.path())
             .env("CLOUDFLARE_API_BASE_URL", &emulator.base_url)

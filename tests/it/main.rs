@@ -13,6 +13,7 @@ mod ledger;
 mod locks;
 mod manifest_errors;
 mod python_sdk;
+mod requests;
 mod revert;
 mod saved_plans;
 mod scale;
