@@ -6,15 +6,15 @@
 //! cannot hide the same mistake in the other.
 //!
 //! Served under `/client/v4`: accounts, memberships, user and token verification
-//! ([`accounts`]), Workers KV ([`kv`]), D1 backed by real SQLite files ([`d1`]), R2 bucket
-//! management ([`r2`]), the one GraphQL analytics query `wrangler d1 info` sends
-//! ([`graphql`]), and Workers with their versions, deployments, secrets, cron triggers, routes,
+//! (`accounts`), Workers KV (`kv`), D1 backed by real SQLite files (`d1`), R2 bucket
+//! management (`r2`), the one GraphQL analytics query `wrangler d1 info` sends
+//! (`graphql`), and Workers with their versions, deployments, secrets, cron triggers, routes,
 //! custom domains, workers.dev settings, Durable Object namespaces and the zones routes live on
-//! ([`workers`]). Every response under `/client/v4` carries a `cf-ray` header (16 lowercase hex
+//! (`workers`). Every response under `/client/v4` carries a `cf-ray` header (16 lowercase hex
 //! digits and `-SJC`, unique per request), as Cloudflare's do.
 //!
 //! The emulator's own endpoints live under `/__emulator/` (never faulted, never rate-limited):
-//! `GET /__emulator/stats` reports request counts ([`stats`]) and the faults injected;
+//! `GET /__emulator/stats` reports request counts (`stats`) and the faults injected;
 //! `/__emulator/faults` controls fault injection at run time (`GET` shows the configuration, with
 //! its seed, and the counts per kind; `PUT` or `POST` installs a configuration, `DELETE` turns
 //! every fault off; a malformed body is a 400 with code 1102 and a message naming the field);
@@ -24,7 +24,7 @@
 //!
 //! Presigned links (D1 import uploads and export downloads) are served under `/presigned/`,
 //! outside `/client/v4` and without a token, as Cloudflare's are R2 links that carry their own
-//! signature ([`d1`]).
+//! signature (`d1`).
 //!
 //! **Faults** ([`faults`]), off by default: added latency and jitter, 5xx answers, 429 answers
 //! with `Retry-After`, connection resets before any response, responses lost after the request
@@ -36,7 +36,7 @@
 //! Every request, to the API or to `/__emulator/`, needs `Authorization: Bearer <token>`; the
 //! token is compared in constant time and never logged. A request refused for its credentials is
 //! answered before any fault is considered. The server binds the configured address (loopback
-//! unless told otherwise, with a warning when it is not). State lives in `state_dir` ([`store`])
+//! unless told otherwise, with a warning when it is not). State lives in `state_dir` (`store`)
 //! and survives restarts.
 
 mod accounts;

@@ -3,7 +3,7 @@
 //! the same inputs give a byte-identical plan.
 //!
 //! A declared address is matched to the live resource the ledger recorded
-//! for it, else by its Cloudflare name ([`LiveState::resolve`]). Resources
+//! for it, else by its Cloudflare name ([`crate::model::LiveIndex::resolve`]). Resources
 //! the ledger records that git no longer declares are deleted (with
 //! `--allow-delete`); before the first apply has recorded an inventory,
 //! nothing is deleted, and the plan says so ([`Note::NoLedgerYet`]).
