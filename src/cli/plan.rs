@@ -49,14 +49,17 @@ pub async fn run(
             Some(_) => super::validate::load(root, environment, args.local, printer)?,
             None => super::validate::load_for_reading(root, environment, args.local, printer)?,
         };
-        let plan = plan_one(root, session, &desired, args).await?;
+        let (plan, made) = plan_one(root, session, &desired, args).await?;
         changes |= !plan.is_empty();
         if index > 0 {
             printer.data("\n");
         }
         match args.format {
             ReportFormat::Json => printer.data(&render::json(&plan)?),
-            _ => printer.data(&render::text(&plan)),
+            _ => {
+                printer.data(&render::text(&plan));
+                printer.data(&render::requests_footer(&plan, made, session.rate_limit()));
+            }
         }
         if let Some(out) = &args.out {
             printer.message(&format!(
@@ -71,13 +74,14 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Plans one environment (and saves the plan with `--out`).
+/// Plans one environment (and saves the plan with `--out`); also answers
+/// how many requests the plan made.
 async fn plan_one(
     root: &Path,
     session: &Session,
     desired: &DesiredState,
     args: &PlanArgs,
-) -> anyhow::Result<Plan> {
+) -> anyhow::Result<(Plan, u64)> {
     // Read before any request: a manifest that cannot be read costs none.
     let manifest_fingerprint = match &args.out {
         Some(_) => Some(manifest_fingerprint(root, desired)?),
@@ -85,6 +89,7 @@ async fn plan_one(
     };
     let target = session.connect(root, desired, args.local).await?;
     let fetched = live::fetch(&target.client, desired).await;
+    let made = target.client.requests_sent();
     target.close().await;
     let live = fetched?;
     let plan = plan::plan(desired, &live);
@@ -97,7 +102,7 @@ async fn plan_one(
         write_atomically(out, saved.to_json()?.as_bytes())
             .with_context(|| format!("saving the plan to {}", out.display()))?;
     }
-    Ok(plan)
+    Ok((plan, made))
 }
 
 /// One pull-request comment for every environment. An environment that
@@ -120,6 +125,7 @@ async fn markdown(
                 }
                 Ok(desired) => plan_one(root, session, &desired, args)
                     .await
+                    .map(|(plan, _)| plan)
                     .map_err(|error| {
                         let text = super::error_text(&error);
                         printer.message(&format!("error: {environment}: {text}"));

@@ -40,6 +40,11 @@ impl Session {
     }
 
     /// Connects to the account `desired` names (or the local one).
+    /// The pace every client of this session keeps (`None`: off).
+    pub fn rate_limit(&self) -> Option<crate::cloudflare::RateLimit> {
+        self.rate.limit()
+    }
+
     pub async fn connect(
         &self,
         root: &Path,

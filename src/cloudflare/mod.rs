@@ -451,6 +451,8 @@ pub struct Client {
     retry: RetryPolicy,
     request_timeout: Duration,
     deadline: Option<Deadline>,
+    /// Requests sent by this client and its clones (retries included).
+    sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for Client {
@@ -556,7 +558,14 @@ impl Client {
             retry: config.retry,
             request_timeout: config.request_timeout,
             deadline: config.deadline,
+            sent: Arc::default(),
         })
+    }
+
+    /// How many requests this client and its clones sent (each attempt of
+    /// a retried request counts).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This client with `rate` as its limiter, shared with the other

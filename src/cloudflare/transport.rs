@@ -120,6 +120,7 @@ impl Client {
                 Body::Multipart(build) => builder.multipart(build()),
             };
             let started = Instant::now();
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = match builder.send().await {
                 Ok(response) => {
                     let status = response.status();

@@ -104,6 +104,11 @@ impl<'a> LiveIndex<'a> {
         self.live
     }
 
+    /// The KV namespace titled `title`, if any.
+    pub fn kv_titled(&self, title: &str) -> Option<&'a LiveKvNamespace> {
+        self.kv_by_title.get(title).copied()
+    }
+
     /// The ledger's entry for `address`, if it records one.
     pub fn recorded(&self, address: &Address) -> Option<&'a InventoryEntry> {
         self.recorded.get(address).copied()

@@ -330,6 +330,9 @@ pub enum Conflict {
     /// An applied migration git no longer declares, with no bookmark to
     /// restore (flareops did not apply it).
     MigrationNotUndoable { file: String },
+    /// The new name is taken by another resource of the account, which
+    /// this environment does not manage (a rename would fail).
+    NameTaken { name: String, id: String },
 }
 
 /// Something a reader of the plan should know.
@@ -574,6 +577,33 @@ pub struct Summary {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// About how many requests applying this plan takes beyond reading
+    /// the account: one per step, a migration step two per file (the
+    /// bookmark and the file) plus one for wrangler's tracking table, and
+    /// the ledger's writes (finding it, the lock with its reads, one
+    /// journal write per kind of change, the closing write). An estimate
+    /// for the plan's footer, not a promise.
+    pub fn apply_requests(&self) -> u64 {
+        let steps: usize = self
+            .changes
+            .iter()
+            .map(|change| match &change.steps {
+                Steps::D1Database(steps) => steps
+                    .iter()
+                    .map(|step| match step {
+                        D1Step::ApplyMigrations { migrations, .. } => 1 + 2 * migrations.len(),
+                        _ => 1,
+                    })
+                    .sum(),
+                steps => steps.len(),
+            })
+            .sum();
+        let kinds: std::collections::BTreeSet<_> =
+            self.changes.iter().map(|c| c.address.kind).collect();
+        let ledger = if self.is_empty() { 0 } else { 3 + kinds.len() };
+        u64::try_from(steps + ledger).unwrap_or(u64::MAX)
     }
 
     pub fn summary(&self) -> Summary {

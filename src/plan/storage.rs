@@ -44,22 +44,32 @@ pub(super) fn plan_kv(
     let declared = desired.kv_namespaces.get(&address.key)?;
     let title = &declared.spec.title;
     match live.resolve(desired, address) {
-        // Found by its recorded id under another title: a rename in place.
-        Some(LiveResource::KvNamespace(current)) if &current.title != title => Some(change(
-            address,
-            ChangeKind::Update,
-            false,
-            declared.protect,
-            vec![FieldDiff::changed(
-                Field::Title,
-                Some(text(&current.title)),
-                Some(text(title)),
-            )],
-            Steps::KvNamespace(vec![KvStep::Rename {
-                id: current.id.clone(),
-                title: title.clone(),
-            }]),
-        )),
+        // Found by its recorded id under another title: a rename in place,
+        // unless another namespace has the title already.
+        Some(LiveResource::KvNamespace(current)) if &current.title != title => {
+            let mut rename = change(
+                address,
+                ChangeKind::Update,
+                false,
+                declared.protect,
+                vec![FieldDiff::changed(
+                    Field::Title,
+                    Some(text(&current.title)),
+                    Some(text(title)),
+                )],
+                Steps::KvNamespace(vec![KvStep::Rename {
+                    id: current.id.clone(),
+                    title: title.clone(),
+                }]),
+            );
+            if let Some(other) = live.kv_titled(title) {
+                rename.conflicts.push(Conflict::NameTaken {
+                    name: title.clone(),
+                    id: other.id.clone(),
+                });
+            }
+            Some(rename)
+        }
         Some(_) => None,
         None => Some(change(
             address,

@@ -221,6 +221,33 @@ fn live_resources_not_in_git_are_left_alone_and_the_plan_says_so() {
 }
 
 #[test]
+fn a_rename_onto_a_title_someone_else_took_is_a_conflict() {
+    let mut live = matching_live();
+    // The ledger records `users` as namespace kv1, now titled otherwise;
+    // someone made a namespace with the declared title by hand.
+    live.kv_namespaces[0].title = "users-old".into();
+    live.kv_namespaces.push(LiveKvNamespace {
+        id: "by-hand".into(),
+        title: "users-staging".into(),
+    });
+    live.inventory = Some(vec![crate::model::InventoryEntry {
+        address: crate::model::Address::new(crate::model::ResourceKind::KvNamespaces, "users"),
+        id: "kv1".into(),
+        name: "users-old".into(),
+        protect: false,
+    }]);
+    live.normalize();
+    let plan = check(&desired(), &live, &["Update kv_namespaces.users"]);
+    assert_eq!(
+        plan.changes[0].conflicts,
+        vec![Conflict::NameTaken {
+            name: "users-staging".into(),
+            id: "by-hand".into(),
+        }]
+    );
+}
+
+#[test]
 fn fingerprint_is_recorded() {
     let live = matching_live();
     assert_eq!(plan(&desired(), &live).live_fingerprint, live.fingerprint());

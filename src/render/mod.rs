@@ -10,7 +10,7 @@ pub use markdown::{
     BODY_LIMIT, EnvironmentPlan, FOOTER_RESERVE, PLAN_MARKER, PlanComment, drift_marker,
     plan_comment, short_commit,
 };
-pub use text::text;
+pub use text::{requests_footer, text};
 pub use words::{binding, conflicts, outcome_detail, outcome_line, value};
 
 use crate::plan::Plan;

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::cloudflare::RateLimit;
+
 use super::words::{self, value};
 use crate::plan::{ChangeKind, FieldDiff, ModuleDiff, Plan};
 
@@ -123,5 +125,42 @@ pub fn text(plan: &Plan) -> String {
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");
     }
+    out
+}
+
+/// The plan's footer about requests: how many the plan made, about how
+/// many an apply of it needs (`made` to read the account again, plus the
+/// plan's own estimate), and what that means against the token's budget
+/// (Cloudflare's 1,200 requests per 5 minutes) at flareops' pace
+/// (`limit`; `None`: not limited).
+pub fn requests_footer(plan: &Plan, made: u64, limit: Option<RateLimit>) -> String {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+    let apply = made + plan.apply_requests();
+    let mut out = format!(
+        "Requests: this plan made {made}; applying it needs about {apply} of the token's 1,200 per 5 minutes"
+    );
+    match limit {
+        Some(limit) => {
+            let _ = write!(
+                out,
+                " (flareops sends at most {:.0} per 5 minutes",
+                limit.max_in(WINDOW).min(f64::from(u32::MAX))
+            );
+            let beyond_burst = apply.saturating_sub(u64::from(limit.burst));
+            // Precision is irrelevant at these magnitudes.
+            #[allow(clippy::cast_precision_loss)]
+            let seconds = beyond_burst as f64 / limit.per_second;
+            if seconds >= 60.0 {
+                let _ = write!(
+                    out,
+                    ", so it takes at least {:.0} minutes",
+                    (seconds / 60.0).ceil()
+                );
+            }
+            out.push_str(").");
+        }
+        None => out.push_str(" (flareops' rate limit is off)."),
+    }
+    out.push('\n');
     out
 }

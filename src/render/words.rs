@@ -124,6 +124,10 @@ impl fmt::Display for Conflict {
                 f,
                 "{file} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
             ),
+            Conflict::NameTaken { name, id } => write!(
+                f,
+                "{name:?} is already the name of another resource of the account (id {id}), which this environment does not manage: rename or delete that one, or choose another name"
+            ),
         }
     }
 }
