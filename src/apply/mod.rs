@@ -40,7 +40,8 @@ pub struct ApplyOptions {
     /// A revert: deletes that lose no data (an empty namespace or database,
     /// a worker) may run without `allow_delete`.
     pub empty_deletes_allowed: bool,
-    /// Changes run concurrently, at most this many at once.
+    /// Changes run concurrently, at most this many at once (the client
+    /// bounds requests in flight too, at 8 by default).
     pub concurrency: usize,
     /// The `workers/message` of uploaded versions (the git commit).
     pub message: String,
@@ -79,7 +80,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             allow_delete: false,
             empty_deletes_allowed: false,
-            concurrency: 4,
+            concurrency: 8,
             message: "flareops apply".to_string(),
             health_timeout: std::time::Duration::from_secs(10),
             stop: StopSignal::default(),
