@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Environments, LedgerError};
 use crate::cloudflare::{
-    Client, D1Limits, D1Value, QueryResult, RowTemplate, Statement, group_requests, row_statements,
+    Client, D1Limits, D1Value, QueryResult, RowTemplate, Statement, row_statements,
 };
 use crate::model::{DesiredState, InventoryEntry, RecordedMigration, SecretFingerprints};
 
@@ -113,19 +113,6 @@ pub async fn read_for_plan(
     Ok(PlanReads::default())
 }
 
-/// Sends `statements` (safe to repeat) in as few requests as D1's limits
-/// allow, in order: deletes before the upserts that may re-create a row.
-async fn write_in_order(
-    client: &Client,
-    database: &str,
-    statements: Vec<Statement>,
-) -> Result<(), LedgerError> {
-    for request in group_requests(statements, &D1Limits::CLOUDFLARE) {
-        client.d1_run_idempotent(database, &request).await?;
-    }
-    Ok(())
-}
-
 /// Forgets the migration files a restored bookmark undid, as (database
 /// key, file name), then records the SHA-256 of the files this apply ran
 /// and the bookmark taken before each, as (database key, file name,
@@ -139,7 +126,8 @@ pub async fn record_migration_hashes(
 ) -> Result<(), LedgerError> {
     let statements = migration_hash_statements(desired, applied, undone, &D1Limits::CLOUDFLARE)?;
     // Deletes and upserts by key: safe to repeat.
-    write_in_order(client, database, statements).await
+    // In order: deletes before the upserts that may re-create a row.
+    super::write(client, database, statements).await
 }
 
 /// The statements of [`record_migration_hashes`]: deletes, then upserts.
@@ -267,7 +255,8 @@ pub async fn record_secret_fingerprints(
     };
     let statements = secret_fingerprint_statements(&salted, desired, sent, deleted)?;
     // Deletes and upserts by key: safe to repeat.
-    write_in_order(client, database, statements).await
+    // In order: deletes before the upserts that may re-create a row.
+    super::write(client, database, statements).await
 }
 
 /// The statements of [`record_secret_fingerprints`] with the ledger's salt

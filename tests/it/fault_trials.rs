@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{AccountNames, TestEmulator, flareops, project};
+use crate::support::{AccountNames, TestEmulator, copy_dir, flareops, project};
 
 const TRIALS: u64 = 50;
 /// Applies per trial at most (the first included).
@@ -35,19 +35,6 @@ fn example(emulator: &TestEmulator) -> tempfile::TempDir {
         copy_dir(&source.join(dir), &root.path().join(dir));
     }
     root
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read example dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy example file");
-        }
-    }
 }
 
 fn with_secrets(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{TestEmulator, flareops};
+use crate::support::{TestEmulator, copy_dir, flareops};
 
 const ZONE: &str = "klearkarma.com";
 
@@ -33,19 +33,6 @@ fn example(emulator: &TestEmulator) -> tempfile::TempDir {
         .collect();
     std::fs::write(&staging, text).expect("write staging.yaml");
     root
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }
 
 /// Per endpoint, the requests made between two snapshots of the stats.
