@@ -246,6 +246,12 @@ pub enum Effect {
         jurisdiction: Option<Jurisdiction>,
         storage_class: StorageClass,
     },
+    /// The objects of a bucket deleted, so it can be deleted.
+    R2Emptied {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+        objects: u64,
+    },
     R2Deleted {
         name: String,
         jurisdiction: Option<Jurisdiction>,
@@ -588,6 +594,8 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
                 bucket.storage_class = LiveStorageClass::Known(*storage_class);
             }
         }
+        // Objects are not part of the live state.
+        Effect::R2Emptied { .. } => {}
         Effect::R2Deleted {
             name, jurisdiction, ..
         } => live

@@ -162,6 +162,14 @@ pub(super) async fn run_r2(
                     storage_class: *storage_class,
                 }
             }
+            R2Step::Empty {
+                name,
+                jurisdiction: j,
+            } => Effect::R2Emptied {
+                objects: client.empty_r2_bucket(name, jurisdiction(j)).await?,
+                name: name.clone(),
+                jurisdiction: *j,
+            },
             R2Step::Delete {
                 name,
                 jurisdiction: j,

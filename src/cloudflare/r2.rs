@@ -5,6 +5,7 @@
 //! Whether a bucket holds objects is one `GET …/{name}/objects?per_page=1`
 //! (its `result` is the array of objects).
 
+use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -124,6 +125,68 @@ impl Client {
             )
             .await?;
         Ok(objects.unwrap_or_default().is_empty())
+    }
+
+    /// Deletes every object of the bucket (a page of up to 1,000 keys at
+    /// a time, at most 8 deletes in flight), so the bucket itself can be
+    /// deleted: R2 refuses to delete a bucket that holds objects. Answers
+    /// how many objects it deleted; an object already gone counts as
+    /// deleted.
+    pub async fn empty_r2_bucket(
+        &self,
+        name: &str,
+        jurisdiction: Option<&str>,
+    ) -> Result<u64, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Object {
+            key: String,
+        }
+        let path = self.account_path(&format!("/r2/buckets/{name}/objects"));
+        let mut deleted = 0;
+        loop {
+            // Always the first page: what was listed is deleted before the
+            // next listing, so no cursor outlives the keys it points past.
+            let (objects, _) = self
+                .call::<Vec<Object>>(
+                    Method::GET,
+                    &path,
+                    &[("per_page", "1000".to_string())],
+                    &jurisdiction_header(jurisdiction),
+                    Body::None,
+                )
+                .await?;
+            let objects = objects.unwrap_or_default();
+            if objects.is_empty() {
+                return Ok(deleted);
+            }
+            let deletes = objects.iter().map(|object| {
+                let key = percent_encoding::utf8_percent_encode(
+                    &object.key,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                let object_path = format!("{path}/{key}");
+                async move {
+                    match self
+                        .call_unit(
+                            Method::DELETE,
+                            &object_path,
+                            &jurisdiction_header(jurisdiction),
+                            Body::None,
+                        )
+                        .await
+                    {
+                        Ok(()) => Ok(()),
+                        Err(error) if error.status() == Some(404) => Ok(()),
+                        Err(error) => Err(error),
+                    }
+                }
+            });
+            let done: Vec<()> = futures::stream::iter(deletes)
+                .buffer_unordered(8)
+                .try_collect()
+                .await?;
+            deleted += u64::try_from(done.len()).unwrap_or(u64::MAX);
+        }
     }
 
     pub async fn delete_r2_bucket(

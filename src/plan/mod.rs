@@ -435,6 +435,13 @@ pub enum R2Step {
         jurisdiction: Option<Jurisdiction>,
         storage_class: StorageClass,
     },
+    /// Delete every object of the bucket (R2 deletes only empty buckets):
+    /// before the delete of a bucket that is not known to be empty.
+    #[serde(rename = "empty_r2_bucket")]
+    Empty {
+        name: String,
+        jurisdiction: Option<Jurisdiction>,
+    },
     #[serde(rename = "delete_r2_bucket")]
     Delete {
         name: String,

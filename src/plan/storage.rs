@@ -84,6 +84,23 @@ pub(super) fn plan_kv(
     }
 }
 
+/// The steps that delete an R2 bucket: its objects first unless it is
+/// known to be empty (R2 refuses to delete a bucket that holds objects).
+fn r2_delete_steps(name: &str, jurisdiction: Option<Jurisdiction>, empty: bool) -> Vec<R2Step> {
+    let mut steps = Vec::new();
+    if !empty {
+        steps.push(R2Step::Empty {
+            name: name.to_string(),
+            jurisdiction,
+        });
+    }
+    steps.push(R2Step::Delete {
+        name: name.to_string(),
+        jurisdiction,
+    });
+    steps
+}
+
 /// Deletes of what the ledger records but git no longer declares, when it
 /// still exists (by its recorded id).
 pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Change> {
@@ -104,10 +121,11 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Chan
                 uuid: db.uuid.clone(),
                 name: db.name.clone(),
             }]),
-            LiveResource::R2Bucket(b) => Steps::R2Bucket(vec![R2Step::Delete {
-                name: b.name.clone(),
-                jurisdiction: b.jurisdiction,
-            }]),
+            LiveResource::R2Bucket(b) => Steps::R2Bucket(r2_delete_steps(
+                &b.name,
+                b.jurisdiction,
+                live.live().empty.contains(&entry.address),
+            )),
             LiveResource::Worker(name) => Steps::Worker(vec![
                 SettingStep::DeleteScript {
                     name: name.to_string(),
@@ -485,13 +503,11 @@ pub(super) fn plan_r2(
             ResourceKind::R2Buckets.holds_data(),
             declared.protect,
             fields,
-            Steps::R2Bucket(vec![
-                R2Step::Delete {
-                    name: current.name.clone(),
-                    jurisdiction: current.jurisdiction,
-                },
-                create_r2_step(spec),
-            ]),
+            Steps::R2Bucket({
+                let mut steps = r2_delete_steps(&current.name, current.jurisdiction, false);
+                steps.push(create_r2_step(spec));
+                steps
+            }),
         ));
     }
     // Only a declared class that differs changes in place.

@@ -150,7 +150,10 @@ fn location_change_replaces_the_bucket_destructively() {
     assert!(matches!(
         &change.steps,
         Steps::R2Bucket(steps)
-            if matches!(steps[..], [R2Step::Delete { .. }, R2Step::Create { .. }])
+            if matches!(
+                steps[..],
+                [R2Step::Empty { .. }, R2Step::Delete { .. }, R2Step::Create { .. }]
+            )
     ));
 }
 
@@ -200,12 +203,19 @@ fn bucket_in_another_listed_jurisdiction_is_replaced() {
     let Steps::R2Bucket(steps) = &plan.changes[0].steps else {
         panic!("R2 steps expected");
     };
+    // Its objects first: R2 deletes only empty buckets.
     assert_eq!(
-        steps[0],
-        R2Step::Delete {
-            name: "assets-staging".into(),
-            jurisdiction: None
-        }
+        steps[..2],
+        [
+            R2Step::Empty {
+                name: "assets-staging".into(),
+                jurisdiction: None
+            },
+            R2Step::Delete {
+                name: "assets-staging".into(),
+                jurisdiction: None
+            }
+        ]
     );
 }
 

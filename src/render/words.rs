@@ -265,6 +265,9 @@ impl fmt::Display for Effect {
                 "set the storage class of R2 bucket {name:?} to {}",
                 storage_class.as_str()
             ),
+            Effect::R2Emptied { name, objects, .. } => {
+                format!("deleted the {objects} objects of R2 bucket {name:?}")
+            }
             Effect::R2Deleted {
                 name, already_gone, ..
             } => gone(

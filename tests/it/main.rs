@@ -3,6 +3,7 @@
 
 mod bad_corpus;
 mod cli;
+mod emulator_docs;
 mod emulator_faults;
 mod emulator_load;
 mod fault_trials;

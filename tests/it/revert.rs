@@ -162,3 +162,70 @@ fn revert_goes_back_to_the_last_apply_an_earlier_one_or_a_git_revision() {
         .code(1)
         .stderr(contains("git cannot read revision `no-such-ref`"));
 }
+
+fn buckets(emulator: &TestEmulator) -> Vec<String> {
+    let list = emulator.get(&emulator.account_path("/r2/buckets"));
+    let mut names: Vec<String> = list["result"]["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["name"].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// R2 buckets hold data like KV namespaces do: a revert deletes a bucket
+/// its apply created while it is empty, and one with objects only with
+/// `--allow-delete`.
+#[test]
+fn revert_deletes_an_empty_bucket_but_one_with_objects_only_with_permission() {
+    let emulator = TestEmulator::start();
+    let one = "r2_buckets:\n  assets:\n    name: assets-${env}\n";
+    let two =
+        "r2_buckets:\n  assets:\n    name: assets-${env}\n  uploads:\n    name: uploads-${env}\n";
+    let root = project(&[
+        ("infra/storage.yaml", one),
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+        (".gitignore", ".flareops/\n"),
+    ]);
+    git(root.path(), &["init", "-q"]);
+    git(root.path(), &["add", "-A"]);
+    git(root.path(), &["commit", "-qm", "one bucket"]);
+    let run = |args: &[&str]| {
+        let mut command = flareops(root.path(), &emulator);
+        command.args(args);
+        command.assert()
+    };
+    run(&["apply", "--env", "staging", "--yes"]).success();
+    write(root.path(), "infra/storage.yaml", two);
+    git(root.path(), &["commit", "-qam", "two buckets"]);
+    run(&["apply", "--env", "staging", "--yes"]).success();
+    assert_eq!(buckets(&emulator), ["assets-staging", "uploads-staging"]);
+
+    // Empty: the revert deletes it without permission.
+    run(&["revert", "--env", "staging", "--yes"])
+        .success()
+        .stdout(contains("it holds no data: a revert deletes it"));
+    assert_eq!(buckets(&emulator), ["assets-staging"]);
+
+    // Again, with an object in the new bucket this time.
+    run(&["apply", "--env", "staging", "--yes"]).success();
+    let put = emulator.send_bytes(
+        "PUT",
+        &emulator.account_path("/r2/buckets/uploads-staging/objects/avatar.png"),
+        b"not really a png".to_vec(),
+        "image/png",
+    );
+    assert_eq!(put["success"], true, "{put}");
+    run(&["revert", "--env", "staging", "--yes"])
+        .code(1)
+        .stdout(contains("- delete r2_buckets.uploads"))
+        .stderr(contains("--allow-delete"));
+    assert_eq!(buckets(&emulator), ["assets-staging", "uploads-staging"]);
+    run(&["revert", "--env", "staging", "--yes", "--allow-delete"]).success();
+    assert_eq!(buckets(&emulator), ["assets-staging"]);
+}

@@ -131,6 +131,40 @@ impl TestEmulator {
         }
     }
 
+    /// With `FLAREOPS_COVERAGE_DIR` set, writes the endpoints this
+    /// emulator served to `DIR/<test name>-<n>.json`, for
+    /// `tools/emulator-coverage.py` (which fills docs/emulator.md's
+    /// coverage column). Nothing otherwise.
+    fn record_coverage(&self) {
+        let Some(dir) = std::env::var_os("FLAREOPS_COVERAGE_DIR") else {
+            return;
+        };
+        if self.child.is_none() {
+            return;
+        }
+        let Ok(stats) = Self::http()
+            .get(format!("{}/__emulator/stats", self.origin()))
+            .bearer_auth(&self.token)
+            .send()
+            .and_then(|r| r.text())
+        else {
+            return;
+        };
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .replace("::", ".");
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        for n in 0.. {
+            let path = dir.join(format!("{test}-{n}.json"));
+            if !path.exists() {
+                let _ = std::fs::write(path, &stats);
+                break;
+            }
+        }
+    }
+
     fn http() -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -190,6 +224,20 @@ impl TestEmulator {
             .unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// A raw API request with a byte body of `content_type` (an R2
+    /// object), decoded as JSON.
+    pub fn send_bytes(&self, method: &str, path: &str, body: Vec<u8>, content_type: &str) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        Self::http()
+            .request(method, format!("{}{}", self.base_url, path))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
     /// `method /__emulator/faults` (with `body`); asserts success and
     /// returns the fault report (`{"config", "injected"}`).
     fn faults_request(&self, method: reqwest::Method, body: Option<&Value>) -> Value {
@@ -232,6 +280,7 @@ impl TestEmulator {
 
 impl Drop for TestEmulator {
     fn drop(&mut self) {
+        self.record_coverage();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
