@@ -95,8 +95,7 @@ fn the_emulator_doc_lists_every_endpoint_and_each_is_served() {
     for (method, path) in &rows {
         let concrete = path
             .replace("{account_id}", &emulator.account_id)
-            .replace('{', "")
-            .replace('}', "");
+            .replace(['{', '}'], "");
         let url = format!("{}{concrete}", emulator.base_url);
         let request = http
             .request(method.parse().expect("method"), &url)
