@@ -229,6 +229,9 @@ pub fn classify(inputs: &DriftInputs<'_>) -> DriftReport {
             ChangeKind::Delete => report.pending.push(item),
             // Never applied (not in the ledger): new in git.
             ChangeKind::Create if entry.is_none() => report.pending.push(item),
+            // Made outside flareops and never recorded: the next apply
+            // adopts it.
+            ChangeKind::Adopt if entry.is_none() => report.pending.push(item),
             ChangeKind::Create if outside => report.deleted_outside_git.push(DriftChange {
                 recorded_id: entry.map(|e| e.id.clone()),
                 ..item

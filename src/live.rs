@@ -85,7 +85,7 @@ async fn fetch_scoped(
         Some((database, reads)) => (Some(database), Some(reads)),
         None => (crate::ledger::find(&d1, &desired.ledger_database), None),
     };
-    let (inventory, secret_fingerprints, migration_hashes) = match &ledger {
+    let (inventory, secret_fingerprints, migration_hashes, recorded_elsewhere) = match &ledger {
         Some(ledger) => {
             let reads = match read {
                 Some(reads) => reads,
@@ -100,9 +100,10 @@ async fn fetch_scoped(
                 Some(reads.inventory),
                 reads.fingerprints,
                 reads.migration_hashes,
+                reads.elsewhere,
             )
         }
-        None => (None, None, Default::default()),
+        None => (None, None, Default::default(), Vec::new()),
     };
     // The ledger may record workers git no longer declares: they are
     // deleted by name, so the script list is needed after all.
@@ -122,6 +123,7 @@ async fn fetch_scoped(
         listed => listed,
     };
     let mut live = LiveState {
+        recorded_elsewhere,
         inventory,
         secret_fingerprints,
         migration_hashes,

@@ -136,6 +136,8 @@ pub fn find(databases: &[crate::cloudflare::D1Database], name: &str) -> Option<S
 /// One inventory row as the queries select it.
 #[derive(Deserialize)]
 struct InventoryRow {
+    #[serde(default)]
+    environment: String,
     address: String,
     cloudflare_id: String,
     name: String,
@@ -153,6 +155,23 @@ impl InventoryRow {
             protect: self.protect != 0,
         })
     }
+}
+
+/// The rows of an inventory read with their environments.
+fn entries_by_environment(
+    result: Option<&crate::cloudflare::QueryResult>,
+) -> Result<Vec<(String, InventoryEntry)>, ClientError> {
+    Ok(match result {
+        Some(result) => result
+            .rows::<InventoryRow>()?
+            .into_iter()
+            .filter_map(|row| {
+                let environment = row.environment.clone();
+                row.entry().map(|entry| (environment, entry))
+            })
+            .collect(),
+        None => Vec::new(),
+    })
 }
 
 fn entries(
@@ -184,11 +203,11 @@ fn inventory_query(environments: Environments<'_>, version_1: bool) -> Statement
     };
     let sql = if version_1 {
         format!(
-            "SELECT address, cloudflare_id, name, protect FROM inventory WHERE environment {operator} ?1 ORDER BY environment, address"
+            "SELECT environment, address, cloudflare_id, name, protect FROM inventory WHERE environment {operator} ?1 ORDER BY environment, address"
         )
     } else {
         format!(
-            "SELECT e.address, e.cloudflare_id, e.name, e.protect FROM inventory_entries e
+            "SELECT e.environment, e.address, e.cloudflare_id, e.name, e.protect FROM inventory_entries e
 JOIN inventory_generations g ON g.environment = e.environment AND g.generation = e.generation
 WHERE e.environment {operator} ?1 ORDER BY e.environment, e.address"
         )

@@ -41,6 +41,9 @@ pub struct PlanReads {
     /// Each migration file flareops applied (its SHA-256 and the bookmark
     /// taken before it), by (database name, file name).
     pub migration_hashes: BTreeMap<(String, String), RecordedMigration>,
+    /// What the ledger records for the other environments, as
+    /// (environment, entry).
+    pub elsewhere: Vec<(String, InventoryEntry)>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +68,10 @@ pub(super) fn plan_read_statements(environment: &str, version_1: bool) -> Vec<St
         )
         .bind(environment),
     );
+    statements.push(super::inventory_query(
+        Environments::AllBut(environment),
+        version_1,
+    ));
     statements
 }
 
@@ -92,6 +99,7 @@ pub(super) fn plan_reads(results: &[QueryResult]) -> Result<PlanReads, LedgerErr
         inventory,
         fingerprints,
         migration_hashes,
+        elsewhere: super::entries_by_environment(results.get(4))?,
     })
 }
 

@@ -448,6 +448,11 @@ pub struct LiveState {
     /// Recorded resources that git no longer declares and that hold no
     /// data (a KV namespace without keys, a D1 database without tables).
     pub empty: Vec<Address>,
+    /// What the ledger records for the other environments, as
+    /// (environment, entry): a resource one of them manages is not this
+    /// environment's to adopt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recorded_elsewhere: Vec<(String, InventoryEntry)>,
     /// The id of the ledger's D1 database, when the account has one.
     /// Bookkeeping, not part of the fingerprint.
     #[serde(skip)]

@@ -104,6 +104,30 @@ impl<'a> LiveIndex<'a> {
         self.live
     }
 
+    /// The id of the live resource declared `address` stands for when it
+    /// was found by its name and the ledger does not record it (or records
+    /// an id that no longer exists): a resource to adopt.
+    pub fn adoptable(&self, desired: &DesiredState, address: &Address) -> Option<String> {
+        if self
+            .recorded(address)
+            .and_then(|entry| self.by_recorded_id(entry))
+            .is_some()
+        {
+            return None;
+        }
+        self.resolve(desired, address).map(|found| found.id())
+    }
+
+    /// The other environment whose inventory records the resource of kind
+    /// `kind` with id `id`, if one does.
+    pub fn recorded_elsewhere(&self, kind: ResourceKind, id: &str) -> Option<&'a str> {
+        self.live
+            .recorded_elsewhere
+            .iter()
+            .find(|(_, entry)| entry.address.kind == kind && entry.id == id)
+            .map(|(environment, _)| environment.as_str())
+    }
+
     /// The KV namespace titled `title`, if any.
     pub fn kv_titled(&self, title: &str) -> Option<&'a LiveKvNamespace> {
         self.kv_by_title.get(title).copied()

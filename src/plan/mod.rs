@@ -56,6 +56,10 @@ pub enum ChangeKind {
     /// Removed from git, recorded in the ledger: apply deletes it (only with
     /// `--allow-delete`).
     Delete,
+    /// Exists in the account under the declared name but the ledger does
+    /// not record it (made by hand or by wrangler): apply records it, and
+    /// runs the steps that bring it in line, if any. Never silent.
+    Adopt,
 }
 
 impl ChangeKind {
@@ -66,6 +70,7 @@ impl ChangeKind {
             ChangeKind::Update => "update",
             ChangeKind::Replace => "replace",
             ChangeKind::Delete => "delete",
+            ChangeKind::Adopt => "adopt",
         }
     }
 }
@@ -327,6 +332,9 @@ pub enum Conflict {
     },
     /// Applied migration files changed since they ran (paths).
     MigrationsEdited { files: Vec<String> },
+    /// The resource to adopt is recorded by another environment's
+    /// inventory: two environments would manage it.
+    RecordedElsewhere { environment: String },
     /// An applied migration git no longer declares, with no bookmark to
     /// restore (flareops did not apply it).
     MigrationNotUndoable { file: String },
@@ -346,6 +354,14 @@ pub enum Note {
     /// This run cannot read these variables: those secrets are compared by
     /// name only.
     SecretValuesUnavailable { variables: Vec<String> },
+    /// A location hint differs from where the resource is: a hint is only
+    /// a wish at creation (Cloudflare may place it elsewhere), so nothing
+    /// is replaced for it.
+    LocationDiffers {
+        address: Address,
+        declared: LocationHint,
+        actual: Option<LocationHint>,
+    },
 }
 
 /// The API steps of one change, by the kind of resource it is about, so
@@ -575,6 +591,7 @@ pub struct DurableObjectMigration {
 /// Counts of a plan's changes by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    pub adopt: usize,
     pub create: usize,
     pub update: usize,
     pub replace: usize,
@@ -621,6 +638,7 @@ impl Plan {
                 ChangeKind::Update => summary.update += 1,
                 ChangeKind::Replace => summary.replace += 1,
                 ChangeKind::Delete => summary.delete += 1,
+                ChangeKind::Adopt => summary.adopt += 1,
             }
         }
         summary
@@ -674,6 +692,8 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
         settle(address, worker::plan_worker(key, desired, &index, &pending));
     }
     changes.extend(deletes);
+    adopt(desired, &index, &mut changes, &mut unchanged);
+    notes.extend(storage::location_notes(desired, &index));
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {
         notes.push(Note::SecretsNotCompared);
     }
@@ -701,6 +721,61 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
         changes,
         unchanged,
         notes,
+    }
+}
+
+/// Turns what exists under a declared name but is not recorded into
+/// adoptions: an update becomes an adoption with the same steps, an
+/// address with nothing to change gets an adoption with none (apply
+/// records it). A replace stays a replace. An adoption of what another
+/// environment records is a conflict.
+fn adopt(
+    desired: &DesiredState,
+    index: &crate::model::LiveIndex,
+    changes: &mut Vec<Change>,
+    unchanged: &mut Vec<Address>,
+) {
+    let found: Vec<(Address, bool, String)> = desired
+        .addresses()
+        .into_iter()
+        .filter_map(|(address, protected)| {
+            index
+                .adoptable(desired, &address)
+                .map(|id| (address, protected, id))
+        })
+        .collect();
+    for (address, protected, id) in found {
+        let elsewhere = index
+            .recorded_elsewhere(address.kind, &id)
+            .map(|environment| Conflict::RecordedElsewhere {
+                environment: environment.to_string(),
+            });
+        match changes.iter_mut().find(|c| c.address == address) {
+            Some(change) if change.kind == ChangeKind::Update => {
+                change.kind = ChangeKind::Adopt;
+                change.conflicts.extend(elsewhere);
+            }
+            Some(_) => {}
+            None => {
+                unchanged.retain(|a| a != &address);
+                let steps = match address.kind {
+                    crate::model::ResourceKind::KvNamespaces => Steps::KvNamespace(Vec::new()),
+                    crate::model::ResourceKind::D1Databases => Steps::D1Database(Vec::new()),
+                    crate::model::ResourceKind::R2Buckets => Steps::R2Bucket(Vec::new()),
+                    crate::model::ResourceKind::Workers => Steps::Worker(Vec::new()),
+                };
+                changes.push(Change {
+                    address,
+                    kind: ChangeKind::Adopt,
+                    destructive: false,
+                    protected,
+                    fields: Vec::new(),
+                    steps,
+                    conflicts: elsewhere.into_iter().collect(),
+                    code_diff: Vec::new(),
+                });
+            }
+        }
     }
 }
 

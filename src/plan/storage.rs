@@ -3,8 +3,8 @@
 //! Pure, like the rest of `plan`.
 
 use super::{
-    Change, ChangeKind, Conflict, D1Step, Field, FieldDiff, KvStep, R2Step, SettingStep, Steps,
-    Value,
+    Change, ChangeKind, Conflict, D1Step, Field, FieldDiff, KvStep, Note, R2Step, SettingStep,
+    Steps, Value,
 };
 use crate::model::{
     Address, D1DatabaseSpec, DesiredState, Jurisdiction, LiveD1Database, LiveIndex, LiveR2Bucket,
@@ -82,6 +82,30 @@ pub(super) fn plan_kv(
             }]),
         )),
     }
+}
+
+/// A note for each declared R2 bucket whose location differs from its
+/// declared hint (Cloudflare may place a bucket elsewhere even when given
+/// one, so a replacement would never end).
+pub(super) fn location_notes(desired: &DesiredState, live: &LiveIndex) -> Vec<Note> {
+    desired
+        .r2_buckets
+        .iter()
+        .filter_map(|(key, declared)| {
+            let hint = declared.spec.location_hint?;
+            let address = Address::new(ResourceKind::R2Buckets, key.clone());
+            match live.resolve(desired, &address) {
+                Some(LiveResource::R2Bucket(bucket)) if bucket.location != Some(hint) => {
+                    Some(Note::LocationDiffers {
+                        address,
+                        declared: hint,
+                        actual: bucket.location,
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// The steps that delete an R2 bucket: its objects first unless it is
@@ -440,19 +464,8 @@ fn r2_fields(spec: &R2BucketSpec, current: &LiveR2Bucket) -> Vec<FieldDiff> {
         (&current.name, current.jurisdiction),
         (&spec.name, spec.jurisdiction),
     );
-    // Unset fields are not managed: Cloudflare chooses, and git does not care.
-    if let Some(hint) = spec.location_hint
-        && current.location != Some(hint)
-    {
-        fields.push(
-            FieldDiff::changed(
-                Field::LocationHint,
-                current.location.map(Value::LocationHint),
-                Some(Value::LocationHint(hint)),
-            )
-            .forcing_replacement(),
-        );
-    }
+    // A location hint is only a wish at creation: a difference is a note
+    // ([`location_notes`]), never a replacement.
     if let Some(class) = spec.storage_class
         && current.storage_class != LiveStorageClass::Known(class)
     {

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::{
-    AccountTarget, D1DatabaseSpec, Declared, DesiredState, KvNamespaceSpec, LiveD1Database,
-    LiveKvNamespace, LiveR2Bucket, LiveState, R2BucketSpec,
+    AccountTarget, D1DatabaseSpec, Declared, DesiredState, InventoryEntry, KvNamespaceSpec,
+    LiveD1Database, LiveKvNamespace, LiveR2Bucket, LiveState, R2BucketSpec, ResourceKind,
 };
 
 fn desired() -> DesiredState {
@@ -68,10 +68,30 @@ fn matching_live() -> LiveState {
             jurisdiction: None,
         }],
         r2_jurisdictions_listed: vec![None],
+        // The ledger records all three: nothing to adopt.
+        inventory: Some(vec![
+            entry(ResourceKind::KvNamespaces, "users", "kv1", "users-staging"),
+            entry(ResourceKind::D1Databases, "main", "db1", "main-staging"),
+            entry(
+                ResourceKind::R2Buckets,
+                "assets",
+                &InventoryEntry::r2_id("assets-staging", None),
+                "assets-staging",
+            ),
+        ]),
         ..LiveState::default()
     };
     live.normalize();
     live
+}
+
+fn entry(kind: ResourceKind, key: &str, id: &str, name: &str) -> InventoryEntry {
+    InventoryEntry {
+        address: Address::new(kind, key),
+        id: id.into(),
+        name: name.into(),
+        protect: false,
+    }
 }
 
 /// Runs the planner and compares `kind address` lines.
@@ -135,7 +155,7 @@ fn storage_class_change_is_an_in_place_update() {
 }
 
 #[test]
-fn location_change_replaces_the_bucket_destructively() {
+fn a_location_hint_that_differs_is_a_note_not_a_replacement() {
     let mut desired = desired();
     desired
         .r2_buckets
@@ -143,18 +163,46 @@ fn location_change_replaces_the_bucket_destructively() {
         .unwrap()
         .spec
         .location_hint = Some(LocationHint::Apac);
-    let plan = check(&desired, &matching_live(), &["Replace r2_buckets.assets"]);
-    let change = &plan.changes[0];
-    assert!(change.destructive);
-    assert!(change.fields[0].forces_replacement);
-    assert!(matches!(
-        &change.steps,
-        Steps::R2Bucket(steps)
-            if matches!(
-                steps[..],
-                [R2Step::Empty { .. }, R2Step::Delete { .. }, R2Step::Create { .. }]
-            )
-    ));
+    let plan = check(&desired, &matching_live(), &[]);
+    assert!(plan.notes.contains(&Note::LocationDiffers {
+        address: Address::new(ResourceKind::R2Buckets, "assets"),
+        declared: LocationHint::Apac,
+        actual: Some(LocationHint::Weur),
+    }));
+}
+
+#[test]
+fn what_exists_by_name_but_is_not_recorded_is_adopted_never_silently() {
+    let mut live = matching_live();
+    live.inventory = Some(Vec::new());
+    live.recorded_elsewhere = vec![(
+        "production".into(),
+        entry(ResourceKind::D1Databases, "main", "db1", "main-staging"),
+    )];
+    let plan = check(
+        &desired(),
+        &live,
+        &[
+            "Adopt kv_namespaces.users",
+            "Adopt d1_databases.main",
+            "Adopt r2_buckets.assets",
+        ],
+    );
+    assert_eq!(plan.summary().adopt, 3);
+    // Adopting changes nothing in the account: no step.
+    assert!(plan.changes.iter().all(|c| c.steps.is_empty()));
+    // What another environment records is refused, naming it.
+    let main = plan
+        .change(&Address::new(ResourceKind::D1Databases, "main"))
+        .unwrap();
+    assert_eq!(
+        main.conflicts,
+        vec![Conflict::RecordedElsewhere {
+            environment: "production".into()
+        }]
+    );
+    // Once recorded, nothing is left to do.
+    check(&desired(), &matching_live(), &[]);
 }
 
 #[test]
@@ -226,7 +274,19 @@ fn live_resources_not_in_git_are_left_alone_and_the_plan_says_so() {
         id: "x".into(),
         title: "someone-elses".into(),
     });
-    let plan = check(&desired(), &live, &[]);
+    check(&desired(), &live, &[]);
+    // Without a ledger, what matches git by name is adopted, the rest
+    // left alone, and the plan says why nothing would be deleted.
+    live.inventory = None;
+    let plan = check(
+        &desired(),
+        &live,
+        &[
+            "Adopt kv_namespaces.users",
+            "Adopt d1_databases.main",
+            "Adopt r2_buckets.assets",
+        ],
+    );
     assert!(plan.notes.contains(&Note::NoLedgerYet));
 }
 
@@ -240,12 +300,9 @@ fn a_rename_onto_a_title_someone_else_took_is_a_conflict() {
         id: "by-hand".into(),
         title: "users-staging".into(),
     });
-    live.inventory = Some(vec![crate::model::InventoryEntry {
-        address: crate::model::Address::new(crate::model::ResourceKind::KvNamespaces, "users"),
-        id: "kv1".into(),
-        name: "users-old".into(),
-        protect: false,
-    }]);
+    if let Some(inventory) = &mut live.inventory {
+        inventory[0].name = "users-old".into();
+    }
     live.normalize();
     let plan = check(&desired(), &live, &["Update kv_namespaces.users"]);
     assert_eq!(

@@ -13,6 +13,7 @@ pub(super) fn symbol(kind: ChangeKind) -> &'static str {
         ChangeKind::Update => "~",
         ChangeKind::Replace => "-/+",
         ChangeKind::Delete => "-",
+        ChangeKind::Adopt => "<=",
     }
 }
 
@@ -22,6 +23,7 @@ pub(super) fn verb(kind: ChangeKind) -> &'static str {
         ChangeKind::Update => "update",
         ChangeKind::Replace => "replace",
         ChangeKind::Delete => "delete",
+        ChangeKind::Adopt => "adopt",
     }
 }
 
@@ -92,6 +94,9 @@ pub fn text(plan: &Plan) -> String {
                 out.push_str("   (destructive: the data it holds is lost)");
             }
             out.push('\n');
+            if change.kind == ChangeKind::Adopt {
+                let _ = writeln!(out, "      # {}", words::ADOPTED);
+            }
             for diff in &change.fields {
                 field_line(&mut out, change.kind, diff);
             }
@@ -115,12 +120,7 @@ pub fn text(plan: &Plan) -> String {
             }
             out.push('\n');
         }
-        let summary = plan.summary();
-        let _ = writeln!(
-            out,
-            "Plan: {} to create, {} to update, {} to replace, {} to delete.",
-            summary.create, summary.update, summary.replace, summary.delete
-        );
+        let _ = writeln!(out, "{}", words::summary_line(&plan.summary()));
     }
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");

@@ -124,6 +124,10 @@ impl fmt::Display for Conflict {
                 f,
                 "{file} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
             ),
+            Conflict::RecordedElsewhere { environment } => write!(
+                f,
+                "it exists, but the ledger records it for environment `{environment}`: two environments would manage it; give this environment its own name, or remove it from `{environment}`"
+            ),
             Conflict::NameTaken { name, id } => write!(
                 f,
                 "{name:?} is already the name of another resource of the account (id {id}), which this environment does not manage: rename or delete that one, or choose another name"
@@ -141,6 +145,23 @@ pub fn conflicts(conflicts: &[Conflict]) -> String {
         .join("; ")
 }
 
+/// What an adoption means, under its header.
+pub const ADOPTED: &str = "exists in the account under this name but the ledger does not record it: apply records it (and makes the changes below, if any)";
+
+/// `Plan: 1 to adopt, 3 to create, 1 to update, 0 to replace, 0 to delete.`
+/// (adoptions only when there are some).
+pub fn summary_line(summary: &crate::plan::Summary) -> String {
+    let adopt = if summary.adopt > 0 {
+        format!("{} to adopt, ", summary.adopt)
+    } else {
+        String::new()
+    };
+    format!(
+        "Plan: {adopt}{} to create, {} to update, {} to replace, {} to delete.",
+        summary.create, summary.update, summary.replace, summary.delete
+    )
+}
+
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -154,6 +175,16 @@ impl fmt::Display for Note {
                 f,
                 "secret values not available to this run ({}): those secrets are compared by name only, so a changed value shows only in a plan that has them (apply always needs them)",
                 variables.join(", ")
+            ),
+            Note::LocationDiffers {
+                address,
+                declared,
+                actual,
+            } => write!(
+                f,
+                "`{address}` is in {} although git hints {}: a location hint only applies at creation (Cloudflare may place a bucket elsewhere), so nothing is replaced for it",
+                actual.map_or("an unreported location", |l| l.as_str()),
+                declared.as_str()
             ),
         }
     }
@@ -353,7 +384,10 @@ impl fmt::Display for Effect {
 /// What a change did, in one line (the journal's detail): its effects, or
 /// the error that stopped it after them.
 pub fn outcome_detail(outcome: &ChangeOutcome) -> String {
-    let done: Vec<String> = outcome.done.iter().map(Effect::to_string).collect();
+    let mut done: Vec<String> = outcome.done.iter().map(Effect::to_string).collect();
+    if outcome.kind == crate::plan::ChangeKind::Adopt && outcome.error.is_none() {
+        done.insert(0, "adopted: recorded in the ledger".to_string());
+    }
     match &outcome.error {
         None => done.join("; "),
         Some(error) if done.is_empty() => error.to_string(),

@@ -7,6 +7,16 @@ use predicates::str::contains;
 use crate::support::{TestEmulator, flareops, project, write};
 
 fn infra(storage_class: &str, location: &str, protect: bool) -> String {
+    infra_in(storage_class, location, protect, "")
+}
+
+/// [`infra`] with the bucket in `jurisdiction` (`""`: the default one).
+fn infra_in(storage_class: &str, location: &str, protect: bool, jurisdiction: &str) -> String {
+    let jurisdiction = if jurisdiction.is_empty() {
+        String::new()
+    } else {
+        format!("    jurisdiction: {jurisdiction}\n")
+    };
     format!(
         "kv_namespaces:
   users:
@@ -22,7 +32,7 @@ r2_buckets:
     location_hint: {location}
     storage_class: {storage_class}
     protect: {protect}
-"
+{jurisdiction}"
     )
 }
 
@@ -43,7 +53,16 @@ fn kv_titles(emulator: &TestEmulator) -> Vec<String> {
 }
 
 fn bucket(emulator: &TestEmulator, name: &str) -> serde_json::Value {
-    let list = emulator.get(&emulator.account_path("/r2/buckets"));
+    bucket_in(emulator, name, "default")
+}
+
+fn bucket_in(emulator: &TestEmulator, name: &str, jurisdiction: &str) -> serde_json::Value {
+    let list = emulator.send(
+        "GET",
+        &emulator.account_path("/r2/buckets"),
+        None,
+        &[("cf-r2-jurisdiction", jurisdiction)],
+    );
     list["result"]["buckets"]
         .as_array()
         .expect("bucket list")
@@ -135,11 +154,25 @@ fn create_then_no_op_then_update_then_replace() {
         "InfrequentAccess"
     );
 
-    // Replace: a new location cannot change in place; refused without permission.
+    // A location hint is only a wish at creation: another hint is a note,
+    // never a replacement.
     write(
         root.path(),
         "infra/storage.yaml",
         &infra("InfrequentAccess", "apac", false),
+    );
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout(contains("a location hint only applies at creation"));
+
+    // Replace: another jurisdiction cannot change in place; refused without
+    // permission.
+    write(
+        root.path(),
+        "infra/storage.yaml",
+        &infra_in("InfrequentAccess", "weur", false, "eu"),
     );
     let before = emulator.stats();
     flareops(root.path(), &emulator)
@@ -163,13 +196,17 @@ fn create_then_no_op_then_update_then_replace() {
             );
         }
     }
-    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
+    assert!(!bucket(&emulator, "kk-assets-staging").is_null());
 
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
         .assert()
         .success();
-    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "APAC");
+    assert!(bucket(&emulator, "kk-assets-staging").is_null());
+    assert_eq!(
+        bucket_in(&emulator, "kk-assets-staging", "eu")["jurisdiction"],
+        "eu"
+    );
     flareops(root.path(), &emulator)
         .args(["plan", "--env", "staging", "--detailed-exitcode"])
         .assert()
@@ -190,14 +227,14 @@ fn protect_refuses_a_replace_even_with_allow_delete() {
     write(
         root.path(),
         "infra/storage.yaml",
-        &infra("Standard", "apac", true),
+        &infra_in("Standard", "weur", true, "eu"),
     );
     flareops(root.path(), &emulator)
         .args(["apply", "--env", "staging", "--yes", "--allow-delete"])
         .assert()
         .code(1)
         .stderr(contains("`r2_buckets.assets` is protected"));
-    assert_eq!(bucket(&emulator, "kk-assets-staging")["location"], "WEUR");
+    assert!(!bucket(&emulator, "kk-assets-staging").is_null());
 }
 
 #[test]

@@ -13,7 +13,7 @@ const ZONE: &str = "klearkarma.com";
 
 /// Copies the example into a scratch directory, its staging environment
 /// pointed at `emulator`'s account.
-fn example(emulator: &TestEmulator) -> tempfile::TempDir {
+pub(crate) fn example(emulator: &TestEmulator) -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("temp dir");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for dir in ["infra", "environments", "workers", "migrations"] {

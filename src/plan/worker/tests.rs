@@ -117,6 +117,8 @@ fn deployed_with(desired: &DesiredState, mut live: LiveState) -> LiveState {
         }],
         ..LiveWorker::default()
     });
+    // The apply recorded what it made.
+    live.inventory = Some(live.inventory_for(desired));
     live
 }
 
