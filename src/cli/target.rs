@@ -77,14 +77,23 @@ impl Session {
                 ),
             },
         };
-        let base_url = std::env::var("CLOUDFLARE_API_BASE_URL")
+        let from_env = std::env::var("CLOUDFLARE_API_BASE_URL")
             .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+            .filter(|u| !u.is_empty());
+        let set_by_env = from_env.is_some();
+        let base_url = from_env.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let mut config = ClientConfig::new(base_url, Token::new(token), account_id)
             .with_settings(&self.settings);
         config.deadline = self.deadline;
-        let client = Client::new(config)?.with_rate_limiter(self.rate.clone());
+        let client = match Client::new(config) {
+            Ok(client) => client,
+            Err(error @ crate::cloudflare::ClientError::InvalidBaseUrl { .. }) if set_by_env => {
+                return Err(anyhow::Error::new(error)
+                    .context("CLOUDFLARE_API_BASE_URL is set to a URL flareops will not use"));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        .with_rate_limiter(self.rate.clone());
         Ok(Target {
             client,
             local: None,

@@ -71,6 +71,26 @@ pub use workers::{
 use retry::Repeat;
 use transport::Exchange;
 
+/// Why `base_url` must not carry the token, if it must not: plain `http`
+/// to anything but a loopback address (the emulator) would send the token
+/// in clear text.
+fn clear_text(base_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base_url).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        "plain http would send the API token in clear text; use https (http is only for a loopback address, such as the local emulator)".to_string()
+    })
+}
+
 /// The production API base URL; `CLOUDFLARE_API_BASE_URL` overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
@@ -539,10 +559,20 @@ impl Client {
                 reason: "it must start with http:// or https://".into(),
             });
         }
+        if let Some(reason) = clear_text(&base_url) {
+            return Err(ClientError::InvalidBaseUrl {
+                url: config.token.scrub(&redact_userinfo(&base_url)),
+                reason,
+            });
+        }
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.token.header_value()?);
         let http = reqwest::Client::builder()
             .default_headers(headers)
+            // The API answers where it was asked: a redirect is never
+            // followed, so the token cannot be carried to another host or
+            // down to plain http (a 3xx is an error like any other).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("flareops/", env!("CARGO_PKG_VERSION")))
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(10).min(config.request_timeout))

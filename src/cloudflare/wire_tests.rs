@@ -278,3 +278,61 @@ async fn a_server_that_caps_the_page_size_is_still_read_to_the_end() {
     let all = client.list_d1_databases().await.expect("list");
     assert_eq!(all.len(), 5);
 }
+
+#[test]
+fn plain_http_is_refused_unless_the_host_is_loopback() {
+    for url in [
+        "http://203.0.113.5/client/v4",
+        "http://api.example.com/client/v4",
+        "http://127.0.0.1.example.com/client/v4",
+    ] {
+        let config = ClientConfig::new(url.to_string(), Token::new("secret-token"), "acc");
+        match Client::new(config) {
+            Err(ClientError::InvalidBaseUrl { reason, url: shown }) => {
+                assert!(reason.contains("clear text"), "{reason}");
+                assert!(!shown.contains("secret-token"));
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    for url in [
+        "http://127.0.0.1:8787/client/v4",
+        "http://localhost:8787/client/v4",
+        "http://[::1]:8787/client/v4",
+        "https://api.cloudflare.com/client/v4",
+    ] {
+        let config = ClientConfig::new(url.to_string(), Token::new("t"), "acc");
+        assert!(Client::new(config).is_ok(), "{url}");
+    }
+}
+
+/// A redirect is never followed: the token cannot be carried to another
+/// host (or down to plain http) by an answer.
+#[tokio::test]
+async fn a_redirect_is_not_followed_with_the_token() {
+    let elsewhere_calls = Arc::new(AtomicUsize::new(0));
+    let elsewhere = serve(
+        Router::new()
+            .fallback(|State(calls): State<Arc<AtomicUsize>>| async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                ok(json!([]), json!({}))
+            })
+            .with_state(elsewhere_calls.clone()),
+    )
+    .await;
+    let target = format!("{elsewhere}/accounts/acc/storage/kv/namespaces");
+    let router = Router::new().route(
+        "/client/v4/accounts/acc/storage/kv/namespaces",
+        get(move || {
+            let target = target.clone();
+            async move { (StatusCode::FOUND, [("location", target)]).into_response() }
+        }),
+    );
+    let client = client(serve(router).await);
+    let error = client
+        .list_kv_namespaces()
+        .await
+        .expect_err("a redirect is an error");
+    assert_eq!(error.status(), Some(302), "{error}");
+    assert_eq!(elsewhere_calls.load(Ordering::SeqCst), 0);
+}

@@ -366,3 +366,24 @@ fn local_mode_runs_the_whole_loop_without_an_account() {
         .stdout(contains("+ create kv_namespaces.users"));
     assert!(root.path().join(".flareops/local").is_dir());
 }
+
+/// The token never goes out over plain http to anything but a loopback
+/// address: the run stops before connecting, naming the variable.
+#[test]
+fn a_plain_http_api_url_elsewhere_is_refused_before_any_request() {
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    let output = flareops(root.path(), &emulator)
+        .env("CLOUDFLARE_API_BASE_URL", "http://203.0.113.5/client/v4")
+        .args(["plan", "--env", "staging"])
+        .output()
+        .expect("plan");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CLOUDFLARE_API_BASE_URL"), "{stderr}");
+    assert!(stderr.contains("clear text"), "{stderr}");
+    assert!(!stderr.contains(&emulator.token), "{stderr}");
+}
