@@ -19,4 +19,5 @@ pub mod live;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod process;
 pub mod render;

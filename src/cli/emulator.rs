@@ -68,6 +68,14 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
         },
     };
     if !args.listen.ip().is_loopback() {
+        // Reachable from the network: its token must be one chosen for it,
+        // never a Cloudflare token inherited from the environment.
+        if args.token.is_none() {
+            bail!(
+                "refusing to listen on {}, which is not a loopback address, with the token from CLOUDFLARE_API_TOKEN\nhint: pass a token made for the emulator with --token, or listen on 127.0.0.1",
+                args.listen
+            );
+        }
         printer.message(&format!(
             "warning: listening on {}, which is not a loopback address",
             args.listen

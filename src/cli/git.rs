@@ -2,7 +2,6 @@
 //! and the manifests at an earlier commit (for revert and drift).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -11,7 +10,7 @@ use anyhow::{Context, bail};
 /// `flareops (not a git checkout)`.
 pub fn describe(root: &Path) -> String {
     let run = |args: &[&str]| {
-        Command::new("git")
+        crate::process::command("git")
             .args(args)
             .current_dir(root)
             .output()
@@ -34,7 +33,7 @@ pub fn describe(root: &Path) -> String {
 pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile::TempDir> {
     let snapshot = tempfile::tempdir().context("creating a directory for the revert")?;
     let archive: PathBuf = snapshot.path().join(".revert.tar");
-    let status = Command::new("git")
+    let status = crate::process::command("git")
         .args(["archive", "--format=tar", "-o"])
         .arg(&archive)
         .arg(reference)
@@ -47,7 +46,7 @@ pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile:
             root.display()
         );
     }
-    let status = Command::new("tar")
+    let status = crate::process::command("tar")
         .arg("-xf")
         .arg(&archive)
         .arg("-C")
@@ -78,7 +77,7 @@ pub fn committed(described: &str) -> Option<&str> {
 /// `flareops <short commit>` of `reference` (a commit, tag or branch), as
 /// [`describe`] names the commit a run deploys.
 pub fn describe_revision(root: &Path, reference: &str) -> anyhow::Result<String> {
-    let output = Command::new("git")
+    let output = crate::process::command("git")
         .args(["rev-parse", "--short=12", "--verify"])
         .arg(format!("{reference}^{{commit}}"))
         .current_dir(root)

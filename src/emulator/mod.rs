@@ -297,7 +297,7 @@ pub async fn start_with(
     validate_config(&config)?;
     let faults = Faults::new(faults).map_err(EmulatorError::InvalidFaults)?;
     let state_dir = config.state_dir.clone();
-    std::fs::create_dir_all(&state_dir).map_err(|source| EmulatorError::CreateStateDir {
+    private_dir(&state_dir).map_err(|source| EmulatorError::CreateStateDir {
         path: state_dir.clone(),
         source,
     })?;
@@ -427,6 +427,16 @@ fn router(state: SharedState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Creates `dir` (and its missing parents) readable by the owner only: the
+/// state holds the account's data (the local account's secrets too).
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 async fn no_route() -> Response {

@@ -274,7 +274,7 @@ impl D1Files {
     /// Creates `state_dir/d1/` if needed.
     pub fn new(state_dir: &Path, clock: Clock) -> Result<D1Files, EmulatorError> {
         let dir = state_dir.join(D1_DIR);
-        std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::CreateStateDir {
+        super::private_dir(&dir).map_err(|source| EmulatorError::CreateStateDir {
             path: dir.clone(),
             source,
         })?;

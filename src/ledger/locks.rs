@@ -104,7 +104,7 @@ fn hostname() -> String {
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| {
-            std::process::Command::new("hostname")
+            crate::process::command("hostname")
                 .output()
                 .ok()
                 .filter(|o| o.status.success())

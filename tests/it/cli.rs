@@ -387,3 +387,120 @@ fn a_plain_http_api_url_elsewhere_is_refused_before_any_request() {
     assert!(stderr.contains("clear text"), "{stderr}");
     assert!(!stderr.contains(&emulator.token), "{stderr}");
 }
+
+/// A saved plan and the local account's state are the owner's alone.
+#[cfg(unix)]
+#[test]
+fn saved_plans_and_local_state_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    flareops(root.path(), &emulator)
+        .args(["plan", "--env", "staging", "--local", "--out", "plan.json"])
+        .assert()
+        .success();
+    let mode = |path: &str| {
+        std::fs::metadata(root.path().join(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("plan.json"), 0o600);
+    assert_eq!(mode(".flareops"), 0o700);
+    assert_eq!(mode(".flareops/local"), 0o700);
+}
+
+/// The emulator listens beyond loopback only with a token made for it.
+#[test]
+fn the_emulator_will_not_expose_an_inherited_token_to_the_network() {
+    let state = tempfile::tempdir().expect("state");
+    let output = std::process::Command::new(crate::support::flareops_bin())
+        .args(["emulator", "--listen", "0.0.0.0:0", "--state"])
+        .arg(state.path())
+        .env("CLOUDFLARE_API_TOKEN", "a-real-looking-token")
+        .output()
+        .expect("run the emulator");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(!stderr.contains("a-real-looking-token"), "{stderr}");
+}
+
+/// git, run by flareops, sees no credential: not the API token, not a
+/// secret value, no FLAREOPS_* setting (a fake `git` first on PATH records
+/// its environment, then runs the real one).
+#[cfg(unix)]
+#[test]
+fn git_run_by_flareops_sees_no_credential() {
+    use std::os::unix::fs::PermissionsExt;
+    let real_git = std::process::Command::new("sh")
+        .args(["-c", "command -v git"])
+        .output()
+        .expect("find git");
+    let real_git = String::from_utf8_lossy(&real_git.stdout).trim().to_string();
+    assert!(!real_git.is_empty(), "git is needed for this test");
+    let bin = tempfile::tempdir().expect("bin dir");
+    let seen = bin.path().join("seen.env");
+    let fake = bin.path().join("git");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nenv >> '{}'\nexec '{real_git}' \"$@\"\n",
+            seen.display()
+        ),
+    )
+    .expect("fake git");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let emulator = TestEmulator::start();
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&emulator)),
+    ]);
+    for args in [
+        vec!["init", "-q"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "v1",
+        ],
+    ] {
+        let status = std::process::Command::new(&real_git)
+            .args(&args)
+            .current_dir(root.path())
+            .status()
+            .expect("git");
+        assert!(status.success());
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    flareops(root.path(), &emulator)
+        .env("PATH", path)
+        .env("FLAREOPS_CANARY_SETTING", "flareops-canary")
+        .env("SHOP_SECRET", "secret-canary")
+        .args(["apply", "--env", "staging", "--yes"])
+        .assert()
+        .success();
+    let seen = std::fs::read_to_string(&seen).expect("git ran and recorded its environment");
+    assert!(seen.contains("PATH="), "{seen}");
+    for canary in [
+        emulator.token.as_str(),
+        "flareops-canary",
+        "secret-canary",
+        "CLOUDFLARE_",
+        "FLAREOPS_",
+    ] {
+        assert!(!seen.contains(canary), "git saw {canary}:\n{seen}");
+    }
+}
