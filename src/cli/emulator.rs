@@ -52,6 +52,15 @@ pub struct FaultArgs {
     /// Retry-After. Without a value, Cloudflare's 1200/300s.
     #[arg(long, value_name = "N/WINDOW", num_args = 0..=1, default_missing_value = "1200/300s")]
     pub rate_limit: Option<crate::emulator::RateLimit>,
+    /// When the token expires (RFC 3339, e.g. 2020-01-01T00:00:00Z): token
+    /// verification answers `expired` from then on, by the emulator's clock.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub token_expires_on: Option<time::OffsetDateTime>,
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|error| format!("not an RFC 3339 time ({error}); e.g. 2020-01-01T00:00:00Z"))
 }
 
 pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -105,6 +114,7 @@ pub async fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<ExitC
     for zone in &args.zones {
         printer.data(&format!("zone: {zone} (id {})\n", emulator::zone_id(zone)));
     }
+    server.set_token_expiry(args.faults.token_expires_on);
     let faults = server.fault_config();
     if !faults.is_noop() {
         printer.message(&format!(

@@ -40,6 +40,10 @@ pub enum Command {
         /// Validate for the local account: missing secrets may use their `local_default`.
         #[arg(long)]
         local: bool,
+        /// Also verify the API token with Cloudflare (`/user/tokens/verify`):
+        /// print its status and expiry, and fail when it is not active.
+        #[arg(long)]
+        check_token: bool,
     },
     /// Show what apply would change.
     Plan(PlanArgs),
@@ -325,7 +329,15 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Validate {
             environments,
             local,
-        } => validate::run(root, &environments, local, printer),
+            check_token,
+        } => {
+            let code = validate::run(root, &environments, local, printer)?;
+            if check_token {
+                validate::check_tokens(root, &session()?, &environments, local, printer).await
+            } else {
+                Ok(code)
+            }
+        }
         Command::Emulator(args) => emulator::run(&args, printer).await,
         Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,
         Command::Apply(args) => apply::run(root, &session()?, &args, printer).await,

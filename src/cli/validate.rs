@@ -39,6 +39,47 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `validate --check-token`: asks Cloudflare about the token each
+/// environment would use, prints its status and expiry, and fails when one
+/// is not active. The local account's token is made per run: always active.
+pub async fn check_tokens(
+    root: &Path,
+    session: &super::target::Session,
+    environments: &[String],
+    local: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let names = if environments.is_empty() {
+        manifest::environments(root).map_err(|d| report(printer, &d))?
+    } else {
+        environments.to_vec()
+    };
+    let mut inactive = Vec::new();
+    for name in &names {
+        let desired = load_for_reading(root, name, local, printer)?;
+        let target = session.connect(root, &desired, local).await?;
+        let verified = target.client.verify_token().await;
+        target.close().await;
+        let token = verified?;
+        let expiry = match (&token.expires_on, &token.not_before) {
+            (Some(at), _) => format!("expires {at}"),
+            (None, Some(from)) => format!("valid from {from}, never expires"),
+            (None, None) => "never expires".to_string(),
+        };
+        printer.message(&format!("{name}: API token {} ({expiry})", token.status));
+        if token.status != "active" {
+            inactive.push(format!("{name} ({})", token.status));
+        }
+    }
+    if !inactive.is_empty() {
+        anyhow::bail!(
+            "the API token is not active for {}\nhint: create a new token (docs/ci.md lists the permissions each job needs) and update the CI secret",
+            inactive.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {
     printer.message(&diagnostics.render(printer.color()));
     Reported

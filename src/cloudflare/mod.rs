@@ -71,6 +71,20 @@ pub use workers::{
 use retry::Repeat;
 use transport::Exchange;
 
+/// A token as `GET /user/tokens/verify` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenStatus {
+    pub id: String,
+    /// `active`, `disabled` or `expired`.
+    pub status: String,
+    /// When it expires (RFC 3339), if it does.
+    #[serde(default)]
+    pub expires_on: Option<String>,
+    /// When it becomes valid (RFC 3339), if it is not yet.
+    #[serde(default)]
+    pub not_before: Option<String>,
+}
+
 /// Why `base_url` must not carry the token, if it must not: plain `http`
 /// to anything but a loopback address (the emulator) would send the token
 /// in clear text.
@@ -612,6 +626,20 @@ impl Client {
 
     pub fn account_id(&self) -> &str {
         &self.account_id
+    }
+
+    /// What Cloudflare says of the token this client sends
+    /// (`GET /user/tokens/verify`): its status and expiry.
+    pub async fn verify_token(&self) -> Result<TokenStatus, ClientError> {
+        let (status, _) = self
+            .call::<TokenStatus>(Method::GET, "/user/tokens/verify", &[], &[], Body::None)
+            .await?;
+        status.ok_or_else(|| ClientError::Decode {
+            method: Method::GET,
+            path: "/user/tokens/verify".to_string(),
+            status: 200,
+            reason: "the answer has no result".to_string(),
+        })
     }
 
     /// `/accounts/{account_id}` + `rest`.

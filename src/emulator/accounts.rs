@@ -137,11 +137,28 @@ async fn get_user(State(state): State<SharedState>) -> Response {
 }
 
 async fn verify_token(State(state): State<SharedState>) -> Response {
+    let expires_on = *state
+        .token_expires_on
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let expired = expires_on.is_some_and(|at| at <= state.clock.now());
+    let mut result = json!({ "id": derived_id(&state, "token"), "status": if expired { "expired" } else { "active" } });
+    if let Some(at) = expires_on {
+        result["expires_on"] = json!(
+            at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+    }
+    let message = if expired {
+        "This API Token is expired"
+    } else {
+        "This API Token is valid and active"
+    };
     // Cloudflare adds a message to this success; keep it, clients print it.
     axum::response::IntoResponse::into_response(axum::Json(json!({
         "success": true,
         "errors": [],
-        "messages": [{ "code": 10000, "message": "This API Token is valid and active", "type": null }],
-        "result": { "id": derived_id(&state, "token"), "status": "active" },
+        "messages": [{ "code": 10000, "message": message, "type": null }],
+        "result": result,
     })))
 }

@@ -189,6 +189,9 @@ pub(crate) struct AppState {
     pub clock: Clock,
     /// The state directory: R2 object bodies and D1 transfer files live under it.
     pub state_dir: PathBuf,
+    /// When the token expires, if it does: token verification answers
+    /// `expired` from then on (by the emulator's clock).
+    pub token_expires_on: std::sync::Mutex<Option<time::OffsetDateTime>>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -234,6 +237,16 @@ impl Emulator {
     /// Faults injected so far, per kind.
     pub fn fault_counts(&self) -> FaultCounts {
         self.state.faults.counts()
+    }
+
+    /// Makes the token expire at `at` (`None`: never), as token
+    /// verification reports it.
+    pub fn set_token_expiry(&self, at: Option<time::OffsetDateTime>) {
+        *self
+            .state
+            .token_expires_on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
 
     /// The emulator's clock (a handle: moving it moves the running emulator's time).
@@ -343,6 +356,7 @@ pub async fn start_with(
         rays: RayIds::new(),
         clock,
         state_dir: config.state_dir.clone(),
+        token_expires_on: std::sync::Mutex::new(None),
     });
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnectionHandle>();
     let listener = FaultListener::new(listener);

@@ -504,3 +504,37 @@ fn git_run_by_flareops_sees_no_credential() {
         assert!(!seen.contains(canary), "git saw {canary}:\n{seen}");
     }
 }
+
+/// `validate --check-token` asks Cloudflare about the token: an active one
+/// passes with its expiry printed, an expired one fails.
+#[test]
+fn check_token_reports_the_status_and_fails_on_an_expired_token() {
+    let active =
+        crate::support::start_emulator_with_args(&["--token-expires-on", "2999-01-01T00:00:00Z"]);
+    let root = project(&[
+        ("infra/storage.yaml", &infra("Standard", "weur", false)),
+        ("environments/staging.yaml", &environment(&active)),
+    ]);
+    flareops(root.path(), &active)
+        .args(["validate", "--env", "staging", "--check-token"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "staging: API token active (expires 2999-01-01T00:00:00Z)",
+        ));
+    let expired =
+        crate::support::start_emulator_with_args(&["--token-expires-on", "2020-01-01T00:00:00Z"]);
+    write(
+        root.path(),
+        "environments/staging.yaml",
+        &environment(&expired),
+    );
+    flareops(root.path(), &expired)
+        .args(["validate", "--env", "staging", "--check-token"])
+        .assert()
+        .code(1)
+        .stderr(contains("staging: API token expired"))
+        .stderr(contains(
+            "the API token is not active for staging (expired)",
+        ));
+}
