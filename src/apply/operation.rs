@@ -214,10 +214,20 @@ async fn locked(
     if plan.is_empty() {
         // Nothing to change; the inventory is written only when it is not
         // what the ledger already records (with the lock's release).
+        // Fingerprints still in the older form are rewritten as Argon2id
+        // (the secrets themselves are not sent again).
         let inventory = live.inventory_for(desired);
-        if live.inventory.as_ref() != Some(&inventory) {
+        let upgrades = legacy_fingerprints(desired, &live);
+        if live.inventory.as_ref() != Some(&inventory) || !upgrades.is_empty() {
+            let first = match &live.secret_fingerprints {
+                Some(salted) if !upgrades.is_empty() => {
+                    ledger::secret_fingerprint_statements(salted, desired, &upgrades, &[])
+                        .map_err(ApplyError::Record)?
+                }
+                _ => Vec::new(),
+            };
             let closing = ledger::Closing {
-                first: Vec::new(),
+                first,
                 inventory: Some((&desired.environment, &inventory)),
                 last: Some(lock.closing()),
             };
@@ -287,6 +297,33 @@ fn check_saved(plan: &Plan, live: &mut crate::model::LiveState) -> Result<(), Ap
     Ok(())
 }
 
+/// The secrets (worker key, name) whose recorded fingerprint is in the
+/// older salted-SHA-256 form and matches the value this run has: their
+/// record is rewritten as Argon2id, without sending them again.
+fn legacy_fingerprints(
+    desired: &DesiredState,
+    live: &crate::model::LiveState,
+) -> Vec<(String, String)> {
+    let Some(salted) = &live.secret_fingerprints else {
+        return Vec::new();
+    };
+    let mut upgrades = Vec::new();
+    for (key, worker) in &desired.workers {
+        for (name, secret) in &worker.spec.secrets {
+            if matches!(secret.source, crate::model::SecretSource::Unavailable(_)) {
+                continue;
+            }
+            if salted.is_legacy(&worker.spec.name, name)
+                && salted.compare(&worker.spec.name, name, &secret.value)
+                    == crate::model::Fingerprint::SameLegacy
+            {
+                upgrades.push((key.clone(), name.clone()));
+            }
+        }
+    }
+    upgrades
+}
+
 /// The journal, plus progress events for the caller.
 struct Watched<'a> {
     journal: &'a Journal<'a>,
@@ -350,6 +387,11 @@ async fn record(
         }
     }
     let inventory = report.after.inventory_for(desired);
+    for upgrade in legacy_fingerprints(desired, &report.after) {
+        if !sent.contains(&upgrade) {
+            sent.push(upgrade);
+        }
+    }
     let mut first = journal;
     let recorded = (|| {
         if let Some(salted) = &report.after.secret_fingerprints {

@@ -489,13 +489,54 @@ pub struct SecretFingerprints {
     values: BTreeMap<(String, String), String>,
 }
 
+/// How a fingerprint prefix marks the Argon2id form.
+const ARGON2_PREFIX: &str = "argon2id$";
+
+/// A secret's value against the ledger's record of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fingerprint {
+    Same,
+    /// The same value, recorded in the older (salted SHA-256) form: the next
+    /// apply rewrites the record as Argon2id, without sending the secret.
+    SameLegacy,
+    Different,
+    NotRecorded,
+}
+
 impl SecretFingerprints {
     pub fn new(salt: String, values: BTreeMap<(String, String), String>) -> SecretFingerprints {
         SecretFingerprints { salt, values }
     }
 
-    /// The fingerprint of `value` for secret `name` of script `worker`.
+    /// The fingerprint of `value` for secret `name` of script `worker`:
+    /// Argon2id (19 MiB, 2 passes, 1 lane: OWASP's minimum for password
+    /// storage) over the worker, the name and the value, salted with the
+    /// ledger's salt, written `argon2id$<hex>`. Slow on purpose: whoever
+    /// reads the ledger pays that price for every guess of a value.
     pub fn of(&self, worker: &str, name: &str, value: &SecretValue) -> String {
+        let mut input = Vec::new();
+        for part in [worker, name, value.expose()] {
+            input.extend((part.len() as u64).to_le_bytes());
+            input.extend(part.as_bytes());
+        }
+        let mut out = [0u8; 32];
+        // The parameters are constants that Argon2 accepts, and the salt
+        // is the ledger's (at least 16 bytes, made by flareops); should
+        // either be refused, the fingerprint falls back to the legacy one
+        // below, which still never holds the value.
+        let params = argon2::Params::new(19 * 1024, 2, 1, Some(out.len()));
+        let hashed = params.and_then(|params| {
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password_into(&input, self.salt.as_bytes(), &mut out)
+        });
+        match hashed {
+            Ok(()) => format!("{ARGON2_PREFIX}{}", hex::encode(out)),
+            Err(_) => self.legacy(worker, name, value),
+        }
+    }
+
+    /// The fingerprint flareops wrote before Argon2id: salted SHA-256.
+    fn legacy(&self, worker: &str, name: &str, value: &SecretValue) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         for part in [self.salt.as_str(), worker, name, value.expose()] {
@@ -503,6 +544,35 @@ impl SecretFingerprints {
             hasher.update(part.as_bytes());
         }
         hex::encode(hasher.finalize())
+    }
+
+    /// Whether the record of secret `name` of script `worker` is in the
+    /// older (salted SHA-256) form.
+    pub fn is_legacy(&self, worker: &str, name: &str) -> bool {
+        self.recorded(worker, name)
+            .is_some_and(|recorded| !recorded.starts_with(ARGON2_PREFIX))
+    }
+
+    /// Whether `value` is what was recorded for secret `name` of script
+    /// `worker`, in whichever form the ledger holds it.
+    pub fn compare(&self, worker: &str, name: &str, value: &SecretValue) -> Fingerprint {
+        match self.recorded(worker, name) {
+            None => Fingerprint::NotRecorded,
+            Some(recorded) if recorded.starts_with(ARGON2_PREFIX) => {
+                if recorded == self.of(worker, name, value) {
+                    Fingerprint::Same
+                } else {
+                    Fingerprint::Different
+                }
+            }
+            Some(recorded) => {
+                if recorded == self.legacy(worker, name, value) {
+                    Fingerprint::SameLegacy
+                } else {
+                    Fingerprint::Different
+                }
+            }
+        }
     }
 
     /// The recorded fingerprint, if any.

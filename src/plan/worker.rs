@@ -20,7 +20,7 @@ use super::{
     WorkerStep,
 };
 use crate::model::{
-    Address, Binding, DesiredState, LiveIndex, LiveResource, LiveState, LiveWorker,
+    Address, Binding, DesiredState, Fingerprint, LiveIndex, LiveResource, LiveState, LiveWorker,
     ResolvedBinding, ResourceKind, SecretSource, WorkerModule, WorkerSpec,
 };
 
@@ -558,11 +558,10 @@ fn plan_secrets(inputs: &WorkerInputs<'_>, current: &LiveWorker, parts: &mut Par
         let Some(fingerprints) = &inputs.live.live().secret_fingerprints else {
             continue;
         };
-        let now = fingerprints.of(&spec.name, name, &secret.value);
-        let state = match fingerprints.recorded(&spec.name, name) {
-            Some(recorded) if recorded == now => continue,
-            Some(_) => SecretState::Changed,
-            None => SecretState::NotRecorded,
+        let state = match fingerprints.compare(&spec.name, name, &secret.value) {
+            Fingerprint::Same | Fingerprint::SameLegacy => continue,
+            Fingerprint::Different => SecretState::Changed,
+            Fingerprint::NotRecorded => SecretState::NotRecorded,
         };
         parts.diff(
             field,

@@ -550,3 +550,112 @@ fn going_back_to_earlier_code_redeploys_that_version_without_an_upload() {
     assert_eq!(live_shares(&emulator, "api-staging"), vec![(first, 100)]);
     plan(root.path(), &emulator).code(0);
 }
+
+/// Runs `sql` (with `params`) against the ledger; the first result's rows.
+fn ledger_rows(emulator: &TestEmulator, sql: &str, params: Value) -> Vec<Value> {
+    let ledger = emulator.get(&emulator.account_path("/d1/database?name=flareops-state"));
+    let uuid = ledger["result"][0]["uuid"]
+        .as_str()
+        .expect("ledger")
+        .to_string();
+    let answer = emulator.send(
+        "POST",
+        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
+        Some(serde_json::json!({"sql": sql, "params": params})),
+        &[],
+    );
+    assert_eq!(answer["success"], true, "{answer}");
+    answer["result"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A ledger whose fingerprints are in the older salted-SHA-256 form keeps
+/// comparing them (no change planned, no secret sent), and the next apply
+/// rewrites them as Argon2id.
+#[test]
+fn older_secret_fingerprints_are_upgraded_without_sending_the_secret() {
+    use sha2::{Digest, Sha256};
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let root = setup(&emulator, "{strategy: immediate}");
+    apply(root.path(), &emulator).success();
+    let recorded = ledger_rows(
+        &emulator,
+        "SELECT fingerprint FROM secret_fingerprints WHERE worker = ?1 AND name = ?2",
+        serde_json::json!(["api-staging", "JWT_SECRET"]),
+    );
+    let argon = recorded[0]["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+    assert!(argon.starts_with("argon2id$"), "{argon}");
+    assert!(!argon.contains("jwt-value-for-tests"));
+
+    // Rewrite it as an older flareops did.
+    let salt = ledger_rows(
+        &emulator,
+        "SELECT value FROM flareops_meta WHERE key = 'secret_salt'",
+        serde_json::json!([]),
+    )[0]["value"]
+        .as_str()
+        .expect("salt")
+        .to_string();
+    let mut hasher = Sha256::new();
+    for part in [
+        salt.as_str(),
+        "api-staging",
+        "JWT_SECRET",
+        "jwt-value-for-tests",
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let legacy = hex::encode(hasher.finalize());
+    ledger_rows(
+        &emulator,
+        "UPDATE secret_fingerprints SET fingerprint = ?1 WHERE worker = 'api-staging'",
+        serde_json::json!([legacy]),
+    );
+
+    // Still the same value: no change, and the apply sends nothing.
+    plan(root.path(), &emulator).code(0);
+    let uploads = |emulator: &TestEmulator| {
+        let stats = emulator.stats();
+        [
+            "POST /accounts/{account_id}/workers/scripts/{script_name}/versions",
+            "PUT /accounts/{account_id}/workers/scripts/{script_name}",
+            "PUT /accounts/{account_id}/workers/scripts/{script_name}/secrets",
+            "PATCH /accounts/{account_id}/workers/scripts/{script_name}/settings",
+        ]
+        .iter()
+        .map(|e| stats["endpoints"][e].as_u64().unwrap_or(0))
+        .sum::<u64>()
+    };
+    let before = uploads(&emulator);
+    apply(root.path(), &emulator)
+        .success()
+        .stdout(contains("No changes"));
+    assert_eq!(uploads(&emulator), before, "no secret was sent");
+    let upgraded = ledger_rows(
+        &emulator,
+        "SELECT fingerprint FROM secret_fingerprints WHERE worker = 'api-staging'",
+        serde_json::json!([]),
+    )[0]["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+    assert_eq!(upgraded, argon);
+    // A wrong value is still told apart from the older form.
+    ledger_rows(
+        &emulator,
+        "UPDATE secret_fingerprints SET fingerprint = ?1 WHERE worker = 'api-staging'",
+        serde_json::json!([legacy]),
+    );
+    flareops(root.path(), &emulator)
+        .env("TEST_JWT_SECRET", "another-value")
+        .args(["plan", "--env", "staging", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(contains("(sensitive value changed)"));
+}
