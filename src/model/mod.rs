@@ -481,7 +481,7 @@ fn entries<S: serde::Serializer, K: Serialize, V: Serialize>(
     serializer.collect_seq(map.iter())
 }
 
-/// Salted SHA-256 fingerprints of secret values, by (script name, secret
+/// Salted Argon2id fingerprints of secret values (older ledgers: salted SHA-256), by (script name, secret
 /// name). `Debug` hides the salt.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretFingerprints {
