@@ -17,6 +17,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// flareops: a GitOps reconciler for Cloudflare.
@@ -51,6 +52,14 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Run the local Cloudflare API emulator.
     Emulator(Box<EmulatorArgs>),
+    /// Print a shell completion script (e.g. `flareops completions bash >
+    /// /etc/bash_completion.d/flareops`).
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `flareops man > flareops.1`.
+    Man,
     /// List the applies journaled in the ledger, newest first (read-only).
     History(HistoryArgs),
     /// Remove an environment's apply lock (when the apply holding it is gone).
@@ -339,6 +348,21 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Emulator(args) => emulator::run(&args, printer).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "flareops", &mut out);
+            printer.data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("rendering the man page")?;
+            printer.data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,
         Command::Apply(args) => apply::run(root, &session()?, &args, printer).await,
         Command::History(args) => history::run(root, &session()?, &args, printer).await,

@@ -319,6 +319,13 @@ fn drift_report_views() {
     );
     insta::assert_snapshot!("drift_text", crate::render::drift_text(&report));
     insta::assert_snapshot!("drift_markdown", crate::render::drift_markdown(&report));
+    // As GitHub renders the issue body: the table, the sections, the code.
+    let html =
+        crate::render::tests::assert_renders(&crate::render::drift_markdown(&report), "Category");
+    assert!(
+        html.contains("<details><summary><b>Changed outside git</b>"),
+        "{html}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&crate::render::drift_json(&report).expect("json")).expect("json");
     assert_eq!(json["drift"], serde_json::Value::Bool(true));

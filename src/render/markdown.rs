@@ -85,8 +85,20 @@ pub fn plan_comment(comment: &PlanComment<'_>) -> String {
     if comment.local {
         head.push_str("> [!NOTE]\n> Planned against the **embedded local account** (flareops' Cloudflare API emulator), not the real accounts: this run has no access to the deployment secrets (a pull request from a fork gets none). The plan shows the changes against an empty account; the plan against the real accounts is made again before apply.\n\n");
     }
-    head.push_str("| Environment | Create | Update | Replace | Delete | Destructive |\n");
-    head.push_str("|---|---:|---:|---:|---:|---|\n");
+    // Adoptions get a column only when a plan has some.
+    let adopts = comment.environments.iter().any(|environment| {
+        matches!(environment, EnvironmentPlan::Planned(plan) if plan.summary().adopt > 0)
+    });
+    let (adopt_head, adopt_rule) = if adopts {
+        (" Adopt |", "---:|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        head,
+        "| Environment |{adopt_head} Create | Update | Replace | Delete | Destructive |"
+    );
+    let _ = writeln!(head, "|---|{adopt_rule}---:|---:|---:|---:|---|");
     for environment in comment.environments {
         match environment {
             EnvironmentPlan::Planned(plan) => {
@@ -95,9 +107,14 @@ pub fn plan_comment(comment: &PlanComment<'_>) -> String {
                     .changes
                     .iter()
                     .any(|c| c.destructive || c.kind == ChangeKind::Delete);
+                let adopt = if adopts {
+                    format!(" {} |", s.adopt)
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     head,
-                    "| `{}` | {} | {} | {} | {} | {} |",
+                    "| `{}` |{adopt} {} | {} | {} | {} | {} |",
                     plan.environment,
                     s.create,
                     s.update,
@@ -107,7 +124,11 @@ pub fn plan_comment(comment: &PlanComment<'_>) -> String {
                 );
             }
             EnvironmentPlan::Failed { environment, .. } => {
-                let _ = writeln!(head, "| `{environment}` (**error**) | – | – | – | – | – |");
+                let adopt = if adopts { " – |" } else { "" };
+                let _ = writeln!(
+                    head,
+                    "| `{environment}` (**error**) |{adopt} – | – | – | – | – |"
+                );
             }
         }
     }
@@ -138,8 +159,13 @@ fn summary_line(plan: &Plan) -> String {
         return "no changes".to_string();
     }
     let s = plan.summary();
+    let adopt = if s.adopt > 0 {
+        format!("{} to adopt, ", s.adopt)
+    } else {
+        String::new()
+    };
     format!(
-        "{} to create, {} to update, {} to replace, {} to delete",
+        "{adopt}{} to create, {} to update, {} to replace, {} to delete",
         s.create, s.update, s.replace, s.delete
     )
 }

@@ -33,4 +33,4 @@ pub fn json(plan: &Plan) -> Result<String, serde_json::Error> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

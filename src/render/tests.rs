@@ -265,3 +265,116 @@ fn markdown_fences_outlast_backticks_in_the_content() {
     assert!(body.contains("````diff\n--- deployed/src/index.js"));
     assert_well_formed(&body);
 }
+
+/// An adoption is its own kind in every view: text, JSON, and the
+/// comment's table (a column appears) and diff.
+#[test]
+fn adoptions_show_in_text_json_and_markdown() {
+    let mut plan = sample_plan();
+    plan.changes.push(Change {
+        conflicts: Vec::new(),
+        code_diff: Vec::new(),
+        address: Address::new(ResourceKind::R2Buckets, "uploads"),
+        kind: ChangeKind::Adopt,
+        destructive: false,
+        protected: false,
+        fields: Vec::new(),
+        steps: Steps::R2Bucket(Vec::new()),
+    });
+    let shown = text(&plan);
+    assert!(shown.contains("<= adopt r2_buckets.uploads"), "{shown}");
+    assert!(shown.contains("Plan: 1 to adopt, 1 to create"), "{shown}");
+    let json: serde_json::Value = serde_json::from_str(&json(&plan).expect("json")).expect("parse");
+    assert_eq!(json["summary"]["adopt"], 1);
+    assert!(
+        json["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["kind"] == "adopt" && c["address"] == "r2_buckets.uploads"),
+        "{json}"
+    );
+    let body = comment(&[EnvironmentPlan::Planned(plan)], false);
+    assert!(
+        body.contains("| Environment | Adopt | Create | Update | Replace | Delete | Destructive |"),
+        "{body}"
+    );
+    assert!(body.contains("| `staging` | 1 | 1 |"), "{body}");
+    assert!(body.contains("<= adopt r2_buckets.uploads"), "{body}");
+    assert!(body.contains("1 to adopt, 1 to create"), "{body}");
+}
+
+/// The comment as GitHub renders it (GitHub-flavoured markdown, raw HTML
+/// for `<details>`): `comrak`, a maintained GFM renderer.
+fn rendered(markdown: &str) -> String {
+    let mut options = comrak::Options::default();
+    options.extension.table = true;
+    options.extension.strikethrough = true;
+    options.extension.autolink = true;
+    options.render.r#unsafe = true;
+    comrak::markdown_to_html(markdown, &options)
+}
+
+/// What must survive rendering: the summary table, the collapsible
+/// sections, and every fenced code block as a code block (so a diff line
+/// never turns into a heading or a list).
+pub(crate) fn assert_renders(markdown: &str, first_column: &str) -> String {
+    let html = rendered(markdown);
+    assert!(html.contains("<table>"), "no table:\n{html}");
+    assert!(html.contains(&format!("<th>{first_column}</th>")), "{html}");
+    let fences = markdown
+        .lines()
+        .filter(|line| line.starts_with("```") && !line.trim_start_matches('`').is_empty())
+        .count();
+    let code_blocks = html.matches("<pre><code").count();
+    assert_eq!(
+        code_blocks, fences,
+        "every fenced block renders as code:\n{html}"
+    );
+    assert_eq!(
+        html.matches("<details>").count(),
+        html.matches("</details>").count(),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<h1>") && !html.contains("<ul>\n<li>+ "),
+        "{html}"
+    );
+    html
+}
+
+#[test]
+fn the_comment_renders_as_intended_on_github() {
+    let mut staging = sample_plan();
+    staging.changes.push(worker_change(2));
+    let mut production = sample_plan();
+    production.environment = "production".into();
+    production.changes.clear();
+    let html = assert_renders(
+        &comment(
+            &[
+                EnvironmentPlan::Planned(staging),
+                EnvironmentPlan::Planned(production),
+            ],
+            false,
+        ),
+        "Environment",
+    );
+    assert!(html.contains("<details><summary><b>staging</b>"), "{html}");
+    assert!(html.contains("<code class=\"language-diff\">"), "{html}");
+    // The backticks in the worker's code stay inside its code block.
+    assert!(html.contains("const a0 = ```old```;"), "{html}");
+}
+
+#[test]
+fn a_comment_cut_at_the_size_limit_still_renders() {
+    let mut staging = sample_plan();
+    for i in 0..60 {
+        let mut change = worker_change(300);
+        change.address = Address::new(ResourceKind::Workers, format!("api{i:02}"));
+        staging.changes.push(change);
+    }
+    let body = comment(&[EnvironmentPlan::Planned(staging)], false);
+    assert!(body.len() > BODY_LIMIT - 2_000, "the body is cut");
+    assert_renders(&body, "Environment");
+}

@@ -538,3 +538,48 @@ fn check_token_reports_the_status_and_fails_on_an_expired_token() {
             "the API token is not active for staging (expired)",
         ));
 }
+
+/// Shell completions and the man page come from the same definition as
+/// the commands, so every subcommand is in them.
+#[test]
+fn completions_and_the_man_page_list_every_command() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(crate::support::flareops_bin())
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .expect("run flareops");
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let commands = [
+        "validate", "plan", "apply", "emulator", "history", "unlock", "revert", "drift",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = run(&["completions", shell]);
+        for command in commands {
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    assert!(run(&["completions", "bash"]).contains("complete -F"));
+    let man = run(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH flareops"),
+        "{man}"
+    );
+    for command in commands {
+        assert!(man.contains(command), "man: {command}");
+    }
+    std::process::Command::new(crate::support::flareops_bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .map(|o| {
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "an unknown shell is a usage error"
+            )
+        })
+        .expect("run");
+}
