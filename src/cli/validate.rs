@@ -12,11 +12,7 @@ pub fn run(
     local: bool,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let names = if environments.is_empty() {
-        manifest::environments(root).map_err(|d| report(printer, &d))?
-    } else {
-        environments.to_vec()
-    };
+    let names = names(root, environments, printer)?;
     let mut failed = false;
     for name in &names {
         match load_quietly(root, name, local, Secrets::Required) {
@@ -49,11 +45,7 @@ pub async fn check_tokens(
     local: bool,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let names = if environments.is_empty() {
-        manifest::environments(root).map_err(|d| report(printer, &d))?
-    } else {
-        environments.to_vec()
-    };
+    let names = names(root, environments, printer)?;
     let mut inactive = Vec::new();
     for name in &names {
         let desired = load_for_reading(root, name, local, printer)?;
@@ -78,6 +70,15 @@ pub async fn check_tokens(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environments named, or every one the project has.
+fn names(root: &Path, environments: &[String], printer: &Printer) -> anyhow::Result<Vec<String>> {
+    Ok(if environments.is_empty() {
+        manifest::environments(root).map_err(|d| report(printer, &d))?
+    } else {
+        environments.to_vec()
+    })
 }
 
 fn report(printer: &Printer, diagnostics: &manifest::Diagnostics) -> Reported {

@@ -158,16 +158,7 @@ fn summary_line(plan: &Plan) -> String {
     if plan.is_empty() {
         return "no changes".to_string();
     }
-    let s = plan.summary();
-    let adopt = if s.adopt > 0 {
-        format!("{} to adopt, ", s.adopt)
-    } else {
-        String::new()
-    };
-    format!(
-        "{adopt}{} to create, {} to update, {} to replace, {} to delete",
-        s.create, s.update, s.replace, s.delete
-    )
+    words::summary_counts(&plan.summary())
 }
 
 fn plan_section(environment: &EnvironmentPlan, commit: &str) -> Section {

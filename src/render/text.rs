@@ -120,7 +120,7 @@ pub fn text(plan: &Plan) -> String {
             }
             out.push('\n');
         }
-        let _ = writeln!(out, "{}", words::summary_line(&plan.summary()));
+        let _ = writeln!(out, "Plan: {}.", words::summary_counts(&plan.summary()));
     }
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");

@@ -148,16 +148,16 @@ pub fn conflicts(conflicts: &[Conflict]) -> String {
 /// What an adoption means, under its header.
 pub const ADOPTED: &str = "exists in the account under this name but the ledger does not record it: apply records it (and makes the changes below, if any)";
 
-/// `Plan: 1 to adopt, 3 to create, 1 to update, 0 to replace, 0 to delete.`
+/// `1 to adopt, 3 to create, 1 to update, 0 to replace, 0 to delete`
 /// (adoptions only when there are some).
-pub fn summary_line(summary: &crate::plan::Summary) -> String {
+pub fn summary_counts(summary: &crate::plan::Summary) -> String {
     let adopt = if summary.adopt > 0 {
         format!("{} to adopt, ", summary.adopt)
     } else {
         String::new()
     };
     format!(
-        "Plan: {adopt}{} to create, {} to update, {} to replace, {} to delete.",
+        "{adopt}{} to create, {} to update, {} to replace, {} to delete",
         summary.create, summary.update, summary.replace, summary.delete
     )
 }

@@ -8,6 +8,11 @@ use serde_json::json;
 
 use crate::support::{TestEmulator, flareops, project, write};
 
+/// Runs `sql` in the D1 database named `name`; the first statement's rows.
+fn d1_rows(emulator: &TestEmulator, name: &str, sql: &str) -> Vec<serde_json::Value> {
+    crate::support::d1_rows(emulator, name, sql, json!([]))
+}
+
 fn infra(reviews_title: &str, with_users: bool) -> String {
     let mut text = format!("kv_namespaces:\n  reviews:\n    title: {reviews_title}\n");
     if with_users {
@@ -247,31 +252,6 @@ fn an_applied_migration_edited_afterwards_is_refused_with_its_file_named() {
         .assert()
         .success()
         .stdout(contains("applied migrations 0002_next.sql"));
-}
-
-/// Runs `sql` in the D1 database named `name` and returns the first
-/// statement's rows.
-fn d1_rows(emulator: &TestEmulator, name: &str, sql: &str) -> Vec<serde_json::Value> {
-    let list = emulator.get(&emulator.account_path("/d1/database?per_page=100"));
-    let uuid = list["result"]
-        .as_array()
-        .expect("d1 list")
-        .iter()
-        .find(|db| db["name"] == name)
-        .and_then(|db| db["uuid"].as_str())
-        .unwrap_or_else(|| panic!("no D1 database {name}: {list}"))
-        .to_string();
-    let answer = emulator.send(
-        "POST",
-        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
-        Some(json!({ "sql": sql })),
-        &[],
-    );
-    assert_eq!(answer["success"], true, "{answer}");
-    answer["result"][0]["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[test]

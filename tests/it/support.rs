@@ -461,3 +461,28 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs `sql` (with `params`) in the D1 database named `name`; the first
+/// statement's rows.
+pub fn d1_rows(emulator: &TestEmulator, name: &str, sql: &str, params: Value) -> Vec<Value> {
+    let list = emulator.get(&emulator.account_path("/d1/database?per_page=100"));
+    let uuid = list["result"]
+        .as_array()
+        .expect("d1 list")
+        .iter()
+        .find(|db| db["name"] == name)
+        .and_then(|db| db["uuid"].as_str())
+        .unwrap_or_else(|| panic!("no D1 database {name}: {list}"))
+        .to_string();
+    let answer = emulator.send(
+        "POST",
+        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
+        Some(serde_json::json!({ "sql": sql, "params": params })),
+        &[],
+    );
+    assert_eq!(answer["success"], true, "{answer}");
+    answer["result"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

@@ -553,22 +553,7 @@ fn going_back_to_earlier_code_redeploys_that_version_without_an_upload() {
 
 /// Runs `sql` (with `params`) against the ledger; the first result's rows.
 fn ledger_rows(emulator: &TestEmulator, sql: &str, params: Value) -> Vec<Value> {
-    let ledger = emulator.get(&emulator.account_path("/d1/database?name=flareops-state"));
-    let uuid = ledger["result"][0]["uuid"]
-        .as_str()
-        .expect("ledger")
-        .to_string();
-    let answer = emulator.send(
-        "POST",
-        &emulator.account_path(&format!("/d1/database/{uuid}/query")),
-        Some(serde_json::json!({"sql": sql, "params": params})),
-        &[],
-    );
-    assert_eq!(answer["success"], true, "{answer}");
-    answer["result"][0]["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    crate::support::d1_rows(emulator, "flareops-state", sql, params)
 }
 
 /// A ledger whose fingerprints are in the older salted-SHA-256 form keeps
