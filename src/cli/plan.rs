@@ -58,7 +58,10 @@ pub async fn run(
             ReportFormat::Json => printer.data(&render::json(&plan)?),
             _ => {
                 printer.data(&render::text(&plan));
-                printer.data(&render::requests_footer(&plan, made, session.rate_limit()));
+                // The local account is not rate limited.
+                let local = args.local || desired.account == crate::model::AccountTarget::Local;
+                let limit = if local { None } else { session.rate_limit() };
+                printer.data(&render::requests_footer(&plan, made, limit));
             }
         }
         if let Some(out) = &args.out {

@@ -378,3 +378,26 @@ fn a_comment_cut_at_the_size_limit_still_renders() {
     assert!(body.len() > BODY_LIMIT - 2_000, "the body is cut");
     assert_renders(&body, "Environment");
 }
+
+#[test]
+fn the_requests_footer_counts_against_the_token_budget() {
+    let plan = sample_plan();
+    let limited = requests_footer(&plan, 14, Some(crate::cloudflare::RateLimit::DEFAULT));
+    assert!(
+        limited.starts_with("Requests: this plan made 14; applying it needs about "),
+        "{limited}"
+    );
+    assert!(
+        limited.contains("of the token's 1,200 per 5 minutes"),
+        "{limited}"
+    );
+    assert!(
+        limited.contains("flareops sends at most 1,000 per 5 minutes"),
+        "{limited}"
+    );
+    // Beyond what the pace lets through at once, the wait is said.
+    let slow = requests_footer(&plan, 2_000, Some(crate::cloudflare::RateLimit::DEFAULT));
+    assert!(slow.contains("so it takes at least 11 minutes"), "{slow}");
+    let off = requests_footer(&plan, 14, None);
+    assert!(off.contains("rate limit is off"), "{off}");
+}

@@ -137,14 +137,19 @@ pub fn requests_footer(plan: &Plan, made: u64, limit: Option<RateLimit>) -> Stri
     const WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
     let apply = made + plan.apply_requests();
     let mut out = format!(
-        "Requests: this plan made {made}; applying it needs about {apply} of the token's 1,200 per 5 minutes"
+        "Requests: this plan made {}; applying it needs about {} of the token's 1,200 per 5 minutes",
+        thousands(made),
+        thousands(apply)
     );
     match limit {
         Some(limit) => {
+            // Whole requests: the fraction is dropped on purpose.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let most = limit.max_in(WINDOW).clamp(0.0, f64::from(u32::MAX)) as u64;
             let _ = write!(
                 out,
-                " (flareops sends at most {:.0} per 5 minutes",
-                limit.max_in(WINDOW).min(f64::from(u32::MAX))
+                " (flareops sends at most {} per 5 minutes",
+                thousands(most)
             );
             let beyond_burst = apply.saturating_sub(u64::from(limit.burst));
             // Precision is irrelevant at these magnitudes.
@@ -162,5 +167,18 @@ pub fn requests_footer(plan: &Plan, made: u64, limit: Option<RateLimit>) -> Stri
         None => out.push_str(" (flareops' rate limit is off)."),
     }
     out.push('\n');
+    out
+}
+
+/// `1463` -> `1,463`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
     out
 }
