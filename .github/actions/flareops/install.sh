@@ -23,7 +23,7 @@ sha256_of() {
 
 if [ "$version" = "source" ]; then
   cargo build --release --locked
-  bin_dir="$RUNNER_TEMP/flareops-bin"
+  bin_dir="$RUNNER_TEMP/bin"
   mkdir -p "$bin_dir"
   exe=flareops
   [ "${RUNNER_OS:-}" = "Windows" ] && exe=flareops.exe
