@@ -84,7 +84,11 @@ fn fake_release(root: &Path, checksum: Option<&str>) {
     let stage = root.join("stage/flareops-x86_64-unknown-linux-musl");
     std::fs::create_dir_all(&rel).expect("mkdir");
     std::fs::create_dir_all(&stage).expect("mkdir");
-    std::fs::write(stage.join("flareops"), "#!/bin/sh\necho fake-flareops \"$@\"\n").expect("write");
+    std::fs::write(
+        stage.join("flareops"),
+        "#!/bin/sh\necho fake-flareops \"$@\"\n",
+    )
+    .expect("write");
     let out = run(Command::new("chmod").arg("+x").arg(stage.join("flareops")));
     assert!(out.status.success());
     let out = run(Command::new("tar")
@@ -93,7 +97,11 @@ fn fake_release(root: &Path, checksum: Option<&str>) {
         .arg("-C")
         .arg(root.join("stage"))
         .arg("flareops-x86_64-unknown-linux-musl"));
-    assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sum = match checksum {
         Some(sum) => sum.to_owned(),
         None => {
@@ -167,16 +175,35 @@ fn action_install_verifies_and_runs_the_release_binary_then_hits_the_cache() {
 
     let first = runner.install(&server.url);
     assert!(first.status.success(), "first install: {}", stderr(&first));
-    assert!(runner.outputs().contains("cache-hit=false"), "{}", runner.outputs());
+    assert!(
+        runner.outputs().contains("cache-hit=false"),
+        "{}",
+        runner.outputs()
+    );
     assert_eq!(server.asset_downloads(), 1);
     let bin = Path::new(&runner.path_added()).join("flareops");
     let ran = run(Command::new(&bin).arg("--version"));
-    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "fake-flareops --version");
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "fake-flareops --version"
+    );
 
     let second = runner.install(&server.url);
-    assert!(second.status.success(), "second install: {}", stderr(&second));
-    assert!(runner.outputs().contains("cache-hit=true"), "{}", runner.outputs());
-    assert_eq!(server.asset_downloads(), 1, "a cache hit downloads no archive");
+    assert!(
+        second.status.success(),
+        "second install: {}",
+        stderr(&second)
+    );
+    assert!(
+        runner.outputs().contains("cache-hit=true"),
+        "{}",
+        runner.outputs()
+    );
+    assert_eq!(
+        server.asset_downloads(),
+        1,
+        "a cache hit downloads no archive"
+    );
 }
 
 #[test]
@@ -188,7 +215,11 @@ fn action_install_refuses_an_archive_whose_checksum_does_not_match() {
 
     let out = runner.install(&server.url);
     assert!(!out.status.success(), "a wrong checksum must fail");
-    assert!(stderr(&out).contains("checksum mismatch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("checksum mismatch"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(server.asset_downloads(), 1);
     assert_eq!(runner.path_added(), "", "nothing is put on the PATH");
     let cached = runner.dir.path().join("toolcache/flareops/9.8.7");
@@ -212,5 +243,9 @@ fn action_install_refuses_a_runner_without_a_release_binary() {
         .env("GITHUB_PATH", p.join("github_path"))
         .env("GITHUB_OUTPUT", p.join("github_output")));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no flareops release binary for Windows/ARM64"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no flareops release binary for Windows/ARM64"),
+        "{}",
+        stderr(&out)
+    );
 }
