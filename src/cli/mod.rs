@@ -22,7 +22,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// flareops: a GitOps reconciler for Cloudflare.
 #[derive(Debug, Parser)]
-#[command(name = "flareops", version, about, long_about = None)]
+#[command(
+    name = "flareops",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("FLAREOPS_COMMIT"), ")"),
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// The project root (holds `infra/` and `environments/`).
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]

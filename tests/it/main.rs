@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `flareops` binary
 //! against an emulator on an ephemeral loopback port.
 
+mod action_install;
 mod adopt;
 mod bad_corpus;
 mod cli;
