@@ -9,6 +9,7 @@
 //! wire types with the client.
 
 pub mod apply;
+pub mod build;
 pub mod cli;
 pub mod cloudflare;
 pub mod drift;

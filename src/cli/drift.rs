@@ -134,8 +134,9 @@ fn manifests_at(
             "the manifests of the last apply (commit {commit}) cannot be read: {error:#} (a shallow clone? fetch the whole history)"
         )
     })?;
-    super::validate::load_quietly(
+    super::validate::load_at(
         snapshot.path(),
+        root,
         &desired.environment,
         local,
         Secrets::Optional,

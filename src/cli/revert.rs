@@ -43,7 +43,8 @@ pub async fn run(
     printer.message(&format!(
         "revert plan for environment `{environment}`: back to the manifests at git revision {reference}"
     ));
-    let desired = super::validate::load(snapshot.path(), environment, args.local, printer)?;
+    let desired =
+        super::validate::load_snapshot(snapshot.path(), root, environment, args.local, printer)?;
     // The local account's state stays in this checkout, not in the snapshot.
     let target = session.connect(root, &desired, args.local).await?;
     let request = Request {

@@ -104,12 +104,40 @@ pub(super) fn load_quietly(
     local: bool,
     secrets: Secrets,
 ) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
+    load_at(root, root, environment, local, secrets)
+}
+
+/// Loads one environment from the manifests under `manifests` (the project,
+/// or a checkout of an earlier commit), building workers with the build
+/// cache of the project at `project`.
+pub(super) fn load_at(
+    manifests: &Path,
+    project: &Path,
+    environment: &str,
+    local: bool,
+    secrets: Secrets,
+) -> Result<crate::model::DesiredState, manifest::Diagnostics> {
+    let builder = crate::build::Builder::for_project(project);
     let options = manifest::LoadOptions {
         local,
         secrets_optional: secrets == Secrets::Optional,
+        builder: Some(&builder),
         ..manifest::LoadOptions::process()
     };
-    manifest::load_with(root, environment, &options)
+    let loaded = manifest::load_with(manifests, environment, &options);
+    for event in builder.events() {
+        match event.outcome {
+            crate::build::Outcome::Built { elapsed } => tracing::info!(
+                worker = %event.worker,
+                "built in {}",
+                crate::duration::format(elapsed)
+            ),
+            crate::build::Outcome::Cached => {
+                tracing::info!(worker = %event.worker, "build reused from the cache")
+            }
+        }
+    }
+    loaded
 }
 
 /// Loads one environment for a run that only reads (see [`Secrets::Optional`]),
@@ -121,6 +149,20 @@ pub(super) fn load_for_reading(
     printer: &Printer,
 ) -> anyhow::Result<crate::model::DesiredState> {
     load_quietly(root, environment, local, Secrets::Optional)
+        .map_err(|d| report(printer, &d).into())
+}
+
+/// Loads one environment with every secret value from a checkout of an
+/// earlier commit (`snapshot`), with the build cache of the project at
+/// `root`, reporting diagnostics on failure.
+pub(super) fn load_snapshot(
+    snapshot: &Path,
+    root: &Path,
+    environment: &str,
+    local: bool,
+    printer: &Printer,
+) -> anyhow::Result<crate::model::DesiredState> {
+    load_at(snapshot, root, environment, local, Secrets::Required)
         .map_err(|d| report(printer, &d).into())
 }
 

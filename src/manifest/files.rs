@@ -48,6 +48,21 @@ impl Project {
         }
     }
 
+    /// The project root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether the normalized relative path names a regular file.
+    pub fn is_file(&self, relative: &str) -> bool {
+        self.root.join(relative).is_file()
+    }
+
+    /// Whether the normalized relative path names a directory.
+    pub fn is_dir(&self, relative: &str) -> bool {
+        self.root.join(relative).is_dir()
+    }
+
     /// Checks a path as written in a manifest (`what` names it in messages)
     /// and returns it normalized (`./a//b` -> `a/b`).
     pub fn relative(&self, written: &str, what: &str) -> Result<String, PathProblem> {

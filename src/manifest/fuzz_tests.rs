@@ -1076,6 +1076,7 @@ fn check_project(files: &[(&str, Vec<u8>)], local: bool) -> Result<(), String> {
         local,
         env_var: &env_var,
         secrets_optional: false,
+        builder: None,
     };
     let limits = ExpansionLimits::MANIFEST;
     let (loaded, work) = load_measured(&root, "dev", &options, limits);
@@ -1382,6 +1383,7 @@ fn the_fuzz_base_project_loads() {
             local: false,
             env_var: &env_var,
             secrets_optional: false,
+            builder: None,
         };
         if let Err(diagnostics) = load_with(&root, "dev", &options) {
             panic!("{}", fail_with(diagnostics.to_string(), &files));

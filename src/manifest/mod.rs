@@ -77,6 +77,9 @@ pub struct LoadOptions<'a> {
     /// is not set loads with an unknown value ([`crate::model::SecretSource::Unavailable`]),
     /// compared by name only. Runs that upload secrets never set this.
     pub secrets_optional: bool,
+    /// Runs the `build:` of built workers (and keeps their cache); `None`:
+    /// a built worker is an error (this load cannot build).
+    pub builder: Option<&'a crate::build::Builder>,
 }
 
 impl LoadOptions<'static> {
@@ -86,6 +89,7 @@ impl LoadOptions<'static> {
             local: false,
             env_var: &process_env_var,
             secrets_optional: false,
+            builder: None,
         }
     }
 }
@@ -180,6 +184,7 @@ fn load_measured(
         env_var: options.env_var,
         secrets_optional: options.secrets_optional,
         zone,
+        builder: options.builder,
     };
     let mut state = DesiredState::empty(environment, account);
     if let Some(ledger) = ledger {

@@ -54,6 +54,9 @@ pub(crate) struct Worker {
     /// Globs (relative to the project root) of more modules, under the main module's directory.
     #[serde(default)]
     modules: Option<Vec<String>>,
+    /// A build step whose output holds `main` and the modules (e.g. esbuild bundling TypeScript and npm dependencies).
+    #[serde(default)]
+    build: Option<WorkerBuild>,
     /// `YYYY-MM-DD`.
     #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$|\$\{"))]
     compatibility_date: String,
@@ -118,6 +121,25 @@ pub(crate) struct WorkerSecret {
     /// The value used against the local account when the source is missing.
     #[serde(default)]
     local_default: Option<String>,
+}
+
+/// A worker's build step: a command run in `dir`, cached by its inputs.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkerBuild {
+    /// The shell command, run in `dir` (e.g. `npm ci && npm run build`).
+    command: String,
+    /// The directory it runs in, relative to the project root.
+    dir: String,
+    /// Globs of the files it reads, relative to `dir` (default: every file but `node_modules` and the output); package.json and lockfiles always count.
+    #[serde(default)]
+    inputs: Option<Vec<String>>,
+    /// The directory it writes, relative to `dir` (default `dist`); `main` and the modules are under it.
+    #[serde(default)]
+    output: Option<String>,
+    /// How long it may run (default `10m`).
+    #[serde(default)]
+    timeout: Option<String>,
 }
 
 /// A rollout strategy.

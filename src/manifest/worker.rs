@@ -39,6 +39,7 @@ pub(crate) struct Inputs<'a> {
     /// An unset `from_env` secret loads as unavailable (read-only runs).
     pub secrets_optional: bool,
     pub zone: ZoneSetting,
+    pub builder: Option<&'a crate::build::Builder>,
 }
 
 /// One worker after decoding: the spec when it had no problem, and what the
@@ -80,15 +81,19 @@ pub(crate) fn decode(
     out.name = name.and_then(|name| checked(ctx, fields, "name", name, rules::worker_name));
     let main = fields.required_string(ctx, "main");
     let globs = fields.strings(ctx, "modules");
-    let (main_module, modules) = match main {
-        Some(main) => load_modules(
+    let build = decode_build(fields, ctx, &inputs.project);
+    // A built worker's modules are read after its build, which runs only
+    // when the rest of the worker is valid.
+    let (mut main_module, mut modules) = match (&main, &build) {
+        (Some(main), None) => load_modules(
             ctx,
             fields,
             &inputs.project,
-            &main,
-            globs.unwrap_or_default(),
+            main,
+            globs.clone().unwrap_or_default(),
+            false,
         ),
-        None => (String::new(), Vec::new()),
+        _ => (String::new(), Vec::new()),
     };
     let compatibility_date = fields
         .required_string(ctx, "compatibility_date")
@@ -143,6 +148,20 @@ pub(crate) fn decode(
     out.custom_domains = custom_domains.clone();
 
     let rollout = decode_rollout(fields, ctx);
+
+    if let (Some(main), Some(Some(build))) = (&main, &build)
+        && ctx.sink.len() == before
+        && run_build(ctx, fields, inputs, main, build)
+    {
+        (main_module, modules) = load_modules(
+            ctx,
+            fields,
+            &inputs.project,
+            main,
+            globs.unwrap_or_default(),
+            true,
+        );
+    }
 
     if ctx.sink.len() == before
         && let (Some(name), Some(rollout)) = (&out.name, rollout)
@@ -199,6 +218,7 @@ fn load_modules(
     project: &Project,
     main: &Text,
     globs: Vec<(String, Text)>,
+    source_maps: bool,
 ) -> (String, Vec<WorkerModule>) {
     let field = fields.path("main");
     let mut modules: BTreeMap<String, WorkerModule> = BTreeMap::new();
@@ -316,7 +336,245 @@ fn load_modules(
             }
         }
     }
+    if source_maps {
+        // As wrangler's `upload_source_maps`: each script module's map,
+        // written beside it by the build, is uploaded beside it.
+        let scripts: Vec<String> = modules
+            .values()
+            .filter(|m| matches!(m.kind, ModuleKind::EsModule | ModuleKind::CommonJs))
+            .map(|m| m.name.clone())
+            .collect();
+        for name in scripts {
+            let map_name = format!("{name}.map");
+            let file = match &directory {
+                Some(directory) => format!("{directory}/{map_name}"),
+                None => map_name.clone(),
+            };
+            if modules.contains_key(&map_name) || !project.is_file(&file) {
+                continue;
+            }
+            match project.read(&file, "source map") {
+                Ok(content) => {
+                    modules.insert(
+                        map_name.clone(),
+                        WorkerModule {
+                            name: map_name,
+                            kind: ModuleKind::SourceMap,
+                            content,
+                        },
+                    );
+                }
+                Err(problem) => ctx.push(path_problem(&field, main, problem)),
+            }
+        }
+    }
     (main_name, modules.into_values().collect())
+}
+
+/// A worker's valid `build:`, with where its command is written.
+#[derive(Debug)]
+struct Build {
+    spec: crate::build::BuildSpec,
+    command: Text,
+}
+
+/// `build:`. `None`: absent; `Some(None)`: declared with a problem (reported).
+fn decode_build(
+    fields: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+    project: &Project,
+) -> Option<Option<Build>> {
+    let node = fields.node("build")?;
+    let path = fields.path("build");
+    let before = ctx.sink.len();
+    let Some(mut build) = Fields::open(ctx, node, &path, node.origin, "build") else {
+        return Some(None);
+    };
+    let command = build.required_string(ctx, "command");
+    let dir = build.required_string(ctx, "dir");
+    let inputs = build.strings(ctx, "inputs");
+    let output = build.string(ctx, "output");
+    let timeout = build
+        .node("timeout")
+        .and_then(|node| decode_timeout(ctx, node, &format!("{path}.timeout")));
+    build.finish(ctx);
+    let (Some(command), Some(dir)) = (command, dir) else {
+        return Some(None);
+    };
+    if command.unresolved || dir.unresolved {
+        return Some(None);
+    }
+    if command.value.trim().is_empty() {
+        ctx.push(
+            Problem::new(
+                command.origin,
+                format!("{path}.command"),
+                "the build command is empty",
+            )
+            .hint("write the command that builds the worker, e.g. `npm ci && npm run build`"),
+        );
+    }
+    let dir_path = match project.relative(&dir.value, "build directory") {
+        Ok(relative) if project.is_dir(&relative) => Some(relative),
+        Ok(relative) => {
+            ctx.push(
+                Problem::new(
+                    dir.origin,
+                    format!("{path}.dir"),
+                    format!("the build directory `{relative}` does not exist"),
+                )
+                .hint("`dir` is the directory the command runs in (the one holding package.json), relative to the project root"),
+            );
+            None
+        }
+        Err(problem) => {
+            ctx.push(path_problem(&format!("{path}.dir"), &dir, problem));
+            None
+        }
+    };
+    let mut globs = Vec::new();
+    for (item_path, glob) in inputs.unwrap_or_else(Vec::new) {
+        if glob.unresolved {
+            continue;
+        }
+        let bad = glob.value.is_empty()
+            || glob.value.starts_with('/')
+            || glob.value.contains('\\')
+            || glob.value.split('/').any(|part| part == "..")
+            || glob::Pattern::new(&glob.value).is_err();
+        if bad {
+            ctx.push(
+                Problem::new(glob.origin, item_path, format!("invalid input glob {}", quote_short(&glob.value)))
+                    .hint("inputs are globs relative to the build directory, with `/`, without `..`: e.g. `src/**`, `package.json`"),
+            );
+            continue;
+        }
+        globs.push(glob.value);
+    }
+    if globs.is_empty() {
+        // Everything in the directory (but node_modules and the output).
+        globs.push("**/*".to_string());
+    }
+    let output_path = match &output {
+        None => dir_path.as_ref().map(|dir| format!("{dir}/dist")),
+        Some(text) if text.unresolved => None,
+        Some(text) => match project.relative(&text.value, "build output") {
+            Ok(relative) => match &dir_path {
+                Some(dir) => Some(format!("{dir}/{relative}")),
+                None => None,
+            },
+            Err(problem) => {
+                ctx.push(path_problem(&format!("{path}.output"), text, problem));
+                None
+            }
+        },
+    };
+    if ctx.sink.len() != before {
+        return Some(None);
+    }
+    let (Some(dir), Some(output)) = (dir_path, output_path) else {
+        return Some(None);
+    };
+    Some(Some(Build {
+        spec: crate::build::BuildSpec {
+            command: command.value.clone(),
+            dir,
+            inputs: globs,
+            output,
+            timeout: timeout.unwrap_or(crate::build::DEFAULT_TIMEOUT),
+        },
+        command,
+    }))
+}
+
+/// A build's `timeout`: a duration of at least a second.
+fn decode_timeout(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<std::time::Duration> {
+    let text = ctx.text(node, path)?;
+    if text.unresolved {
+        return None;
+    }
+    match crate::duration::parse_with_unit(&text.value) {
+        Ok(duration) if duration >= std::time::Duration::from_secs(1) => Some(duration),
+        _ => {
+            ctx.push(
+                Problem::new(
+                    text.origin,
+                    path,
+                    format!("invalid timeout {}", quote_short(&text.value)),
+                )
+                .hint("write a duration of at least a second: `90s`, `10m`, `1h`"),
+            );
+            None
+        }
+    }
+}
+
+/// Runs (or restores from the cache) a valid worker's build; reports a
+/// failure at its command. Answers whether its output is there to read.
+fn run_build(
+    ctx: &mut Ctx<'_>,
+    fields: &Fields<'_>,
+    inputs: &Inputs<'_>,
+    main: &Text,
+    build: &Build,
+) -> bool {
+    let command_path = format!("{}.command", fields.path("build"));
+    let worker = fields.path("build");
+    let worker = worker.strip_suffix(".build").unwrap_or(&worker);
+    if main.unresolved {
+        return false;
+    }
+    let output = &build.spec.output;
+    match inputs.project.relative(&main.value, "main module") {
+        Ok(relative) if relative.starts_with(&format!("{output}/")) => {}
+        Ok(relative) => {
+            ctx.push(
+                Problem::new(
+                    main.origin,
+                    fields.path("main"),
+                    format!("the main module `{relative}` is not in the build's output `{output}`"),
+                )
+                .hint(format!("a built worker uploads what its build writes: point `main` at the bundle under `{output}/`, or set `build.output`")),
+            );
+            return false;
+        }
+        Err(problem) => {
+            ctx.push(path_problem(&fields.path("main"), main, problem));
+            return false;
+        }
+    }
+    let Some(builder) = inputs.builder else {
+        ctx.push(
+            Problem::new(
+                build.command.origin,
+                command_path,
+                "this run does not build workers",
+            )
+            .hint("run flareops validate, plan or apply, which build"),
+        );
+        return false;
+    };
+    match builder.ensure(inputs.project.root(), worker, &build.spec) {
+        Ok(()) => true,
+        Err(error) => {
+            let mut message = format!(
+                "the build of `{worker}` failed: {error}\n  command: {} (in `{}`)",
+                build.spec.command, build.spec.dir
+            );
+            if let Some(tail) = error.tail().filter(|t| !t.trim().is_empty()) {
+                message.push_str("\n  its last lines:");
+                for line in tail.lines() {
+                    message.push_str("\n    ");
+                    message.push_str(line);
+                }
+            }
+            ctx.push(
+                Problem::new(build.command.origin, command_path, message)
+                    .hint("fix the build and run again; the command runs in its directory with no credential or secret value in its environment"),
+            );
+            false
+        }
+    }
 }
 
 /// `bindings:`. Returns the bindings and where each name is written.

@@ -99,6 +99,9 @@ pub enum ModuleKind {
     Data,
     /// `.wasm`: `application/wasm`.
     Wasm,
+    /// `.map`: `application/source-map`, a script module's source map
+    /// (uploaded beside it, for stack traces that point at the sources).
+    SourceMap,
 }
 
 impl ModuleKind {
@@ -109,6 +112,7 @@ impl ModuleKind {
             ModuleKind::Text => "text/plain",
             ModuleKind::Data => "application/octet-stream",
             ModuleKind::Wasm => "application/wasm",
+            ModuleKind::SourceMap => "application/source-map",
         }
     }
 
@@ -121,6 +125,7 @@ impl ModuleKind {
             ModuleKind::Text,
             ModuleKind::Data,
             ModuleKind::Wasm,
+            ModuleKind::SourceMap,
         ]
         .into_iter()
         .find(|kind| kind.content_type() == essence)
@@ -135,6 +140,7 @@ impl ModuleKind {
             "txt" | "html" | "htm" | "md" | "css" | "json" | "svg" | "csv" => ModuleKind::Text,
             "bin" => ModuleKind::Data,
             "wasm" => ModuleKind::Wasm,
+            "map" => ModuleKind::SourceMap,
             _ => return None,
         })
     }

@@ -315,9 +315,21 @@ pub fn flareops(root: &Path, emulator: &TestEmulator) -> assert_cmd::Command {
         .env("CLOUDFLARE_API_TOKEN", &emulator.token)
         .env("CLOUDFLARE_ACCOUNT_ID", &emulator.account_id)
         .env("NO_COLOR", "1")
+        .env(BUILD_CACHE_VAR, shared_build_cache())
         .env_remove("RUST_LOG")
         .timeout(Duration::from_secs(120));
     command
+}
+
+/// The variable naming flareops' build cache.
+pub const BUILD_CACHE_VAR: &str = "FLAREOPS_BUILD_CACHE";
+
+/// One build cache for every test's copy of the example: the copies have
+/// the same inputs, so the example's worker is built (npm, esbuild) once
+/// per run of the tests, not once per copy. Tests of the build itself use
+/// their own.
+pub fn shared_build_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("build-cache")
 }
 
 /// The pinned wrangler, or `None` when node or the package is missing.
@@ -448,13 +460,18 @@ impl TestEmulator {
     }
 }
 
-/// Copies the directory `from` (recursively) to `to`.
+/// Copies the directory `from` (recursively) to `to`, as a fresh clone
+/// would have it: without installed packages (`node_modules`) or build
+/// outputs (`dist`).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("dir entry");
         let target = to.join(entry.file_name());
         if entry.file_type().expect("file type").is_dir() {
+            if matches!(entry.file_name().to_str(), Some("node_modules" | "dist")) {
+                continue;
+            }
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy file");
