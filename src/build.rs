@@ -156,8 +156,15 @@ impl Builder {
 
     /// Makes `spec`'s output exist under `root`: from the cache when its
     /// key is there, else by running the command (and keeping the result).
-    pub fn ensure(&self, root: &Path, worker: &str, spec: &BuildSpec) -> Result<(), BuildError> {
-        let key = key(&self.version, root, spec)?;
+    /// Answers the input files read (path relative to `root` -> content).
+    pub fn ensure(
+        &self,
+        root: &Path,
+        worker: &str,
+        spec: &BuildSpec,
+    ) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+        let files = read_inputs(root, spec)?;
+        let key = key(&self.version, spec, &files);
         let entry = self.cache.join(&key);
         let output = root.join(&spec.output);
         let outcome = if entry.join("out").is_dir() {
@@ -186,7 +193,7 @@ impl Builder {
                 outcome,
             });
         }
-        Ok(())
+        Ok(files)
     }
 
     /// Copies a fresh output into the cache (atomically: a temporary
@@ -259,7 +266,9 @@ pub fn input_files(root: &Path, spec: &BuildSpec) -> Result<Vec<String>, BuildEr
         .ok_or_else(|| BuildError::Inputs("the project's path is not UTF-8".into()))?;
     let mut patterns: Vec<String> = spec.inputs.clone();
     patterns.extend(ALWAYS_INPUTS.iter().map(|name| name.to_string()));
-    for pattern in &patterns {
+    for (index, pattern) in patterns.iter().enumerate() {
+        let declared = index < spec.inputs.len();
+        let found = files.len();
         let full = format!("{}/{}", glob::Pattern::escape(prefix), pattern);
         let paths = glob::glob_with(&full, options)
             .map_err(|e| BuildError::Inputs(format!("invalid glob `{pattern}`: {}", e.msg)))?;
@@ -283,14 +292,60 @@ pub fn input_files(root: &Path, spec: &BuildSpec) -> Result<Vec<String>, BuildEr
                 files.push(relative);
             }
         }
+        if declared && files.len() == found {
+            return Err(BuildError::Inputs(format!(
+                "the input glob `{pattern}` matches no file in `{}` (globs are relative to the build's `dir`)",
+                spec.dir
+            )));
+        }
     }
     files.sort();
     files.dedup();
     Ok(files)
 }
 
+/// Whether `path` (relative to the project root) is one of the build's
+/// inputs: what [`input_files`] would list if the file existed.
+pub fn is_input(spec: &BuildSpec, path: &str) -> bool {
+    let Some(within) = path
+        .strip_prefix(spec.dir.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+    else {
+        return false;
+    };
+    if path.split('/').any(|part| NEVER_INPUTS.contains(&part))
+        || path == spec.output
+        || path.starts_with(&format!("{}/", spec.output))
+    {
+        return false;
+    }
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    spec.inputs
+        .iter()
+        .map(String::as_str)
+        .chain(ALWAYS_INPUTS)
+        .filter_map(|pattern| glob::Pattern::new(pattern).ok())
+        .any(|pattern| pattern.matches_with(within, options))
+}
+
+/// The input files and their contents.
+fn read_inputs(root: &Path, spec: &BuildSpec) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+    input_files(root, spec)?
+        .into_iter()
+        .map(|file| {
+            let content = fs::read(root.join(&file))
+                .map_err(|e| BuildError::Inputs(format!("cannot read `{file}`: {e}")))?;
+            Ok((file, content))
+        })
+        .collect()
+}
+
 /// The build's key (see the module doc).
-fn key(version: &str, root: &Path, spec: &BuildSpec) -> Result<String, BuildError> {
+fn key(version: &str, spec: &BuildSpec, files: &BTreeMap<String, Vec<u8>>) -> String {
     let mut hasher = Sha256::new();
     let mut line = |text: &str| {
         hasher.update(text.as_bytes());
@@ -301,12 +356,10 @@ fn key(version: &str, root: &Path, spec: &BuildSpec) -> Result<String, BuildErro
     line(&spec.command);
     line(&spec.dir);
     line(&spec.output);
-    for file in input_files(root, spec)? {
-        let content = fs::read(root.join(&file))
-            .map_err(|e| BuildError::Inputs(format!("cannot read `{file}`: {e}")))?;
-        line(&format!("{file} {}", hex::encode(Sha256::digest(&content))));
+    for (file, content) in files {
+        line(&format!("{file} {}", hex::encode(Sha256::digest(content))));
     }
-    Ok(hex::encode(hasher.finalize()))
+    hex::encode(hasher.finalize())
 }
 
 /// Runs the command; answers how long it took.

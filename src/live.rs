@@ -432,6 +432,7 @@ async fn fetch_workers(
                 migration_tag: script.migration_tag,
                 content: None,
                 declared_version: None,
+                deployed_sources: None,
                 name,
             })
         }

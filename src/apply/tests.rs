@@ -140,6 +140,7 @@ fn desired(shape: &Shape) -> DesiredState {
                 },
                 custom_domains: Vec::new(),
                 rollout: Rollout::Immediate,
+                build: None,
                 name,
             }),
         );

@@ -60,6 +60,84 @@ pub(super) fn checkout(root: &Path, reference: &str) -> anyhow::Result<tempfile:
     Ok(snapshot)
 }
 
+/// For each built worker whose serving version is not what git declares
+/// (its modules were downloaded for a diff), reads the build's input files
+/// as git holds them at the commit recorded on that version, so the plan
+/// shows the change in the sources. A commit git does not have (a shallow
+/// clone, a hand deploy) leaves the bundle's diff.
+pub(super) fn attach_deployed_sources(
+    root: &Path,
+    desired: &crate::model::DesiredState,
+    live: &mut crate::model::LiveState,
+) {
+    for declared in desired.workers.values() {
+        let Some(build) = &declared.spec.build else {
+            continue;
+        };
+        let Some(worker) = live
+            .workers
+            .iter_mut()
+            .find(|w| w.name == declared.spec.name)
+        else {
+            continue;
+        };
+        if worker.content.is_none() {
+            continue;
+        }
+        let Some(commit) = worker
+            .current_version()
+            .and_then(|v| v.message.as_deref())
+            .and_then(committed)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        worker.deployed_sources =
+            sources_at(root, &commit, &build.spec).map(|files| crate::model::DeployedSources {
+                commit: commit.clone(),
+                files,
+            });
+    }
+}
+
+/// The build's input files at `commit` (path -> content), `None` when git
+/// cannot read them.
+fn sources_at(
+    root: &Path,
+    commit: &str,
+    spec: &crate::build::BuildSpec,
+) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+    let git = |args: &[&str]| {
+        crate::process::command("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| o.stdout)
+    };
+    // Paths relative to the project root (ls-tree's default from a subdirectory).
+    let listing = git(&[
+        "ls-tree",
+        "-r",
+        "-z",
+        "--name-only",
+        commit,
+        "--",
+        &spec.dir,
+    ])?;
+    let mut files = std::collections::BTreeMap::new();
+    for path in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        if !crate::build::is_input(spec, &path) {
+            continue;
+        }
+        let content = git(&["show", &format!("{commit}:./{path}")])?;
+        files.insert(path, content);
+    }
+    Some(files)
+}
+
 /// The bare commit of what [`describe`] names (`flareops 0123abcd` ->
 /// `0123abcd`); the journal records it with or without the prefix.
 pub fn bare(described: &str) -> &str {

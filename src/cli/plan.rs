@@ -94,7 +94,8 @@ async fn plan_one(
     let fetched = live::fetch(&target.client, desired).await;
     let made = target.client.requests_sent();
     target.close().await;
-    let live = fetched?;
+    let mut live = fetched?;
+    super::git::attach_deployed_sources(root, desired, &mut live);
     let plan = plan::plan(desired, &live);
     if let (Some(out), Some(manifest_fingerprint)) = (&args.out, manifest_fingerprint) {
         let saved = SavedPlan {

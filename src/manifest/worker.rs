@@ -149,10 +149,15 @@ pub(crate) fn decode(
 
     let rollout = decode_rollout(fields, ctx);
 
+    let mut sources = None;
     if let (Some(main), Some(Some(build))) = (&main, &build)
         && ctx.sink.len() == before
-        && run_build(ctx, fields, inputs, main, build)
+        && let Some(files) = run_build(ctx, fields, inputs, main, build)
     {
+        sources = Some(crate::model::BuildSources {
+            spec: build.spec.clone(),
+            files,
+        });
         (main_module, modules) = load_modules(
             ctx,
             fields,
@@ -182,6 +187,7 @@ pub(crate) fn decode(
             routes: sorted(routes),
             custom_domains: sorted(custom_domains),
             rollout,
+            build: sources,
         });
     }
     out
@@ -449,7 +455,14 @@ fn decode_build(
             );
             continue;
         }
-        globs.push(glob.value);
+        // `src/**` means everything beneath `src/` (in the glob crate's
+        // syntax `**` alone matches directories only).
+        let value = if glob.value == "**" || glob.value.ends_with("/**") {
+            format!("{}/*", glob.value)
+        } else {
+            glob.value
+        };
+        globs.push(value);
     }
     if globs.is_empty() {
         // Everything in the directory (but node_modules and the output).
@@ -510,19 +523,20 @@ fn decode_timeout(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<std::tim
 }
 
 /// Runs (or restores from the cache) a valid worker's build; reports a
-/// failure at its command. Answers whether its output is there to read.
+/// failure at its command. Answers the files it read when its output is
+/// there to read.
 fn run_build(
     ctx: &mut Ctx<'_>,
     fields: &Fields<'_>,
     inputs: &Inputs<'_>,
     main: &Text,
     build: &Build,
-) -> bool {
+) -> Option<BTreeMap<String, Vec<u8>>> {
     let command_path = format!("{}.command", fields.path("build"));
     let worker = fields.path("build");
     let worker = worker.strip_suffix(".build").unwrap_or(&worker);
     if main.unresolved {
-        return false;
+        return None;
     }
     let output = &build.spec.output;
     match inputs.project.relative(&main.value, "main module") {
@@ -536,11 +550,11 @@ fn run_build(
                 )
                 .hint(format!("a built worker uploads what its build writes: point `main` at the bundle under `{output}/`, or set `build.output`")),
             );
-            return false;
+            return None;
         }
         Err(problem) => {
             ctx.push(path_problem(&fields.path("main"), main, problem));
-            return false;
+            return None;
         }
     }
     let Some(builder) = inputs.builder else {
@@ -552,10 +566,10 @@ fn run_build(
             )
             .hint("run flareops validate, plan or apply, which build"),
         );
-        return false;
+        return None;
     };
     match builder.ensure(inputs.project.root(), worker, &build.spec) {
-        Ok(()) => true,
+        Ok(files) => Some(files),
         Err(error) => {
             let mut message = format!(
                 "the build of `{worker}` failed: {error}\n  command: {} (in `{}`)",
@@ -572,7 +586,7 @@ fn run_build(
                 Problem::new(build.command.origin, command_path, message)
                     .hint("fix the build and run again; the command runs in its directory with no credential or secret value in its environment"),
             );
-            false
+            None
         }
     }
 }

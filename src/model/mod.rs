@@ -13,8 +13,8 @@ mod worker;
 pub use resolve::{LiveIndex, LiveResource};
 
 pub use worker::{
-    Binding, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource, SecretValue,
-    WorkerModule, WorkerSpec, Zone,
+    Binding, BuildSources, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource,
+    SecretValue, WorkerModule, WorkerSpec, Zone,
 };
 
 /// The kinds of resource flareops manages. The serialized name is the
@@ -647,6 +647,21 @@ pub struct LiveWorker {
     /// Like `content`, a view that depends on git, not part of the fingerprint.
     #[serde(skip)]
     pub declared_version: Option<String>,
+    /// For a built worker: its build's input files as git holds them at the
+    /// commit recorded on the serving version (path -> content), when that
+    /// commit is known. Read from git, not the account; not part of the
+    /// fingerprint.
+    #[serde(skip)]
+    pub deployed_sources: Option<DeployedSources>,
+}
+
+/// A built worker's build inputs at the commit a deployed version records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedSources {
+    /// The commit, as recorded (short hash).
+    pub commit: String,
+    /// Path relative to the project root -> content.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// The modules of a deployed version.

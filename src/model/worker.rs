@@ -34,6 +34,19 @@ pub struct WorkerSpec {
     /// Hostnames on the environment's zone; sorted, without duplicates.
     pub custom_domains: Vec<String>,
     pub rollout: Rollout,
+    /// What a `build:` made the modules from, for a built worker: the plan
+    /// shows a change in these sources rather than in the bundle. Not part
+    /// of the version's identity (the modules are).
+    #[serde(skip)]
+    pub build: Option<BuildSources>,
+}
+
+/// A built worker's build and the files it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSources {
+    pub spec: crate::build::BuildSpec,
+    /// Path relative to the project root -> content, sorted.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl WorkerSpec {

@@ -182,20 +182,32 @@ pub fn live_identity(worker: &LiveWorker) -> Option<String> {
 
 /// Unified diffs between the deployed modules and git's.
 fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff> {
-    let names: BTreeSet<&str> = before
-        .iter()
-        .chain(after)
-        .map(|m| m.name.as_str())
-        .collect();
-    let find = |list: &'_ [WorkerModule], name: &str| {
-        list.iter()
-            .find(|m| m.name == name)
-            .map(|m| m.content.clone())
+    let files = |modules: &[WorkerModule]| -> BTreeMap<String, Vec<u8>> {
+        modules
+            .iter()
+            .map(|m| (m.name.clone(), m.content.clone()))
+            .collect()
     };
+    unified_diffs(&files(before), &files(after), "deployed")
+}
+
+/// One unified diff per file that differs (`---` `{deployed}/name`, `+++`
+/// `git/name`): of modules, or of a built worker's sources at the deployed
+/// version's commit (`deployed` is then the commit).
+fn unified_diffs(
+    before: &BTreeMap<String, Vec<u8>>,
+    after: &BTreeMap<String, Vec<u8>>,
+    deployed: &str,
+) -> Vec<ModuleDiff> {
+    let names: BTreeSet<&str> = before
+        .keys()
+        .chain(after.keys())
+        .map(String::as_str)
+        .collect();
     let mut diffs = Vec::new();
     for name in names {
-        let old = find(before, name);
-        let new = find(after, name);
+        let old = before.get(name).cloned();
+        let new = after.get(name).cloned();
         if old == new {
             continue;
         }
@@ -207,7 +219,7 @@ fn code_diff(before: &[WorkerModule], after: &[WorkerModule]) -> Vec<ModuleDiff>
             (Some(old_text), Some(new_text)) => similar::TextDiff::from_lines(&old_text, &new_text)
                 .unified_diff()
                 .context_radius(3)
-                .header(&format!("deployed/{name}"), &format!("git/{name}"))
+                .header(&format!("{deployed}/{name}"), &format!("git/{name}"))
                 .to_string(),
             _ => format!(
                 "binary module {name}: {} -> {}\n",
@@ -420,7 +432,14 @@ fn plan_existing(
         );
     }
     match (&current.content, version.ours) {
-        (Some(content), None) => code_diff(&content.modules, &inputs.spec.modules),
+        // A built worker: the change in its sources, when git holds the
+        // deployed version's commit; else the bundle's.
+        (Some(content), None) => match (&inputs.spec.build, &current.deployed_sources) {
+            (Some(build), Some(deployed)) => {
+                unified_diffs(&deployed.files, &build.files, &deployed.commit)
+            }
+            _ => code_diff(&content.modules, &inputs.spec.modules),
+        },
         _ => Vec::new(),
     }
 }

@@ -4,6 +4,7 @@
 mod action_install;
 mod adopt;
 mod bad_corpus;
+mod build;
 mod cli;
 mod emulator_docs;
 mod emulator_faults;

@@ -65,6 +65,7 @@ fn desired() -> DesiredState {
                 routes: vec!["api-staging.example.com/*".into()],
                 custom_domains: vec![],
                 rollout: Rollout::Immediate,
+                build: None,
             },
             protect: false,
         },
