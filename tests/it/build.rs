@@ -257,3 +257,46 @@ fn two_fresh_copies_of_the_example_build_the_same_bytes() {
     assert_eq!(plans[0], plans[1], "the same identity and modules");
     assert!(bundles[0] == bundles[1], "the same bundle and map bytes");
 }
+
+#[test]
+fn the_built_example_runs_in_the_local_workers_runtime() {
+    // workerd, through the miniflare that ships with the pinned wrangler.
+    if crate::wrangler::wrangler_or_skip("the_built_example_runs_in_the_local_workers_runtime")
+        .is_none()
+    {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let miniflare = repo.join("tools/wrangler/node_modules/miniflare/dist/src/index.js");
+    let emulator = TestEmulator::start_with_zones(&["klearkarma.com"]);
+    let root = example(&emulator);
+    // flareops builds it (as plan and apply do), without a request.
+    let before = emulator.stats_total();
+    let (code, out, err) = run(root.path(), &emulator, &["validate", "--env", "staging"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(emulator.stats_total(), before);
+    let output = Command::new("node")
+        .arg(repo.join("tests/runtime/api.mjs"))
+        .arg(&miniflare)
+        .arg(root.path().join("workers/api/dist"))
+        .arg(root.path().join("migrations/main"))
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for check in [
+        "ok - GET /health answers ok with the API version",
+        "ok - a protected route without a token is 401",
+        "ok - login returns a JWT signed with JWT_SECRET",
+        "ok - with the token, a booking is written to D1 and read back",
+        "ok - practitioner search reads PRACTITIONERS_KV",
+        "ok - the ChatRoom Durable Object keeps a room's messages",
+        "ok - the hourly cron writes the hour's roll-up to ANALYTICS_KV",
+    ] {
+        assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
+    }
+}
