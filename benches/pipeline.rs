@@ -91,6 +91,7 @@ fn desired(total: usize) -> DesiredState {
                 routes: Vec::new(),
                 custom_domains: Vec::new(),
                 rollout: Rollout::Immediate,
+                build: None,
             }),
         );
     }

@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::process::Command;
 
 /// Variables a child may see, by exact name.
-const ALLOWED: [&str; 22] = [
+const ALLOWED: [&str; 30] = [
     "PATH",
     "HOME",
     "USER",
@@ -27,6 +27,16 @@ const ALLOWED: [&str; 22] = [
     "TEMP",
     "XDG_CONFIG_HOME",
     "XDG_CACHE_HOME",
+    // A build (npm) behind a proxy or a private CA, and the CI marker tools
+    // read to stay non-interactive.
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CI",
+    "NODE_ENV",
     // Windows: where programs, profiles and the system live.
     "SYSTEMROOT",
     "WINDIR",

@@ -472,10 +472,7 @@ fn decode_build(
         None => dir_path.as_ref().map(|dir| format!("{dir}/dist")),
         Some(text) if text.unresolved => None,
         Some(text) => match project.relative(&text.value, "build output") {
-            Ok(relative) => match &dir_path {
-                Some(dir) => Some(format!("{dir}/{relative}")),
-                None => None,
-            },
+            Ok(relative) => dir_path.as_ref().map(|dir| format!("{dir}/{relative}")),
             Err(problem) => {
                 ctx.push(path_problem(&format!("{path}.output"), text, problem));
                 None

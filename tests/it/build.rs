@@ -300,3 +300,45 @@ fn the_built_example_runs_in_the_local_workers_runtime() {
         assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
     }
 }
+
+#[test]
+fn a_build_sees_no_credential_and_no_secret_value() {
+    let emulator = TestEmulator::start();
+    let root = counting_project(&emulator);
+    let root = root.path();
+    let workers = root.join("infra/workers.yaml");
+    let text = std::fs::read_to_string(&workers).expect("workers.yaml");
+    std::fs::write(
+        &workers,
+        text.replace("command: echo run", "command: env > ../../seen && echo run")
+            .replace(
+                "    compatibility_date",
+                "    secrets:\n      JWT_SECRET: {from_env: KLEAR_KARMA_JWT_SECRET}\n    compatibility_date",
+            ),
+    )
+    .expect("write workers.yaml");
+    let cache = tempfile::tempdir().expect("cache");
+    let (code, out, err) = {
+        let output = flareops(root, &emulator)
+            .envs(SECRETS)
+            .env(BUILD_CACHE_VAR, cache.path())
+            .args(["plan", "--env", "staging"])
+            .output()
+            .expect("run flareops");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "{out}\n{err}");
+    let seen = std::fs::read_to_string(root.join("seen")).expect("the build's environment");
+    assert!(seen.contains("PATH="), "{seen}");
+    for value in [SECRETS[0].1, SECRETS[1].1, emulator.token.as_str()] {
+        assert!(
+            !seen.contains(value),
+            "the build saw a secret or the token:\n{seen}"
+        );
+    }
+    assert!(!seen.contains("CLOUDFLARE_"), "{seen}");
+}
