@@ -15,6 +15,7 @@ pub mod cloudflare;
 pub mod drift;
 pub mod duration;
 pub mod emulator;
+pub mod import;
 pub mod ledger;
 pub mod live;
 pub mod manifest;

@@ -48,7 +48,22 @@ pub async fn fetch(client: &Client, desired: &DesiredState) -> Result<LiveState,
 /// environment, its ledger and its zone. [`view`] gives each state the live
 /// state a fetch of it alone would have read.
 pub async fn fetch_for(client: &Client, states: &[&DesiredState]) -> Result<LiveState, FetchError> {
-    fetch_scoped(client, states, None).await
+    fetch_scoped(client, Scope::of(states), None).await
+}
+
+/// Fetches every worker of the account with its serving version's modules,
+/// not only those `desired` declares (`flareops import` writes manifests
+/// from them).
+pub async fn fetch_everything(
+    client: &Client,
+    desired: &DesiredState,
+) -> Result<LiveState, FetchError> {
+    let states = [desired];
+    let scope = Scope {
+        states: &states,
+        everything: true,
+    };
+    fetch_scoped(client, scope, None).await
 }
 
 /// [`fetch`] for an apply that holds the lock of ledger `database` and has
@@ -59,15 +74,20 @@ pub async fn fetch_locked(
     database: &str,
     reads: crate::ledger::PlanReads,
 ) -> Result<LiveState, FetchError> {
-    fetch_scoped(client, &[desired], Some((database.to_string(), reads))).await
+    let states = [desired];
+    fetch_scoped(
+        client,
+        Scope::of(&states),
+        Some((database.to_string(), reads)),
+    )
+    .await
 }
 
 async fn fetch_scoped(
     client: &Client,
-    states: &[&DesiredState],
+    scope: Scope<'_>,
     read: Option<(String, crate::ledger::PlanReads)>,
 ) -> Result<LiveState, FetchError> {
-    let scope = Scope { states };
     let desired = scope.primary();
     let jurisdictions = scope.jurisdictions();
     let r2_lists = futures::future::try_join_all(
@@ -155,9 +175,18 @@ async fn fetch_scoped(
 /// What one fetch reads for: one or more desired states of one environment.
 struct Scope<'a> {
     states: &'a [&'a DesiredState],
+    /// Every worker of the account, with its modules.
+    everything: bool,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    fn of(states: &'a [&'a DesiredState]) -> Scope<'a> {
+        Scope {
+            states,
+            everything: false,
+        }
+    }
+
     fn primary(&self) -> &DesiredState {
         self.states[0]
     }
@@ -333,7 +362,7 @@ async fn fetch_workers(
     scope: &Scope<'_>,
 ) -> Result<(Option<String>, Vec<LiveWorker>, Option<Vec<String>>), ClientError> {
     let declared = scope.worker_names();
-    if declared.is_empty() {
+    if declared.is_empty() && !scope.everything {
         return Ok((None, Vec::new(), None));
     }
     let zone = async {
@@ -358,7 +387,7 @@ async fn fetch_workers(
     let script_names: Vec<String> = scripts.iter().map(|s| s.id.clone()).collect();
     let existing: Vec<_> = scripts
         .into_iter()
-        .filter(|s| declared.contains(s.id.as_str()))
+        .filter(|s| scope.everything || declared.contains(s.id.as_str()))
         .collect();
     let workers = futures::future::try_join_all(existing.into_iter().map(|script| {
         let routes = &routes;
@@ -469,9 +498,12 @@ async fn fetch_contents(
         .collect();
     let mut wanted = Vec::new();
     for worker in &live.workers {
-        let (Some(version), Some(tag)) =
-            (worker.current_version(), declared.get(worker.name.as_str()))
-        else {
+        let (Some(version), Some(tag)) = (
+            worker.current_version(),
+            declared
+                .get(worker.name.as_str())
+                .or(scope.everything.then_some(&None)),
+        ) else {
             continue;
         };
         // Any version serving traffic that carries the declared identity

@@ -7,6 +7,7 @@ mod drift;
 mod emulator;
 mod git;
 mod history;
+mod import;
 mod plan;
 mod revert;
 mod target;
@@ -76,6 +77,29 @@ pub enum Command {
     /// Go back to what git declared earlier: before the last apply, at an
     /// earlier apply (`--to ID`), or at a git revision (`--to-git REF`).
     Revert(RevertArgs),
+    /// Write manifests from what exists: a live account (`--env ENV`:
+    /// then records it in the ledger, so the next plan is empty) or a
+    /// wrangler configuration (`--from-wrangler PATH`). Never overwrites a
+    /// file without `--force`.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Import the account of this environment (`environments/<ENV>.yaml`
+    /// names it and its zone).
+    #[arg(long = "env", value_name = "ENV", conflicts_with = "from_wrangler")]
+    pub environment: Option<String>,
+    /// With `--env`: the embedded local account.
+    #[arg(long)]
+    pub local: bool,
+    /// Convert a wrangler configuration (wrangler.toml, wrangler.json or
+    /// wrangler.jsonc), the top level and every `[env.X]`.
+    #[arg(long, value_name = "PATH", required_unless_present = "environment")]
+    pub from_wrangler: Option<PathBuf>,
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -374,5 +398,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Unlock(args) => unlock::run(root, &session()?, &args, printer).await,
         Command::Revert(args) => revert::run(root, &session()?, &args, printer).await,
         Command::Drift(args) => drift::run(root, &session()?, &args, printer).await,
+        Command::Import(args) => import::run(root, &session()?, &args, printer).await,
     }
 }

@@ -12,6 +12,7 @@ mod emulator_load;
 mod fault_trials;
 mod gitops;
 mod history;
+mod import;
 mod kill_trials;
 mod ledger;
 mod locks;
