@@ -468,6 +468,32 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
         }
     }
 
+    // Storage is declared for every environment; say which ones bind it.
+    for (kind, resources) in &storage {
+        for key in resources.keys() {
+            let target = match *kind {
+                "kv_namespaces" => json!({"kv_namespace": key}),
+                "d1_databases" => json!({"d1": key}),
+                _ => json!({"r2_bucket": key}),
+            };
+            let unbound: Vec<&str> = per_env_workers
+                .iter()
+                .filter(|(_, own)| {
+                    !own.get("bindings")
+                        .and_then(Value::as_object)
+                        .is_some_and(|b| b.values().any(|v| *v == target))
+                })
+                .map(|(env, _)| env.as_str())
+                .collect();
+            if !unbound.is_empty() {
+                import.notes.push(format!(
+                    "{kind}.{key} is declared for every environment (flareops creates it in each), but only bound in some: not in {}",
+                    unbound.join(", ")
+                ));
+            }
+        }
+    }
+
     let mut infra = Map::new();
     infra.insert(worker_key.clone(), Value::Object(worker));
     if !storage.is_empty() {

@@ -206,3 +206,175 @@ new_sqlite_classes = ["ChatRoom"]
         "{out}"
     );
 }
+
+/// A binding as the account shows it: name, type, and a var's value.
+type ShownBinding = (String, String, Value);
+
+/// What an account holds of one script: binding (name, type, value of
+/// vars), crons and route patterns.
+fn settings(
+    emulator: &TestEmulator,
+    script: &str,
+) -> (Vec<ShownBinding>, Vec<String>, Vec<String>) {
+    let settings = result(
+        emulator,
+        &emulator.account_path(&format!("/workers/scripts/{script}/settings")),
+    );
+    let mut bindings: Vec<ShownBinding> = settings["bindings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("bindings of {script}: {settings}"))
+        .iter()
+        .map(|b| {
+            let kind = b["type"].as_str().unwrap_or_default().to_string();
+            let value = match kind.as_str() {
+                "plain_text" => b["text"].clone(),
+                "json" => b["json"].clone(),
+                _ => Value::Null,
+            };
+            (
+                b["name"].as_str().unwrap_or_default().to_string(),
+                kind,
+                value,
+            )
+        })
+        .collect();
+    bindings.sort_by(|a, b| a.0.cmp(&b.0));
+    let schedules = result(
+        emulator,
+        &emulator.account_path(&format!("/workers/scripts/{script}/schedules")),
+    );
+    let mut crons: Vec<String> = schedules["schedules"]
+        .as_array()
+        .expect("schedules")
+        .iter()
+        .filter_map(|s| s["cron"].as_str().map(str::to_string))
+        .collect();
+    crons.sort();
+    let zones = result(emulator, &format!("/zones?name={ZONE}"));
+    let zone_id = zones[0]["id"].as_str().expect("zone id").to_string();
+    let mut routes: Vec<String> = result(emulator, &format!("/zones/{zone_id}/workers/routes"))
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter(|r| r["script"] == script)
+        .filter_map(|r| r["pattern"].as_str().map(str::to_string))
+        .collect();
+    routes.sort();
+    (bindings, crons, routes)
+}
+
+#[test]
+fn a_wrangler_project_with_two_environments_converts_and_deploys_the_same_settings() {
+    let Some(bin) = wrangler_or_skip(
+        "a_wrangler_project_with_two_environments_converts_and_deploys_the_same_settings",
+    ) else {
+        return;
+    };
+    let by_flareops = TestEmulator::start_with_zones(&[ZONE]);
+    let by_wrangler = TestEmulator::start_with_zones(&[ZONE]);
+    let wrangler = Wrangler::new(bin.clone(), &by_wrangler);
+    // The storage wrangler's configuration points at, in wrangler's account.
+    for title in ["kk-users-staging", "kk-users-production"] {
+        wrangler
+            .run(&["kv", "namespace", "create", title])
+            .success();
+    }
+    wrangler.run(&["d1", "create", "kk-db-staging"]).success();
+    for bucket in ["kk-assets-staging", "kk-assets-production"] {
+        wrangler.run(&["r2", "bucket", "create", bucket]).success();
+    }
+    let users_staging = kv_id(&by_wrangler, "kk-users-staging");
+    let users_production = kv_id(&by_wrangler, "kk-users-production");
+    let database = d1_id(&by_wrangler, "kk-db-staging");
+    // The wrangler project, inside the flareops project (its root is
+    // wrangler's working directory), with the pinned wrangler as its own.
+    wrangler.write(
+        "api/src/index.js",
+        "export default {\n  async fetch(request, env) {\n    return new Response(env.API_VERSION);\n  },\n};\n",
+    );
+    wrangler.write(
+        "api/package.json",
+        "{\"name\": \"kk-api\", \"private\": true, \"devDependencies\": {\"wrangler\": \"4.86.0\"}}\n",
+    );
+    let bin_dir = wrangler.path("api/node_modules/.bin");
+    std::fs::create_dir_all(&bin_dir).expect("node_modules/.bin");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(&bin).expect("the pinned wrangler"),
+        bin_dir.join("wrangler"),
+    )
+    .expect("link wrangler");
+    wrangler.write(
+        "api/wrangler.toml",
+        &format!(
+            r#"name = "kk-api"
+main = "src/index.js"
+compatibility_date = "2025-01-15"
+triggers = {{ crons = ["0 * * * *"] }}
+
+[env.staging]
+vars = {{ API_VERSION = "v1-staging", FEATURES = {{ beta = true }} }}
+routes = [{{ pattern = "api-staging.{ZONE}/*", zone_name = "{ZONE}" }}]
+kv_namespaces = [{{ binding = "USERS_KV", id = "{users_staging}" }}]
+d1_databases = [{{ binding = "DB", database_name = "kk-db-staging", database_id = "{database}" }}]
+r2_buckets = [{{ binding = "ASSETS", bucket_name = "kk-assets-staging" }}]
+
+[env.production]
+vars = {{ API_VERSION = "v1" }}
+routes = [{{ pattern = "api.{ZONE}/*", zone_name = "{ZONE}" }}]
+triggers = {{ crons = ["0 */6 * * *"] }}
+kv_namespaces = [{{ binding = "USERS_KV", id = "{users_production}" }}]
+r2_buckets = [{{ binding = "ASSETS", bucket_name = "kk-assets-production" }}]
+"#
+        ),
+    );
+    let root = wrangler.path("");
+    let (code, out) = run(
+        &root,
+        &by_flareops,
+        &["import", "--from-wrangler", "api/wrangler.toml"],
+    );
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "wrote infra/workers.yaml",
+        "wrote environments/staging.yaml",
+        "wrote environments/production.yaml",
+        "environment `production`: its bindings and secrets are written in environments/production.yaml (wrangler does not inherit them across environments)",
+    ] {
+        assert!(out.contains(expected), "`{expected}` in:\n{out}");
+    }
+    for environment in ["staging", "production"] {
+        let (code, out) = run(
+            &root,
+            &by_flareops,
+            &["apply", "--env", environment, "--yes"],
+        );
+        assert_eq!(code, 0, "{environment}: {out}");
+        wrangler
+            .run(&[
+                "deploy",
+                "--config",
+                "api/wrangler.toml",
+                &format!("--env={environment}"),
+            ])
+            .success();
+        let script = format!("kk-api-{environment}");
+        let (ours, theirs) = (
+            settings(&by_flareops, &script),
+            settings(&by_wrangler, &script),
+        );
+        assert_eq!(
+            ours.0, theirs.0,
+            "{environment}: the same bindings and vars"
+        );
+        assert_eq!(ours.1, theirs.1, "{environment}: the same crons");
+        assert_eq!(ours.2, theirs.2, "{environment}: the same routes");
+        assert!(!ours.0.is_empty() && !ours.1.is_empty() && !ours.2.is_empty());
+        let (code, out) = run(
+            &root,
+            &by_flareops,
+            &["plan", "--env", environment, "--detailed-exitcode"],
+        );
+        assert_eq!(code, 0, "{environment}: {out}");
+    }
+}
