@@ -334,7 +334,12 @@ pub enum Conflict {
     MigrationsEdited { files: Vec<String> },
     /// The resource to adopt is recorded by another environment's
     /// inventory: two environments would manage it.
-    RecordedElsewhere { environment: String },
+    RecordedElsewhere {
+        /// The environment that records it.
+        environment: String,
+        /// The environment being planned, which would adopt it.
+        adopter: String,
+    },
     /// An applied migration git no longer declares, with no bookmark to
     /// restore (flareops did not apply it).
     MigrationNotUndoable { file: String },
@@ -749,6 +754,7 @@ fn adopt(
             .recorded_elsewhere(address.kind, &id)
             .map(|environment| Conflict::RecordedElsewhere {
                 environment: environment.to_string(),
+                adopter: desired.environment.clone(),
             });
         match changes.iter_mut().find(|c| c.address == address) {
             Some(change) if change.kind == ChangeKind::Update => {

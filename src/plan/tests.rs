@@ -198,7 +198,8 @@ fn what_exists_by_name_but_is_not_recorded_is_adopted_never_silently() {
     assert_eq!(
         main.conflicts,
         vec![Conflict::RecordedElsewhere {
-            environment: "production".into()
+            environment: "production".into(),
+            adopter: "staging".into(),
         }]
     );
     // Once recorded, nothing is left to do.

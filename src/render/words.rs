@@ -124,9 +124,12 @@ impl fmt::Display for Conflict {
                 f,
                 "{file} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
             ),
-            Conflict::RecordedElsewhere { environment } => write!(
+            Conflict::RecordedElsewhere {
+                environment,
+                adopter,
+            } => write!(
                 f,
-                "it exists, but the ledger records it for environment `{environment}`: two environments would manage it; give this environment its own name, or remove it from `{environment}`"
+                "it exists, but the ledger records it for environment `{environment}`: environments `{adopter}` and `{environment}` would both manage it; give `{adopter}` its own name, or remove it from `{environment}`"
             ),
             Conflict::NameTaken { name, id } => write!(
                 f,
