@@ -92,6 +92,7 @@ fn desired(total: usize) -> DesiredState {
                 custom_domains: Vec::new(),
                 rollout: Rollout::Immediate,
                 build: None,
+                source_paths: Vec::new(),
             }),
         );
     }

@@ -141,6 +141,7 @@ fn desired(shape: &Shape) -> DesiredState {
                 custom_domains: Vec::new(),
                 rollout: Rollout::Immediate,
                 build: None,
+                source_paths: Vec::new(),
                 name,
             }),
         );

@@ -52,13 +52,13 @@ pub(super) struct Request {
 }
 
 impl Request {
-    fn of(root: &Path, args: &ApplyArgs) -> Request {
+    fn of(root: &Path, desired: &DesiredState, args: &ApplyArgs) -> Request {
         Request {
             allow_delete: args.allow_delete,
             revert: false,
             yes: args.yes,
             lock_timeout: args.lock_timeout,
-            commit: super::git::describe(root),
+            commit: super::git::describe(root, &desired.source_paths()),
             new_plan_hint: None,
         }
     }
@@ -73,7 +73,7 @@ async fn run_fresh(
 ) -> anyhow::Result<ExitCode> {
     let desired = super::validate::load(root, environment, args.local, printer)?;
     let target = session.connect(root, &desired, args.local).await?;
-    let request = Request::of(root, args);
+    let request = Request::of(root, &desired, args);
     let result = execute(&target, &desired, PlanSource::Fresh, &request, printer).await;
     target.close().await;
     result
@@ -110,7 +110,7 @@ async fn run_saved(
     let target = session.connect(root, &desired, local).await?;
     let request = Request {
         new_plan_hint: Some(new_plan_hint),
-        ..Request::of(root, args)
+        ..Request::of(root, &desired, args)
     };
     let result = execute(
         &target,

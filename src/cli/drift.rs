@@ -74,7 +74,7 @@ async fn report(
     desired: &DesiredState,
     local: bool,
 ) -> anyhow::Result<(DriftReport, Plan)> {
-    let git_commit = super::git::describe(root);
+    let git_commit = super::git::describe(root, &desired.source_paths());
     let declared_elsewhere = declared_elsewhere(root, desired, local);
     let manifests_at = |commit: &str| manifests_at(root, desired, commit, local);
     let same_commit = |recorded: &str| same_commit(recorded, &git_commit);

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// `flareops <short commit>`, with `+dirty` when the work tree has
-/// changes (other than the local account's state in `.flareops/`), or
-/// `flareops (not a git checkout)`.
-pub fn describe(root: &Path) -> String {
+/// `flareops <short commit>`, with `+dirty` when a file flareops reads
+/// (`paths`, git pathspecs: [`crate::model::DesiredState::source_paths`])
+/// differs from the commit, or `flareops (not a git checkout)`. Other
+/// changed or untracked files (a saved plan, a log) do not count. Empty
+/// `paths`: the whole work tree (but the local account's state).
+pub fn describe(root: &Path, paths: &[String]) -> String {
     let run = |args: &[&str]| {
         crate::process::command("git")
             .args(args)
@@ -21,8 +23,14 @@ pub fn describe(root: &Path) -> String {
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(commit) => {
             // The local account's state (`.flareops/`) is not a manifest.
-            let dirty = run(&["status", "--porcelain", "--", ".", ":(exclude).flareops"])
-                .is_some_and(|s| !s.is_empty());
+            let mut args: Vec<&str> = vec!["status", "--porcelain", "--"];
+            if paths.is_empty() {
+                args.push(".");
+            } else {
+                args.extend(paths.iter().map(String::as_str));
+            }
+            args.push(":(exclude).flareops");
+            let dirty = run(&args).is_some_and(|s| !s.is_empty());
             format!("flareops {commit}{}", if dirty { "+dirty" } else { "" })
         }
         None => "flareops (not a git checkout)".to_string(),

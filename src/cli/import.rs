@@ -149,7 +149,7 @@ async fn from_account(
         revert: false,
         yes: true,
         lock_timeout: Duration::from_secs(300),
-        commit: super::git::describe(root),
+        commit: super::git::describe(root, &desired.source_paths()),
         new_plan_hint: None,
     };
     let result = super::apply::execute(

@@ -120,6 +120,7 @@ async fn markdown(
 ) -> anyhow::Result<ExitCode> {
     let mut outcomes = Vec::new();
     let mut failed = false;
+    let mut read = Vec::new();
     for environment in &args.environments {
         let outcome =
             match super::validate::load_quietly(root, environment, args.local, Secrets::Optional) {
@@ -127,14 +128,16 @@ async fn markdown(
                     printer.message(&diagnostics.render(printer.color()));
                     Err(diagnostics.render(false))
                 }
-                Ok(desired) => plan_one(root, session, &desired, args)
-                    .await
-                    .map(|(plan, _)| plan)
-                    .map_err(|error| {
-                        let text = super::error_text(&error);
-                        printer.message(&format!("error: {environment}: {text}"));
-                        text
-                    }),
+                Ok(desired) => {
+                    read.extend(desired.source_paths());
+                    plan_one(root, session, &desired, args).await
+                }
+                .map(|(plan, _)| plan)
+                .map_err(|error| {
+                    let text = super::error_text(&error);
+                    printer.message(&format!("error: {environment}: {text}"));
+                    text
+                }),
             };
         outcomes.push(match outcome {
             Ok(plan) => EnvironmentPlan::Planned(plan),
@@ -147,7 +150,9 @@ async fn markdown(
             }
         });
     }
-    let commit = super::git::describe(root);
+    read.sort();
+    read.dedup();
+    let commit = super::git::describe(root, &read);
     printer.data(&render::plan_comment(&render::PlanComment {
         commit: &commit,
         local: args.local,

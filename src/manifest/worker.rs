@@ -186,6 +186,7 @@ pub(crate) fn decode(
             crons,
             routes: sorted(routes),
             custom_domains: sorted(custom_domains),
+            source_paths: source_paths(&inputs.project, main.as_ref(), build.as_ref()),
             rollout,
             build: sources,
         });
@@ -375,6 +376,28 @@ fn load_modules(
         }
     }
     (main_name, modules.into_values().collect())
+}
+
+/// The git pathspecs of what a worker's upload is read from.
+fn source_paths(
+    project: &Project,
+    main: Option<&Text>,
+    build: Option<&Option<Build>>,
+) -> Vec<String> {
+    if let Some(Some(build)) = build {
+        return vec![
+            build.spec.dir.clone(),
+            format!(":(exclude){}/node_modules", build.spec.dir),
+            format!(":(exclude){}", build.spec.output),
+        ];
+    }
+    let Some(relative) = main.and_then(|m| project.relative(&m.value, "main module").ok()) else {
+        return Vec::new();
+    };
+    match relative.rsplit_once('/') {
+        Some((dir, _)) => vec![dir.to_string()],
+        None => vec![relative],
+    }
 }
 
 /// A worker's valid `build:`, with where its command is written.

@@ -298,6 +298,26 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// Git pathspecs of every project file this state was read from: the
+    /// manifests, the migration directories, the workers' sources. Changes
+    /// elsewhere in the checkout do not make a run's commit `+dirty`.
+    pub fn source_paths(&self) -> Vec<String> {
+        let mut paths = vec!["infra".to_string(), "environments".to_string()];
+        for database in self.d1_databases.values() {
+            for migration in &database.spec.migrations {
+                if let Some((dir, _)) = migration.path.rsplit_once('/') {
+                    paths.push(dir.to_string());
+                }
+            }
+        }
+        for worker in self.workers.values() {
+            paths.extend(worker.spec.source_paths.iter().cloned());
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     pub fn empty(environment: impl Into<String>, account: AccountTarget) -> DesiredState {
         DesiredState {
             environment: environment.into(),

@@ -39,6 +39,12 @@ pub struct WorkerSpec {
     /// of the version's identity (the modules are).
     #[serde(skip)]
     pub build: Option<BuildSources>,
+    /// Git pathspecs of the project files this worker's upload is made
+    /// from (the main module's directory; for a built worker, its build
+    /// directory without `node_modules` and the output): what makes the
+    /// manifests "dirty" when it differs from the commit.
+    #[serde(skip)]
+    pub source_paths: Vec<String>,
 }
 
 /// A built worker's build and the files it read.

@@ -253,3 +253,57 @@ fn the_ledger_holds_no_secret_value() {
         "the step names the secret: {steps}"
     );
 }
+
+fn git(root: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Only the files flareops reads make a run's commit `+dirty`: a saved
+/// plan or a log beside the manifests does not; an edited manifest or an
+/// untracked worker module does.
+#[test]
+fn only_files_flareops_reads_make_the_commit_dirty() {
+    let emulator = TestEmulator::start_with_zones(&["example.com"]);
+    let root = project(&[
+        ("environments/staging.yaml", &environment(&emulator)),
+        ("infra/kv.yaml", &kv(&["users"])),
+        (
+            "infra/workers.yaml",
+            "workers:\n  api:\n    name: api-${env}\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n",
+        ),
+        ("workers/api/index.js", "export default {};\n"),
+    ]);
+    let root = root.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    let commit = git(root, &["rev-parse", "--short=12", "HEAD"]);
+    // Untracked and changed files flareops does not read.
+    write(root, "plan.json", "{}\n");
+    write(root, "logs/apply.log", "a log\n");
+    write(root, "README.md", "notes\n");
+    apply(root, &emulator).success();
+    let applies = history(root, &emulator);
+    assert_eq!(applies[0]["git_commit"], json!(commit), "{applies:?}");
+
+    // A module beside the worker's main one is read: dirty.
+    write(root, "workers/api/extra.txt", "new\n");
+    write(root, "infra/kv.yaml", &kv(&["users", "reviews"]));
+    apply(root, &emulator).success();
+    let applies = history(root, &emulator);
+    assert_eq!(
+        applies[0]["git_commit"],
+        json!(format!("{commit}+dirty")),
+        "{applies:?}"
+    );
+}

@@ -66,6 +66,7 @@ fn desired() -> DesiredState {
                 custom_domains: vec![],
                 rollout: Rollout::Immediate,
                 build: None,
+                source_paths: Vec::new(),
             },
             protect: false,
         },
