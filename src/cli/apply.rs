@@ -74,9 +74,36 @@ async fn run_fresh(
     let desired = super::validate::load(root, environment, args.local, printer)?;
     let target = session.connect(root, &desired, args.local).await?;
     let request = Request::of(root, &desired, args);
-    let result = execute(&target, &desired, PlanSource::Fresh, &request, printer).await;
+    let result = execute_in(
+        &target,
+        &desired,
+        PlanSource::Fresh,
+        &request,
+        args.format,
+        printer,
+    )
+    .await;
     target.close().await;
     result
+}
+
+/// [`execute`], with the report in `format`: as JSON, one document on
+/// stdout and the progress on stderr.
+async fn execute_in(
+    target: &Target,
+    desired: &DesiredState,
+    source: PlanSource<'_>,
+    request: &Request,
+    format: super::Format,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    if format == super::Format::Text {
+        return execute(target, desired, source, request, printer).await;
+    }
+    let (code, outcome) =
+        execute_with(target, desired, source, request, &printer.to_stderr()).await?;
+    printer.data(&render::apply_json(&outcome)?);
+    Ok(code)
 }
 
 async fn run_saved(
@@ -112,11 +139,12 @@ async fn run_saved(
         new_plan_hint: Some(new_plan_hint),
         ..Request::of(root, &desired, args)
     };
-    let result = execute(
+    let result = execute_in(
         &target,
         &desired,
         PlanSource::Saved(&saved.plan),
         &request,
+        args.format,
         printer,
     )
     .await;
@@ -133,6 +161,19 @@ pub(super) async fn execute(
     request: &Request,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
+    Ok(execute_with(target, desired, source, request, printer)
+        .await?
+        .0)
+}
+
+/// [`execute`], answering the apply's outcome too.
+pub(super) async fn execute_with(
+    target: &Target,
+    desired: &DesiredState,
+    source: PlanSource<'_>,
+    request: &Request,
+    printer: &Printer,
+) -> anyhow::Result<(ExitCode, apply::Outcome)> {
     let options = RunOptions {
         apply: ApplyOptions {
             allow_delete: request.allow_delete,
@@ -159,7 +200,7 @@ pub(super) async fn execute(
         .await
         .map_err(|e| error(e, request.new_plan_hint.as_deref()))?;
     if outcome.plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok((ExitCode::SUCCESS, outcome));
     }
     let report = &outcome.report;
     printer.data(&format!(
@@ -177,11 +218,12 @@ pub(super) async fn execute(
             format!(", {} failed (run apply again to finish)", report.failed())
         }
     ));
-    Ok(if outcome.succeeded() {
+    let code = if outcome.succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    };
+    Ok((code, outcome))
 }
 
 /// An apply's error as the CLI reports it, with its hint (`new_plan` for a

@@ -36,6 +36,19 @@ pub async fn run(
     let target = session.connect(root, &desired, local).await?;
     let result = async {
         let (report, now) = report(root, &target, &desired, local).await?;
+        if args.heal && args.format == ReportFormat::Json {
+            // One document: the report, then what healing did.
+            let (code, healing) =
+                heal(&target, &desired, &report, &now, args, &printer.to_stderr()).await?;
+            printer.data(&render::heal_json(
+                &report,
+                &render::Healing {
+                    apply: healing.apply.as_ref(),
+                    remaining_changes: healing.remaining_changes,
+                },
+            )?);
+            return Ok(code);
+        }
         printer.data(&match args.format {
             ReportFormat::Text => render::drift_text(&report),
             ReportFormat::Json => render::drift_json(&report)?,
@@ -51,7 +64,9 @@ pub async fn run(
             ReportFormat::Text => printer,
             _ => &to_stderr,
         };
-        heal(&target, &desired, &report, &now, args, heal_printer).await
+        Ok(heal(&target, &desired, &report, &now, args, heal_printer)
+            .await?
+            .0)
     }
     .await;
     target.close().await;
@@ -149,6 +164,12 @@ fn manifests_at(
     })
 }
 
+/// What healing did.
+struct Healed {
+    apply: Option<crate::apply::Outcome>,
+    remaining_changes: usize,
+}
+
 /// Applies the current manifests, then checks again: exit 0 only when the
 /// account matches git afterwards.
 async fn heal(
@@ -158,7 +179,11 @@ async fn heal(
     now: &Plan,
     args: &DriftArgs,
     printer: &Printer,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(ExitCode, Healed)> {
+    let mut healed = Healed {
+        apply: None,
+        remaining_changes: 0,
+    };
     if !now.is_empty() {
         printer.message(&format!(
             "healing environment `{}`: applying the manifests at {}",
@@ -173,29 +198,32 @@ async fn heal(
             commit: report.git_commit.clone(),
             new_plan_hint: None,
         };
-        let code =
-            super::apply::execute(target, desired, PlanSource::Fresh, &request, printer).await?;
+        let (code, outcome) =
+            super::apply::execute_with(target, desired, PlanSource::Fresh, &request, printer)
+                .await?;
+        healed.apply = Some(outcome);
         if code != ExitCode::SUCCESS {
-            return Ok(code);
+            return Ok((code, healed));
         }
     }
     let live = live::fetch(&target.client, desired).await?;
     let after = plan::plan(desired, &live);
+    healed.remaining_changes = after.changes.len();
     if !after.is_empty() {
         printer.message(&format!(
             "the account still differs from git after healing ({} changes): run `flareops drift --env {}` to see them",
             after.changes.len(),
             desired.environment
         ));
-        return Ok(exit_code(true));
+        return Ok((exit_code(true), healed));
     }
     if !report.unmanaged.is_empty() {
         printer.message(&format!(
             "healed: the managed resources match git; {} unmanaged look-alikes remain (flareops never touches them)",
             report.unmanaged.len()
         ));
-        return Ok(exit_code(true));
+        return Ok((exit_code(true), healed));
     }
     printer.message("healed: the account matches git");
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, healed))
 }

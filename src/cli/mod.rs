@@ -218,6 +218,11 @@ pub struct ApplyArgs {
     /// How long to wait for another apply to the same environment to finish (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: std::time::Duration,
+    /// Output format of the report: `json` prints one document on stdout
+    /// (the plan, and per change its status and what it did; docs/plan-json.md),
+    /// the progress going to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -173,9 +173,43 @@ pub fn drift_text(report: &DriftReport) -> String {
 
 /// The report as pretty JSON, ending in a newline.
 pub fn drift_json(report: &DriftReport) -> Result<String, serde_json::Error> {
+    let mut out = serde_json::to_string_pretty(&drift_value(report)?)?;
+    out.push('\n');
+    Ok(out)
+}
+
+/// The value [`drift_json`] prints.
+fn drift_value(report: &DriftReport) -> Result<serde_json::Value, serde_json::Error> {
     let mut value = serde_json::to_value(report)?;
     if let Some(object) = value.as_object_mut() {
         object.insert("drift".into(), report.has_drift().into());
+    }
+    Ok(value)
+}
+
+/// What `drift --heal` did, for its JSON report.
+pub struct Healing<'a> {
+    /// The apply that healed (`None`: nothing to apply).
+    pub apply: Option<&'a crate::apply::Outcome>,
+    /// Changes the account still needs after healing.
+    pub remaining_changes: usize,
+}
+
+/// `drift --heal --format json`: the drift report found before healing,
+/// with `heal`: the apply's report (as `apply --format json`), the changes
+/// left, and whether the account matches git now.
+pub fn heal_json(report: &DriftReport, healing: &Healing<'_>) -> Result<String, serde_json::Error> {
+    let mut value = drift_value(report)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "heal".into(),
+            serde_json::json!({
+                "apply": healing.apply.map(super::apply_value),
+                "remaining_changes": healing.remaining_changes,
+                "healed": healing.remaining_changes == 0
+                    && healing.apply.is_none_or(|a| a.succeeded()),
+            }),
+        );
     }
     let mut out = serde_json::to_string_pretty(&value)?;
     out.push('\n');

@@ -307,3 +307,78 @@ fn only_files_flareops_reads_make_the_commit_dirty() {
         "{applies:?}"
     );
 }
+
+/// `apply --format json` and `drift --heal --format json` print one JSON
+/// document each on stdout (the progress on stderr).
+#[test]
+fn apply_and_heal_report_as_json() {
+    let emulator = TestEmulator::start_with_zones(&["example.com"]);
+    let root = project(&[
+        ("environments/staging.yaml", &environment(&emulator)),
+        ("infra/kv.yaml", &kv(&["users"])),
+    ]);
+    let root = root.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    let json_of = |args: &[&str], code: i32| -> Value {
+        let output = flareops(root, &emulator)
+            .args(args)
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: stdout holds one JSON document:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    };
+    let report = json_of(
+        &["apply", "--env", "staging", "--yes", "--format", "json"],
+        0,
+    );
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["summary"]["create"], 1, "{report}");
+    assert_eq!(report["changes"][0]["address"], "kv_namespaces.users");
+    assert_eq!(report["changes"][0]["status"], "succeeded");
+    assert!(
+        report["changes"][0]["done"][0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("created KV namespace \"kk-users-staging\"")),
+        "{report}"
+    );
+    assert!(report["apply_id"].is_string(), "{report}");
+    assert_eq!(report["plan"]["changes"][0]["kind"], "create");
+    let again = json_of(
+        &["apply", "--env", "staging", "--yes", "--format", "json"],
+        0,
+    );
+    assert_eq!(again["status"], "no_changes", "{again}");
+    assert_eq!(again["changes"], json!([]));
+
+    // Deleted outside git, then healed.
+    let namespaces = emulator.get(&emulator.account_path("/storage/kv/namespaces"));
+    let id = namespaces["result"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    emulator.send(
+        "DELETE",
+        &emulator.account_path(&format!("/storage/kv/namespaces/{id}")),
+        None,
+        &[],
+    );
+    let healed = json_of(
+        &[
+            "drift", "--env", "staging", "--heal", "--yes", "--format", "json",
+        ],
+        0,
+    );
+    assert_eq!(healed["drift"], true, "{healed}");
+    assert_eq!(healed["heal"]["apply"]["status"], "succeeded", "{healed}");
+    assert_eq!(healed["heal"]["remaining_changes"], 0);
+    assert_eq!(healed["heal"]["healed"], true);
+}
