@@ -21,8 +21,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_tracing();
-    let printer = Printer::new();
+    init_tracing(cli.quiet, cli.verbose);
+    let printer = Printer::with_quiet(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,9 +49,17 @@ fn report(printer: &Printer, error: &anyhow::Error) {
     printer.message(&format!("error: {}", cli::error_text(error)));
 }
 
-fn init_tracing() {
+/// Logs on stderr: `RUST_LOG` when set, else by `-q` / `-v` / `-vv`.
+fn init_tracing(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,flareops=info",
+        (false, 2) => "warn,flareops=debug",
+        (false, _) => "warn,flareops=trace",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -21,6 +21,7 @@ pub async fn run(
     spec: &D1DatabaseSpec,
     uuid: &str,
     names: &[String],
+    progress: &super::ProgressSink,
     ran: &mut Vec<(String, String)>,
 ) -> Result<(), StepError> {
     client
@@ -32,7 +33,13 @@ pub async fn run(
         )
         .await?;
     let mut done = Vec::new();
-    for file in names {
+    for (index, file) in names.iter().enumerate() {
+        progress.report(&super::Progress::Migration {
+            database: &spec.name,
+            file,
+            index: index + 1,
+            total: names.len(),
+        });
         let migration = spec
             .migrations
             .iter()

@@ -49,6 +49,53 @@ pub struct ApplyOptions {
     pub health_timeout: std::time::Duration,
     /// Raised when the apply lock may be lost: no change starts after it.
     pub stop: StopSignal,
+    /// Told what long steps (rollouts, migrations) are doing.
+    pub progress: ProgressSink,
+}
+
+/// What a long step reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A gradual rollout put `percentage` of `script`'s traffic on the new
+    /// version; `wait` (before the next step) is `None` at 100%.
+    RolloutStep {
+        script: &'a str,
+        percentage: u8,
+        wait: Option<std::time::Duration>,
+    },
+    /// Migration `index` (1-based) of `total` is about to run on `database`.
+    Migration {
+        database: &'a str,
+        file: &'a str,
+        index: usize,
+        total: usize,
+    },
+}
+
+/// Where [`Progress`] goes (nowhere by default).
+#[derive(Clone, Default)]
+pub struct ProgressSink(Option<std::sync::Arc<dyn Fn(&Progress<'_>) + Send + Sync>>);
+
+impl ProgressSink {
+    pub fn new(sink: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> ProgressSink {
+        ProgressSink(Some(std::sync::Arc::new(sink)))
+    }
+
+    pub fn report(&self, progress: &Progress<'_>) {
+        if let Some(sink) = &self.0 {
+            sink(progress);
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressSink(set)"
+        } else {
+            "ProgressSink(none)"
+        })
+    }
 }
 
 /// A flag that stops an apply before its next change (the lock's lease
@@ -84,6 +131,7 @@ impl Default for ApplyOptions {
             message: "flareops apply".to_string(),
             health_timeout: std::time::Duration::from_secs(10),
             stop: StopSignal::default(),
+            progress: ProgressSink::default(),
         }
     }
 }
@@ -514,7 +562,15 @@ async fn run_change(
     let result = match &change.steps {
         Steps::KvNamespace(steps) => storage::run_kv(client, steps, &mut done).await,
         Steps::D1Database(steps) => {
-            storage::run_d1(client, desired, &change.address, steps, &mut done).await
+            storage::run_d1(
+                client,
+                desired,
+                &change.address,
+                steps,
+                &options.progress,
+                &mut done,
+            )
+            .await
         }
         Steps::R2Bucket(steps) => storage::run_r2(client, steps, &mut done).await,
         Steps::Worker(steps) => {

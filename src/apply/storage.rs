@@ -50,6 +50,7 @@ pub(super) async fn run_d1(
     desired: &DesiredState,
     address: &Address,
     steps: &[D1Step],
+    progress: &super::ProgressSink,
     done: &mut Vec<Effect>,
 ) -> Result<(), StepError> {
     let mut created: Option<String> = None;
@@ -93,7 +94,7 @@ pub(super) async fn run_d1(
                         StepError::Changed(format!("`{address}` is no longer declared"))
                     })?;
                 let mut ran = Vec::new();
-                let result = migrations::run(client, spec, uuid, files, &mut ran).await;
+                let result = migrations::run(client, spec, uuid, files, progress, &mut ran).await;
                 // What ran is recorded even when a later file failed.
                 if !ran.is_empty() {
                     done.push(Effect::MigrationsApplied {

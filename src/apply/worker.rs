@@ -22,6 +22,7 @@ pub(super) struct Context<'a> {
     known: &'a LiveState,
     message: &'a str,
     health_timeout: Duration,
+    progress: &'a super::ProgressSink,
 }
 
 /// The resources worker change `change` binds (its storage and the workers
@@ -88,6 +89,7 @@ impl<'a> Context<'a> {
             known,
             message: &options.message,
             health_timeout: options.health_timeout,
+            progress: &options.progress,
         }
     }
 
@@ -382,10 +384,16 @@ impl<'a> Context<'a> {
                 .create_worker_deployment(name, &shares, self.message)
                 .await?;
             reached.push(percentage);
-            if percentage >= 100 {
+            let wait = (percentage < 100).then(|| Duration::from_secs(*wait_seconds));
+            self.progress.report(&super::Progress::RolloutStep {
+                script: name,
+                percentage,
+                wait,
+            });
+            let Some(wait) = wait else {
                 break;
-            }
-            tokio::time::sleep(Duration::from_secs(*wait_seconds)).await;
+            };
+            tokio::time::sleep(wait).await;
             if let Some((url, check)) = &health
                 && let Err(failure) = check.check(url, name, new).await
             {

@@ -174,11 +174,13 @@ pub(super) async fn execute_with(
     request: &Request,
     printer: &Printer,
 ) -> anyhow::Result<(ExitCode, apply::Outcome)> {
+    let bar = Bar::default();
     let options = RunOptions {
         apply: ApplyOptions {
             allow_delete: request.allow_delete,
             empty_deletes_allowed: request.revert,
             message: request.commit.clone(),
+            progress: progress_sink(printer.clone(), bar.clone()),
             ..ApplyOptions::default()
         },
         git_commit: super::git::bare(&request.commit).to_string(),
@@ -186,19 +188,24 @@ pub(super) async fn execute_with(
         lock_timeout: request.lock_timeout,
         lease: locks::lease_from_env(),
     };
-    let events = events(printer.clone(), desired.environment.clone());
-    let confirm = |_: &Plan| {
-        if request.yes {
-            return Confirmation::Confirmed;
+    let events = events(printer.clone(), desired.environment.clone(), bar.clone());
+    let confirm = |plan: &Plan| {
+        let answer = if request.yes {
+            Confirmation::Confirmed
+        } else {
+            confirm(&desired.environment, printer)
+        };
+        if matches!(answer, Confirmation::Confirmed) {
+            bar.start(printer, plan.changes.len());
         }
-        confirm(&desired.environment, printer)
+        answer
     };
     let context = apply::Context {
         client: &target.client,
     };
-    let outcome = apply::run(context, desired, source, &options, confirm, &events)
-        .await
-        .map_err(|e| error(e, request.new_plan_hint.as_deref()))?;
+    let outcome = apply::run(context, desired, source, &options, confirm, &events).await;
+    bar.finish();
+    let outcome = outcome.map_err(|e| error(e, request.new_plan_hint.as_deref()))?;
     if outcome.plan.is_empty() {
         return Ok((ExitCode::SUCCESS, outcome));
     }
@@ -244,9 +251,78 @@ fn error(error: ApplyError, new_plan: Option<&str>) -> anyhow::Error {
     }
 }
 
+/// The apply's progress bar on a terminal: changes done of the plan's, and
+/// what a long step is doing (a rollout's wait counts down).
+#[derive(Clone, Default)]
+struct Bar(Arc<std::sync::Mutex<Option<indicatif::ProgressBar>>>);
+
+impl Bar {
+    fn get(&self) -> Option<indicatif::ProgressBar> {
+        self.0.lock().ok().and_then(|bar| bar.clone())
+    }
+
+    /// Draws the bar, when the printer draws progress and there is work.
+    fn start(&self, printer: &Printer, changes: usize) {
+        if !printer.draws_progress() || changes == 0 {
+            return;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(changes as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} changes {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.lock().ok().and_then(|mut bar| bar.take()) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Where rollouts and migrations report: the bar's message on a terminal
+/// (with a countdown through a rollout's wait), else timestamped lines.
+fn progress_sink(printer: Printer, bar: Bar) -> apply::ProgressSink {
+    apply::ProgressSink::new(move |progress| {
+        let text = render::progress(progress);
+        match (bar.get(), progress) {
+            (
+                Some(drawn),
+                apply::Progress::RolloutStep {
+                    wait: Some(wait), ..
+                },
+            ) => {
+                drawn.set_message(text.clone());
+                let wait = *wait;
+                std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < wait && !drawn.is_finished() {
+                        let left = wait.saturating_sub(started.elapsed());
+                        drawn.set_message(format!(
+                            "{text} ({} left)",
+                            crate::duration::format(Duration::from_secs(left.as_secs()))
+                        ));
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                });
+            }
+            (Some(drawn), _) => drawn.set_message(text),
+            (None, _) => printer.progress(&text),
+        }
+    })
+}
+
 /// Prints what the apply tells while it works: progress on stdout
 /// (failures on stderr), waiting and warnings on stderr.
-fn events(printer: Printer, environment: String) -> Events {
+fn events(printer: Printer, environment: String, bar: Bar) -> Events {
     Arc::new(move |event: &Event<'_>| match event {
         Event::WaitingForLock { info, timeout } => printer.message(&format!(
             "Waiting up to {} for the lock of environment `{environment}`: {info}.",
@@ -256,10 +332,19 @@ fn events(printer: Printer, environment: String) -> Events {
         Event::Planned(plan) => printer.data(&render::text(plan)),
         Event::Landed(outcome) => {
             let line = render::outcome_line(outcome);
-            if outcome.succeeded() {
-                printer.data(&line);
-            } else {
-                printer.message(line.trim_end());
+            let print = || {
+                if outcome.succeeded() {
+                    printer.data(&line);
+                } else {
+                    printer.message(line.trim_end());
+                }
+            };
+            match bar.get() {
+                Some(drawn) => {
+                    drawn.suspend(print);
+                    drawn.inc(1);
+                }
+                None => print(),
             }
         }
     })

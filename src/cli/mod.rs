@@ -33,6 +33,13 @@ pub struct Cli {
     /// The project root (holds `infra/` and `environments/`).
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
+    /// Print only results and errors: no progress, no notes on stderr.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr: `-v` what flareops does (builds, requests'
+    /// summary), `-vv` each request. `RUST_LOG` overrides it.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -293,22 +300,58 @@ pub struct Printer {
     /// Data goes to stderr too: stdout already holds a document (a JSON or
     /// markdown report) that more text would spoil.
     data_to_stderr: bool,
+    /// `-q`: no progress.
+    quiet: bool,
+    /// stderr is a terminal: progress is drawn (a bar), else written as
+    /// timestamped lines.
+    terminal: bool,
 }
 
 impl Printer {
     pub fn new() -> Printer {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Printer::with_quiet(false)
+    }
+
+    /// A printer; `quiet` (`-q`) drops progress.
+    pub fn with_quiet(quiet: bool) -> Printer {
+        let terminal = std::io::stderr().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
         Printer {
             color,
             data_to_stderr: false,
+            quiet,
+            terminal,
         }
     }
 
     /// A printer that writes everything to stderr.
     pub fn to_stderr(&self) -> Printer {
         Printer {
-            color: self.color,
             data_to_stderr: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether progress is shown (not `-q`).
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet
+    }
+
+    /// Whether progress may be drawn as a bar (stderr is a terminal).
+    pub fn draws_progress(&self) -> bool {
+        !self.quiet && self.terminal
+    }
+
+    /// A progress line on stderr: dropped with `-q`; prefixed with the UTC
+    /// time when stderr is not a terminal (CI logs).
+    pub fn progress(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.terminal {
+            self.message(text);
+        } else {
+            self.message(&format!("[{}] {text}", utc_now()));
         }
     }
 
@@ -334,6 +377,12 @@ impl Printer {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }
+}
+
+/// The time now, `HH:MM:SSZ` (UTC).
+fn utc_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!("{:02}:{:02}:{:02}Z", now.hour(), now.minute(), now.second())
 }
 
 impl Default for Printer {

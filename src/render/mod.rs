@@ -11,7 +11,7 @@ pub use markdown::{
     plan_comment, short_commit,
 };
 pub use text::{requests_footer, text};
-pub use words::{binding, conflicts, outcome_detail, outcome_line, value};
+pub use words::{binding, conflicts, outcome_detail, outcome_line, progress, value};
 
 use crate::plan::Plan;
 

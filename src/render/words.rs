@@ -384,6 +384,31 @@ impl fmt::Display for Effect {
     }
 }
 
+/// A long step's progress, in words.
+pub fn progress(progress: &crate::apply::Progress<'_>) -> String {
+    match progress {
+        crate::apply::Progress::RolloutStep {
+            script,
+            percentage,
+            wait: Some(wait),
+        } => format!(
+            "rollout of {script}: {percentage}% of traffic on the new version; next step in {}",
+            crate::duration::format(*wait)
+        ),
+        crate::apply::Progress::RolloutStep {
+            script,
+            percentage,
+            wait: None,
+        } => format!("rollout of {script}: {percentage}% of traffic on the new version"),
+        crate::apply::Progress::Migration {
+            database,
+            file,
+            index,
+            total,
+        } => format!("migration {index}/{total} on D1 database {database}: {file}"),
+    }
+}
+
 /// What a change did, in one line (the journal's detail): its effects, or
 /// the error that stopped it after them.
 pub fn outcome_detail(outcome: &ChangeOutcome) -> String {

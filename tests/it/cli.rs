@@ -583,3 +583,79 @@ fn completions_and_the_man_page_list_every_command() {
         })
         .expect("run");
 }
+
+/// Long steps report progress on stderr: timestamped lines when stderr is
+/// not a terminal (CI logs), nothing with `-q`.
+#[test]
+fn migrations_report_progress_as_timestamped_lines_and_q_silences_them() {
+    let migrations = [
+        (
+            "migrations/main/0001_users.sql",
+            "CREATE TABLE users (id TEXT PRIMARY KEY);\n",
+        ),
+        (
+            "migrations/main/0002_posts.sql",
+            "CREATE TABLE posts (id TEXT PRIMARY KEY);\n",
+        ),
+    ];
+    let run = |quiet: bool, name: &str| {
+        let emulator = TestEmulator::start();
+        let mut files = vec![
+            (
+                "environments/staging.yaml".to_string(),
+                format!("account_id: {}\n", emulator.account_id),
+            ),
+            (
+                "infra/d1.yaml".to_string(),
+                format!(
+                    "d1_databases:\n  main:\n    name: {name}-${{env}}\n    migrations: migrations/main\n"
+                ),
+            ),
+        ];
+        files.extend(
+            migrations
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.to_string())),
+        );
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        let root = project(&borrowed);
+        let mut command = flareops(root.path(), &emulator);
+        if quiet {
+            command.arg("-q");
+        }
+        let output = command
+            .args(["apply", "--env", "staging", "--yes"])
+            .output()
+            .expect("run flareops");
+        assert!(output.status.success());
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (_, stderr) = run(false, "progress");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("migration "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for (line, file) in lines.iter().zip([
+        "1/2 on D1 database progress-staging: 0001_users.sql",
+        "2/2 on D1 database progress-staging: 0002_posts.sql",
+    ]) {
+        // `[HH:MM:SSZ] migration ...`
+        let (stamp, text) = line.split_once("] ").expect("a timestamp");
+        assert_eq!(stamp.len(), 10, "{line}");
+        assert!(stamp.starts_with('[') && stamp.ends_with('Z'), "{line}");
+        assert_eq!(text, format!("migration {file}"));
+    }
+    let (stdout, stderr) = run(true, "quiet");
+    assert!(!stderr.contains("migration "), "-q: {stderr}");
+    assert!(
+        stdout.contains("d1_databases.main"),
+        "results still print: {stdout}"
+    );
+}
