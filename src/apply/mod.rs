@@ -72,9 +72,12 @@ pub enum Progress<'a> {
     },
 }
 
+/// A function told of [`Progress`].
+type ProgressFn = dyn Fn(&Progress<'_>) + Send + Sync;
+
 /// Where [`Progress`] goes (nowhere by default).
 #[derive(Clone, Default)]
-pub struct ProgressSink(Option<std::sync::Arc<dyn Fn(&Progress<'_>) + Send + Sync>>);
+pub struct ProgressSink(Option<std::sync::Arc<ProgressFn>>);
 
 impl ProgressSink {
     pub fn new(sink: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> ProgressSink {
