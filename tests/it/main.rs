@@ -18,6 +18,7 @@ mod ledger;
 mod locks;
 mod manifest_errors;
 mod python_sdk;
+mod readme_tour;
 mod requests;
 mod revert;
 mod saved_plans;
