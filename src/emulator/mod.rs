@@ -46,6 +46,7 @@ mod envelope;
 pub mod faults;
 mod graphql;
 mod kv;
+mod queues;
 mod r2;
 mod stats;
 mod store;
@@ -414,6 +415,7 @@ fn router(state: SharedState) -> Router {
     Router::new()
         .merge(accounts::routes())
         .merge(kv::routes())
+        .merge(queues::routes())
         .merge(d1::routes())
         .merge(r2::routes())
         .merge(graphql::routes())

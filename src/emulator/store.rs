@@ -175,6 +175,24 @@ CREATE TABLE IF NOT EXISTS durable_object_namespaces (
     created_on TEXT NOT NULL,
     UNIQUE (script, class)
 );
+CREATE TABLE IF NOT EXISTS queues (
+    id                       TEXT PRIMARY KEY,
+    name                     TEXT NOT NULL UNIQUE,
+    delivery_delay           INTEGER NOT NULL DEFAULT 0,
+    message_retention_period INTEGER NOT NULL DEFAULT 345600,
+    delivery_paused          INTEGER NOT NULL DEFAULT 0,
+    created_on               TEXT NOT NULL,
+    modified_on              TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue_consumers (
+    id                TEXT PRIMARY KEY,
+    queue_id          TEXT NOT NULL,
+    script            TEXT,
+    type              TEXT NOT NULL,
+    settings          TEXT NOT NULL,
+    dead_letter_queue TEXT,
+    created_on        TEXT NOT NULL
+);
 ";
 
 /// The metadata database, shared by all handlers.

@@ -18,6 +18,7 @@ mod ledger;
 mod locks;
 mod manifest_errors;
 mod python_sdk;
+mod queues;
 mod readme_tour;
 mod requests;
 mod revert;

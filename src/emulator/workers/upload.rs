@@ -302,6 +302,9 @@ fn require_str<'a>(binding: &'a Value, name: &str, kind: &str, field: &str) -> A
     })
 }
 
+/// A queue binding names a queue the account does not have.
+const QUEUE_NOT_FOUND: u32 = 11000;
+
 fn exists(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> ApiResult<bool> {
     Ok(conn.query_row(sql, params, |row| row.get(0))?)
 }
@@ -397,6 +400,19 @@ fn validate_binding(
         }
         "service" => {
             require_str(binding, name, kind, "service")?;
+        }
+        "queue" => {
+            let queue = require_str(binding, name, kind, "queue_name")?;
+            if !exists(
+                conn,
+                "SELECT EXISTS (SELECT 1 FROM queues WHERE name = ?1)",
+                [queue],
+            )? {
+                return Err(ApiError::bad_request(
+                    QUEUE_NOT_FOUND,
+                    format!("Queue \"{queue}\" does not exist. Create it first."),
+                ));
+            }
         }
         _ => {}
     }
