@@ -37,6 +37,7 @@ mod d1;
 pub mod env;
 mod health;
 mod kv;
+mod queues;
 mod r2;
 mod ratelimit;
 mod retry;
@@ -60,6 +61,7 @@ pub use d1::{
 pub use env::{SettingError, Settings};
 pub use health::{HealthCheck, HealthFailure};
 pub use kv::KvNamespace;
+pub use queues::{ConsumerRequest, ConsumerSettings, Queue, QueueConsumer, QueueSettings};
 pub use r2::R2Bucket;
 pub use ratelimit::{RateLimit, RateLimiter};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -190,3 +190,154 @@ async fn clients_given_one_limiter_share_one_bucket() {
     let third = Client::new(config()).expect("client");
     assert!(third.rate_limiter().acquire(now).await.is_ok());
 }
+
+/// Queues through the client against the in-process emulator: create with
+/// settings (and a lost answer looked up by name), list, update, a worker
+/// consumer created, replaced and deleted, delete.
+#[tokio::test]
+async fn queues_and_consumers_through_the_emulator() {
+    let state = tempfile::tempdir().expect("state dir");
+    let emulator = crate::emulator::start(crate::emulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state.path().to_path_buf(),
+        token: "t".into(),
+        account_id: "0123456789abcdef0123456789abcdef".into(),
+        zones: Vec::new(),
+    })
+    .await
+    .expect("emulator");
+    let mut config = ClientConfig::new(
+        emulator.base_url(),
+        Token::new("t"),
+        "0123456789abcdef0123456789abcdef",
+    );
+    config.rate_limit = None;
+    let client = Client::new(config).expect("client");
+    let settings = QueueSettings {
+        delivery_delay: Some(5),
+        message_retention_period: Some(3600),
+    };
+    let created = client
+        .create_queue("jobs", &settings)
+        .await
+        .expect("create");
+    assert_eq!(created.queue_name, "jobs");
+    assert_eq!(created.settings, settings);
+    let dlq = client
+        .create_queue("jobs-dlq", &QueueSettings::default())
+        .await
+        .expect("create the dead-letter queue");
+    assert_eq!(dlq.settings.message_retention_period, Some(345_600));
+    client
+        .update_queue(
+            &created.queue_id,
+            &QueueSettings {
+                delivery_delay: Some(0),
+                message_retention_period: None,
+            },
+        )
+        .await
+        .expect("update");
+    let listed = client.list_queues().await.expect("list");
+    let jobs = listed
+        .iter()
+        .find(|q| q.queue_name == "jobs")
+        .expect("jobs");
+    assert_eq!(jobs.settings.delivery_delay, Some(0));
+    assert_eq!(
+        jobs.settings.message_retention_period,
+        Some(3600),
+        "PATCH keeps it"
+    );
+
+    // A consumer needs its script.
+    let consumer_settings = ConsumerSettings {
+        batch_size: Some(10),
+        max_retries: Some(3),
+        ..ConsumerSettings::default()
+    };
+    let consumer = ConsumerRequest {
+        script: "api",
+        settings: &consumer_settings,
+        dead_letter_queue: Some("jobs-dlq"),
+    };
+    let missing = client
+        .create_queue_consumer(&created.queue_id, &consumer)
+        .await;
+    assert!(missing.is_err(), "no script `api` yet");
+    let bindings = std::collections::BTreeMap::new();
+    client
+        .upload_worker_script(
+            "api",
+            &crate::cloudflare::WorkerUpload {
+                main_module: "index.js",
+                modules: &[crate::model::WorkerModule {
+                    name: "index.js".into(),
+                    kind: crate::model::ModuleKind::EsModule,
+                    content: b"export default { async queue() {} };".to_vec(),
+                }],
+                compatibility_date: "2025-01-15",
+                compatibility_flags: &[],
+                bindings: &bindings,
+                secrets: Vec::new(),
+                tag: "t1",
+                message: "test",
+                migration: None,
+            },
+        )
+        .await
+        .expect("upload");
+    client
+        .create_queue_consumer(&created.queue_id, &consumer)
+        .await
+        .expect("create the consumer");
+    let jobs = client
+        .list_queues()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|q| q.queue_name == "jobs")
+        .expect("jobs");
+    let live = &jobs.consumers[0];
+    assert_eq!(live.script(), Some("api"));
+    assert_eq!(live.settings, consumer_settings);
+    assert_eq!(live.dead_letter_queue.as_deref(), Some("jobs-dlq"));
+    let replaced_settings = ConsumerSettings {
+        batch_size: Some(50),
+        ..ConsumerSettings::default()
+    };
+    client
+        .update_queue_consumer(
+            &jobs.queue_id,
+            &live.consumer_id,
+            &ConsumerRequest {
+                script: "api",
+                settings: &replaced_settings,
+                dead_letter_queue: None,
+            },
+        )
+        .await
+        .expect("replace the consumer");
+    let jobs = client
+        .list_queues()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|q| q.queue_name == "jobs")
+        .expect("jobs");
+    assert_eq!(jobs.consumers[0].settings, replaced_settings);
+    assert_eq!(jobs.consumers[0].dead_letter_queue, None);
+    client
+        .delete_queue_consumer(&jobs.queue_id, &jobs.consumers[0].consumer_id)
+        .await
+        .expect("delete the consumer");
+    client.delete_queue(&jobs.queue_id).await.expect("delete");
+    let names: Vec<String> = client
+        .list_queues()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|q| q.queue_name)
+        .collect();
+    assert_eq!(names, ["jobs-dlq"]);
+}

@@ -164,7 +164,6 @@ fn consumer_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     });
     if let Some(script) = row.get::<_, Option<String>>(2)? {
         consumer["script"] = json!(script);
-        consumer["script_name"] = json!(script);
     }
     if let Some(dlq) = row.get::<_, Option<String>>(5)? {
         consumer["dead_letter_queue"] = json!(dlq);
