@@ -73,6 +73,15 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `flareops man > flareops.1`.
     Man,
+    /// Print the JSON Schema (draft 2020-12) of `infra/*.yaml` or of
+    /// `environments/*.yaml`, for editors: `flareops schema infra >
+    /// schemas/infra.schema.json`, then `# yaml-language-server:
+    /// $schema=../schemas/infra.schema.json` at the top of each file.
+    Schema {
+        /// Which files: `infra` or `environment`.
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
     /// List the applies journaled in the ledger, newest first (read-only).
     History(HistoryArgs),
     /// Remove an environment's apply lock (when the apply holding it is gone).
@@ -89,6 +98,15 @@ pub enum Command {
     /// wrangler configuration (`--from-wrangler PATH`). Never overwrites a
     /// file without `--force`.
     Import(ImportArgs),
+}
+
+/// The manifest files a schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// `infra/*.yaml`.
+    Infra,
+    /// `environments/*.yaml`.
+    Environment,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +462,15 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
                 .render(&mut out)
                 .context("rendering the man page")?;
             printer.data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { kind } => {
+            let schema = crate::manifest::json_schema();
+            let part = match kind {
+                SchemaKind::Infra => &schema["infra"],
+                SchemaKind::Environment => &schema["environment"],
+            };
+            printer.data(&format!("{}\n", serde_json::to_string_pretty(part)?));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,

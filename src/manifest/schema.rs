@@ -15,10 +15,80 @@ const KEY_PATTERN: &str = "^[a-z0-9_][a-z0-9_-]{0,63}$";
 /// `{"infra": <schema of infra/*.yaml>, "environment": <schema of
 /// environments/*.yaml>}` (JSON Schema draft 2020-12).
 pub fn json_schema() -> serde_json::Value {
+    let infra = serde_json::to_value(schemars::schema_for!(InfraFile)).unwrap_or_default();
+    let mut environment =
+        serde_json::to_value(schemars::schema_for!(EnvironmentFile)).unwrap_or_default();
+    overrides_schema(&infra, &mut environment);
     serde_json::json!({
-        "infra": schemars::schema_for!(InfraFile),
-        "environment": schemars::schema_for!(EnvironmentFile),
+        "infra": infra,
+        "environment": environment,
     })
+}
+
+/// `overrides:` in the environment schema: per kind of address, a patch
+/// of that kind's resource (every field optional, `null` removes it, no
+/// other field), with the infra schema's definitions copied in.
+fn overrides_schema(infra: &serde_json::Value, environment: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let key = &KEY_PATTERN[1..KEY_PATTERN.len() - 1];
+    let Some(definitions) = infra.get("$defs").and_then(Value::as_object) else {
+        return;
+    };
+    let mut defs = definitions.clone();
+    let mut patterns = serde_json::Map::new();
+    for (section, definition) in [
+        ("kv_namespaces", "KvNamespace"),
+        ("d1_databases", "D1Database"),
+        ("r2_buckets", "R2Bucket"),
+        ("workers", "Worker"),
+    ] {
+        let Some(resource) = definitions.get(definition) else {
+            continue;
+        };
+        let properties: serde_json::Map<String, Value> = resource
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|properties| {
+                properties
+                    .iter()
+                    .map(|(name, field)| {
+                        (name.clone(), json!({"anyOf": [field, {"type": "null"}]}))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let patch = format!("{definition}Override");
+        defs.insert(
+            patch.clone(),
+            json!({
+                "description": format!("An override of a {definition}: the fields to change (`null` removes one)."),
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": false,
+            }),
+        );
+        patterns.insert(
+            format!("^{section}\\.{key}$"),
+            json!({"$ref": format!("#/$defs/{patch}")}),
+        );
+    }
+    if let Some(object) = environment.as_object_mut() {
+        let existing = object.entry("$defs").or_insert_with(|| json!({}));
+        if let Some(existing) = existing.as_object_mut() {
+            existing.extend(defs);
+        }
+        if let Some(overrides) = object
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("overrides"))
+        {
+            *overrides = json!({
+                "description": "Fields to change, by address (`r2_buckets.assets`); deep-merged, `null` removes a field.",
+                "type": ["object", "null"],
+                "patternProperties": patterns,
+                "additionalProperties": false,
+            });
+        }
+    }
 }
 
 /// A file under `infra/`: any number of sections, each a mapping of logical
@@ -255,7 +325,7 @@ pub(crate) struct EnvironmentFile {
     #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"const": "env"}}))]
     vars: Option<BTreeMap<String, String>>,
     /// Fields to change, by address (`r2_buckets.assets`); deep-merged, `null` removes a field.
-    #[schemars(extend("propertyNames" = {"pattern": "^(kv_namespaces|d1_databases|r2_buckets|workers)\\.[a-z0-9_][a-z0-9_-]{0,63}$"}))]
+    /// (Replaced in [`json_schema`] by a patch schema per kind of address.)
     overrides: Option<BTreeMap<String, serde_json::Value>>,
 }
 

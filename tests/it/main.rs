@@ -24,6 +24,7 @@ mod requests;
 mod revert;
 mod saved_plans;
 mod scale;
+mod schema;
 mod seed_workflow;
 mod support;
 mod workers;

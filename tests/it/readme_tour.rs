@@ -82,6 +82,11 @@ const TOUR: &[(&str, i32, Place)] = &[
         Place::Example,
     ),
     ("flareops man > flareops.1", 0, Place::Example),
+    (
+        "flareops schema infra > schemas/infra.schema.json",
+        0,
+        Place::Example,
+    ),
     ("flareops import --env staging", 0, Place::FreshAccount),
     (
         "flareops import --from-wrangler wrangler.toml",
