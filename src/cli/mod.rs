@@ -5,6 +5,7 @@
 mod apply;
 mod drift;
 mod emulator;
+mod envs;
 mod git;
 mod history;
 mod import;
@@ -81,6 +82,21 @@ pub enum Command {
         /// Which files: `infra` or `environment`.
         #[arg(value_enum)]
         kind: SchemaKind,
+    },
+    /// Print the effective manifests of an environment (YAML, after `vars`
+    /// and `overrides`; secrets as references). No request is made.
+    Render(TargetArgs),
+    /// Show what differs between two environments' effective manifests
+    /// (names compared with the environment as `${env}`), and what one
+    /// declares that the other lacks. Exit 0 = the same, 2 = they differ.
+    DiffEnv {
+        /// The first environment.
+        a: String,
+        /// The second environment.
+        b: String,
+        /// Load for the local account (secrets may use their local defaults).
+        #[arg(long)]
+        local: bool,
     },
     /// List the applies journaled in the ledger, newest first (read-only).
     History(HistoryArgs),
@@ -473,6 +489,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
             printer.data(&format!("{}\n", serde_json::to_string_pretty(part)?));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Render(args) => envs::render(root, &args, printer),
+        Command::DiffEnv { a, b, local } => envs::diff(root, &a, &b, local, printer),
         Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,
         Command::Apply(args) => apply::run(root, &session()?, &args, printer).await,
         Command::History(args) => history::run(root, &session()?, &args, printer).await,

@@ -129,6 +129,20 @@ fn scalar(value: &Value) -> Option<String> {
         Value::String(s) => Some(serde_json::to_string(s).unwrap_or_default()),
         Value::Array(items) if items.is_empty() => Some("[]".into()),
         Value::Object(map) if map.is_empty() => Some("{}".into()),
+        // A small mapping of scalars reads best inline: `{kv_namespace: "users"}`.
+        Value::Object(map)
+            if map.len() <= 3
+                && map
+                    .values()
+                    .all(|v| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))) =>
+        {
+            let inline: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", yaml_key(k), scalar(v).unwrap_or_default()))
+                .collect();
+            let inline = format!("{{{}}}", inline.join(", "));
+            (inline.len() <= 80).then_some(inline)
+        }
         Value::Array(items) if items.iter().all(|v| matches!(v, Value::String(_))) => {
             // Short lists of strings read best inline.
             let inline = serde_json::to_string(items).unwrap_or_default();

@@ -1,11 +1,13 @@
 //! Renderers: pure views of a [`Plan`]. No I/O; the caller prints.
 
 mod drift;
+mod effective;
 mod markdown;
 mod text;
 mod words;
 
 pub use drift::{Healing, drift_json, drift_markdown, drift_text, heal_json};
+pub use effective::{Difference, differences, differences_text, effective, effective_yaml};
 pub use markdown::{
     BODY_LIMIT, EnvironmentPlan, FOOTER_RESERVE, PLAN_MARKER, PlanComment, drift_marker,
     plan_comment, short_commit,

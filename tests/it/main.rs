@@ -9,6 +9,7 @@ mod cli;
 mod emulator_docs;
 mod emulator_faults;
 mod emulator_load;
+mod envs;
 mod fault_trials;
 mod gitops;
 mod history;

@@ -87,6 +87,9 @@ const TOUR: &[(&str, i32, Place)] = &[
         0,
         Place::Example,
     ),
+    ("flareops render --env production", 0, Place::Example),
+    // The example's production overrides staging: they differ.
+    ("flareops diff-env staging production", 2, Place::Example),
     ("flareops import --env staging", 0, Place::FreshAccount),
     (
         "flareops import --from-wrangler wrangler.toml",
