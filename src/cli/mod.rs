@@ -9,6 +9,7 @@ mod envs;
 mod git;
 mod history;
 mod import;
+mod init;
 mod plan;
 mod revert;
 mod target;
@@ -82,6 +83,15 @@ pub enum Command {
         /// Which files: `infra` or `environment`.
         #[arg(value_enum)]
         kind: SchemaKind,
+    },
+    /// Start a project in the current directory (`--dir`): manifests that
+    /// plan against the embedded local account, JSON Schemas, CI workflows
+    /// and a `.gitignore`. Never overwrites a file.
+    Init {
+        /// Write the Klear Karma example (a TypeScript Hono API with KV,
+        /// D1, R2, a Durable Object and a cron) instead of a starter.
+        #[arg(long)]
+        example: bool,
     },
     /// Print the effective manifests of an environment (YAML, after `vars`
     /// and `overrides`; secrets as references). No request is made.
@@ -489,6 +499,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
             printer.data(&format!("{}\n", serde_json::to_string_pretty(part)?));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init { example } => init::run(root, example, printer),
         Command::Render(args) => envs::render(root, &args, printer),
         Command::DiffEnv { a, b, local } => envs::diff(root, &a, &b, local, printer),
         Command::Plan(args) => plan::run(root, &session()?, &args, printer).await,

@@ -14,6 +14,7 @@ mod fault_trials;
 mod gitops;
 mod history;
 mod import;
+mod init;
 mod kill_trials;
 mod ledger;
 mod locks;

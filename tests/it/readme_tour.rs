@@ -21,11 +21,14 @@ enum Place {
     FreshAccount,
     /// A new directory holding a wrangler project.
     WranglerProject,
+    /// An empty directory.
+    Empty,
 }
 
 /// The tour, line by line: the command as the README writes it, the exit
 /// code, where it runs.
 const TOUR: &[(&str, i32, Place)] = &[
+    ("flareops init --example", 0, Place::Empty),
     ("flareops validate --local", 0, Place::Example),
     ("flareops validate --env production", 0, Place::Example),
     ("flareops plan --env staging --local", 0, Place::Example),
@@ -206,6 +209,7 @@ fn every_readme_tour_command_runs_with_its_documented_exit_code() {
         "export default { fetch() { return new Response('ok'); } };\n",
     );
 
+    let empty = tempfile::tempdir().expect("empty dir");
     for (command, expected, place) in TOUR {
         if command.starts_with("flareops revert") {
             // A second apply to go back from, as a merge would make it.
@@ -234,6 +238,7 @@ fn every_readme_tour_command_runs_with_its_documented_exit_code() {
             Place::Example => (root, &emulator),
             Place::FreshAccount => (fresh.path(), &fresh_emulator),
             Place::WranglerProject => (wrangler_project.path(), &emulator),
+            Place::Empty => (empty.path(), &emulator),
         };
         let output = flareops(dir, account)
             .args(&args)
@@ -263,4 +268,5 @@ fn every_readme_tour_command_runs_with_its_documented_exit_code() {
     assert!(root.join("flareops.1").is_file());
     assert!(fresh.path().join("infra/storage.yaml").is_file());
     assert!(wrangler_project.path().join("infra/workers.yaml").is_file());
+    assert!(empty.path().join("workers/api/src/index.ts").is_file());
 }
