@@ -95,10 +95,21 @@ async fn fetch_scoped(
             .iter()
             .map(|j| client.list_r2_buckets(j.map(Jurisdiction::as_str))),
     );
-    let (kv, d1, r2, (zone_id, workers, script_names)) = futures::try_join!(
+    // Queues are listed when a state declares one (or, below, when the
+    // ledger records one): an account without queues costs no request.
+    let declares_queues = scope.states.iter().any(|d| !d.queues.is_empty());
+    let queue_list = async {
+        if declares_queues {
+            client.list_queues().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (kv, d1, r2, queues, (zone_id, workers, script_names)) = futures::try_join!(
         client.list_kv_namespaces(),
         client.list_d1_databases(),
         r2_lists,
+        queue_list,
         fetch_workers(client, &scope)
     )?;
     let (ledger, read) = match read {
@@ -131,6 +142,14 @@ async fn fetch_scoped(
         .iter()
         .flatten()
         .any(|entry| entry.address.kind == crate::model::ResourceKind::Workers);
+    let recorded_queues = inventory
+        .iter()
+        .flatten()
+        .any(|entry| entry.address.kind == crate::model::ResourceKind::Queues);
+    let queues = match queues {
+        None if recorded_queues => client.list_queues().await?,
+        listed => listed.unwrap_or_default(),
+    };
     let script_names = match script_names {
         None if recorded_workers => Some(
             client
@@ -161,6 +180,15 @@ async fn fetch_scoped(
             .map(d1_from_wire)
             .collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
+        queues: queues
+            .into_iter()
+            .map(|q| crate::model::LiveQueue {
+                id: q.queue_id,
+                name: q.queue_name,
+                delivery_delay: q.settings.delivery_delay,
+                message_retention_period: q.settings.message_retention_period,
+            })
+            .collect(),
         r2_jurisdictions_listed: jurisdictions,
         zone_id,
         workers,

@@ -252,6 +252,19 @@ impl StepError {
 /// What one step did, as data (the renderers say it in words).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    QueueCreated {
+        name: String,
+        id: String,
+    },
+    QueueUpdated {
+        id: String,
+        name: String,
+    },
+    QueueDeleted {
+        id: String,
+        name: String,
+        already_gone: bool,
+    },
     KvCreated {
         title: String,
         id: String,
@@ -576,6 +589,7 @@ async fn run_change(
             .await
         }
         Steps::R2Bucket(steps) => storage::run_r2(client, steps, &mut done).await,
+        Steps::Queue(steps) => storage::run_queue(client, steps, &mut done).await,
         Steps::Worker(steps) => {
             let context = worker::Context::new(desired, known, options);
             context.run(client, &change.address, steps, &mut done).await
@@ -593,6 +607,22 @@ async fn run_change(
 fn absorb(live: &mut LiveState, effect: &Effect) {
     use crate::model::{LiveD1Database, LiveKvNamespace, LiveR2Bucket, LiveStorageClass};
     match effect {
+        Effect::QueueCreated { name, id } => {
+            if !live.queues.iter().any(|q| &q.id == id) {
+                live.queues.push(crate::model::LiveQueue {
+                    id: id.clone(),
+                    name: name.clone(),
+                    delivery_delay: None,
+                    message_retention_period: None,
+                });
+            }
+        }
+        Effect::QueueUpdated { id, name } => {
+            for queue in live.queues.iter_mut().filter(|q| &q.id == id) {
+                queue.name.clone_from(name);
+            }
+        }
+        Effect::QueueDeleted { id, .. } => live.queues.retain(|q| &q.id != id),
         Effect::KvCreated { title, id } => {
             if !live.kv_namespaces.iter().any(|ns| &ns.id == id) {
                 live.kv_namespaces.push(LiveKvNamespace {

@@ -43,6 +43,57 @@ pub(super) async fn run_kv(
     Ok(())
 }
 
+pub(super) async fn run_queue(
+    client: &Client,
+    steps: &[crate::plan::QueueStep],
+    done: &mut Vec<Effect>,
+) -> Result<(), StepError> {
+    use crate::cloudflare::QueueSettings;
+    use crate::plan::QueueStep;
+    for step in steps {
+        let effect = match step {
+            QueueStep::Create {
+                name,
+                delivery_delay,
+                message_retention_period,
+            } => {
+                let settings = QueueSettings {
+                    delivery_delay: *delivery_delay,
+                    message_retention_period: *message_retention_period,
+                };
+                let queue = client.create_queue(name, &settings).await?;
+                Effect::QueueCreated {
+                    name: name.clone(),
+                    id: queue.queue_id,
+                }
+            }
+            QueueStep::Update {
+                id,
+                name,
+                delivery_delay,
+                message_retention_period,
+            } => {
+                let settings = QueueSettings {
+                    delivery_delay: *delivery_delay,
+                    message_retention_period: *message_retention_period,
+                };
+                client.update_queue(id, name, &settings).await?;
+                Effect::QueueUpdated {
+                    id: id.clone(),
+                    name: name.clone(),
+                }
+            }
+            QueueStep::Delete { id, name } => Effect::QueueDeleted {
+                already_gone: gone(client.delete_queue(id).await)?,
+                id: id.clone(),
+                name: name.clone(),
+            },
+        };
+        done.push(effect);
+    }
+    Ok(())
+}
+
 /// D1 steps; a database this change creates is the one its migrations run
 /// against.
 pub(super) async fn run_d1(

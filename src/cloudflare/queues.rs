@@ -149,14 +149,16 @@ impl Client {
         .await
     }
 
-    /// Sets a queue's settings (`PATCH`: what is not given is kept).
+    /// Renames a queue and sets its settings (`PATCH`: what is not given
+    /// is kept; the backlog stays).
     pub async fn update_queue(
         &self,
         id: &str,
+        name: &str,
         settings: &QueueSettings,
     ) -> Result<(), ClientError> {
         let path = self.account_path(&format!("/queues/{id}"));
-        let body = json!({ "settings": settings_body(settings) });
+        let body = json!({ "queue_name": name, "settings": settings_body(settings) });
         self.call_unit(Method::PATCH, &path, &[], Body::Json(&body))
             .await
     }

@@ -231,6 +231,7 @@ async fn queues_and_consumers_through_the_emulator() {
     client
         .update_queue(
             &created.queue_id,
+            "jobs",
             &QueueSettings {
                 delivery_delay: Some(0),
                 message_retention_period: None,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     Address, D1DatabaseSpec, Declared, DesiredState, Jurisdiction, KvNamespaceSpec, LocationHint,
-    R2BucketSpec, ResourceKind, StorageClass,
+    QueueSpec, R2BucketSpec, ResourceKind, StorageClass,
 };
 
 use super::decode::{Ctx, Fields, Text};
@@ -20,7 +20,7 @@ use super::migrations;
 use super::report::{Problem, Sink, did_you_mean, list};
 use super::rules::{self, NameProblem};
 use super::worker::{self, Inputs};
-use super::yaml::{FileId, Node, Origin, Sources, Value};
+use super::yaml::{FileId, Node, Origin, Sources, Value, quote_short};
 
 /// One resource as declared: where its key is written and its body (to which
 /// the environment's override is merged before decoding).
@@ -174,6 +174,12 @@ pub(crate) fn build(
                     state.r2_buckets.insert(key, Declared { spec, protect });
                 }
             }
+            ResourceKind::Queues => {
+                if let Some((spec, name)) = decode_queue(&mut fields, ctx) {
+                    names.push(named(address, "", name, "name"));
+                    state.queues.insert(key, Declared { spec, protect });
+                }
+            }
             ResourceKind::Workers => {
                 let decoded = worker::decode(&mut fields, ctx, declarations, inputs);
                 if let Some(name) = decoded.name {
@@ -264,6 +270,65 @@ fn decode_d1_database(
         },
         name,
     ))
+}
+
+fn decode_queue(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<QueueSpec> {
+    let name = fields.required_string(ctx, "name");
+    // Cloudflare's bounds (wrangler's `queues create` checks the same).
+    let delivery_delay = seconds(fields, ctx, "delivery_delay", 0, 86_400);
+    let message_retention_period = seconds(fields, ctx, "message_retention_period", 60, 1_209_600);
+    let name = checked(ctx, fields, "name", name?, rules::queue_name)?;
+    Some((
+        QueueSpec {
+            name: name.value.clone(),
+            delivery_delay: delivery_delay?,
+            message_retention_period: message_retention_period?,
+        },
+        name,
+    ))
+}
+
+/// An optional duration field in whole seconds within `min..=max`;
+/// `Some(None)` when absent, `None` when invalid (reported).
+fn seconds(
+    fields: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+    name: &'static str,
+    min: u64,
+    max: u64,
+) -> Option<Option<u64>> {
+    let Some(text) = fields.string(ctx, name) else {
+        return Some(None);
+    };
+    if text.unresolved {
+        return None;
+    }
+    let bounds = format!(
+        "from {} to {}",
+        crate::duration::format(std::time::Duration::from_secs(min)),
+        crate::duration::format(std::time::Duration::from_secs(max))
+    );
+    match crate::duration::parse(&text.value) {
+        Ok(duration)
+            if duration.subsec_nanos() == 0 && (min..=max).contains(&duration.as_secs()) =>
+        {
+            Some(Some(duration.as_secs()))
+        }
+        _ => {
+            ctx.push(
+                Problem::new(
+                    text.origin,
+                    fields.path(name),
+                    format!(
+                        "invalid {name} {}: a whole number of seconds {bounds}",
+                        quote_short(&text.value)
+                    ),
+                )
+                .hint("write a duration such as `30s`, `5m`, `96h`, or a number of seconds"),
+            );
+            None
+        }
+    }
 }
 
 fn decode_r2_bucket(fields: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Decoded<R2BucketSpec> {

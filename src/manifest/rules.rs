@@ -149,6 +149,55 @@ pub(crate) fn d1_name(value: &str) -> Option<NameProblem> {
 
 /// R2 bucket name: 3-63 characters of `[a-z0-9-]`, starting and ending with a
 /// letter or digit.
+/// Queue names: 1-63 lowercase letters, digits and `-`, starting and
+/// ending with a letter or digit.
+pub(crate) fn queue_name(value: &str) -> Option<NameProblem> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let hint = || {
+        match suggest(value, allowed, '-') {
+        Some(better) => format!(
+            "queue names are 1-63 lowercase letters, digits and `-`, starting and ending with a letter or digit; for example `{better}`"
+        ),
+        None => "queue names are 1-63 lowercase letters, digits and `-`, starting and ending with a letter or digit".to_string(),
+    }
+    };
+    if value.is_empty() {
+        return Some(NameProblem::whole(
+            "the queue name is empty".to_string(),
+            hint(),
+        ));
+    }
+    for (index, c) in value.char_indices() {
+        if !allowed(c) {
+            return Some(NameProblem::at(
+                index,
+                format!(
+                    "invalid queue name `{value}`: {} is not allowed{}",
+                    describe_char(c),
+                    position(index)
+                ),
+                hint(),
+            ));
+        }
+    }
+    if value.starts_with('-') || value.ends_with('-') {
+        return Some(NameProblem::whole(
+            format!("invalid queue name `{value}`: it starts or ends with `-`"),
+            hint(),
+        ));
+    }
+    if value.len() > 63 {
+        return Some(NameProblem::whole(
+            format!(
+                "invalid queue name `{value}`: {} characters, more than 63",
+                value.len()
+            ),
+            hint(),
+        ));
+    }
+    None
+}
+
 pub(crate) fn r2_name(value: &str) -> Option<NameProblem> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let hint = || {

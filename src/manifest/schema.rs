@@ -40,6 +40,7 @@ fn overrides_schema(infra: &serde_json::Value, environment: &mut serde_json::Val
         ("kv_namespaces", "KvNamespace"),
         ("d1_databases", "D1Database"),
         ("r2_buckets", "R2Bucket"),
+        ("queues", "Queue"),
         ("workers", "Worker"),
     ] {
         let Some(resource) = definitions.get(definition) else {
@@ -105,6 +106,9 @@ pub(crate) struct InfraFile {
     /// R2 buckets, by key (address `r2_buckets.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     r2_buckets: Option<BTreeMap<String, R2Bucket>>,
+    /// Queues, by key (address `queues.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    queues: Option<BTreeMap<String, Queue>>,
     /// Workers, by key (address `workers.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     workers: Option<BTreeMap<String, Worker>>,
@@ -275,6 +279,23 @@ pub(crate) struct D1Database {
     #[serde(default)]
     migrations: Option<String>,
     /// Never delete or replace this database.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// A queue (its backlog is data: deleting it needs `--allow-delete`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Queue {
+    /// The queue name: 1-63 lowercase letters, digits and `-`. `${var}` allowed.
+    name: String,
+    /// How long a message waits before delivery (`30s`, `5m`; at most `24h`).
+    #[serde(default)]
+    delivery_delay: Option<String>,
+    /// How long a message is kept (`60s` to `336h`; Cloudflare's default is 4 days).
+    #[serde(default)]
+    message_retention_period: Option<String>,
+    /// Never delete or replace this queue.
     #[serde(default)]
     protect: bool,
 }

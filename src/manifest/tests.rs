@@ -373,7 +373,7 @@ fn unknown_fields_and_sections() {
         error: environments/dev.yaml:1:1: acount_id: unknown field `acount_id`
         hint: did you mean `account_id`? environment fields: `account_id`, `account`, `zone`, `ledger`, `vars`, `overrides`
         error: infra/a.yaml:1:1: kv_namespace: unknown section `kv_namespace`
-        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `workers`
+        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `queues`, `workers`
         error: infra/a.yaml:7:5: r2_buckets.b.storage: unknown field `storage`
         hint: did you mean `storage_class`? R2 bucket fields: `protect`, `name`, `location_hint`, `storage_class`, `jurisdiction`
         ",
@@ -540,7 +540,7 @@ fn overrides_for_unknown_addresses() {
             ("infra/a.yaml", "r2_buckets:\n  assets:\n    name: assets\n"),
             (
                 "environments/dev.yaml",
-                "overrides:\n  r2_buckets.asets:\n    name: x\n  r2_buckets:\n    assets: {}\n  queues.jobs: {}\n  r2_buckets.assets: nope\n  r2_buckets.assets.name: x\n",
+                "overrides:\n  r2_buckets.asets:\n    name: x\n  r2_buckets:\n    assets: {}\n  pages.site: {}\n  r2_buckets.assets: nope\n  r2_buckets.assets.name: x\n",
             ),
         ],
         "dev",
@@ -549,7 +549,7 @@ fn overrides_for_unknown_addresses() {
         hint: did you mean `r2_buckets.assets`?
         error: environments/dev.yaml:4:3: overrides.r2_buckets: `r2_buckets` is a section, not an address
         hint: override keys are addresses: write `r2_buckets.<key>:` (e.g. `r2_buckets.assets`)
-        error: environments/dev.yaml:6:3: overrides.queues.jobs: `queues.jobs` is not an address
+        error: environments/dev.yaml:6:3: overrides.pages.site: `pages.site` is not an address
         hint: declared addresses: `r2_buckets.assets`
         error: environments/dev.yaml:7:22: overrides.r2_buckets.assets: expected a mapping of fields to change, found the string \"nope\"
         hint: write the fields to change indented under `r2_buckets.assets:`
@@ -952,6 +952,7 @@ fn json_schema_matches_the_loader() {
         ),
         ("d1_databases", "D1Database", "D1 database", &["name"][..]),
         ("r2_buckets", "R2Bucket", "R2 bucket", &["name"][..]),
+        ("queues", "Queue", "queue", &["name"][..]),
         (
             "workers",
             "Worker",

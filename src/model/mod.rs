@@ -25,14 +25,16 @@ pub enum ResourceKind {
     KvNamespaces,
     D1Databases,
     R2Buckets,
+    Queues,
     Workers,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 4] = [
+    pub const ALL: [ResourceKind; 5] = [
         ResourceKind::KvNamespaces,
         ResourceKind::D1Databases,
         ResourceKind::R2Buckets,
+        ResourceKind::Queues,
         ResourceKind::Workers,
     ];
 
@@ -42,6 +44,7 @@ impl ResourceKind {
             ResourceKind::KvNamespaces => "kv_namespaces",
             ResourceKind::D1Databases => "d1_databases",
             ResourceKind::R2Buckets => "r2_buckets",
+            ResourceKind::Queues => "queues",
             ResourceKind::Workers => "workers",
         }
     }
@@ -58,6 +61,7 @@ impl ResourceKind {
             ResourceKind::KvNamespaces => "KV namespace",
             ResourceKind::D1Databases => "D1 database",
             ResourceKind::R2Buckets => "R2 bucket",
+            ResourceKind::Queues => "queue",
             ResourceKind::Workers => "Worker",
         }
     }
@@ -66,9 +70,11 @@ impl ResourceKind {
     /// replacing them loses data).
     pub fn holds_data(self) -> bool {
         match self {
-            ResourceKind::KvNamespaces | ResourceKind::D1Databases | ResourceKind::R2Buckets => {
-                true
-            }
+            // A queue's backlog is data.
+            ResourceKind::KvNamespaces
+            | ResourceKind::D1Databases
+            | ResourceKind::R2Buckets
+            | ResourceKind::Queues => true,
             // A worker's code and settings live in git.
             ResourceKind::Workers => false,
         }
@@ -214,6 +220,16 @@ pub struct KvNamespaceSpec {
     pub title: String,
 }
 
+/// A queue as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSpec {
+    pub name: String,
+    /// Seconds a message waits before delivery (`None`: Cloudflare's default, 0).
+    pub delivery_delay: Option<u64>,
+    /// Seconds a message is kept (`None`: Cloudflare's default, 4 days).
+    pub message_retention_period: Option<u64>,
+}
+
 /// A D1 database as declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct D1DatabaseSpec {
@@ -294,6 +310,7 @@ pub struct DesiredState {
     pub kv_namespaces: BTreeMap<String, Declared<KvNamespaceSpec>>,
     pub d1_databases: BTreeMap<String, Declared<D1DatabaseSpec>>,
     pub r2_buckets: BTreeMap<String, Declared<R2BucketSpec>>,
+    pub queues: BTreeMap<String, Declared<QueueSpec>>,
     pub workers: BTreeMap<String, Declared<WorkerSpec>>,
 }
 
@@ -327,6 +344,7 @@ impl DesiredState {
             kv_namespaces: BTreeMap::new(),
             d1_databases: BTreeMap::new(),
             r2_buckets: BTreeMap::new(),
+            queues: BTreeMap::new(),
             workers: BTreeMap::new(),
         }
     }
@@ -337,10 +355,12 @@ impl DesiredState {
         let kv = self.kv_namespaces.values().map(|d| d.spec.title.as_str());
         let d1 = self.d1_databases.values().map(|d| d.spec.name.as_str());
         let r2 = self.r2_buckets.values().map(|d| d.spec.name.as_str());
+        let queues = self.queues.values().map(|d| d.spec.name.as_str());
         let workers = self.workers.values().map(|d| d.spec.name.as_str());
         kv.map(|n| (ResourceKind::KvNamespaces, n))
             .chain(d1.map(|n| (ResourceKind::D1Databases, n)))
             .chain(r2.map(|n| (ResourceKind::R2Buckets, n)))
+            .chain(queues.map(|n| (ResourceKind::Queues, n)))
             .chain(workers.map(|n| (ResourceKind::Workers, n)))
             .collect()
     }
@@ -357,6 +377,7 @@ impl DesiredState {
         of(ResourceKind::KvNamespaces, &self.kv_namespaces)
             .chain(of(ResourceKind::D1Databases, &self.d1_databases))
             .chain(of(ResourceKind::R2Buckets, &self.r2_buckets))
+            .chain(of(ResourceKind::Queues, &self.queues))
             .chain(of(ResourceKind::Workers, &self.workers))
             .collect()
     }
@@ -368,6 +389,7 @@ impl DesiredState {
             ResourceKind::KvNamespaces => self.kv_namespaces.contains_key(key),
             ResourceKind::D1Databases => self.d1_databases.contains_key(key),
             ResourceKind::R2Buckets => self.r2_buckets.contains_key(key),
+            ResourceKind::Queues => self.queues.contains_key(key),
             ResourceKind::Workers => self.workers.contains_key(key),
         }
     }
@@ -392,6 +414,15 @@ impl DesiredState {
 pub struct LiveKvNamespace {
     pub id: String,
     pub title: String,
+}
+
+/// A queue as the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveQueue {
+    pub id: String,
+    pub name: String,
+    pub delivery_delay: Option<u64>,
+    pub message_retention_period: Option<u64>,
 }
 
 /// A D1 database as the account holds it.
@@ -447,6 +478,7 @@ pub struct LiveState {
     pub kv_namespaces: Vec<LiveKvNamespace>,
     pub d1_databases: Vec<LiveD1Database>,
     pub r2_buckets: Vec<LiveR2Bucket>,
+    pub queues: Vec<LiveQueue>,
     /// The R2 jurisdictions that were listed (others were not looked at).
     pub r2_jurisdictions_listed: Vec<Option<Jurisdiction>>,
     /// The id of the environment's zone, when it has one and it exists.
@@ -793,7 +825,11 @@ mod tests {
         assert_eq!(address.kind, ResourceKind::KvNamespaces);
         assert_eq!(address.key, "users");
         assert_eq!(address.to_string(), "kv_namespaces.users");
-        assert!(Address::parse("queues.jobs").is_none());
+        assert_eq!(
+            Address::parse("queues.jobs").map(|a| a.kind),
+            Some(ResourceKind::Queues)
+        );
+        assert!(Address::parse("pages.site").is_none());
         assert!(Address::parse("kv_namespaces.").is_none());
         assert!(Address::parse("kv_namespaces").is_none());
     }

@@ -6,8 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    Address, DesiredState, InventoryEntry, LiveD1Database, LiveKvNamespace, LiveR2Bucket,
-    LiveState, LiveWorker, ResourceKind,
+    Address, DesiredState, InventoryEntry, LiveD1Database, LiveKvNamespace, LiveQueue,
+    LiveR2Bucket, LiveState, LiveWorker, ResourceKind,
 };
 
 /// A live resource, by kind.
@@ -16,6 +16,7 @@ pub enum LiveResource<'a> {
     KvNamespace(&'a LiveKvNamespace),
     D1Database(&'a LiveD1Database),
     R2Bucket(&'a LiveR2Bucket),
+    Queue(&'a LiveQueue),
     /// A worker script (by name): the declared ones are read in detail,
     /// others only by name.
     Worker(&'a str),
@@ -29,6 +30,7 @@ impl LiveResource<'_> {
             LiveResource::KvNamespace(ns) => ns.id.clone(),
             LiveResource::D1Database(db) => db.uuid.clone(),
             LiveResource::R2Bucket(b) => InventoryEntry::r2_id(&b.name, b.jurisdiction),
+            LiveResource::Queue(q) => q.id.clone(),
             LiveResource::Worker(name) => (*name).to_string(),
         }
     }
@@ -39,6 +41,7 @@ impl LiveResource<'_> {
             LiveResource::KvNamespace(ns) => &ns.title,
             LiveResource::D1Database(db) => &db.name,
             LiveResource::R2Bucket(b) => &b.name,
+            LiveResource::Queue(q) => &q.name,
             LiveResource::Worker(name) => name,
         }
     }
@@ -55,6 +58,8 @@ pub struct LiveIndex<'a> {
     d1_by_uuid: HashMap<&'a str, &'a LiveD1Database>,
     d1_by_name: HashMap<&'a str, &'a LiveD1Database>,
     r2_by_id: HashMap<String, &'a LiveR2Bucket>,
+    queue_by_id: HashMap<&'a str, &'a LiveQueue>,
+    queue_by_name: HashMap<&'a str, &'a LiveQueue>,
     scripts: HashSet<&'a str>,
     workers: HashMap<&'a str, &'a LiveWorker>,
 }
@@ -89,6 +94,8 @@ impl<'a> LiveIndex<'a> {
                     .iter()
                     .map(|b| (InventoryEntry::r2_id(&b.name, b.jurisdiction), b)),
             ),
+            queue_by_id: first(live.queues.iter().map(|q| (q.id.as_str(), q))),
+            queue_by_name: first(live.queues.iter().map(|q| (q.name.as_str(), q))),
             scripts: live
                 .workers
                 .iter()
@@ -157,6 +164,7 @@ impl<'a> LiveIndex<'a> {
                 .get(id)
                 .map(|db| LiveResource::D1Database(db)),
             ResourceKind::R2Buckets => self.r2_by_id.get(id).map(|b| LiveResource::R2Bucket(b)),
+            ResourceKind::Queues => self.queue_by_id.get(id).map(|q| LiveResource::Queue(q)),
             ResourceKind::Workers => self.script(id).map(LiveResource::Worker),
         }
     }
@@ -190,11 +198,20 @@ impl<'a> LiveIndex<'a> {
                 let id = InventoryEntry::r2_id(&spec.name, spec.jurisdiction);
                 self.r2_by_id.get(&id).map(|b| LiveResource::R2Bucket(b))
             }
+            ResourceKind::Queues => {
+                let name = desired.queues.get(key)?.spec.name.as_str();
+                self.queue_by_name.get(name).map(|q| LiveResource::Queue(q))
+            }
             ResourceKind::Workers => {
                 let name = desired.workers.get(key)?.spec.name.as_str();
                 self.script(name).map(LiveResource::Worker)
             }
         }
+    }
+
+    /// The queue named `name`, if any.
+    pub fn queue_named(&self, name: &str) -> Option<&'a LiveQueue> {
+        self.queue_by_name.get(name).copied()
     }
 
     /// The declared worker `key` as read in detail, found by script name.

@@ -176,10 +176,14 @@ pub enum Field {
     CustomDomain(String),
     /// Durable Object classes that get new namespaces.
     DurableObjectClasses,
+    /// A queue's delivery delay.
+    DeliveryDelay,
+    /// A queue's message retention period.
+    MessageRetentionPeriod,
 }
 
 impl Field {
-    const PLAIN: [(Field, &'static str); 14] = [
+    const PLAIN: [(Field, &'static str); 16] = [
         (Field::Title, "title"),
         (Field::Name, "name"),
         (Field::LocationHint, "location_hint"),
@@ -194,6 +198,8 @@ impl Field {
         (Field::Version, "version"),
         (Field::Deployment, "deployment"),
         (Field::Crons, "crons"),
+        (Field::DeliveryDelay, "delivery_delay"),
+        (Field::MessageRetentionPeriod, "message_retention_period"),
     ];
 
     /// Parses a field's path, the inverse of its `Display`.
@@ -284,6 +290,8 @@ pub enum Value {
     },
     /// Writes since this D1 bookmark are lost.
     WritesSince(String),
+    /// A duration, in seconds.
+    Seconds(u64),
 }
 
 /// What the plan knows of a secret. Never its value.
@@ -378,6 +386,7 @@ pub enum Steps {
     KvNamespace(Vec<KvStep>),
     D1Database(Vec<D1Step>),
     R2Bucket(Vec<R2Step>),
+    Queue(Vec<QueueStep>),
     Worker(Vec<WorkerStep>),
 }
 
@@ -387,6 +396,7 @@ impl Steps {
             Steps::KvNamespace(steps) => steps.len(),
             Steps::D1Database(steps) => steps.len(),
             Steps::R2Bucket(steps) => steps.len(),
+            Steps::Queue(steps) => steps.len(),
             Steps::Worker(steps) => steps.len(),
         }
     }
@@ -394,6 +404,28 @@ impl Steps {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum QueueStep {
+    #[serde(rename = "create_queue")]
+    Create {
+        name: String,
+        delivery_delay: Option<u64>,
+        message_retention_period: Option<u64>,
+    },
+    /// Rename and set the declared settings in place (`PATCH`): the
+    /// backlog is kept.
+    #[serde(rename = "update_queue")]
+    Update {
+        id: String,
+        name: String,
+        delivery_delay: Option<u64>,
+        message_retention_period: Option<u64>,
+    },
+    #[serde(rename = "delete_queue")]
+    Delete { id: String, name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -677,6 +709,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             crate::model::ResourceKind::KvNamespaces => storage::plan_kv(&address, desired, &index),
             crate::model::ResourceKind::D1Databases => storage::plan_d1(&address, desired, &index),
             crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, &index),
+            crate::model::ResourceKind::Queues => storage::plan_queue(&address, desired, &index),
             crate::model::ResourceKind::Workers => continue,
         };
         settle(address, change);
@@ -768,6 +801,7 @@ fn adopt(
                     crate::model::ResourceKind::KvNamespaces => Steps::KvNamespace(Vec::new()),
                     crate::model::ResourceKind::D1Databases => Steps::D1Database(Vec::new()),
                     crate::model::ResourceKind::R2Buckets => Steps::R2Bucket(Vec::new()),
+                    crate::model::ResourceKind::Queues => Steps::Queue(Vec::new()),
                     crate::model::ResourceKind::Workers => Steps::Worker(Vec::new()),
                 };
                 changes.push(Change {

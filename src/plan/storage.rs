@@ -3,8 +3,8 @@
 //! Pure, like the rest of `plan`.
 
 use super::{
-    Change, ChangeKind, Conflict, D1Step, Field, FieldDiff, KvStep, Note, R2Step, SettingStep,
-    Steps, Value,
+    Change, ChangeKind, Conflict, D1Step, Field, FieldDiff, KvStep, Note, QueueStep, R2Step,
+    SettingStep, Steps, Value,
 };
 use crate::model::{
     Address, D1DatabaseSpec, DesiredState, Jurisdiction, LiveD1Database, LiveIndex, LiveR2Bucket,
@@ -150,6 +150,10 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Chan
                 b.jurisdiction,
                 live.live().empty.contains(&entry.address),
             )),
+            LiveResource::Queue(q) => Steps::Queue(vec![QueueStep::Delete {
+                id: q.id.clone(),
+                name: q.name.clone(),
+            }]),
             LiveResource::Worker(name) => Steps::Worker(vec![
                 SettingStep::DeleteScript {
                     name: name.to_string(),
@@ -535,6 +539,85 @@ pub(super) fn plan_r2(
             name: spec.name.clone(),
             jurisdiction: spec.jurisdiction,
             storage_class,
+        }]),
+    ))
+}
+
+/// A queue: created; renamed and its declared settings set in place (the
+/// backlog is kept); settings left out of the manifest are not compared.
+pub(super) fn plan_queue(
+    address: &Address,
+    desired: &DesiredState,
+    live: &LiveIndex,
+) -> Option<Change> {
+    let declared = desired.queues.get(&address.key)?;
+    let spec = &declared.spec;
+    let seconds = |value: Option<u64>| value.map(Value::Seconds);
+    let Some(LiveResource::Queue(current)) = live.resolve(desired, address) else {
+        let mut fields = vec![FieldDiff::added(Field::Name, text(&spec.name))];
+        if let Some(delay) = spec.delivery_delay {
+            fields.push(FieldDiff::added(
+                Field::DeliveryDelay,
+                Value::Seconds(delay),
+            ));
+        }
+        if let Some(retention) = spec.message_retention_period {
+            fields.push(FieldDiff::added(
+                Field::MessageRetentionPeriod,
+                Value::Seconds(retention),
+            ));
+        }
+        return Some(change(
+            address,
+            ChangeKind::Create,
+            false,
+            declared.protect,
+            fields,
+            Steps::Queue(vec![QueueStep::Create {
+                name: spec.name.clone(),
+                delivery_delay: spec.delivery_delay,
+                message_retention_period: spec.message_retention_period,
+            }]),
+        ));
+    };
+    let mut fields = Vec::new();
+    if current.name != spec.name {
+        fields.push(FieldDiff::changed(
+            Field::Name,
+            Some(text(&current.name)),
+            Some(text(&spec.name)),
+        ));
+    }
+    if spec.delivery_delay.is_some() && spec.delivery_delay != current.delivery_delay {
+        fields.push(FieldDiff::changed(
+            Field::DeliveryDelay,
+            seconds(current.delivery_delay),
+            seconds(spec.delivery_delay),
+        ));
+    }
+    if spec.message_retention_period.is_some()
+        && spec.message_retention_period != current.message_retention_period
+    {
+        fields.push(FieldDiff::changed(
+            Field::MessageRetentionPeriod,
+            seconds(current.message_retention_period),
+            seconds(spec.message_retention_period),
+        ));
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    Some(change(
+        address,
+        ChangeKind::Update,
+        false,
+        declared.protect,
+        fields,
+        Steps::Queue(vec![QueueStep::Update {
+            id: current.id.clone(),
+            name: spec.name.clone(),
+            delivery_delay: spec.delivery_delay,
+            message_retention_period: spec.message_retention_period,
         }]),
     ))
 }

@@ -94,6 +94,9 @@ impl fmt::Display for Value {
                 f.write_str(&list(&items))
             }
             Value::WritesSince(bookmark) => write!(f, "writes since {bookmark} are lost"),
+            Value::Seconds(seconds) => f.write_str(&crate::duration::format(
+                std::time::Duration::from_secs(*seconds),
+            )),
         }
     }
 }
@@ -242,6 +245,19 @@ fn gone(already_gone: bool, done: String, what: String) -> String {
 impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
+            Effect::QueueCreated { name, id } => format!("created queue {name:?} (id {id})"),
+            Effect::QueueUpdated { id, name } => {
+                format!("updated queue {name:?} (id {id}; its messages kept)")
+            }
+            Effect::QueueDeleted {
+                id,
+                name,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("deleted queue {name:?} (id {id})"),
+                format!("queue {name:?} (id {id})"),
+            ),
             Effect::KvCreated { title, id } => format!("created KV namespace {title:?} (id {id})"),
             Effect::KvRenamed { id, title } => {
                 format!("renamed KV namespace {id} to {title:?} (same id, data kept)")

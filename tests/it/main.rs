@@ -20,6 +20,7 @@ mod ledger;
 mod locks;
 mod manifest_errors;
 mod python_sdk;
+mod queue_kind;
 mod queues;
 mod readme_tour;
 mod requests;
