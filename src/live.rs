@@ -97,7 +97,7 @@ async fn fetch_scoped(
     );
     // Queues are listed when a state declares one (or, below, when the
     // ledger records one): an account without queues costs no request.
-    let declares_queues = scope.states.iter().any(|d| !d.queues.is_empty());
+    let declares_queues = scope.everything || scope.states.iter().any(|d| !d.queues.is_empty());
     let queue_list = async {
         if declares_queues {
             client.list_queues().await.map(Some)

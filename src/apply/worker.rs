@@ -42,6 +42,7 @@ pub(super) fn bound_addresses(desired: &DesiredState, change: &Change) -> Vec<Ad
             Binding::KvNamespace(k) => Some(Address::new(ResourceKind::KvNamespaces, k.clone())),
             Binding::D1(k) => Some(Address::new(ResourceKind::D1Databases, k.clone())),
             Binding::R2Bucket(k) => Some(Address::new(ResourceKind::R2Buckets, k.clone())),
+            Binding::Queue(k) => Some(Address::new(ResourceKind::Queues, k.clone())),
             Binding::Service(k) if k != &change.address.key => {
                 Some(Address::new(ResourceKind::Workers, k.clone()))
             }

@@ -215,6 +215,9 @@ fn binding_to_wire(name: &str, binding: &ResolvedBinding) -> Value {
             }
             value
         }
+        ResolvedBinding::Queue { queue_name } => {
+            json!({"type": "queue", "name": name, "queue_name": queue_name})
+        }
         ResolvedBinding::Service { service } => {
             json!({"type": "service", "name": name, "service": service})
         }
@@ -246,6 +249,7 @@ fn binding_from_wire(value: &Value) -> Option<(String, Option<ResolvedBinding>)>
                 .as_deref()
                 .and_then(Jurisdiction::parse),
         }),
+        "queue" => text("queue_name").map(|queue_name| ResolvedBinding::Queue { queue_name }),
         "service" => text("service").map(|service| ResolvedBinding::Service { service }),
         "durable_object_namespace" => {
             text("class_name").map(|class_name| ResolvedBinding::DurableObject { class_name })

@@ -131,6 +131,37 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
         storage.insert("r2_buckets".into(), Value::Object(r2));
     }
 
+    let mut queue_keys: BTreeMap<&str, String> = BTreeMap::new();
+    let mut queues = Map::new();
+    taken.clear();
+    for queue in &live.queues {
+        if let Some(other) = other_environment(&queue.name, context) {
+            import.skip(
+                format!("queue `{}`", queue.name),
+                format!("its name names environment `{other}`: import it from there"),
+            );
+            continue;
+        }
+        let key = key_for(&queue.name, env, &taken);
+        taken.push(key.clone());
+        let mut spec = Map::new();
+        spec.insert("name".into(), json!(templated(&queue.name, env)));
+        if let Some(delay) = queue.delivery_delay {
+            spec.insert("delivery_delay".into(), json!(format!("{delay}s")));
+        }
+        if let Some(retention) = queue.message_retention_period {
+            spec.insert(
+                "message_retention_period".into(),
+                json!(format!("{retention}s")),
+            );
+        }
+        queues.insert(key.clone(), Value::Object(spec));
+        queue_keys.insert(queue.name.as_str(), key);
+    }
+    if !queues.is_empty() {
+        storage.insert("queues".into(), Value::Object(queues));
+    }
+
     // Workers: keys first, so service bindings can name them.
     let mut worker_keys: BTreeMap<&str, String> = BTreeMap::new();
     taken.clear();
@@ -212,6 +243,9 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
                 } => r2_keys
                     .get(&(bucket_name.clone(), jurisdiction.map(|j| j.as_str())))
                     .map(|key| json!({"r2_bucket": key})),
+                ResolvedBinding::Queue { queue_name } => queue_keys
+                    .get(queue_name.as_str())
+                    .map(|key| json!({"queue": key})),
                 ResolvedBinding::Service { service } => worker_keys
                     .get(service.as_str())
                     .map(|key| json!({"service": key})),

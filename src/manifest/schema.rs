@@ -172,6 +172,8 @@ pub(crate) enum WorkerBinding {
     D1(String),
     /// A key of `r2_buckets`.
     R2Bucket(String),
+    /// A key of `queues` (the worker sends messages to it).
+    Queue(String),
     /// A key of `workers`.
     Service(String),
     /// A Durable Object class this worker exports.

@@ -55,10 +55,11 @@ pub(crate) struct DecodedWorker {
 }
 
 /// The kinds of binding, as written.
-const BINDING_KINDS: [&str; 7] = [
+const BINDING_KINDS: [&str; 8] = [
     "kv_namespace",
     "d1",
     "r2_bucket",
+    "queue",
     "service",
     "durable_object",
     "text",
@@ -786,6 +787,7 @@ fn decode_binding(
         "kv_namespace" => Binding::KvNamespace(target(ctx, ResourceKind::KvNamespaces)?),
         "d1" => Binding::D1(target(ctx, ResourceKind::D1Databases)?),
         "r2_bucket" => Binding::R2Bucket(target(ctx, ResourceKind::R2Buckets)?),
+        "queue" => Binding::Queue(target(ctx, ResourceKind::Queues)?),
         "service" => {
             let key = target(ctx, ResourceKind::Workers)?;
             out.services.push((key.clone(), field.clone(), node.origin));

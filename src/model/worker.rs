@@ -176,6 +176,8 @@ pub enum Binding {
     D1(String),
     /// `{r2_bucket: key}`: a key of `r2_buckets`.
     R2Bucket(String),
+    /// `{queue: key}`: a key of `queues` (the worker produces to it).
+    Queue(String),
     /// `{service: key}`: a key of `workers`.
     Service(String),
     /// `{durable_object: ClassName}`: a class this worker exports.
@@ -256,6 +258,9 @@ pub enum ResolvedBinding {
     R2Bucket {
         bucket_name: String,
         jurisdiction: Option<Jurisdiction>,
+    },
+    Queue {
+        queue_name: String,
     },
     Service {
         service: String,

@@ -129,6 +129,16 @@ fn resolve_one(
                 _ => return Err(address),
             }
         }
+        Binding::Queue(key) => {
+            // A queue is bound by its name, which git gives.
+            let address = Address::new(ResourceKind::Queues, key.clone());
+            match desired.queues.get(key) {
+                Some(queue) if !pending.contains(&address) => ResolvedBinding::Queue {
+                    queue_name: queue.spec.name.clone(),
+                },
+                _ => return Err(address),
+            }
+        }
         Binding::Service(key) => match desired.workers.get(key) {
             Some(worker) => ResolvedBinding::Service {
                 service: worker.spec.name.clone(),

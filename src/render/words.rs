@@ -43,6 +43,7 @@ pub fn binding(binding: &ResolvedBinding) -> String {
             bucket_name,
             jurisdiction,
         } => format!("R2 bucket {bucket_name}{}", in_jurisdiction(jurisdiction)),
+        ResolvedBinding::Queue { queue_name } => format!("queue {queue_name}"),
         ResolvedBinding::Service { service } => format!("service {service}"),
         ResolvedBinding::DurableObject { class_name } => format!("durable object {class_name}"),
         ResolvedBinding::PlainText { text } => format!("text {}", quoted(text)),

@@ -51,12 +51,30 @@ fn queues_are_created_updated_renamed_in_place_drift_and_deleted_with_permission
             &format!("account_id: {}\n", emulator.account_id),
         ),
         ("infra/queues.yaml", &queue_manifest("kk-jobs", "30s")),
+        (
+            "infra/workers.yaml",
+            "workers:\n  api:\n    name: api-${env}\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n    bindings:\n      NOTIFY: {queue: notifications}\n",
+        ),
+        (
+            "workers/api/index.js",
+            "export default { async fetch(r, env) { await env.NOTIFY.send({}); return new Response('ok'); } };\n",
+        ),
     ]);
     let root = root.path();
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("+ create queues.notifications"), "{out}");
+    assert!(
+        out.contains("bindings.NOTIFY: queues.notifications (known after apply)"),
+        "{out}"
+    );
     let created = queue(&emulator, "kk-jobs-staging");
+    // The worker produces to it (its upload binds the queue).
+    assert_eq!(
+        created["producers"],
+        serde_json::json!([{"type": "worker", "script": "api-staging"}]),
+        "{created}"
+    );
     assert_eq!(created["settings"]["delivery_delay"], 30);
     assert_eq!(created["settings"]["message_retention_period"], 345_600);
     let (code, out) = flareops_run(
@@ -98,8 +116,13 @@ fn queues_are_created_updated_renamed_in_place_drift_and_deleted_with_permission
     assert_eq!(code, 0, "{out}");
     queue(&emulator, "kk-tasks-staging");
 
-    // Removed from git: its backlog is data.
+    // Removed from git (with the worker bound to it): its backlog is data.
     crate::support::write(root, "infra/queues.yaml", "{}\n");
+    crate::support::write(
+        root,
+        "infra/workers.yaml",
+        "workers:\n  api:\n    name: api-${env}\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n",
+    );
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("--allow-delete"), "{out}");
