@@ -1390,15 +1390,15 @@ secrets:
         error: infra/w.yaml:13:29: workers.api.bindings.USERS.kv_namespace: `kv_namespaces.userz` is not declared: the binding points at nothing
         hint: did you mean `users`? declared KV namespaces: `users`
         error: infra/w.yaml:14:16: workers.api.bindings.DB: the binding has both `kv_namespace` and `d1`
-        hint: a binding has exactly one of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
-        error: infra/w.yaml:15:7: workers.api.bindings.EMPTY: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        hint: a binding has exactly one of `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`
+        error: infra/w.yaml:15:7: workers.api.bindings.EMPTY: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`
         hint: write exactly one of them, e.g. `{kv_namespace: users}`
         error: infra/w.yaml:16:7: workers.api.bindings.class: invalid binding name `class`: it is a reserved word in JavaScript
         hint: pick another name, e.g. `CLASS`
         error: infra/w.yaml:17:7: workers.api.bindings.my-var: invalid binding name `my-var`: `-` is not allowed
         hint: binding names are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `my_var`
         error: infra/w.yaml:18:14: workers.api.bindings.PLAIN: expected a binding such as `{kv_namespace: users}`, found the string \"v1\"
-        hint: for a plain-text variable write `{text: \"...\"}`; bindings are one of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        hint: for a plain-text variable write `{text: \"...\"}`; bindings are one of `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`
         error: infra/w.yaml:19:23: workers.api.bindings.R2.r2_bucket: `r2_buckets.assets` is not declared: the binding points at nothing
         hint: declare it under `r2_buckets:` in infra/ (no R2 bucket is declared)
         error: infra/w.yaml:20:23: workers.api.bindings.SELF.service: service bindings form a cycle: workers.api -> workers.api
@@ -1407,10 +1407,10 @@ secrets:
         hint: Durable Object class names are JavaScript identifiers: letters, digits, `_` and `$`, not starting with a digit; for example `chat_room`
         error: infra/w.yaml:22:20: workers.api.bindings.TEXT.text: expected a string, found a sequence
         hint: write a single string here; quote it if it holds `[`, `{` or `: `
-        error: infra/w.yaml:23:7: workers.api.bindings.KIND: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        error: infra/w.yaml:23:7: workers.api.bindings.KIND: the binding has none of `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`
         hint: write exactly one of them, e.g. `{kv_namespace: users}`
         error: infra/w.yaml:23:14: workers.api.bindings.KIND.kv: unknown field `kv`
-        hint: binding fields: `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`
+        hint: binding fields: `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`
         error: infra/w.yaml:25:7: workers.api.secrets.DB: `DB` is both a binding and a secret
         hint: bindings and secrets share one namespace (`env.NAME` in the worker): rename one of them
         note: infra/w.yaml:14:7: the binding is declared here

@@ -728,7 +728,7 @@ fn decode_binding(
                     entry.value.value.describe()
                 ),
             )
-            .hint("for a plain-text variable write `{text: \"...\"}`; bindings are one of `kv_namespace`, `d1`, `r2_bucket`, `service`, `durable_object`, `text`, `json`"),
+            .hint("for a plain-text variable write `{text: \"...\"}`; bindings are one of `kv_namespace`, `d1`, `r2_bucket`, `queue`, `service`, `durable_object`, `text`, `json`"),
         );
         return None;
     }
