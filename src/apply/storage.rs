@@ -50,6 +50,10 @@ pub(super) async fn run_queue(
 ) -> Result<(), StepError> {
     use crate::cloudflare::QueueSettings;
     use crate::plan::QueueStep;
+    let settings = |delivery_delay, message_retention_period| QueueSettings {
+        delivery_delay,
+        message_retention_period,
+    };
     for step in steps {
         let effect = match step {
             QueueStep::Create {
@@ -57,10 +61,7 @@ pub(super) async fn run_queue(
                 delivery_delay,
                 message_retention_period,
             } => {
-                let settings = QueueSettings {
-                    delivery_delay: *delivery_delay,
-                    message_retention_period: *message_retention_period,
-                };
+                let settings = settings(*delivery_delay, *message_retention_period);
                 let queue = client.create_queue(name, &settings).await?;
                 Effect::QueueCreated {
                     name: name.clone(),
@@ -73,10 +74,7 @@ pub(super) async fn run_queue(
                 delivery_delay,
                 message_retention_period,
             } => {
-                let settings = QueueSettings {
-                    delivery_delay: *delivery_delay,
-                    message_retention_period: *message_retention_period,
-                };
+                let settings = settings(*delivery_delay, *message_retention_period);
                 client.update_queue(id, name, &settings).await?;
                 Effect::QueueUpdated {
                     id: id.clone(),

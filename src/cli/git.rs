@@ -12,13 +12,7 @@ use anyhow::{Context, bail};
 /// `paths`: the whole work tree (but the local account's state).
 pub fn describe(root: &Path, paths: &[String]) -> String {
     let run = |args: &[&str]| {
-        crate::process::command("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        output(root, args).map(|out| String::from_utf8_lossy(&out).trim().to_string())
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(commit) => {
@@ -35,6 +29,17 @@ pub fn describe(root: &Path, paths: &[String]) -> String {
         }
         None => "flareops (not a git checkout)".to_string(),
     }
+}
+
+/// What `git args` in `root` prints, when it succeeds.
+fn output(root: &Path, args: &[&str]) -> Option<Vec<u8>> {
+    crate::process::command("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| o.stdout)
 }
 
 /// The repository's files at `reference`, in a temporary directory.
@@ -115,15 +120,7 @@ fn sources_at(
     commit: &str,
     spec: &crate::build::BuildSpec,
 ) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
-    let git = |args: &[&str]| {
-        crate::process::command("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| o.stdout)
-    };
+    let git = |args: &[&str]| output(root, args);
     // Paths relative to the project root (ls-tree's default from a subdirectory).
     let listing = git(&[
         "ls-tree",

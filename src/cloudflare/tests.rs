@@ -191,6 +191,17 @@ async fn clients_given_one_limiter_share_one_bucket() {
     assert!(third.rate_limiter().acquire(now).await.is_ok());
 }
 
+/// The queue named `jobs`, read through the list.
+async fn jobs_queue(client: &Client) -> Queue {
+    client
+        .list_queues()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|q| q.queue_name == "jobs")
+        .expect("jobs")
+}
+
 /// Queues through the client against the in-process emulator: create with
 /// settings (and a lost answer looked up by name), list, update, a worker
 /// consumer created, replaced and deleted, delete.
@@ -292,13 +303,7 @@ async fn queues_and_consumers_through_the_emulator() {
         .create_queue_consumer(&created.queue_id, &consumer)
         .await
         .expect("create the consumer");
-    let jobs = client
-        .list_queues()
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|q| q.queue_name == "jobs")
-        .expect("jobs");
+    let jobs = jobs_queue(&client).await;
     let live = &jobs.consumers[0];
     assert_eq!(live.script(), Some("api"));
     assert_eq!(live.settings, consumer_settings);
@@ -319,13 +324,7 @@ async fn queues_and_consumers_through_the_emulator() {
         )
         .await
         .expect("replace the consumer");
-    let jobs = client
-        .list_queues()
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|q| q.queue_name == "jobs")
-        .expect("jobs");
+    let jobs = jobs_queue(&client).await;
     assert_eq!(jobs.consumers[0].settings, replaced_settings);
     assert_eq!(jobs.consumers[0].dead_letter_queue, None);
     client

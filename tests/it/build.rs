@@ -10,30 +10,12 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::requests::example;
-use crate::support::{BUILD_CACHE_VAR, TestEmulator, flareops, project, write};
+use crate::support::{BUILD_CACHE_VAR, TestEmulator, flareops, git, project, write};
 
 const SECRETS: [(&str, &str); 2] = [
     ("KLEAR_KARMA_JWT_SECRET", "jwt-secret-for-the-test"),
     ("KLEAR_KARMA_API_KEY", "api-key-for-the-test"),
 ];
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
 
 /// The example in a git repository of its own, committed.
 fn example_repo(emulator: &TestEmulator) -> tempfile::TempDir {

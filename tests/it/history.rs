@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
-use crate::support::{TestEmulator, flareops, project, write};
+use crate::support::{TestEmulator, flareops, git, project, write};
 
 fn kv(titles: &[&str]) -> String {
     let mut text = "kv_namespaces:\n".to_string();
@@ -252,20 +252,6 @@ fn the_ledger_holds_no_secret_value() {
         steps.to_string().contains("JWT_SECRET"),
         "the step names the secret: {steps}"
     );
-}
-
-fn git(root: &std::path::Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("run git");
-    assert!(output.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// Only the files flareops reads make a run's commit `+dirty`: a saved

@@ -4,11 +4,9 @@
 //! flareops to one account and deployed by wrangler to another, and the
 //! two accounts hold the same settings, field by field.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
-use crate::support::{TestEmulator, flareops, write};
+use crate::support::{TestEmulator, run_flareops as run, write};
 use crate::wrangler::{Wrangler, wrangler_or_skip};
 
 const ZONE: &str = "klearkarma.com";
@@ -40,21 +38,6 @@ fn d1_id(emulator: &TestEmulator, name: &str) -> String {
         .and_then(|d| d["uuid"].as_str())
         .unwrap_or_else(|| panic!("no D1 database {name}"))
         .to_string()
-}
-
-fn run(root: &Path, emulator: &TestEmulator, args: &[&str]) -> (i32, String) {
-    let output = flareops(root, emulator)
-        .args(args)
-        .output()
-        .expect("run flareops");
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
 }
 
 const WORKER_SOURCE: &str = r#"export class ChatRoom {

@@ -3,39 +3,11 @@
 
 use serde_json::Value;
 
-use crate::support::TestEmulator;
-
-fn queues(emulator: &TestEmulator) -> Vec<Value> {
-    let answer = emulator.get(&emulator.account_path("/queues"));
-    assert_eq!(answer["success"], true, "{answer}");
-    answer["result"].as_array().expect("queues").clone()
-}
-
-fn queue(emulator: &TestEmulator, name: &str) -> Value {
-    queues(emulator)
-        .into_iter()
-        .find(|q| q["queue_name"] == name)
-        .unwrap_or_else(|| panic!("no queue {name}"))
-}
+use crate::support::{TestEmulator, queue, queues, run_flareops as flareops_run};
 
 fn queue_manifest(name: &str, delay: &str) -> String {
     format!(
         "queues:\n  notifications:\n    name: {name}-${{env}}\n    delivery_delay: {delay}\n    message_retention_period: 96h\n"
-    )
-}
-
-fn flareops_run(root: &std::path::Path, emulator: &TestEmulator, args: &[&str]) -> (i32, String) {
-    let output = crate::support::flareops(root, emulator)
-        .args(args)
-        .output()
-        .expect("run flareops");
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
     )
 }
 

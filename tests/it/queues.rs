@@ -6,21 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::support::TestEmulator;
+use crate::support::{TestEmulator, queue, queues};
 use crate::wrangler::{Wrangler, wrangler_or_skip};
-
-fn queues(emulator: &TestEmulator) -> Vec<Value> {
-    let answer = emulator.get(&emulator.account_path("/queues"));
-    assert_eq!(answer["success"], true, "{answer}");
-    answer["result"].as_array().expect("queues").clone()
-}
-
-fn queue(emulator: &TestEmulator, name: &str) -> Value {
-    queues(emulator)
-        .into_iter()
-        .find(|q| q["queue_name"] == name)
-        .unwrap_or_else(|| panic!("no queue {name}"))
-}
 
 #[test]
 fn wrangler_queue_commands_and_deploy_with_producers_and_consumers() {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::requests::example;
-use crate::support::{TestEmulator, flareops, write};
+use crate::support::{TestEmulator, flareops, git, write};
 
 /// Where a tour command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,19 +132,6 @@ fn readme_tour() -> Vec<String> {
         .collect()
 }
 
-fn git(root: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .status()
-        .expect("run git");
-    assert!(status.success(), "git {args:?}");
-}
-
 #[test]
 fn every_readme_tour_command_runs_with_its_documented_exit_code() {
     let listed: Vec<&str> = TOUR.iter().map(|(command, _, _)| *command).collect();
@@ -158,19 +145,7 @@ fn every_readme_tour_command_runs_with_its_documented_exit_code() {
     let example_root = example(&emulator);
     let root = example_root.path();
     // Production in the test's account too.
-    let production = root.join("environments/production.yaml");
-    let text = std::fs::read_to_string(&production).expect("production.yaml");
-    let text: String = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("account_id:") {
-                format!("account_id: {}\n", emulator.account_id)
-            } else {
-                format!("{line}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&production, text).expect("write production.yaml");
+    crate::requests::point_at(root, "production", &emulator);
     write(
         root,
         ".gitignore",

@@ -19,8 +19,14 @@ pub(crate) fn example(emulator: &TestEmulator) -> tempfile::TempDir {
     for dir in ["infra", "environments", "workers", "migrations"] {
         copy_dir(&repo.join(dir), &root.path().join(dir));
     }
-    let staging = root.path().join("environments/staging.yaml");
-    let text = std::fs::read_to_string(&staging).expect("staging.yaml");
+    point_at(root.path(), "staging", emulator);
+    root
+}
+
+/// Points environment `name` of the project at `root` to `emulator`'s account.
+pub(crate) fn point_at(root: &Path, name: &str, emulator: &TestEmulator) {
+    let file = root.join(format!("environments/{name}.yaml"));
+    let text = std::fs::read_to_string(&file).expect("the environment file");
     let text: String = text
         .lines()
         .map(|line| {
@@ -31,8 +37,7 @@ pub(crate) fn example(emulator: &TestEmulator) -> tempfile::TempDir {
             }
         })
         .collect();
-    std::fs::write(&staging, text).expect("write staging.yaml");
-    root
+    std::fs::write(&file, text).expect("write the environment file");
 }
 
 /// Per endpoint, the requests made between two snapshots of the stats.

@@ -1,30 +1,9 @@
 //! `flareops revert`: back to the manifests at a git revision, at an
 //! earlier apply, or before the last apply.
 
-use std::path::Path;
-use std::process::Command;
-
 use predicates::str::contains;
 
-use crate::support::{TestEmulator, flareops, project, write};
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
+use crate::support::{TestEmulator, flareops, git, project, write};
 
 fn titles(emulator: &TestEmulator) -> Vec<String> {
     let list = emulator.get(&emulator.account_path("/storage/kv/namespaces?per_page=100"));

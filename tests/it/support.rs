@@ -503,3 +503,54 @@ pub fn d1_rows(emulator: &TestEmulator, name: &str, sql: &str, params: Value) ->
         .cloned()
         .unwrap_or_default()
 }
+
+/// Runs git in `root` as a test author; answers its trimmed stdout.
+pub fn git(root: &Path, args: &[&str]) -> String {
+    let output = StdCommand::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Runs flareops in `root` against `emulator`; answers its exit code and
+/// its stdout followed by its stderr.
+pub fn run_flareops(root: &Path, emulator: &TestEmulator, args: &[&str]) -> (i32, String) {
+    let output = flareops(root, emulator)
+        .args(args)
+        .output()
+        .expect("run flareops");
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// Every queue of the emulator's account, as the API lists them.
+pub fn queues(emulator: &TestEmulator) -> Vec<Value> {
+    let answer = emulator.get(&emulator.account_path("/queues"));
+    assert_eq!(answer["success"], true, "{answer}");
+    answer["result"].as_array().expect("queues").clone()
+}
+
+/// The queue named `name`.
+pub fn queue(emulator: &TestEmulator, name: &str) -> Value {
+    queues(emulator)
+        .into_iter()
+        .find(|q| q["queue_name"] == name)
+        .unwrap_or_else(|| panic!("no queue {name}"))
+}
