@@ -93,6 +93,7 @@ fn desired(total: usize) -> DesiredState {
                 rollout: Rollout::Immediate,
                 build: None,
                 source_paths: Vec::new(),
+                consumers: Default::default(),
             }),
         );
     }

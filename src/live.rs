@@ -187,6 +187,22 @@ async fn fetch_scoped(
                 name: q.queue_name,
                 delivery_delay: q.settings.delivery_delay,
                 message_retention_period: q.settings.message_retention_period,
+                consumers: q
+                    .consumers
+                    .iter()
+                    .map(|c| crate::model::LiveConsumer {
+                        id: c.consumer_id.clone(),
+                        script: c.script().map(str::to_string),
+                        settings: crate::model::ConsumerSettings {
+                            batch_size: c.settings.batch_size,
+                            max_retries: c.settings.max_retries,
+                            max_wait_time_ms: c.settings.max_wait_time_ms,
+                            max_concurrency: c.settings.max_concurrency,
+                            retry_delay: c.settings.retry_delay,
+                        },
+                        dead_letter_queue: c.dead_letter_queue.clone(),
+                    })
+                    .collect(),
             })
             .collect(),
         r2_jurisdictions_listed: jurisdictions,

@@ -252,6 +252,15 @@ impl StepError {
 /// What one step did, as data (the renderers say it in words).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    ConsumerSet {
+        name: String,
+        queue: String,
+    },
+    ConsumerDeleted {
+        name: String,
+        queue: String,
+        already_gone: bool,
+    },
     QueueCreated {
         name: String,
         id: String,
@@ -607,6 +616,8 @@ async fn run_change(
 fn absorb(live: &mut LiveState, effect: &Effect) {
     use crate::model::{LiveD1Database, LiveKvNamespace, LiveR2Bucket, LiveStorageClass};
     match effect {
+        // Consumers are read with their queue again by the next plan.
+        Effect::ConsumerSet { .. } | Effect::ConsumerDeleted { .. } => {}
         Effect::QueueCreated { name, id } => {
             if !live.queues.iter().any(|q| &q.id == id) {
                 live.queues.push(crate::model::LiveQueue {
@@ -614,6 +625,7 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
                     name: name.clone(),
                     delivery_delay: None,
                     message_retention_period: None,
+                    consumers: Vec::new(),
                 });
             }
         }

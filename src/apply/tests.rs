@@ -142,6 +142,7 @@ fn desired(shape: &Shape) -> DesiredState {
                 rollout: Rollout::Immediate,
                 build: None,
                 source_paths: Vec::new(),
+                consumers: Default::default(),
                 name,
             }),
         );

@@ -48,6 +48,12 @@ pub(super) fn bound_addresses(desired: &DesiredState, change: &Change) -> Vec<Ad
             }
             _ => None,
         })
+        // The queues it consumes (and their dead-letter queues) come first.
+        .chain(worker.spec.consumers.iter().flat_map(|(queue, consumer)| {
+            std::iter::once(queue)
+                .chain(consumer.dead_letter_queue.iter())
+                .map(|k| Address::new(ResourceKind::Queues, k.clone()))
+        }))
         .collect()
 }
 
@@ -197,7 +203,7 @@ impl<'a> Context<'a> {
     ) -> Result<Effect, StepError> {
         match step {
             WorkerStep::Version(step) => self.version(client, address, step, uploaded).await,
-            WorkerStep::Setting(step) => setting(client, step).await,
+            WorkerStep::Setting(step) => setting(client, self.known, step).await,
             WorkerStep::Routing(step) => routing(client, step).await,
         }
     }
@@ -425,9 +431,66 @@ struct Upload<'s> {
     secrets: &'s Vec<String>,
 }
 
-/// Secrets, triggers and the script's delete.
-async fn setting(client: &Client, step: &SettingStep) -> Result<Effect, StepError> {
+/// Secrets, triggers, queue consumers and the script's delete.
+async fn setting(
+    client: &Client,
+    known: &LiveState,
+    step: &SettingStep,
+) -> Result<Effect, StepError> {
     Ok(match step {
+        SettingStep::PutConsumer {
+            name,
+            queue,
+            queue_id,
+            consumer_id,
+            settings,
+            dead_letter_queue,
+        } => {
+            // A queue this apply created is known by now (storage goes first).
+            let queue_id = match queue_id {
+                Some(id) => id.clone(),
+                None => known
+                    .queues
+                    .iter()
+                    .find(|q| &q.name == queue)
+                    .map(|q| q.id.clone())
+                    .ok_or_else(|| StepError::Changed(format!("no queue {queue:?} to consume")))?,
+            };
+            let wire = crate::cloudflare::ConsumerSettings {
+                batch_size: settings.batch_size,
+                max_retries: settings.max_retries,
+                max_wait_time_ms: settings.max_wait_time_ms,
+                max_concurrency: settings.max_concurrency,
+                retry_delay: settings.retry_delay,
+            };
+            let request = crate::cloudflare::ConsumerRequest {
+                script: name,
+                settings: &wire,
+                dead_letter_queue: dead_letter_queue.as_deref(),
+            };
+            match consumer_id {
+                Some(consumer_id) => {
+                    client
+                        .update_queue_consumer(&queue_id, consumer_id, &request)
+                        .await?
+                }
+                None => client.create_queue_consumer(&queue_id, &request).await?,
+            }
+            Effect::ConsumerSet {
+                name: name.clone(),
+                queue: queue.clone(),
+            }
+        }
+        SettingStep::DeleteConsumer {
+            name,
+            queue,
+            queue_id,
+            consumer_id,
+        } => Effect::ConsumerDeleted {
+            already_gone: gone(client.delete_queue_consumer(queue_id, consumer_id).await)?,
+            name: name.clone(),
+            queue: queue.clone(),
+        },
         SettingStep::DeleteSecret { name, secret } => {
             gone(client.delete_worker_secret(name, secret).await)?;
             Effect::SecretDeleted {

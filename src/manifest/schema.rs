@@ -154,6 +154,10 @@ pub(crate) struct Worker {
     /// Hostnames on the environment's zone.
     #[serde(default)]
     custom_domains: Option<Vec<String>>,
+    /// The queues this worker consumes, by queue key.
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    #[serde(default)]
+    consumers: Option<BTreeMap<String, WorkerConsumer>>,
     /// How a new version goes live (default: immediate).
     #[serde(default)]
     rollout: Option<WorkerRollout>,
@@ -197,6 +201,30 @@ pub(crate) struct WorkerSecret {
     /// The value used against the local account when the source is missing.
     #[serde(default)]
     local_default: Option<String>,
+}
+
+/// How a worker consumes a queue (settings left out are Cloudflare's defaults).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkerConsumer {
+    /// Messages per batch, 1-100.
+    #[serde(default)]
+    batch_size: Option<u8>,
+    /// Retries of a message, 0-100.
+    #[serde(default)]
+    max_retries: Option<u8>,
+    /// How long to wait to fill a batch (`5s`; at most `60s`).
+    #[serde(default)]
+    max_wait_time: Option<String>,
+    /// Concurrent invocations, 1-250.
+    #[serde(default)]
+    max_concurrency: Option<u8>,
+    /// How long before a retry (`30s`; at most `12h`).
+    #[serde(default)]
+    retry_delay: Option<String>,
+    /// The key of the queue failed messages go to.
+    #[serde(default)]
+    dead_letter_queue: Option<String>,
 }
 
 /// A worker's build step: a command run in `dir`, cached by its inputs.

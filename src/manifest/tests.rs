@@ -1260,7 +1260,7 @@ workers:
         error: infra/w.yaml:7:33: workers.api.compatibility_flags[0]: invalid compatibility flag `nodejs-compat`: `-` is not allowed
         hint: compatibility flags are lowercase letters, digits and `_`, e.g. `nodejs_compat`
         error: infra/w.yaml:8:5: workers.api.extra: unknown field `extra`
-        hint: Worker fields: `protect`, `name`, `main`, `modules`, `build`, `compatibility_date`, `compatibility_flags`, `bindings`, `secrets`, `crons`, `routes`, `custom_domains`, `rollout`
+        hint: Worker fields: `protect`, `name`, `main`, `modules`, `build`, `compatibility_date`, `compatibility_flags`, `bindings`, `secrets`, `crons`, `routes`, `custom_domains`, `rollout`, `consumers`
         error: infra/w.yaml:11:11: workers.other.main: the main module `workers/api/missing.js` does not exist
         hint: check the path (relative to the project root) and that the file is committed or built before flareops runs
         error: infra/w.yaml:12:25: workers.other.compatibility_date: invalid compatibility date \"2025-1-5\": expected `YYYY-MM-DD`

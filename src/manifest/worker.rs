@@ -149,6 +149,7 @@ pub(crate) fn decode(
     out.custom_domains = custom_domains.clone();
 
     let rollout = decode_rollout(fields, ctx);
+    let consumers = decode_consumers(fields, ctx, declarations);
 
     let mut sources = None;
     if let (Some(main), Some(Some(build))) = (&main, &build)
@@ -188,6 +189,7 @@ pub(crate) fn decode(
             routes: sorted(routes),
             custom_domains: sorted(custom_domains),
             source_paths: source_paths(&inputs.project, main.as_ref(), build.as_ref()),
+            consumers,
             rollout,
             build: sources,
         });
@@ -377,6 +379,172 @@ fn load_modules(
         }
     }
     (main_name, modules.into_values().collect())
+}
+
+/// `consumers:`: queue key -> how this worker consumes it.
+fn decode_consumers(
+    fields: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+    declarations: &BTreeMap<Address, Declaration>,
+) -> BTreeMap<String, crate::model::ConsumerSpec> {
+    let mut out = BTreeMap::new();
+    let Some(node) = fields.node("consumers") else {
+        return out;
+    };
+    let path = fields.path("consumers");
+    let Value::Map(entries) = &node.value else {
+        ctx.push(
+            Problem::new(
+                node.origin,
+                &path,
+                format!(
+                    "expected a mapping of queue keys, found {}",
+                    node.value.describe()
+                ),
+            )
+            .hint("write `consumers:` with one `QUEUE_KEY: {batch_size: 10, ...}` per queue"),
+        );
+        return out;
+    };
+    let queues: Vec<&str> = declarations
+        .keys()
+        .filter(|a| a.kind == ResourceKind::Queues)
+        .map(|a| a.key.as_str())
+        .collect();
+    let declared = |ctx: &mut Ctx<'_>, key: &str, origin: Origin, field: &str| {
+        if queues.contains(&key) {
+            return true;
+        }
+        let hint = match did_you_mean(key, queues.iter().copied()) {
+            Some(guess) => format!("did you mean `{guess}`? declared queues: {}", list(&queues)),
+            None if queues.is_empty() => "declare the queue under `queues:` first".to_string(),
+            None => format!("declared queues: {}", list(&queues)),
+        };
+        ctx.push(Problem::new(origin, field, format!("`queues.{key}` is not declared")).hint(hint));
+        false
+    };
+    for entry in entries {
+        let key = entry.key.name.clone();
+        let entry_path = format!("{path}.{key}");
+        if !declared(ctx, &key, entry.key.origin, &entry_path) {
+            continue;
+        }
+        let Some(mut consumer) =
+            Fields::open(ctx, &entry.value, &entry_path, entry.key.origin, "consumer")
+        else {
+            continue;
+        };
+        let before = ctx.sink.len();
+        let int = |consumer: &mut Fields<'_>,
+                   ctx: &mut Ctx<'_>,
+                   name: &'static str,
+                   min: u64,
+                   max: u64| {
+            let node = consumer.node(name)?;
+            let field = consumer.path(name);
+            if let Value::Typed {
+                kind: ScalarKind::Int,
+                raw,
+            } = &node.value
+                && let Ok(n) = raw.parse::<u64>()
+                && (min..=max).contains(&n)
+            {
+                return Some(n);
+            }
+            ctx.push(
+                Problem::new(
+                    node.origin,
+                    field,
+                    format!(
+                        "expected a whole number from {min} to {max}, found {}",
+                        node.value.describe()
+                    ),
+                )
+                .hint(format!(
+                    "write `{name}: {min}`, or another number up to {max}"
+                )),
+            );
+            None
+        };
+        let batch_size = int(&mut consumer, ctx, "batch_size", 1, 100);
+        let max_retries = int(&mut consumer, ctx, "max_retries", 0, 100);
+        let max_concurrency = int(&mut consumer, ctx, "max_concurrency", 1, 250);
+        let max_wait_time_ms = consumer.node("max_wait_time").and_then(|node| {
+            let field = consumer.path("max_wait_time");
+            let text = ctx.text(node, &field)?;
+            match crate::duration::parse_with_unit(&text.value) {
+                Ok(d) if d <= std::time::Duration::from_secs(60) => Some(d.as_millis() as u64),
+                _ => {
+                    ctx.push(
+                        Problem::new(
+                            text.origin,
+                            field,
+                            format!("invalid max_wait_time {}", quote_short(&text.value)),
+                        )
+                        .hint("write a duration up to `60s`, e.g. `5s` or `500ms`"),
+                    );
+                    None
+                }
+            }
+        });
+        let retry_delay = consumer.node("retry_delay").and_then(|node| {
+            let field = consumer.path("retry_delay");
+            let text = ctx.text(node, &field)?;
+            match crate::duration::parse_with_unit(&text.value) {
+                Ok(d) if d.subsec_nanos() == 0 && d <= std::time::Duration::from_secs(43_200) => {
+                    Some(d.as_secs())
+                }
+                _ => {
+                    ctx.push(
+                        Problem::new(
+                            text.origin,
+                            field,
+                            format!("invalid retry_delay {}", quote_short(&text.value)),
+                        )
+                        .hint("write whole seconds up to `12h`, e.g. `30s` or `5m`"),
+                    );
+                    None
+                }
+            }
+        });
+        let dead_letter_queue = consumer.string(ctx, "dead_letter_queue").and_then(|text| {
+            if text.unresolved {
+                return None;
+            }
+            let field = consumer.path("dead_letter_queue");
+            if text.value == key {
+                ctx.push(
+                    Problem::new(
+                        text.origin,
+                        field,
+                        "a queue cannot be its own dead-letter queue",
+                    )
+                    .hint(
+                        "declare another queue for the messages that fail, and name its key here",
+                    ),
+                );
+                return None;
+            }
+            declared(ctx, &text.value, text.origin, &field).then_some(text.value)
+        });
+        consumer.finish(ctx);
+        if ctx.sink.len() == before {
+            out.insert(
+                key,
+                crate::model::ConsumerSpec {
+                    settings: crate::model::ConsumerSettings {
+                        batch_size,
+                        max_retries,
+                        max_wait_time_ms,
+                        max_concurrency,
+                        retry_delay,
+                    },
+                    dead_letter_queue,
+                },
+            );
+        }
+    }
+    out
 }
 
 /// The git pathspecs of what a worker's upload is read from.

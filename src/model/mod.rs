@@ -13,8 +13,8 @@ mod worker;
 pub use resolve::{LiveIndex, LiveResource};
 
 pub use worker::{
-    Binding, BuildSources, ModuleKind, ResolvedBinding, Rollout, SecretRef, SecretSource,
-    SecretValue, WorkerModule, WorkerSpec, Zone,
+    Binding, BuildSources, ConsumerSettings, ConsumerSpec, ModuleKind, ResolvedBinding, Rollout,
+    SecretRef, SecretSource, SecretValue, WorkerModule, WorkerSpec, Zone,
 };
 
 /// The kinds of resource flareops manages. The serialized name is the
@@ -423,6 +423,19 @@ pub struct LiveQueue {
     pub name: String,
     pub delivery_delay: Option<u64>,
     pub message_retention_period: Option<u64>,
+    /// Its consumers (Cloudflare allows one).
+    pub consumers: Vec<LiveConsumer>,
+}
+
+/// A queue's consumer as the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveConsumer {
+    pub id: String,
+    /// The consuming script (`None`: an HTTP pull consumer).
+    pub script: Option<String>,
+    pub settings: ConsumerSettings,
+    /// The dead-letter queue's name.
+    pub dead_letter_queue: Option<String>,
 }
 
 /// A D1 database as the account holds it.

@@ -33,6 +33,8 @@ pub struct WorkerSpec {
     pub routes: Vec<String>,
     /// Hostnames on the environment's zone; sorted, without duplicates.
     pub custom_domains: Vec<String>,
+    /// The queues this worker consumes, by queue key.
+    pub consumers: BTreeMap<String, ConsumerSpec>,
     pub rollout: Rollout,
     /// What a `build:` made the modules from, for a built worker: the plan
     /// shows a change in these sources rather than in the bundle. Not part
@@ -45,6 +47,38 @@ pub struct WorkerSpec {
     /// manifests "dirty" when it differs from the commit.
     #[serde(skip)]
     pub source_paths: Vec<String>,
+}
+
+/// How a worker consumes a queue: the settings it declares (others are
+/// Cloudflare's defaults, not compared) and its dead-letter queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerSpec {
+    pub settings: ConsumerSettings,
+    /// A key of `queues` (desired) or a queue name (live).
+    pub dead_letter_queue: Option<String>,
+}
+
+/// A queue consumer's settings, as Cloudflare names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConsumerSettings {
+    pub batch_size: Option<u64>,
+    pub max_retries: Option<u64>,
+    pub max_wait_time_ms: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    /// Seconds.
+    pub retry_delay: Option<u64>,
+}
+
+impl ConsumerSettings {
+    /// Whether every setting `self` declares has that value in `live`.
+    pub fn satisfied_by(&self, live: &ConsumerSettings) -> bool {
+        let same = |want: Option<u64>, have: Option<u64>| want.is_none() || want == have;
+        same(self.batch_size, live.batch_size)
+            && same(self.max_retries, live.max_retries)
+            && same(self.max_wait_time_ms, live.max_wait_time_ms)
+            && same(self.max_concurrency, live.max_concurrency)
+            && same(self.retry_delay, live.retry_delay)
+    }
 }
 
 /// A built worker's build and the files it read.

@@ -180,6 +180,8 @@ pub enum Field {
     DeliveryDelay,
     /// A queue's message retention period.
     MessageRetentionPeriod,
+    /// How the worker consumes a queue, by the queue's key.
+    Consumer(String),
 }
 
 impl Field {
@@ -221,6 +223,9 @@ impl Field {
         if let Some(name) = text.strip_prefix("secrets.") {
             return Some(Field::Secret(name.to_string()));
         }
+        if let Some(queue) = text.strip_prefix("consumers.") {
+            return Some(Field::Consumer(queue.to_string()));
+        }
         if let Some(pattern) = bracketed("routes[") {
             return Some(Field::Route(pattern));
         }
@@ -233,6 +238,7 @@ impl fmt::Display for Field {
         match self {
             Field::Binding(name) => write!(f, "bindings.{name}"),
             Field::Secret(name) => write!(f, "secrets.{name}"),
+            Field::Consumer(queue) => write!(f, "consumers.{queue}"),
             Field::Route(pattern) => write!(f, "routes[{pattern}]"),
             Field::CustomDomain(hostname) => write!(f, "custom_domains[{hostname}]"),
             Field::DurableObjectClasses => f.write_str("durable_objects.new_sqlite_classes"),
@@ -292,6 +298,11 @@ pub enum Value {
     WritesSince(String),
     /// A duration, in seconds.
     Seconds(u64),
+    /// A queue consumer: its declared settings and dead-letter queue (name).
+    Consumer {
+        settings: crate::model::ConsumerSettings,
+        dead_letter_queue: Option<String>,
+    },
 }
 
 /// What the plan knows of a secret. Never its value.
@@ -342,6 +353,9 @@ pub enum Conflict {
     MigrationsEdited { files: Vec<String> },
     /// The resource to adopt is recorded by another environment's
     /// inventory: two environments would manage it.
+    /// The queue a worker declares it consumes already has another
+    /// consumer (Cloudflare allows one).
+    QueueConsumedElsewhere { queue: String, consumer: String },
     RecordedElsewhere {
         /// The environment that records it.
         environment: String,
@@ -589,6 +603,26 @@ pub enum SettingStep {
     /// Delete the script (removed from git), with everything attached.
     #[serde(rename = "delete_worker_script")]
     DeleteScript { name: String },
+    /// Make the script the consumer of a queue with these settings: create
+    /// it, or (with `consumer_id`) replace it. `queue_id` is `None` when
+    /// this apply creates the queue.
+    #[serde(rename = "put_queue_consumer")]
+    PutConsumer {
+        name: String,
+        queue: String,
+        queue_id: Option<String>,
+        consumer_id: Option<String>,
+        settings: crate::model::ConsumerSettings,
+        dead_letter_queue: Option<String>,
+    },
+    /// Stop consuming a queue git no longer names.
+    #[serde(rename = "delete_queue_consumer")]
+    DeleteConsumer {
+        name: String,
+        queue: String,
+        queue_id: String,
+        consumer_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -344,7 +344,13 @@ pub(super) fn plan_worker(
             plan_existing(&inputs, current, &mut parts),
         ),
     };
-    if parts.steps.is_empty() {
+    plan_consumers(&inputs, &mut parts);
+    // A queue someone else consumes is refused even when nothing else changes.
+    let refused = parts
+        .conflicts
+        .iter()
+        .any(|c| matches!(c, Conflict::QueueConsumedElsewhere { .. }));
+    if parts.steps.is_empty() && !refused {
         return None;
     }
     Some(Change {
@@ -357,6 +363,105 @@ pub(super) fn plan_worker(
         conflicts: parts.conflicts,
         code_diff,
     })
+}
+
+/// The queues the worker consumes: a consumer created, or replaced when a
+/// declared setting or the dead-letter queue differs; a queue it consumes
+/// that git no longer names is left. After the version steps: Cloudflare
+/// needs the script to exist.
+fn plan_consumers(inputs: &WorkerInputs<'_>, parts: &mut Parts) {
+    let spec = inputs.spec;
+    let name = spec.name.as_str();
+    let queue_name = |key: &str| inputs.desired.queues.get(key).map(|q| q.spec.name.clone());
+    for (key, consumer) in &spec.consumers {
+        let Some(queue) = queue_name(key) else {
+            continue;
+        };
+        let dead_letter_queue = consumer.dead_letter_queue.as_deref().and_then(&queue_name);
+        let after = Value::Consumer {
+            settings: consumer.settings.clone(),
+            dead_letter_queue: dead_letter_queue.clone(),
+        };
+        let address = Address::new(ResourceKind::Queues, key.clone());
+        let live_queue = (!inputs.pending.contains(&address))
+            .then(|| inputs.live.queue_named(&queue))
+            .flatten();
+        let current = live_queue.and_then(|q| q.consumers.first());
+        if let Some(current) = current
+            && current.script.as_deref() != Some(name)
+        {
+            parts.conflicts.push(Conflict::QueueConsumedElsewhere {
+                queue: queue.clone(),
+                consumer: current
+                    .script
+                    .clone()
+                    .unwrap_or_else(|| "an HTTP pull consumer".to_string()),
+            });
+            continue;
+        }
+        let field = Field::Consumer(key.clone());
+        let before = current.map(|c| Value::Consumer {
+            settings: c.settings.clone(),
+            dead_letter_queue: c.dead_letter_queue.clone(),
+        });
+        let same = current.is_some_and(|c| {
+            consumer.settings.satisfied_by(&c.settings) && c.dead_letter_queue == dead_letter_queue
+        });
+        if same {
+            continue;
+        }
+        parts.diff(field, before, Some(after));
+        parts.steps.push(
+            SettingStep::PutConsumer {
+                name: name.to_string(),
+                queue: queue.clone(),
+                queue_id: live_queue.map(|q| q.id.clone()),
+                consumer_id: current.map(|c| c.id.clone()),
+                settings: consumer.settings.clone(),
+                dead_letter_queue,
+            }
+            .into(),
+        );
+    }
+    // Queues this worker consumes that git no longer names for it.
+    for queue in &inputs.live.live().queues {
+        for consumer in &queue.consumers {
+            if consumer.script.as_deref() != Some(name) {
+                continue;
+            }
+            let declared = spec
+                .consumers
+                .keys()
+                .any(|k| queue_name(k).as_deref() == Some(queue.name.as_str()));
+            if declared {
+                continue;
+            }
+            let key = inputs
+                .desired
+                .queues
+                .iter()
+                .find(|(_, q)| q.spec.name == queue.name)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| queue.name.clone());
+            parts.diff(
+                Field::Consumer(key),
+                Some(Value::Consumer {
+                    settings: consumer.settings.clone(),
+                    dead_letter_queue: consumer.dead_letter_queue.clone(),
+                }),
+                None,
+            );
+            parts.steps.push(
+                SettingStep::DeleteConsumer {
+                    name: name.to_string(),
+                    queue: queue.name.clone(),
+                    queue_id: queue.id.clone(),
+                    consumer_id: consumer.id.clone(),
+                }
+                .into(),
+            );
+        }
+    }
 }
 
 /// The Durable Object migration a deploy of `spec` needs: namespaces for

@@ -98,6 +98,36 @@ impl fmt::Display for Value {
             Value::Seconds(seconds) => f.write_str(&crate::duration::format(
                 std::time::Duration::from_secs(*seconds),
             )),
+            Value::Consumer {
+                settings,
+                dead_letter_queue,
+            } => {
+                let ms = |ms: u64| crate::duration::format(std::time::Duration::from_millis(ms));
+                let s = |s: u64| crate::duration::format(std::time::Duration::from_secs(s));
+                let mut parts: Vec<String> = [
+                    settings.batch_size.map(|n| format!("batches of {n}")),
+                    settings.max_retries.map(|n| format!("{n} retries")),
+                    settings
+                        .max_wait_time_ms
+                        .map(|n| format!("waits up to {}", ms(n))),
+                    settings
+                        .max_concurrency
+                        .map(|n| format!("at most {n} at once")),
+                    settings
+                        .retry_delay
+                        .map(|n| format!("retries after {}", s(n))),
+                    dead_letter_queue
+                        .as_ref()
+                        .map(|q| format!("dead letters to {q:?}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if parts.is_empty() {
+                    parts.push("Cloudflare's default settings".to_string());
+                }
+                write!(f, "consumer ({})", parts.join(", "))
+            }
         }
     }
 }
@@ -127,6 +157,10 @@ impl fmt::Display for Conflict {
             Conflict::MigrationNotUndoable { file } => write!(
                 f,
                 "{file} was applied but git no longer declares it, and flareops did not apply it, so there is no bookmark to restore: declare it again, or undo it by hand"
+            ),
+            Conflict::QueueConsumedElsewhere { queue, consumer } => write!(
+                f,
+                "queue {queue:?} is consumed by {consumer}, and a queue has one consumer: remove that consumer (`wrangler queues consumer remove`) or consume another queue"
             ),
             Conflict::RecordedElsewhere {
                 environment,
@@ -246,6 +280,18 @@ fn gone(already_gone: bool, done: String, what: String) -> String {
 impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
+            Effect::ConsumerSet { name, queue } => {
+                format!("{name} consumes queue {queue:?}")
+            }
+            Effect::ConsumerDeleted {
+                name,
+                queue,
+                already_gone,
+            } => gone(
+                *already_gone,
+                format!("{name} no longer consumes queue {queue:?}"),
+                format!("the consumer of queue {queue:?}"),
+            ),
             Effect::QueueCreated { name, id } => format!("created queue {name:?} (id {id})"),
             Effect::QueueUpdated { id, name } => {
                 format!("updated queue {name:?} (id {id}; its messages kept)")

@@ -107,3 +107,115 @@ fn queues_are_created_updated_renamed_in_place_drift_and_deleted_with_permission
     assert_eq!(code, 0, "{out}");
     assert_eq!(queues(&emulator), Vec::<Value>::new());
 }
+
+const CONSUMER_WORKER: &str = "workers:\n  api:\n    name: api-${env}\n    main: workers/api/index.js\n    compatibility_date: \"2025-01-15\"\n    bindings:\n      NOTIFY: {queue: notifications}\n    consumers:\n      notifications: {batch_size: BATCH, max_retries: 3, max_wait_time: 5s, dead_letter_queue: dead-letters}\n";
+
+/// A worker that produces to a queue and consumes it, with a dead-letter
+/// queue: the consumer is created after the queues and the script, a
+/// changed setting replaces it in place, and a consumer removed from git
+/// is removed; another worker's consumer is a conflict.
+#[test]
+fn a_worker_consumes_its_queue_with_a_dead_letter_queue() {
+    let emulator = TestEmulator::start();
+    let root = crate::support::project(&[
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+        (
+            "infra/queues.yaml",
+            "queues:\n  notifications:\n    name: kk-notifications-${env}\n  dead-letters:\n    name: kk-notifications-dlq-${env}\n",
+        ),
+        (
+            "infra/workers.yaml",
+            &CONSUMER_WORKER.replace("BATCH", "10"),
+        ),
+        (
+            "workers/api/index.js",
+            "export default { async fetch(r, env) { await env.NOTIFY.send({}); return new Response('ok'); }, async queue(batch) { batch.ackAll(); } };\n",
+        ),
+    ]);
+    let root = root.path();
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(r#"consumers.notifications: consumer (batches of 10, 3 retries, waits up to 5s, dead letters to "kk-notifications-dlq-staging")"#),
+        "{out}"
+    );
+    let consumed = queue(&emulator, "kk-notifications-staging");
+    let consumer = &consumed["consumers"][0];
+    assert_eq!(consumer["script"], "api-staging", "{consumed}");
+    assert_eq!(consumer["settings"]["batch_size"], 10);
+    assert_eq!(consumer["settings"]["max_retries"], 3);
+    assert_eq!(consumer["settings"]["max_wait_time_ms"], 5000);
+    assert_eq!(
+        consumer["dead_letter_queue"],
+        "kk-notifications-dlq-staging"
+    );
+    let (code, out) = flareops_run(
+        root,
+        &emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    crate::support::write(
+        root,
+        "infra/workers.yaml",
+        &CONSUMER_WORKER.replace("BATCH", "25"),
+    );
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("batches of 10") && out.contains("batches of 25"),
+        "{out}"
+    );
+    let replaced = queue(&emulator, "kk-notifications-staging");
+    assert_eq!(
+        replaced["consumers"][0]["consumer_id"], consumer["consumer_id"],
+        "in place"
+    );
+    assert_eq!(replaced["consumers"][0]["settings"]["batch_size"], 25);
+
+    // Removed from git: the consumer goes (the queues stay).
+    crate::support::write(
+        root,
+        "infra/workers.yaml",
+        CONSUMER_WORKER
+            .replace("BATCH", "25")
+            .split("    consumers:")
+            .next()
+            .unwrap_or_default(),
+    );
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        queue(&emulator, "kk-notifications-staging")["consumers"],
+        serde_json::json!([])
+    );
+    assert_eq!(queues(&emulator).len(), 2);
+
+    // Another consumer on the queue: a conflict, nothing applied.
+    let id = queue(&emulator, "kk-notifications-staging")["queue_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let added = emulator.send(
+        "POST",
+        &emulator.account_path(&format!("/queues/{id}/consumers")),
+        Some(serde_json::json!({"type": "http_pull"})),
+        &[],
+    );
+    assert_eq!(added["success"], true, "{added}");
+    crate::support::write(
+        root,
+        "infra/workers.yaml",
+        &CONSUMER_WORKER.replace("BATCH", "25"),
+    );
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(r#"queue "kk-notifications-staging" is consumed by an HTTP pull consumer"#),
+        "{out}"
+    );
+}
