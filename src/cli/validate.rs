@@ -17,10 +17,11 @@ pub fn run(
     for name in &names {
         match load_quietly(root, name, local, Secrets::Required) {
             Ok(desired) => printer.message(&format!(
-                "{name}: ok ({} KV namespaces, {} D1 databases, {} R2 buckets, {} workers)",
+                "{name}: ok ({} KV namespaces, {} D1 databases, {} R2 buckets, {} queues, {} workers)",
                 desired.kv_namespaces.len(),
                 desired.d1_databases.len(),
                 desired.r2_buckets.len(),
+                desired.queues.len(),
                 desired.workers.len()
             )),
             Err(diagnostics) => {

@@ -275,6 +275,7 @@ fn the_built_example_runs_in_the_local_workers_runtime() {
         "ok - a protected route without a token is 401",
         "ok - login returns a JWT signed with JWT_SECRET",
         "ok - with the token, a booking is written to D1 and read back",
+        "ok - a booking's confirmation goes through the queue to its consumer",
         "ok - practitioner search reads PRACTITIONERS_KV",
         "ok - the ChatRoom Durable Object keeps a room's messages",
         "ok - the hourly cron writes the hour's roll-up to ANALYTICS_KV",

@@ -28,6 +28,8 @@ const mf = new Miniflare({
   d1Databases: ["DB"],
   r2Buckets: ["ASSETS"],
   durableObjects: { CHAT_ROOM: "ChatRoom" },
+  queueProducers: { NOTIFY: "notifications" },
+  queueConsumers: { notifications: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3 } },
   bindings: { API_VERSION: "v1", JWT_SECRET, API_KEY: "runtime-test-api-key" },
 });
 
@@ -134,6 +136,19 @@ try {
     const { bookings } = await listed.json();
     assert.equal(bookings.length, 1);
     assert.equal(bookings[0].practitioner_id, "p-1");
+  });
+
+  await check("a booking's confirmation goes through the queue to its consumer", async () => {
+    const messages = await mf.getKVNamespace("MESSAGES_KV");
+    let confirmations = [];
+    for (let i = 0; i < 50 && confirmations.length === 0; i++) {
+      confirmations = (await messages.list({ prefix: "confirmation:" })).keys;
+      if (confirmations.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(confirmations.length, 1, "one confirmation consumed");
+    const confirmation = await messages.get(confirmations[0].name, "json");
+    assert.equal(confirmation.userId, "u-ana");
+    assert.equal(confirmation.startsAt, "2026-12-24T10:00:00Z");
   });
 
   await check("practitioner search reads PRACTITIONERS_KV", async () => {

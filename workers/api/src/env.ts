@@ -21,6 +21,13 @@ export interface DurableObjectNamespace {
   get(id: unknown): { fetch(request: Request): Promise<Response> };
 }
 
+export interface Queue<T> {
+  send(message: T): Promise<void>;
+}
+
+/** A booking confirmation to send (NOTIFY). */
+export type Confirmation = { bookingId: string; userId: string; startsAt: string };
+
 export type Bindings = {
   USERS_KV: KV;
   PRACTITIONERS_KV: KV;
@@ -32,6 +39,7 @@ export type Bindings = {
   DB: D1;
   ASSETS: { get(key: string): Promise<{ body: ReadableStream } | null> };
   CHAT_ROOM: DurableObjectNamespace;
+  NOTIFY: Queue<Confirmation>;
   API_VERSION: string;
   JWT_SECRET: string;
   API_KEY: string;

@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { hashPassword, issueToken, requireUser, type User, type Variables } from "./auth";
-import type { Bindings } from "./env";
+import type { Bindings, Confirmation } from "./env";
 import { searchPractitioners } from "./practitioners";
 
 export { ChatRoom } from "./chat-room";
@@ -55,6 +55,8 @@ app.post("/api/bookings", async (c) => {
   )
     .bind(id, c.get("userId"), practitionerId, startsAt)
     .run();
+  // The confirmation is sent in the background (the queue's consumer below).
+  await c.env.NOTIFY.send({ bookingId: id, userId: c.get("userId"), startsAt });
   return c.json({ success: true, id }, 201);
 });
 
@@ -67,6 +69,20 @@ app.notFound((c) => c.json({ success: false, error: "route not found" }, 404));
 
 export default {
   fetch: app.fetch,
+
+  // Booking confirmations: recorded in MESSAGES_KV (a stand-in for the
+  // email a real system sends); a message that fails 3 times goes to the
+  // dead-letter queue.
+  async queue(batch: { messages: { body: Confirmation; ack(): void }[] }, env: Bindings): Promise<void> {
+    for (const message of batch.messages) {
+      const { bookingId, userId, startsAt } = message.body;
+      await env.MESSAGES_KV.put(
+        `confirmation:${bookingId}`,
+        JSON.stringify({ userId, startsAt, text: `Your session on ${startsAt} is booked.` }),
+      );
+      message.ack();
+    }
+  },
 
   // Hourly: record the roll-up of the hour in the analytics namespace.
   async scheduled(controller: { scheduledTime: number }, env: Bindings): Promise<void> {
