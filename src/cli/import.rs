@@ -91,10 +91,25 @@ async fn from_account(
             return Err(error.into());
         }
     };
+    // D1 reports where a database runs only on its own GET.
+    let mut d1_regions = std::collections::BTreeMap::new();
+    for database in &live.d1_databases {
+        match target.client.d1_running_in_region(&database.uuid).await {
+            Ok(Some(region)) => {
+                d1_regions.insert(database.uuid.clone(), region);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                target.close().await;
+                return Err(error.into());
+            }
+        }
+    }
     let context = account::Context {
         environment,
         others: &others,
         zone: desired.zone.as_ref().map(|z| z.name.as_str()),
+        d1_regions: &d1_regions,
     };
     let mut import = account::render(&live, &context);
     // The environment file is the user's: it is kept as it is.

@@ -58,6 +58,21 @@ impl Client {
         Ok(listed.into_iter().find(|db| db.name == name))
     }
 
+    /// The region a database runs in (`running_in_region`, e.g. `WEUR`),
+    /// which only the database's own GET reports.
+    pub async fn d1_running_in_region(&self, uuid: &str) -> Result<Option<String>, ClientError> {
+        #[derive(Deserialize)]
+        struct Detail {
+            #[serde(default)]
+            running_in_region: Option<String>,
+        }
+        let path = self.account_path(&format!("/d1/database/{uuid}"));
+        let (detail, _) = self
+            .call::<Detail>(Method::GET, &path, &[], &[], Body::None)
+            .await?;
+        Ok(detail.and_then(|d| d.running_in_region))
+    }
+
     pub async fn create_d1_database(
         &self,
         name: &str,

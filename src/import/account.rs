@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub others: &'a [String],
     /// The environment's zone, when it names one.
     pub zone: Option<&'a str>,
+    /// Where each D1 database runs (uuid -> region, e.g. `WEUR`).
+    pub d1_regions: &'a BTreeMap<String, String>,
 }
 
 /// Whose a name is: this environment's, another's, or shared.
@@ -78,6 +80,14 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
         let key = key_for(&database.name, env, &taken);
         taken.push(key.clone());
         let mut spec = json!({"name": templated(&database.name, env)});
+        // Where it runs, as a hint (a hint never forces a replacement).
+        if let Some(hint) = context
+            .d1_regions
+            .get(&database.uuid)
+            .and_then(|region| crate::model::LocationHint::parse(&region.to_ascii_lowercase()))
+        {
+            spec["location_hint"] = json!(hint.as_str());
+        }
         if let Some(jurisdiction) = database.jurisdiction {
             spec["jurisdiction"] = json!(jurisdiction.as_str());
         }

@@ -48,8 +48,9 @@ const INHERITED: [&str; 8] = [
 ];
 
 /// Keys flareops carries, per environment (wrangler does not inherit them).
-const PER_ENVIRONMENT: [&str; 7] = [
+const PER_ENVIRONMENT: [&str; 8] = [
     "vars",
+    "queues",
     "kv_namespaces",
     "d1_databases",
     "r2_buckets",
@@ -413,11 +414,65 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
                 );
             }
         }
-        if r.config.contains_key("queues") {
-            import.skip(
-                format!("`env.{env}.queues`"),
-                "Queues are not a kind flareops manages yet: keep deploying the queue bindings with wrangler",
-            );
+        let queue_key = |storage: &mut BTreeMap<&str, Map<String, Value>>, queue: &str| {
+            let key = key_for(queue, env, &[]);
+            storage
+                .entry("queues")
+                .or_default()
+                .insert(key.clone(), json!({"name": templated(queue, env)}));
+            key
+        };
+        let queues = r.config.get("queues");
+        for producer in queues
+            .and_then(|q| q.get("producers"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(binding), Some(queue)) = (
+                producer.get("binding").and_then(Value::as_str),
+                producer.get("queue").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let key = queue_key(&mut storage, queue);
+            bindings.insert(binding.into(), json!({"queue": key}));
+        }
+        let mut consumers = Map::new();
+        for consumer in queues
+            .and_then(|q| q.get("consumers"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(queue) = consumer.get("queue").and_then(Value::as_str) else {
+                continue;
+            };
+            let key = queue_key(&mut storage, queue);
+            let mut spec = Map::new();
+            for (from, to) in [
+                ("max_batch_size", "batch_size"),
+                ("max_retries", "max_retries"),
+                ("max_concurrency", "max_concurrency"),
+            ] {
+                if let Some(n) = consumer.get(from).and_then(Value::as_u64) {
+                    spec.insert(to.into(), json!(n));
+                }
+            }
+            if let Some(seconds) = consumer.get("max_batch_timeout").and_then(Value::as_f64) {
+                spec.insert(
+                    "max_wait_time".into(),
+                    json!(format!("{}ms", (seconds * 1000.0).round() as u64)),
+                );
+            }
+            if let Some(seconds) = consumer.get("retry_delay").and_then(Value::as_u64) {
+                spec.insert("retry_delay".into(), json!(format!("{seconds}s")));
+            }
+            if let Some(dlq) = consumer.get("dead_letter_queue").and_then(Value::as_str) {
+                let dlq_key = queue_key(&mut storage, dlq);
+                spec.insert("dead_letter_queue".into(), json!(dlq_key));
+            }
+            consumers.insert(key, Value::Object(spec));
         }
         let mut secrets = Map::new();
         if let Some(required) = r
@@ -438,6 +493,9 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
         }
         if !secrets.is_empty() {
             own.insert("secrets".into(), Value::Object(secrets));
+        }
+        if !consumers.is_empty() {
+            own.insert("consumers".into(), Value::Object(consumers));
         }
         per_env_workers.push((env.to_string(), own));
     }
@@ -461,7 +519,10 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
     for (env, own) in &mut per_env_workers {
         // Empty lists add nothing to an override.
         own.retain(|_, v| !v.as_array().is_some_and(Vec::is_empty));
-        if own.contains_key("bindings") || own.contains_key("secrets") {
+        if own.contains_key("bindings")
+            || own.contains_key("secrets")
+            || own.contains_key("consumers")
+        {
             import.notes.push(format!(
                 "environment `{env}`: its bindings and secrets are written in environments/{env}.yaml (wrangler does not inherit them across environments)"
             ));
@@ -474,14 +535,26 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
             let target = match *kind {
                 "kv_namespaces" => json!({"kv_namespace": key}),
                 "d1_databases" => json!({"d1": key}),
+                "queues" => json!({"queue": key}),
                 _ => json!({"r2_bucket": key}),
             };
             let unbound: Vec<&str> = per_env_workers
                 .iter()
                 .filter(|(_, own)| {
-                    !own.get("bindings")
+                    let bound = own
+                        .get("bindings")
                         .and_then(Value::as_object)
-                        .is_some_and(|b| b.values().any(|v| *v == target))
+                        .is_some_and(|b| b.values().any(|v| *v == target));
+                    // A queue is also used by consuming it, or as a dead-letter queue.
+                    let consumed = *kind == "queues"
+                        && own
+                            .get("consumers")
+                            .and_then(Value::as_object)
+                            .is_some_and(|c| {
+                                c.contains_key(key)
+                                    || c.values().any(|v| v["dead_letter_queue"] == json!(key))
+                            });
+                    !bound && !consumed
                 })
                 .map(|(env, _)| env.as_str())
                 .collect();

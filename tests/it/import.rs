@@ -157,6 +157,11 @@ new_sqlite_classes = ["ChatRoom"]
         storage.contains(r#"name: "klear-karma-${env}""#),
         "{storage}"
     );
+    // Where the database runs (its own GET reports it), as a hint.
+    assert!(
+        storage.contains(r#"location_hint: "enam""#),
+        "the D1 database's location: {storage}"
+    );
     let workers = std::fs::read_to_string(root.join("infra/workers.yaml")).expect("workers");
     for expected in [
         r#"name: "klear-karma-api-${env}""#,
@@ -263,6 +268,9 @@ fn a_wrangler_project_with_two_environments_converts_and_deploys_the_same_settin
             .success();
     }
     wrangler.run(&["d1", "create", "kk-db-staging"]).success();
+    for queue in ["kk-notify-staging", "kk-notify-dlq-staging"] {
+        wrangler.run(&["queues", "create", queue]).success();
+    }
     for bucket in ["kk-assets-staging", "kk-assets-production"] {
         wrangler.run(&["r2", "bucket", "create", bucket]).success();
     }
@@ -301,6 +309,16 @@ routes = [{{ pattern = "api-staging.{ZONE}/*", zone_name = "{ZONE}" }}]
 kv_namespaces = [{{ binding = "USERS_KV", id = "{users_staging}" }}]
 d1_databases = [{{ binding = "DB", database_name = "kk-db-staging", database_id = "{database}" }}]
 r2_buckets = [{{ binding = "ASSETS", bucket_name = "kk-assets-staging" }}]
+
+[[env.staging.queues.producers]]
+binding = "NOTIFY"
+queue = "kk-notify-staging"
+
+[[env.staging.queues.consumers]]
+queue = "kk-notify-staging"
+max_batch_size = 5
+max_retries = 2
+dead_letter_queue = "kk-notify-dlq-staging"
 
 [env.production]
 vars = {{ API_VERSION = "v1" }}
@@ -352,6 +370,40 @@ r2_buckets = [{{ binding = "ASSETS", bucket_name = "kk-assets-production" }}]
         );
         assert_eq!(ours.1, theirs.1, "{environment}: the same crons");
         assert_eq!(ours.2, theirs.2, "{environment}: the same routes");
+        // The same consumer of the same queue.
+        let consumer = |emulator: &TestEmulator| {
+            crate::support::queues(emulator)
+                .into_iter()
+                .flat_map(|q| {
+                    q["consumers"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |c| {
+                            (
+                                q["queue_name"].clone(),
+                                c["script"].clone(),
+                                c["settings"]["batch_size"].clone(),
+                                c["settings"]["max_retries"].clone(),
+                                c["dead_letter_queue"].clone(),
+                            )
+                        })
+                })
+                .filter(|c| c.1 == json!(script))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            consumer(&by_flareops),
+            consumer(&by_wrangler),
+            "{environment}: consumers"
+        );
+        let expected = usize::from(environment == "staging");
+        assert_eq!(
+            consumer(&by_flareops).len(),
+            expected,
+            "{environment}: its consumer"
+        );
         assert!(!ours.0.is_empty() && !ours.1.is_empty() && !ours.2.is_empty());
         let (code, out) = run(
             &root,
