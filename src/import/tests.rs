@@ -58,7 +58,7 @@ fn yaml_output_reads_back_as_the_same_value() {
 }
 
 #[test]
-fn jsonc_configuration_with_comments_converts_and_lists_what_it_cannot_carry() {
+fn jsonc_configuration_with_comments_converts_queues_and_lists_what_it_cannot_carry() {
     let text = r#"{
       // the API
       "name": "kk-api",
@@ -73,15 +73,24 @@ fn jsonc_configuration_with_comments_converts_and_lists_what_it_cannot_carry() {
     let paths: Vec<&str> = import.files.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
-        ["infra/workers.yaml", "environments/production.yaml"]
+        [
+            "infra/storage.yaml",
+            "infra/workers.yaml",
+            "environments/production.yaml"
+        ]
     );
     let skipped: Vec<&str> = import.skipped.iter().map(|s| s.what.as_str()).collect();
-    assert!(skipped.contains(&"`observability`"), "{skipped:?}");
-    assert!(skipped.contains(&"`queues`"), "{skipped:?}");
-    let workers = String::from_utf8(import.files[0].1.clone()).unwrap();
+    assert_eq!(skipped, ["`observability`"]);
+    let storage = String::from_utf8(import.files[0].1.clone()).unwrap();
+    assert!(storage.contains(r#"jobs: {name: "jobs"}"#), "{storage}");
+    let workers = String::from_utf8(import.files[1].1.clone()).unwrap();
     assert!(workers.contains(r#"main: "dist/index.js""#), "{workers}");
-    let production = String::from_utf8(import.files[1].1.clone()).unwrap();
+    let production = String::from_utf8(import.files[2].1.clone()).unwrap();
     assert!(production.contains(r#"text: "v1""#), "{production}");
+    assert!(
+        production.contains(r#"JOBS: {queue: "jobs"}"#),
+        "{production}"
+    );
 }
 
 #[test]
@@ -90,4 +99,37 @@ fn a_configuration_without_a_name_or_invalid_toml_is_refused() {
     let config = wrangler::parse("wrangler.toml", "main = \"src/index.js\"\n").unwrap();
     let error = wrangler::convert("wrangler.toml", "", &config).unwrap_err();
     assert!(error.to_string().contains("`name` is missing"), "{error}");
+}
+
+#[test]
+fn a_service_binding_names_the_target_worker_by_the_key_its_own_import_gives() {
+    let text = r#"
+name = "kk-api"
+main = "src/index.js"
+compatibility_date = "2025-01-15"
+
+[env.staging]
+services = [{ binding = "AUTH", service = "kk-auth-staging" }]
+"#;
+    let config = wrangler::parse("wrangler.toml", text).expect("toml");
+    let import = wrangler::convert("wrangler.toml", "", &config).expect("converts");
+    let staging = import
+        .files
+        .iter()
+        .find(|(p, _)| p == "environments/staging.yaml")
+        .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
+        .expect("staging.yaml");
+    assert!(
+        staging.contains(r#"AUTH: {service: "kk-auth"}"#),
+        "{staging}"
+    );
+    assert!(
+        import
+            .notes
+            .iter()
+            .any(|n| n.contains("import its wrangler configuration too")
+                && n.contains("workers.kk-auth")),
+        "{:?}",
+        import.notes
+    );
 }

@@ -404,14 +404,27 @@ pub fn convert(path: &str, dir: &str, config: &Value) -> Result<Import, Wrangler
             }
         }
         for service in list(&r.config, "services") {
-            if let Some(binding) = service.get("binding").and_then(Value::as_str) {
+            let (Some(binding), Some(target)) = (
+                service.get("binding").and_then(Value::as_str),
+                service.get("service").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if service.get("entrypoint").is_some() {
                 import.skip(
                     format!("`env.{env}.services` binding {binding}"),
-                    format!(
-                        "a service binding names another worker ({}): declare it under `workers:` and bind it with `{{service: KEY}}`",
-                        service.get("service").and_then(Value::as_str).unwrap_or("?")
-                    ),
+                    "named entrypoints are not carried: bind the worker's default export, or keep this binding in wrangler",
                 );
+                continue;
+            }
+            // The target worker is declared by its own configuration: its
+            // key is made from its name the same way.
+            let target_key = key_for(target, env, &[]);
+            bindings.insert(binding.into(), json!({"service": target_key}));
+            if target_key != worker_key {
+                import.notes.push(format!(
+                    "environment `{env}`: binding {binding} calls worker `{target}`: import its wrangler configuration too (`flareops import --from-wrangler PATH`), which declares it as `workers.{target_key}`; until then the manifests do not load"
+                ));
             }
         }
         let queue_key = |storage: &mut BTreeMap<&str, Map<String, Value>>, queue: &str| {
