@@ -219,3 +219,68 @@ fn a_worker_consumes_its_queue_with_a_dead_letter_queue() {
         "{out}"
     );
 }
+
+/// A queue's setting changed outside git is drift, and `revert` goes back
+/// to the apply before the last (here: without the queue, which it deletes
+/// only with `--allow-delete`).
+#[test]
+fn a_queue_changed_outside_git_is_drift_and_revert_removes_a_queue_it_added() {
+    let emulator = TestEmulator::start();
+    let root = crate::support::project(&[
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+        (
+            "infra/kv.yaml",
+            "kv_namespaces:\n  cache:\n    title: kk-cache-${env}\n",
+        ),
+    ]);
+    let root = root.path();
+    crate::support::git(root, &["init", "-q", "-b", "main"]);
+    crate::support::git(root, &["add", "-A"]);
+    crate::support::git(root, &["commit", "-q", "-m", "first"]);
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    crate::support::write(root, "infra/queues.yaml", &queue_manifest("kk-jobs", "30s"));
+    crate::support::git(root, &["add", "-A"]);
+    crate::support::git(root, &["commit", "-q", "-m", "a queue"]);
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+
+    // Changed outside git.
+    let id = queue(&emulator, "kk-jobs-staging")["queue_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let patched = emulator.send(
+        "PATCH",
+        &emulator.account_path(&format!("/queues/{id}")),
+        Some(serde_json::json!({"settings": {"delivery_delay": 90}})),
+        &[],
+    );
+    assert_eq!(patched["success"], true, "{patched}");
+    let output = crate::support::flareops(root, &emulator)
+        .args(["drift", "--env", "staging", "--format", "json"])
+        .output()
+        .expect("run flareops");
+    assert_eq!(output.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the drift report");
+    let changed = report["changed_outside_git"].to_string();
+    assert!(
+        changed.contains("queues.notifications") && changed.contains("delivery_delay"),
+        "{report}"
+    );
+
+    // Back to before the last apply: the queue goes, with permission.
+    let (code, out) = flareops_run(root, &emulator, &["revert", "--env", "staging", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("--allow-delete"), "{out}");
+    let (code, out) = flareops_run(
+        root,
+        &emulator,
+        &["revert", "--env", "staging", "--yes", "--allow-delete"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(queues(&emulator), Vec::<Value>::new());
+}
