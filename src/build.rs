@@ -285,10 +285,7 @@ pub fn input_files(root: &Path, spec: &BuildSpec) -> Result<Vec<String>, BuildEr
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let excluded = relative.split('/').any(|part| NEVER_INPUTS.contains(&part))
-                || relative == spec.output
-                || relative.starts_with(&format!("{}/", spec.output));
-            if !excluded {
+            if !never_read(spec, &relative) {
                 files.push(relative);
             }
         }
@@ -304,6 +301,14 @@ pub fn input_files(root: &Path, spec: &BuildSpec) -> Result<Vec<String>, BuildEr
     Ok(files)
 }
 
+/// Whether `path` is never an input: under `node_modules`, `.git` or the
+/// build's output, whatever the globs say.
+fn never_read(spec: &BuildSpec, path: &str) -> bool {
+    path.split('/').any(|part| NEVER_INPUTS.contains(&part))
+        || path == spec.output
+        || path.starts_with(&format!("{}/", spec.output))
+}
+
 /// Whether `path` (relative to the project root) is one of the build's
 /// inputs: what [`input_files`] would list if the file existed.
 pub fn is_input(spec: &BuildSpec, path: &str) -> bool {
@@ -313,10 +318,7 @@ pub fn is_input(spec: &BuildSpec, path: &str) -> bool {
     else {
         return false;
     };
-    if path.split('/').any(|part| NEVER_INPUTS.contains(&part))
-        || path == spec.output
-        || path.starts_with(&format!("{}/", spec.output))
-    {
+    if never_read(spec, path) {
         return false;
     }
     let options = glob::MatchOptions {

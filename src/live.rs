@@ -193,13 +193,7 @@ async fn fetch_scoped(
                     .map(|c| crate::model::LiveConsumer {
                         id: c.consumer_id.clone(),
                         script: c.script().map(str::to_string),
-                        settings: crate::model::ConsumerSettings {
-                            batch_size: c.settings.batch_size,
-                            max_retries: c.settings.max_retries,
-                            max_wait_time_ms: c.settings.max_wait_time_ms,
-                            max_concurrency: c.settings.max_concurrency,
-                            retry_delay: c.settings.retry_delay,
-                        },
+                        settings: (&c.settings).into(),
                         dead_letter_queue: c.dead_letter_queue.clone(),
                     })
                     .collect(),

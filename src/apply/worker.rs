@@ -456,13 +456,7 @@ async fn setting(
                     .map(|q| q.id.clone())
                     .ok_or_else(|| StepError::Changed(format!("no queue {queue:?} to consume")))?,
             };
-            let wire = crate::cloudflare::ConsumerSettings {
-                batch_size: settings.batch_size,
-                max_retries: settings.max_retries,
-                max_wait_time_ms: settings.max_wait_time_ms,
-                max_concurrency: settings.max_concurrency,
-                retry_delay: settings.retry_delay,
-            };
+            let wire = crate::cloudflare::ConsumerSettings::from(settings);
             let request = crate::cloudflare::ConsumerRequest {
                 script: name,
                 settings: &wire,

@@ -70,6 +70,30 @@ pub struct ConsumerSettings {
     pub retry_delay: Option<u64>,
 }
 
+impl From<&crate::model::ConsumerSettings> for ConsumerSettings {
+    fn from(settings: &crate::model::ConsumerSettings) -> Self {
+        ConsumerSettings {
+            batch_size: settings.batch_size,
+            max_retries: settings.max_retries,
+            max_wait_time_ms: settings.max_wait_time_ms,
+            max_concurrency: settings.max_concurrency,
+            retry_delay: settings.retry_delay,
+        }
+    }
+}
+
+impl From<&ConsumerSettings> for crate::model::ConsumerSettings {
+    fn from(settings: &ConsumerSettings) -> Self {
+        crate::model::ConsumerSettings {
+            batch_size: settings.batch_size,
+            max_retries: settings.max_retries,
+            max_wait_time_ms: settings.max_wait_time_ms,
+            max_concurrency: settings.max_concurrency,
+            retry_delay: settings.retry_delay,
+        }
+    }
+}
+
 /// A worker consumer to create or replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRequest<'a> {

@@ -37,6 +37,26 @@ fn other_environment<'a>(name: &str, context: &Context<'a>) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Skips (and lists) a resource whose name (its `field`: `name`, or a KV
+/// namespace's `title`) carries another environment's
+/// name; answers whether it did.
+fn skip_other_environment(
+    import: &mut Import,
+    context: &Context<'_>,
+    what: &str,
+    field: &str,
+    name: &str,
+) -> bool {
+    let Some(other) = other_environment(name, context) else {
+        return false;
+    };
+    import.skip(
+        format!("{what} `{name}`"),
+        format!("its {field} names environment `{other}`: import it from there"),
+    );
+    true
+}
+
 /// The manifests for `live` (fetched with every worker's modules).
 pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let env = context.environment;
@@ -47,11 +67,13 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let mut kv_keys: BTreeMap<&str, String> = BTreeMap::new();
     let mut kv = Map::new();
     for namespace in &live.kv_namespaces {
-        if let Some(other) = other_environment(&namespace.title, context) {
-            import.skip(
-                format!("KV namespace `{}`", namespace.title),
-                format!("its title names environment `{other}`: import it from there"),
-            );
+        if skip_other_environment(
+            &mut import,
+            context,
+            "KV namespace",
+            "title",
+            &namespace.title,
+        ) {
             continue;
         }
         let key = key_for(&namespace.title, env, &taken);
@@ -70,11 +92,7 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let mut d1 = Map::new();
     taken.clear();
     for database in &live.d1_databases {
-        if let Some(other) = other_environment(&database.name, context) {
-            import.skip(
-                format!("D1 database `{}`", database.name),
-                format!("its name names environment `{other}`: import it from there"),
-            );
+        if skip_other_environment(&mut import, context, "D1 database", "name", &database.name) {
             continue;
         }
         let key = key_for(&database.name, env, &taken);
@@ -105,11 +123,7 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let mut r2 = Map::new();
     taken.clear();
     for bucket in &live.r2_buckets {
-        if let Some(other) = other_environment(&bucket.name, context) {
-            import.skip(
-                format!("R2 bucket `{}`", bucket.name),
-                format!("its name names environment `{other}`: import it from there"),
-            );
+        if skip_other_environment(&mut import, context, "R2 bucket", "name", &bucket.name) {
             continue;
         }
         let key = key_for(&bucket.name, env, &taken);
@@ -145,11 +159,7 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let mut queues = Map::new();
     taken.clear();
     for queue in &live.queues {
-        if let Some(other) = other_environment(&queue.name, context) {
-            import.skip(
-                format!("queue `{}`", queue.name),
-                format!("its name names environment `{other}`: import it from there"),
-            );
+        if skip_other_environment(&mut import, context, "queue", "name", &queue.name) {
             continue;
         }
         let key = key_for(&queue.name, env, &taken);
@@ -176,11 +186,7 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
     let mut worker_keys: BTreeMap<&str, String> = BTreeMap::new();
     taken.clear();
     for worker in &live.workers {
-        if let Some(other) = other_environment(&worker.name, context) {
-            import.skip(
-                format!("worker `{}`", worker.name),
-                format!("its name names environment `{other}`: import it from there"),
-            );
+        if skip_other_environment(&mut import, context, "worker", "name", &worker.name) {
             continue;
         }
         let key = key_for(&worker.name, env, &taken);
