@@ -105,7 +105,7 @@ async fn fetch_scoped(
             Ok(None)
         }
     };
-    let (kv, d1, r2, queues, (zone_id, workers, script_names)) = futures::try_join!(
+    let (kv, d1, r2, queues, (zone_id, workers, script_names, dns_records)) = futures::try_join!(
         client.list_kv_namespaces(),
         client.list_d1_databases(),
         r2_lists,
@@ -150,6 +150,23 @@ async fn fetch_scoped(
         None if recorded_queues => client.list_queues().await?,
         listed => listed.unwrap_or_default(),
     };
+    // Records the ledger records are read (to delete them) even when git
+    // declares none any more.
+    let recorded_records = inventory
+        .iter()
+        .flatten()
+        .any(|entry| entry.address.kind == crate::model::ResourceKind::DnsRecords);
+    let (zone_id, dns_records) = match dns_records {
+        None if recorded_records => {
+            let zone_id = match zone_id {
+                Some(id) => Some(id),
+                None => find_zone(client, &scope).await?,
+            };
+            let records = list_records(client, zone_id.as_deref(), true).await?;
+            (zone_id, records.unwrap_or_default())
+        }
+        listed => (zone_id, listed.unwrap_or_default()),
+    };
     let script_names = match script_names {
         None if recorded_workers => Some(
             client
@@ -180,6 +197,7 @@ async fn fetch_scoped(
             .map(d1_from_wire)
             .collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
+        dns_records,
         queues: queues
             .into_iter()
             .map(|q| crate::model::LiveQueue {
@@ -242,6 +260,12 @@ impl<'a> Scope<'a> {
     }
 
     /// The script names any state declares.
+    /// Whether the zone's records are read: a state declares records or
+    /// routes (a route without a proxied record is warned about).
+    fn wants_records(&self) -> bool {
+        self.everything || self.states.iter().any(|d| declares_records_or_routes(d))
+    }
+
     fn worker_names(&self) -> BTreeSet<&str> {
         self.states
             .iter()
@@ -257,6 +281,10 @@ impl<'a> Scope<'a> {
                 .any(|db| db.spec.name == name && !db.spec.migrations.is_empty())
         })
     }
+}
+
+fn declares_records_or_routes(desired: &DesiredState) -> bool {
+    !desired.dns_records.is_empty() || desired.workers.values().any(|w| !w.spec.routes.is_empty())
 }
 
 /// The part of `live` (read by [`fetch_for`] for several states) that a
@@ -275,7 +303,15 @@ pub fn view(live: &LiveState, desired: &DesiredState) -> LiveState {
         .retain(|b| jurisdictions.contains(&b.jurisdiction));
     view.r2_jurisdictions_listed = jurisdictions;
     view.workers.retain(|w| workers.contains(w.name.as_str()));
-    if workers.is_empty() {
+    let records_recorded = view
+        .inventory
+        .iter()
+        .flatten()
+        .any(|entry| entry.address.kind == crate::model::ResourceKind::DnsRecords);
+    if !declares_records_or_routes(desired) && !records_recorded {
+        view.dns_records.clear();
+    }
+    if workers.is_empty() && desired.dns_records.is_empty() && !records_recorded {
         view.zone_id = None;
     }
     for database in &mut view.d1_databases {
@@ -393,35 +429,75 @@ async fn fetch_applied_migrations(
     Ok(())
 }
 
-/// The zone id, the declared workers that exist, and every script name
-/// (`None`: not listed, when no worker is declared).
-async fn fetch_workers(
-    client: &Client,
-    scope: &Scope<'_>,
-) -> Result<(Option<String>, Vec<LiveWorker>, Option<Vec<String>>), ClientError> {
-    let declared = scope.worker_names();
-    if declared.is_empty() && !scope.everything {
-        return Ok((None, Vec::new(), None));
+/// The zone's id, when the environment names a zone that exists.
+async fn find_zone(client: &Client, scope: &Scope<'_>) -> Result<Option<String>, ClientError> {
+    match &scope.primary().zone {
+        Some(zone) => match &zone.id {
+            Some(id) => Ok(Some(id.clone())),
+            None => client.find_zone(&zone.name).await,
+        },
+        None => Ok(None),
     }
-    let zone = async {
-        match &scope.primary().zone {
-            Some(zone) => match &zone.id {
-                Some(id) => Ok(Some(id.clone())),
-                None => client.find_zone(&zone.name).await,
-            },
-            None => Ok(None),
+}
+
+/// The zone's DNS records, when the zone exists and `wanted`.
+async fn list_records(
+    client: &Client,
+    zone_id: Option<&str>,
+    wanted: bool,
+) -> Result<Option<Vec<crate::model::LiveDnsRecord>>, ClientError> {
+    match zone_id {
+        Some(id) if wanted => Ok(Some(
+            client
+                .list_dns_records(id)
+                .await?
+                .into_iter()
+                .map(crate::model::LiveDnsRecord::from)
+                .collect(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// What [`fetch_workers`] reads: the zone id, the declared workers that
+/// exist, every script name (`None`: not listed, when no worker is
+/// declared) and the zone's DNS records (`None`: not listed).
+type WorkersRead = (
+    Option<String>,
+    Vec<LiveWorker>,
+    Option<Vec<String>>,
+    Option<Vec<crate::model::LiveDnsRecord>>,
+);
+
+/// The zone id, the declared workers that exist, every script name, and
+/// the zone's records when a state declares records or routes.
+async fn fetch_workers(client: &Client, scope: &Scope<'_>) -> Result<WorkersRead, ClientError> {
+    let declared = scope.worker_names();
+    let wants_records = scope.wants_records();
+    if declared.is_empty() && !scope.everything {
+        if !wants_records {
+            return Ok((None, Vec::new(), None, None));
         }
-    };
+        let zone_id = find_zone(client, scope).await?;
+        let records = list_records(client, zone_id.as_deref(), true).await?;
+        return Ok((zone_id, Vec::new(), None, records));
+    }
     let (zone_id, scripts, namespaces, domains) = futures::try_join!(
-        zone,
+        find_zone(client, scope),
         client.list_worker_scripts(),
         client.list_durable_object_namespaces(),
         client.list_custom_domains()
     )?;
-    let routes = match &zone_id {
-        Some(id) => client.list_zone_routes(id).await?,
-        None => Vec::new(),
+    let routes = async {
+        match &zone_id {
+            Some(id) => client.list_zone_routes(id).await,
+            None => Ok(Vec::new()),
+        }
     };
+    let (routes, records) = futures::try_join!(
+        routes,
+        list_records(client, zone_id.as_deref(), wants_records)
+    )?;
     let script_names: Vec<String> = scripts.iter().map(|s| s.id.clone()).collect();
     let existing: Vec<_> = scripts
         .into_iter()
@@ -505,7 +581,7 @@ async fn fetch_workers(
         }
     }))
     .await?;
-    Ok((zone_id, workers, Some(script_names)))
+    Ok((zone_id, workers, Some(script_names), records))
 }
 
 /// Downloads the serving version's modules of every worker whose serving

@@ -14,6 +14,7 @@
 //! client (never retried blindly), and a delete of something already gone
 //! succeeds.
 
+mod dns;
 mod journal;
 mod lock;
 mod migrations;
@@ -252,6 +253,17 @@ impl StepError {
 /// What one step did, as data (the renderers say it in words).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    DnsCreated {
+        record: crate::model::LiveDnsRecord,
+    },
+    DnsUpdated {
+        record: crate::model::LiveDnsRecord,
+    },
+    DnsDeleted {
+        id: String,
+        name: String,
+        record_type: String,
+    },
     ConsumerSet {
         name: String,
         queue: String,
@@ -455,6 +467,14 @@ pub async fn execute(
     let (workers, storage): (Vec<&Change>, Vec<&Change>) = rest
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
+    // DNS changes (deletes too) go together, in batches.
+    let (dns, storage): (Vec<&Change>, Vec<&Change>) = storage
+        .into_iter()
+        .partition(|c| c.address.kind == ResourceKind::DnsRecords);
+    let (dns_deletes, deletes): (Vec<&Change>, Vec<&Change>) = deletes
+        .into_iter()
+        .partition(|c| c.address.kind == ResourceKind::DnsRecords);
+    let dns: Vec<&Change> = dns.into_iter().chain(dns_deletes).collect();
     let (worker_deletes, storage_deletes): (Vec<&Change>, Vec<&Change>) = deletes
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
@@ -467,6 +487,7 @@ pub async fn execute(
         outcomes: Vec::new(),
     };
     state.wave(&storage).await;
+    state.wave(&dns).await;
     for wave in worker::waves(&workers, desired) {
         state.wave(&wave).await;
     }
@@ -549,22 +570,31 @@ impl<O: Observer> Execution<'_, O> {
         let known = &self.after;
         let (client, desired, options) = (self.client, self.desired, self.options);
         let observer = self.observer;
-        // The stop is checked again as each change starts: the journal's
-        // write, or earlier changes of the wave, may have taken long enough
-        // for the lock's lease to run out.
-        let outcomes: Vec<ChangeOutcome> = futures::stream::iter(ready)
-            .map(|change| async move {
-                match options.stop.reason() {
-                    Some(reason) => {
-                        ChangeOutcome::blocked(change, format!("not started: {reason}"))
-                    }
-                    None => run_change(client, desired, known, options, change).await,
+        let outcomes: Vec<ChangeOutcome> =
+            if ready.iter().all(|c| matches!(c.steps, Steps::DnsRecord(_))) {
+                let outcomes = dns::run(client, known.zone_id.as_deref(), &ready).await;
+                for outcome in &outcomes {
+                    observer.landed(outcome);
                 }
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .inspect(|outcome| observer.landed(outcome))
-            .collect()
-            .await;
+                outcomes
+            } else {
+                // The stop is checked again as each change starts: the journal's
+                // write, or earlier changes of the wave, may have taken long enough
+                // for the lock's lease to run out.
+                futures::stream::iter(ready)
+                    .map(|change| async move {
+                        match options.stop.reason() {
+                            Some(reason) => {
+                                ChangeOutcome::blocked(change, format!("not started: {reason}"))
+                            }
+                            None => run_change(client, desired, known, options, change).await,
+                        }
+                    })
+                    .buffer_unordered(options.concurrency.max(1))
+                    .inspect(|outcome| observer.landed(outcome))
+                    .collect()
+                    .await
+            };
         self.observer.after_wave(&outcomes).await;
         for outcome in &outcomes {
             for effect in &outcome.done {
@@ -599,6 +629,10 @@ async fn run_change(
         }
         Steps::R2Bucket(steps) => storage::run_r2(client, steps, &mut done).await,
         Steps::Queue(steps) => storage::run_queue(client, steps, &mut done).await,
+        // Run in batches by the wave (`dns::run`), never one by one.
+        Steps::DnsRecord(_) => Err(StepError::Blocked(
+            "a DNS change runs in its wave's batch".to_string(),
+        )),
         Steps::Worker(steps) => {
             let context = worker::Context::new(desired, known, options);
             context.run(client, &change.address, steps, &mut done).await
@@ -635,6 +669,11 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
             }
         }
         Effect::QueueDeleted { id, .. } => live.queues.retain(|q| &q.id != id),
+        Effect::DnsCreated { record } | Effect::DnsUpdated { record } => {
+            live.dns_records.retain(|r| r.id != record.id);
+            live.dns_records.push(record.clone());
+        }
+        Effect::DnsDeleted { id, .. } => live.dns_records.retain(|r| &r.id != id),
         Effect::KvCreated { title, id } => {
             if !live.kv_namespaces.iter().any(|ns| &ns.id == id) {
                 live.kv_namespaces.push(LiveKvNamespace {

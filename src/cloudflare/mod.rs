@@ -34,6 +34,7 @@
 //! check).
 
 mod d1;
+mod dns;
 pub mod env;
 mod health;
 mod kv;
@@ -58,6 +59,7 @@ pub use d1::{
     D1_SQL_ERROR, D1Database, D1LimitError, D1Limits, D1Value, QueryResult, RowTemplate, Statement,
     group_requests, row_statements,
 };
+pub use dns::{BATCH_LIMIT as DNS_BATCH_LIMIT, DnsBatch, DnsBatchResult, DnsRecord};
 pub use env::{SettingError, Settings};
 pub use health::{HealthCheck, HealthFailure};
 pub use kv::KvNamespace;

@@ -42,6 +42,7 @@
 mod accounts;
 mod clock;
 mod d1;
+mod dns;
 mod envelope;
 pub mod faults;
 mod graphql;
@@ -416,6 +417,7 @@ fn router(state: SharedState) -> Router {
         .merge(accounts::routes())
         .merge(kv::routes())
         .merge(queues::routes())
+        .merge(dns::routes())
         .merge(d1::routes())
         .merge(r2::routes())
         .merge(graphql::routes())

@@ -184,6 +184,24 @@ CREATE TABLE IF NOT EXISTS queues (
     created_on               TEXT NOT NULL,
     modified_on              TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dns_records (
+    id                  TEXT PRIMARY KEY,
+    zone_id             TEXT NOT NULL,
+    type                TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    content             TEXT NOT NULL,
+    data                TEXT,
+    priority            INTEGER,
+    proxied             INTEGER NOT NULL,
+    ttl                 INTEGER NOT NULL,
+    comment             TEXT,
+    tags                TEXT NOT NULL,
+    created_on          TEXT NOT NULL,
+    modified_on         TEXT NOT NULL,
+    comment_modified_on TEXT,
+    tags_modified_on    TEXT
+);
+CREATE INDEX IF NOT EXISTS dns_records_by_name ON dns_records (zone_id, name);
 CREATE TABLE IF NOT EXISTS queue_consumers (
     id                TEXT PRIMARY KEY,
     queue_id          TEXT NOT NULL,

@@ -15,6 +15,7 @@ use crate::model::{
 };
 
 use super::decode::{Ctx, Fields, Text};
+use super::dns;
 use super::files::Project;
 use super::migrations;
 use super::report::{Problem, Sink, did_you_mean, list};
@@ -138,6 +139,7 @@ pub(crate) fn build(
     let mut services: BTreeMap<String, Vec<(String, String, Origin)>> = BTreeMap::new();
     let mut routes: Vec<(Address, String, Origin)> = Vec::new();
     let mut custom_domains: Vec<(Address, String, Origin)> = Vec::new();
+    let mut records: Vec<(String, dns::DecodedRecord)> = Vec::new();
     for (address, declaration) in declarations {
         let path = address.to_string();
         let Some(mut fields) = Fields::open(
@@ -180,6 +182,18 @@ pub(crate) fn build(
                     state.queues.insert(key, Declared { spec, protect });
                 }
             }
+            ResourceKind::DnsRecords => {
+                if let Some(record) = dns::decode(&mut fields, ctx, &inputs.zone, declaration.key) {
+                    state.dns_records.insert(
+                        key.clone(),
+                        Declared {
+                            spec: record.spec.clone(),
+                            protect,
+                        },
+                    );
+                    records.push((key, record));
+                }
+            }
             ResourceKind::Workers => {
                 let decoded = worker::decode(&mut fields, ctx, declarations, inputs);
                 if let Some(name) = decoded.name {
@@ -208,6 +222,7 @@ pub(crate) fn build(
     report_collisions(names, ctx.sources, ctx.sink, &state.environment);
     worker::report_cycles(&services, ctx);
     worker::report_claimed_twice(routes, "route", "routes", ctx);
+    dns::report_collisions(&records, &custom_domains, ctx);
     worker::report_claimed_twice(custom_domains, "custom domain", "custom_domains", ctx);
 }
 

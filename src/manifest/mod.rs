@@ -31,6 +31,7 @@
 mod cron;
 mod decode;
 mod diagnostic;
+mod dns;
 mod environment;
 mod files;
 mod infra;

@@ -41,6 +41,7 @@ fn overrides_schema(infra: &serde_json::Value, environment: &mut serde_json::Val
         ("d1_databases", "D1Database"),
         ("r2_buckets", "R2Bucket"),
         ("queues", "Queue"),
+        ("dns_records", "DnsRecord"),
         ("workers", "Worker"),
     ] {
         let Some(resource) = definitions.get(definition) else {
@@ -109,6 +110,9 @@ pub(crate) struct InfraFile {
     /// Queues, by key (address `queues.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     queues: Option<BTreeMap<String, Queue>>,
+    /// DNS records of the environment's zone, by key (address `dns_records.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    dns_records: Option<BTreeMap<String, DnsRecord>>,
     /// Workers, by key (address `workers.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     workers: Option<BTreeMap<String, Worker>>,
@@ -328,6 +332,56 @@ pub(crate) struct Queue {
     /// Never delete or replace this queue.
     #[serde(default)]
     protect: bool,
+}
+
+/// A DNS record of the environment's zone.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsRecord {
+    /// The record type.
+    #[schemars(rename = "type", schema_with = "record_type")]
+    record_type: String,
+    /// The name, in the zone (`api`, `@` for the apex) or fully qualified. `${var}` allowed.
+    name: String,
+    /// The content for the type: an IPv4 or IPv6 address, a host name, TXT text, SRV `weight port target`, CAA `flags tag "value"`.
+    content: String,
+    /// Traffic goes through Cloudflare (A, AAAA and CNAME only); a route needs it.
+    #[serde(default)]
+    proxied: Option<bool>,
+    /// `auto` (the default; always for proxied records), or 60 to 86400 seconds (`300`, `5m`).
+    #[schemars(schema_with = "ttl")]
+    #[serde(default)]
+    ttl: Option<String>,
+    /// MX and SRV: 0 to 65535, lower preferred.
+    #[serde(default)]
+    priority: Option<u16>,
+    /// A note kept with the record (at most 100 characters).
+    #[serde(default)]
+    comment: Option<String>,
+    /// `name:value` tags.
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    /// Never delete this record.
+    #[serde(default)]
+    protect: bool,
+}
+
+fn record_type(_: &mut SchemaGenerator) -> Schema {
+    let values: Vec<&str> = crate::model::DnsRecordType::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    one_of(&values)
+}
+
+fn ttl(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"const": "auto"},
+            {"type": "integer", "minimum": 60, "maximum": 86400},
+            {"type": "string", "pattern": "^[0-9]+(s|m|h)?$"}
+        ]
+    })
 }
 
 /// An R2 bucket.

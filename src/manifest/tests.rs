@@ -373,7 +373,7 @@ fn unknown_fields_and_sections() {
         error: environments/dev.yaml:1:1: acount_id: unknown field `acount_id`
         hint: did you mean `account_id`? environment fields: `account_id`, `account`, `zone`, `ledger`, `vars`, `overrides`
         error: infra/a.yaml:1:1: kv_namespace: unknown section `kv_namespace`
-        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `queues`, `workers`
+        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `queues`, `dns_records`, `workers`
         error: infra/a.yaml:7:5: r2_buckets.b.storage: unknown field `storage`
         hint: did you mean `storage_class`? R2 bucket fields: `protect`, `name`, `location_hint`, `storage_class`, `jurisdiction`
         ",

@@ -7,9 +7,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod dns;
 mod resolve;
 mod worker;
 
+pub use dns::{
+    DnsRecordSpec, DnsRecordType, LiveDnsRecord, WORKER_RECORD_CONTENT, canonical_content,
+    qualify_name,
+};
 pub use resolve::{LiveIndex, LiveResource};
 
 pub use worker::{
@@ -26,15 +31,17 @@ pub enum ResourceKind {
     D1Databases,
     R2Buckets,
     Queues,
+    DnsRecords,
     Workers,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 5] = [
+    pub const ALL: [ResourceKind; 6] = [
         ResourceKind::KvNamespaces,
         ResourceKind::D1Databases,
         ResourceKind::R2Buckets,
         ResourceKind::Queues,
+        ResourceKind::DnsRecords,
         ResourceKind::Workers,
     ];
 
@@ -45,6 +52,7 @@ impl ResourceKind {
             ResourceKind::D1Databases => "d1_databases",
             ResourceKind::R2Buckets => "r2_buckets",
             ResourceKind::Queues => "queues",
+            ResourceKind::DnsRecords => "dns_records",
             ResourceKind::Workers => "workers",
         }
     }
@@ -62,6 +70,7 @@ impl ResourceKind {
             ResourceKind::D1Databases => "D1 database",
             ResourceKind::R2Buckets => "R2 bucket",
             ResourceKind::Queues => "queue",
+            ResourceKind::DnsRecords => "DNS record",
             ResourceKind::Workers => "Worker",
         }
     }
@@ -75,8 +84,8 @@ impl ResourceKind {
             | ResourceKind::D1Databases
             | ResourceKind::R2Buckets
             | ResourceKind::Queues => true,
-            // A worker's code and settings live in git.
-            ResourceKind::Workers => false,
+            // A worker's code and settings live in git; so does a record.
+            ResourceKind::DnsRecords | ResourceKind::Workers => false,
         }
     }
 }
@@ -311,6 +320,8 @@ pub struct DesiredState {
     pub d1_databases: BTreeMap<String, Declared<D1DatabaseSpec>>,
     pub r2_buckets: BTreeMap<String, Declared<R2BucketSpec>>,
     pub queues: BTreeMap<String, Declared<QueueSpec>>,
+    /// Records of the environment's zone.
+    pub dns_records: BTreeMap<String, Declared<DnsRecordSpec>>,
     pub workers: BTreeMap<String, Declared<WorkerSpec>>,
 }
 
@@ -345,6 +356,7 @@ impl DesiredState {
             d1_databases: BTreeMap::new(),
             r2_buckets: BTreeMap::new(),
             queues: BTreeMap::new(),
+            dns_records: BTreeMap::new(),
             workers: BTreeMap::new(),
         }
     }
@@ -356,11 +368,13 @@ impl DesiredState {
         let d1 = self.d1_databases.values().map(|d| d.spec.name.as_str());
         let r2 = self.r2_buckets.values().map(|d| d.spec.name.as_str());
         let queues = self.queues.values().map(|d| d.spec.name.as_str());
+        let dns = self.dns_records.values().map(|d| d.spec.name.as_str());
         let workers = self.workers.values().map(|d| d.spec.name.as_str());
         kv.map(|n| (ResourceKind::KvNamespaces, n))
             .chain(d1.map(|n| (ResourceKind::D1Databases, n)))
             .chain(r2.map(|n| (ResourceKind::R2Buckets, n)))
             .chain(queues.map(|n| (ResourceKind::Queues, n)))
+            .chain(dns.map(|n| (ResourceKind::DnsRecords, n)))
             .chain(workers.map(|n| (ResourceKind::Workers, n)))
             .collect()
     }
@@ -378,6 +392,7 @@ impl DesiredState {
             .chain(of(ResourceKind::D1Databases, &self.d1_databases))
             .chain(of(ResourceKind::R2Buckets, &self.r2_buckets))
             .chain(of(ResourceKind::Queues, &self.queues))
+            .chain(of(ResourceKind::DnsRecords, &self.dns_records))
             .chain(of(ResourceKind::Workers, &self.workers))
             .collect()
     }
@@ -390,6 +405,7 @@ impl DesiredState {
             ResourceKind::D1Databases => self.d1_databases.contains_key(key),
             ResourceKind::R2Buckets => self.r2_buckets.contains_key(key),
             ResourceKind::Queues => self.queues.contains_key(key),
+            ResourceKind::DnsRecords => self.dns_records.contains_key(key),
             ResourceKind::Workers => self.workers.contains_key(key),
         }
     }
@@ -492,6 +508,9 @@ pub struct LiveState {
     pub d1_databases: Vec<LiveD1Database>,
     pub r2_buckets: Vec<LiveR2Bucket>,
     pub queues: Vec<LiveQueue>,
+    /// The records of the environment's zone, when they were read (git
+    /// declares records or routes, or the ledger records a record).
+    pub dns_records: Vec<LiveDnsRecord>,
     /// The R2 jurisdictions that were listed (others were not looked at).
     pub r2_jurisdictions_listed: Vec<Option<Jurisdiction>>,
     /// The id of the environment's zone, when it has one and it exists.
@@ -795,6 +814,8 @@ impl LiveState {
         self.kv_namespaces.sort();
         self.d1_databases.sort();
         self.r2_buckets.sort();
+        self.queues.sort();
+        self.dns_records.sort();
         self.r2_jurisdictions_listed.sort();
         self.r2_jurisdictions_listed.dedup();
         for worker in &mut self.workers {

@@ -6,8 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    Address, DesiredState, InventoryEntry, LiveD1Database, LiveKvNamespace, LiveQueue,
-    LiveR2Bucket, LiveState, LiveWorker, ResourceKind,
+    Address, DesiredState, InventoryEntry, LiveD1Database, LiveDnsRecord, LiveKvNamespace,
+    LiveQueue, LiveR2Bucket, LiveState, LiveWorker, ResourceKind,
 };
 
 /// A live resource, by kind.
@@ -17,6 +17,7 @@ pub enum LiveResource<'a> {
     D1Database(&'a LiveD1Database),
     R2Bucket(&'a LiveR2Bucket),
     Queue(&'a LiveQueue),
+    DnsRecord(&'a LiveDnsRecord),
     /// A worker script (by name): the declared ones are read in detail,
     /// others only by name.
     Worker(&'a str),
@@ -31,6 +32,7 @@ impl LiveResource<'_> {
             LiveResource::D1Database(db) => db.uuid.clone(),
             LiveResource::R2Bucket(b) => InventoryEntry::r2_id(&b.name, b.jurisdiction),
             LiveResource::Queue(q) => q.id.clone(),
+            LiveResource::DnsRecord(r) => r.id.clone(),
             LiveResource::Worker(name) => (*name).to_string(),
         }
     }
@@ -42,6 +44,7 @@ impl LiveResource<'_> {
             LiveResource::D1Database(db) => &db.name,
             LiveResource::R2Bucket(b) => &b.name,
             LiveResource::Queue(q) => &q.name,
+            LiveResource::DnsRecord(r) => &r.name,
             LiveResource::Worker(name) => name,
         }
     }
@@ -60,6 +63,10 @@ pub struct LiveIndex<'a> {
     r2_by_id: HashMap<String, &'a LiveR2Bucket>,
     queue_by_id: HashMap<&'a str, &'a LiveQueue>,
     queue_by_name: HashMap<&'a str, &'a LiveQueue>,
+    dns_by_id: HashMap<&'a str, &'a LiveDnsRecord>,
+    /// The records flareops may manage (not Cloudflare's own), by type
+    /// and name.
+    dns_by_name: HashMap<(&'a str, &'a str), Vec<&'a LiveDnsRecord>>,
     scripts: HashSet<&'a str>,
     workers: HashMap<&'a str, &'a LiveWorker>,
 }
@@ -96,6 +103,21 @@ impl<'a> LiveIndex<'a> {
             ),
             queue_by_id: first(live.queues.iter().map(|q| (q.id.as_str(), q))),
             queue_by_name: first(live.queues.iter().map(|q| (q.name.as_str(), q))),
+            dns_by_id: first(
+                live.dns_records
+                    .iter()
+                    .filter(|r| !r.managed)
+                    .map(|r| (r.id.as_str(), r)),
+            ),
+            dns_by_name: {
+                let mut map: HashMap<(&str, &str), Vec<&LiveDnsRecord>> = HashMap::new();
+                for record in live.dns_records.iter().filter(|r| !r.managed) {
+                    map.entry((record.record_type.as_str(), record.name.as_str()))
+                        .or_default()
+                        .push(record);
+                }
+                map
+            },
             scripts: live
                 .workers
                 .iter()
@@ -165,6 +187,7 @@ impl<'a> LiveIndex<'a> {
                 .map(|db| LiveResource::D1Database(db)),
             ResourceKind::R2Buckets => self.r2_by_id.get(id).map(|b| LiveResource::R2Bucket(b)),
             ResourceKind::Queues => self.queue_by_id.get(id).map(|q| LiveResource::Queue(q)),
+            ResourceKind::DnsRecords => self.dns_by_id.get(id).map(|r| LiveResource::DnsRecord(r)),
             ResourceKind::Workers => self.script(id).map(LiveResource::Worker),
         }
     }
@@ -202,11 +225,47 @@ impl<'a> LiveIndex<'a> {
                 let name = desired.queues.get(key)?.spec.name.as_str();
                 self.queue_by_name.get(name).map(|q| LiveResource::Queue(q))
             }
+            ResourceKind::DnsRecords => {
+                let spec = &desired.dns_records.get(key)?.spec;
+                self.dns_record_for(desired, spec)
+                    .map(LiveResource::DnsRecord)
+            }
             ResourceKind::Workers => {
                 let name = desired.workers.get(key)?.spec.name.as_str();
                 self.script(name).map(LiveResource::Worker)
             }
         }
+    }
+
+    /// The unrecorded record a declared one stands for: the one with its
+    /// type, name and content; else, when git declares one record of that
+    /// type and name and the zone holds one, that one (its content
+    /// changed).
+    fn dns_record_for(
+        &self,
+        desired: &DesiredState,
+        spec: &crate::model::DnsRecordSpec,
+    ) -> Option<&'a LiveDnsRecord> {
+        let kind = spec.record_type.as_str();
+        let candidates = self.dns_by_name.get(&(kind, spec.name.as_str()))?;
+        if let Some(same) = candidates.iter().find(|r| r.same_identity(spec)) {
+            return Some(same);
+        }
+        let declared = desired
+            .dns_records
+            .values()
+            .filter(|d| d.spec.record_type == spec.record_type && d.spec.name == spec.name)
+            .count();
+        match candidates.as_slice() {
+            [only] if declared == 1 => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Every record of the zone named `name` (Cloudflare's own
+    /// included).
+    pub fn dns_records_named(&self, name: &'a str) -> impl Iterator<Item = &'a LiveDnsRecord> {
+        self.live.dns_records.iter().filter(move |r| r.name == name)
     }
 
     /// The queue named `name`, if any.

@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod dns;
 mod saved;
 mod storage;
 mod worker;
@@ -182,10 +183,24 @@ pub enum Field {
     MessageRetentionPeriod,
     /// How the worker consumes a queue, by the queue's key.
     Consumer(String),
+    /// A DNS record's type.
+    RecordType,
+    /// A DNS record's content.
+    Content,
+    /// Whether a DNS record is proxied.
+    Proxied,
+    /// A DNS record's TTL.
+    Ttl,
+    /// An MX or SRV record's priority.
+    Priority,
+    /// A DNS record's comment.
+    Comment,
+    /// A DNS record's tags.
+    Tags,
 }
 
 impl Field {
-    const PLAIN: [(Field, &'static str); 16] = [
+    const PLAIN: [(Field, &'static str); 23] = [
         (Field::Title, "title"),
         (Field::Name, "name"),
         (Field::LocationHint, "location_hint"),
@@ -202,6 +217,13 @@ impl Field {
         (Field::Crons, "crons"),
         (Field::DeliveryDelay, "delivery_delay"),
         (Field::MessageRetentionPeriod, "message_retention_period"),
+        (Field::RecordType, "type"),
+        (Field::Content, "content"),
+        (Field::Proxied, "proxied"),
+        (Field::Ttl, "ttl"),
+        (Field::Priority, "priority"),
+        (Field::Comment, "comment"),
+        (Field::Tags, "tags"),
     ];
 
     /// Parses a field's path, the inverse of its `Display`.
@@ -341,8 +363,8 @@ pub struct Share {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "conflict", rename_all = "snake_case")]
 pub enum Conflict {
-    /// Routes or custom domains need the environment's zone, and the
-    /// account does not have it.
+    /// Routes, custom domains or DNS records need the environment's zone,
+    /// and the account does not have it.
     ZoneNotFound { zone: Option<String> },
     /// Someone else split the live deployment between versions.
     SplitDeployment {
@@ -351,11 +373,14 @@ pub enum Conflict {
     },
     /// Applied migration files changed since they ran (paths).
     MigrationsEdited { files: Vec<String> },
-    /// The resource to adopt is recorded by another environment's
-    /// inventory: two environments would manage it.
     /// The queue a worker declares it consumes already has another
     /// consumer (Cloudflare allows one).
     QueueConsumedElsewhere { queue: String, consumer: String },
+    /// The record's hostname is a Worker custom domain: Cloudflare owns
+    /// its DNS record and refuses another.
+    HostnameIsCustomDomain { hostname: String },
+    /// The resource to adopt is recorded by another environment's
+    /// inventory: two environments would manage it.
     RecordedElsewhere {
         /// The environment that records it.
         environment: String,
@@ -389,6 +414,13 @@ pub enum Note {
         declared: LocationHint,
         actual: Option<LocationHint>,
     },
+    /// A worker route's hostname has no proxied DNS record in the zone
+    /// (declared or existing): the route never sees traffic.
+    RouteWithoutRecord {
+        address: Address,
+        pattern: String,
+        hostname: String,
+    },
 }
 
 /// The API steps of one change, by the kind of resource it is about, so
@@ -401,6 +433,7 @@ pub enum Steps {
     D1Database(Vec<D1Step>),
     R2Bucket(Vec<R2Step>),
     Queue(Vec<QueueStep>),
+    DnsRecord(Vec<DnsStep>),
     Worker(Vec<WorkerStep>),
 }
 
@@ -411,6 +444,7 @@ impl Steps {
             Steps::D1Database(steps) => steps.len(),
             Steps::R2Bucket(steps) => steps.len(),
             Steps::Queue(steps) => steps.len(),
+            Steps::DnsRecord(steps) => steps.len(),
             Steps::Worker(steps) => steps.len(),
         }
     }
@@ -440,6 +474,28 @@ pub enum QueueStep {
     },
     #[serde(rename = "delete_queue")]
     Delete { id: String, name: String },
+}
+
+/// DNS record steps. Apply sends every DNS step of a plan in one batch
+/// request (Cloudflare runs a batch as one transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DnsStep {
+    #[serde(rename = "create_dns_record")]
+    Create { record: crate::model::DnsRecordSpec },
+    /// Overwrite the record in place (`PUT`): it keeps its id.
+    #[serde(rename = "update_dns_record")]
+    Update {
+        id: String,
+        record: crate::model::DnsRecordSpec,
+    },
+    #[serde(rename = "delete_dns_record")]
+    Delete {
+        id: String,
+        name: String,
+        #[serde(rename = "type")]
+        record_type: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -744,6 +800,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             crate::model::ResourceKind::D1Databases => storage::plan_d1(&address, desired, &index),
             crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, &index),
             crate::model::ResourceKind::Queues => storage::plan_queue(&address, desired, &index),
+            crate::model::ResourceKind::DnsRecords => dns::plan_record(&address, desired, &index),
             crate::model::ResourceKind::Workers => continue,
         };
         settle(address, change);
@@ -766,6 +823,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
     changes.extend(deletes);
     adopt(desired, &index, &mut changes, &mut unchanged);
     notes.extend(storage::location_notes(desired, &index));
+    notes.extend(dns::route_notes(desired, live));
     if !desired.workers.is_empty() && live.secret_fingerprints.is_none() {
         notes.push(Note::SecretsNotCompared);
     }
@@ -836,6 +894,7 @@ fn adopt(
                     crate::model::ResourceKind::D1Databases => Steps::D1Database(Vec::new()),
                     crate::model::ResourceKind::R2Buckets => Steps::R2Bucket(Vec::new()),
                     crate::model::ResourceKind::Queues => Steps::Queue(Vec::new()),
+                    crate::model::ResourceKind::DnsRecords => Steps::DnsRecord(Vec::new()),
                     crate::model::ResourceKind::Workers => Steps::Worker(Vec::new()),
                 };
                 changes.push(Change {

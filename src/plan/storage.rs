@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 /// A change with no conflict and no code diff.
-fn change(
+pub(super) fn change(
     address: &Address,
     kind: ChangeKind,
     destructive: bool,
@@ -154,6 +154,7 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Chan
                 id: q.id.clone(),
                 name: q.name.clone(),
             }]),
+            LiveResource::DnsRecord(record) => super::dns::delete_steps(record),
             LiveResource::Worker(name) => Steps::Worker(vec![
                 SettingStep::DeleteScript {
                     name: name.to_string(),

@@ -137,7 +137,7 @@ impl fmt::Display for Conflict {
         match self {
             Conflict::ZoneNotFound { zone } => write!(
                 f,
-                "zone `{}` was not found in the account: routes and custom domains need it",
+                "zone `{}` was not found in the account: routes, custom domains and DNS records need it",
                 zone.as_deref().unwrap_or("(none)")
             ),
             Conflict::SplitDeployment {
@@ -161,6 +161,10 @@ impl fmt::Display for Conflict {
             Conflict::QueueConsumedElsewhere { queue, consumer } => write!(
                 f,
                 "queue {queue:?} is consumed by {consumer}, and a queue has one consumer: remove that consumer (`wrangler queues consumer remove`) or consume another queue"
+            ),
+            Conflict::HostnameIsCustomDomain { hostname } => write!(
+                f,
+                "{hostname} is a Worker custom domain: Cloudflare made its DNS record and refuses another; remove this record, or detach the custom domain first"
             ),
             Conflict::RecordedElsewhere {
                 environment,
@@ -227,6 +231,14 @@ impl fmt::Display for Note {
                 actual.map_or("an unreported location", |l| l.as_str()),
                 declared.as_str()
             ),
+            Note::RouteWithoutRecord {
+                address,
+                pattern,
+                hostname,
+            } => write!(
+                f,
+                "warning: the route `{pattern}` of `{address}` will never see traffic: {hostname} has no proxied DNS record in the zone; declare one (for a worker without an origin: `type: AAAA`, `content: \"100::\"`, `proxied: true`)"
+            ),
         }
     }
 }
@@ -292,6 +304,19 @@ impl fmt::Display for Effect {
                 format!("{name} no longer consumes queue {queue:?}"),
                 format!("the consumer of queue {queue:?}"),
             ),
+            Effect::DnsCreated { record } => format!(
+                "created DNS record {} {} → {} (id {})",
+                record.record_type, record.name, record.content, record.id
+            ),
+            Effect::DnsUpdated { record } => format!(
+                "updated DNS record {} {} → {} (id {}, in place)",
+                record.record_type, record.name, record.content, record.id
+            ),
+            Effect::DnsDeleted {
+                id,
+                name,
+                record_type,
+            } => format!("deleted DNS record {record_type} {name} (id {id})"),
             Effect::QueueCreated { name, id } => format!("created queue {name:?} (id {id})"),
             Effect::QueueUpdated { id, name } => {
                 format!("updated queue {name:?} (id {id}; its messages kept)")

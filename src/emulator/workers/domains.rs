@@ -9,8 +9,10 @@
 //! A hostname must be a DNS name in one of the account's zones (the named zone when one is
 //! given), else 400 10021; the Worker must exist (10007). A hostname attached to another Worker
 //! is 409 100116 unless the call overrides existing origins; an unknown domain is 404 100114.
-//! The environment defaults to `production`. There are no DNS records here, so `conflicting` is
-//! always empty.
+//! The environment defaults to `production`. A hostname that has DNS records (see `dns`) is 409
+//! 100117 unless the call sets `override_existing_dns_record`, which deletes them; the attached
+//! domain's own record (`AAAA 100::`, proxied, read-only) is listed with the zone's records.
+//! `conflicting` is always empty.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,6 +31,7 @@ use super::{QueryParams, ScriptPath, VALIDATION, invalid, new_hex_id, path_error
 
 const DOMAIN_NOT_FOUND: u32 = 100114;
 const HOSTNAME_IN_USE: u32 = 100116;
+const DNS_RECORDS_EXIST: u32 = 100117;
 const DEFAULT_ENVIRONMENT: &str = "production";
 
 pub(super) fn routes() -> Router<SharedState> {
@@ -178,6 +181,7 @@ fn attach(
     service: &str,
     environment: &str,
     override_existing: bool,
+    override_dns: bool,
     created_on: &str,
 ) -> ApiResult<Domain> {
     let zone = zone_of(
@@ -202,6 +206,29 @@ fn attach(
             zone_name: zone.name,
             ..existing
         });
+    }
+    // A new attachment takes the hostname's DNS: records someone made
+    // there are refused, or deleted when the call says to override them.
+    let records: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM dns_records WHERE zone_id = ?1 AND name = ?2",
+        params![zone.id, origin.hostname],
+        |row| row.get(0),
+    )?;
+    if records > 0 {
+        if !override_dns {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                DNS_RECORDS_EXIST,
+                format!(
+                    "Hostname '{}' already has externally managed DNS records (A, CNAME, etc). Either delete them, try a different hostname, or use the option 'override_existing_dns_record' to override.",
+                    origin.hostname
+                ),
+            ));
+        }
+        conn.execute(
+            "DELETE FROM dns_records WHERE zone_id = ?1 AND name = ?2",
+            params![zone.id, origin.hostname],
+        )?;
     }
     let domain = Domain {
         id: new_hex_id(),
@@ -276,6 +303,10 @@ async fn attach_domain(State(state): State<SharedState>, body: Bytes) -> ApiResu
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_ENVIRONMENT)
         .to_owned();
+    let override_dns = body
+        .get("override_existing_dns_record")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let created_on = state.clock.unique_micros();
     let domain = state
         .store
@@ -287,6 +318,7 @@ async fn attach_domain(State(state): State<SharedState>, body: Bytes) -> ApiResu
                 &service,
                 &environment,
                 false,
+                override_dns,
                 &created_on,
             )?;
             transaction.commit()?;
@@ -409,6 +441,7 @@ async fn put_domain_records(
     let flag = |key: &str| body.get(key).and_then(Value::as_bool).unwrap_or(false);
     let override_scope = flag("override_scope");
     let override_existing_origin = flag("override_existing_origin");
+    let override_dns = flag("override_existing_dns_record");
     let origins = origins_of(body.get("origins"))?;
     let created_on = state.clock.unique_micros();
     let domains = state
@@ -423,6 +456,7 @@ async fn put_domain_records(
                     &script,
                     DEFAULT_ENVIRONMENT,
                     override_existing_origin,
+                    override_dns,
                     &created_on,
                 )?;
             }

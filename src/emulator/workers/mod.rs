@@ -80,7 +80,9 @@ use super::SharedState;
 use super::envelope::{ApiError, ApiResult, QueryMap};
 
 pub use zones::zone_id;
-pub(crate) use zones::{create_zones, valid_zone_name};
+pub(crate) use zones::{
+    Zone, create_zones, find_zone, host_in_zone, unknown_zone, valid_zone_name,
+};
 
 const SCRIPT_NOT_FOUND: u32 = 10007;
 const VALIDATION: u32 = 10021;

@@ -80,7 +80,7 @@ pub(crate) fn create_zones(
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Zone {
+pub(crate) struct Zone {
     pub id: String,
     pub name: String,
     pub created_on: String,
@@ -94,7 +94,7 @@ fn zone_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Zone> {
     })
 }
 
-pub(super) fn find_zone(conn: &Connection, id: &str) -> ApiResult<Option<Zone>> {
+pub(crate) fn find_zone(conn: &Connection, id: &str) -> ApiResult<Option<Zone>> {
     Ok(conn
         .query_row(
             "SELECT id, name, created_on FROM zones WHERE id = ?1",
@@ -127,7 +127,7 @@ pub(super) fn zone_for_host(conn: &Connection, host: &str) -> ApiResult<Option<Z
 }
 
 /// Whether `host` is the zone's apex or a name under it.
-pub(super) fn host_in_zone(host: &str, zone: &str) -> bool {
+pub(crate) fn host_in_zone(host: &str, zone: &str) -> bool {
     host == zone
         || host
             .strip_suffix(zone)
@@ -150,7 +150,7 @@ pub(super) fn resolve_zone(
     zone_for_host(conn, host)
 }
 
-pub(super) fn unknown_zone(id: &str) -> ApiError {
+pub(crate) fn unknown_zone(id: &str) -> ApiError {
     ApiError::bad_request(
         UNKNOWN_ZONE,
         format!("Could not route to /zones/{id}, perhaps your object identifier is invalid?"),
