@@ -6,6 +6,7 @@ mod adopt;
 mod bad_corpus;
 mod build;
 mod cli;
+mod dns_records;
 mod emulator_docs;
 mod emulator_faults;
 mod emulator_load;
