@@ -306,6 +306,66 @@ def main() -> None:
     check_required(domain, "domains.update")
     domains = walk(client.workers.domains.list(account_id=ACCOUNT), "domains.list")
     assert [domain.hostname for domain in domains] == ["app.example.com"], domains
+    # DNS records: created one by one and in a batch, listed page by page, read, typed.
+    created = client.dns.records.create(
+        zone_id=ZONE, type="A", name="www", content="192.0.2.1", proxied=True, ttl=1
+    )
+    check_required(created, "dns.records.create")
+    assert created.name == "www.example.com", created
+    client.dns.records.create(
+        zone_id=ZONE, type="MX", name="@", content="mx.example.net", priority=10, ttl=300
+    )
+    client.dns.records.create(
+        zone_id=ZONE,
+        type="SRV",
+        name="_sip._tcp",
+        data={"priority": 10, "weight": 5, "port": 5060, "target": "sip.example.net"},
+        ttl=1,
+    )
+    client.dns.records.create(
+        zone_id=ZONE, type="CAA", name="@", ttl=1, data={"flags": 0, "tag": "issue", "value": "ca.example"}
+    )
+    batch = client.dns.records.batch(
+        zone_id=ZONE,
+        posts=[
+            {"type": "TXT", "name": f"txt{i}", "content": f"value {i}", "tags": ["sdk:yes"]}
+            for i in range(6)
+        ],
+        patches=[{"id": created.id, "comment": "front door"}],
+    )
+    assert batch is not None and len(batch.posts or []) == 6, batch
+    check_required(batch.posts, "dns.records.batch.posts")
+    records = walk(client.dns.records.list(zone_id=ZONE), "dns.records.list")
+    # Eleven made here, and the custom domain's read-only record.
+    assert len(records) == 11, [record.name for record in records]
+    by_page = client.dns.records.list(zone_id=ZONE, per_page=5)
+    assert pages(by_page, "dns records by 5") == 4
+    managed = [record for record in records if record.name == "app.example.com"]
+    assert [(record.type, record.content, record.meta.read_only) for record in managed] == [
+        ("AAAA", "100::", True)
+    ], managed
+    txt = walk(client.dns.records.list(zone_id=ZONE, type="TXT"), "dns.records.list type=TXT")
+    assert len(txt) == 6 and all(record.tags == ["sdk:yes"] for record in txt), txt
+    srv = client.dns.records.list(zone_id=ZONE, type="SRV").result[0]
+    assert (srv.data.port, srv.data.target, srv.content) == (5060, "sip.example.net", "5 5060 sip.example.net"), srv
+    www = client.dns.records.get(created.id, zone_id=ZONE)
+    check_required(www, "dns.records.get")
+    assert (www.type, www.proxied, www.comment) == ("A", True, "front door"), www
+    edited = client.dns.records.edit(
+        created.id, zone_id=ZONE, type="A", name="www", content="192.0.2.2", ttl=1
+    )
+    assert edited.content == "192.0.2.2" and edited.proxied, edited
+    try:
+        client.dns.records.create(
+            zone_id=ZONE, type="CNAME", name="www", content="example.net", ttl=1
+        )
+    except cloudflare.BadRequestError:
+        pass
+    else:
+        raise AssertionError("a CNAME beside the A record is refused")
+    client.dns.records.delete(created.id, zone_id=ZONE)
+    summary["dns_records"] = len(walk(client.dns.records.list(zone_id=ZONE), "dns after delete"))
+
     namespaces = walk(
         client.durable_objects.namespaces.list(account_id=ACCOUNT),
         "durable_objects.namespaces.list",
