@@ -445,7 +445,8 @@ impl ApplyReport {
 /// (the state the plan was made from). Call [`check_permission`] first;
 /// [`run`] does, under the lock.
 ///
-/// KV, D1 and R2 changes run first (concurrently); then workers, in waves
+/// KV, D1, R2, queue and DNS changes run first (concurrently; every DNS
+/// change of the plan in one batch request); then workers, in waves
 /// that respect service bindings (a worker after the workers it calls);
 /// then deletes, workers before the storage they may have bound. `desired`
 /// supplies what a plan names but does not carry: module contents,
@@ -467,14 +468,12 @@ pub async fn execute(
     let (workers, storage): (Vec<&Change>, Vec<&Change>) = rest
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
-    // DNS changes (deletes too) go together, in batches.
-    let (dns, storage): (Vec<&Change>, Vec<&Change>) = storage
-        .into_iter()
-        .partition(|c| c.address.kind == ResourceKind::DnsRecords);
+    // DNS changes, deletes too, run with the first wave, in one batch:
+    // nothing binds a record.
     let (dns_deletes, deletes): (Vec<&Change>, Vec<&Change>) = deletes
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::DnsRecords);
-    let dns: Vec<&Change> = dns.into_iter().chain(dns_deletes).collect();
+    let storage: Vec<&Change> = storage.into_iter().chain(dns_deletes).collect();
     let (worker_deletes, storage_deletes): (Vec<&Change>, Vec<&Change>) = deletes
         .into_iter()
         .partition(|c| c.address.kind == ResourceKind::Workers);
@@ -487,7 +486,6 @@ pub async fn execute(
         outcomes: Vec::new(),
     };
     state.wave(&storage).await;
-    state.wave(&dns).await;
     for wave in worker::waves(&workers, desired) {
         state.wave(&wave).await;
     }
@@ -570,31 +568,37 @@ impl<O: Observer> Execution<'_, O> {
         let known = &self.after;
         let (client, desired, options) = (self.client, self.desired, self.options);
         let observer = self.observer;
-        let outcomes: Vec<ChangeOutcome> =
-            if ready.iter().all(|c| matches!(c.steps, Steps::DnsRecord(_))) {
-                let outcomes = dns::run(client, known.zone_id.as_deref(), &ready).await;
-                for outcome in &outcomes {
-                    observer.landed(outcome);
+        // A wave's DNS changes go in batches, beside its other changes.
+        let (records, ready): (Vec<&Change>, Vec<&Change>) = ready
+            .into_iter()
+            .partition(|c| matches!(c.steps, Steps::DnsRecord(_)));
+        let batched = async {
+            if records.is_empty() {
+                return Vec::new();
+            }
+            let outcomes = dns::run(client, known.zone_id.as_deref(), &records).await;
+            for outcome in &outcomes {
+                observer.landed(outcome);
+            }
+            outcomes
+        };
+        // The stop is checked again as each change starts: the journal's
+        // write, or earlier changes of the wave, may have taken long enough
+        // for the lock's lease to run out.
+        let one_by_one = futures::stream::iter(ready)
+            .map(|change| async move {
+                match options.stop.reason() {
+                    Some(reason) => {
+                        ChangeOutcome::blocked(change, format!("not started: {reason}"))
+                    }
+                    None => run_change(client, desired, known, options, change).await,
                 }
-                outcomes
-            } else {
-                // The stop is checked again as each change starts: the journal's
-                // write, or earlier changes of the wave, may have taken long enough
-                // for the lock's lease to run out.
-                futures::stream::iter(ready)
-                    .map(|change| async move {
-                        match options.stop.reason() {
-                            Some(reason) => {
-                                ChangeOutcome::blocked(change, format!("not started: {reason}"))
-                            }
-                            None => run_change(client, desired, known, options, change).await,
-                        }
-                    })
-                    .buffer_unordered(options.concurrency.max(1))
-                    .inspect(|outcome| observer.landed(outcome))
-                    .collect()
-                    .await
-            };
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .inspect(|outcome| observer.landed(outcome))
+            .collect::<Vec<ChangeOutcome>>();
+        let (mut outcomes, others) = futures::join!(batched, one_by_one);
+        outcomes.extend(others);
         self.observer.after_wave(&outcomes).await;
         for outcome in &outcomes {
             for effect in &outcome.done {

@@ -59,7 +59,8 @@ const STARTER_PRODUCTION: &str = r#"# yaml-language-server: $schema=../schemas/e
 "#;
 
 /// The example project, as this version of flareops ships it.
-const EXAMPLE: [(&str, &str); 15] = [
+const EXAMPLE: [(&str, &str); 16] = [
+    ("infra/dns.yaml", include_str!("../../infra/dns.yaml")),
     (
         "infra/storage.yaml",
         include_str!("../../infra/storage.yaml"),

@@ -3,7 +3,7 @@
 //! buckets (with their location and storage class) and workers (their
 //! serving version's modules as deployed, settings, bindings by logical
 //! key, secret names as `from_env` references, crons, routes, custom
-//! domains). Names carrying the environment's name get `${env}` in its
+//! domains), and the records of the environment's zone. Names carrying the environment's name get `${env}` in its
 //! place; resources whose names carry another environment's name are left
 //! to that environment.
 
@@ -55,6 +55,74 @@ fn skip_other_environment(
         format!("its {field} names environment `{other}`: import it from there"),
     );
     true
+}
+
+/// The zone's records flareops can manage, by key: names relative to the
+/// zone (with `${env}`), content as the zone holds it. Cloudflare's own
+/// records (a custom domain's) and types flareops does not manage are
+/// listed as skipped.
+fn dns_records(live: &LiveState, context: &Context<'_>, import: &mut Import) -> Map<String, Value> {
+    let env = context.environment;
+    let mut records = Map::new();
+    let Some(zone) = context.zone else {
+        return records;
+    };
+    let mut taken: Vec<String> = Vec::new();
+    for record in &live.dns_records {
+        if record.managed {
+            import.skip(
+                format!("DNS record {} {}", record.record_type, record.name),
+                "Cloudflare made it for a Worker custom domain (read-only): the custom domain is imported with its worker",
+            );
+            continue;
+        }
+        let Some(kind) = record.kind() else {
+            import.skip(
+                format!("DNS record {} {}", record.record_type, record.name),
+                format!("flareops does not manage {} records", record.record_type),
+            );
+            continue;
+        };
+        if skip_other_environment(import, context, "DNS record", "name", &record.name) {
+            continue;
+        }
+        let relative = if record.name == zone {
+            "@".to_string()
+        } else {
+            record
+                .name
+                .strip_suffix(&format!(".{zone}"))
+                .unwrap_or(&record.name)
+                .to_string()
+        };
+        let base = format!(
+            "{}-{}",
+            relative.replace(['@', '*', '.'], "-"),
+            kind.as_str()
+        );
+        let key = key_for(base.trim_start_matches('-'), env, &taken);
+        taken.push(key.clone());
+        let mut spec = Map::new();
+        spec.insert("type".into(), json!(kind.as_str()));
+        spec.insert("name".into(), json!(templated(&relative, env)));
+        spec.insert("content".into(), json!(record.content));
+        if record.proxied {
+            spec.insert("proxied".into(), json!(true));
+        } else if record.ttl != 1 {
+            spec.insert("ttl".into(), json!(record.ttl.to_string()));
+        }
+        if let Some(priority) = record.priority.filter(|_| kind.has_priority()) {
+            spec.insert("priority".into(), json!(priority));
+        }
+        if let Some(comment) = &record.comment {
+            spec.insert("comment".into(), json!(comment));
+        }
+        if !record.tags.is_empty() {
+            spec.insert("tags".into(), json!(record.tags));
+        }
+        records.insert(key, Value::Object(spec));
+    }
+    records
 }
 
 /// The manifests for `live` (fetched with every worker's modules).
@@ -343,6 +411,13 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
         import.file(
             "infra/storage.yaml",
             yaml_file(&header("Storage"), &Value::Object(storage)),
+        );
+    }
+    let records = dns_records(live, context, &mut import);
+    if !records.is_empty() {
+        import.file(
+            "infra/dns.yaml",
+            yaml_file(&header("DNS records"), &json!({ "dns_records": records })),
         );
     }
     if !workers.is_empty() {

@@ -416,3 +416,54 @@ fn revert_restores_a_record_and_removes_one_the_last_apply_added() {
     assert_eq!(reverted[0]["content"], "192.0.2.1");
     assert_eq!(reverted[0]["id"], first[0]["id"], "in place");
 }
+
+/// `import --env` writes the zone's records the environment owns
+/// (`${env}` in their names), leaves Cloudflare's own and another
+/// environment's to themselves, and the plan after it is empty.
+#[test]
+fn import_writes_the_zones_records_and_the_plan_after_is_empty() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let path = records_path(&emulator);
+    for body in [
+        json!({"type": "A", "name": "api-staging", "content": "192.0.2.1", "proxied": true}),
+        json!({"type": "MX", "name": "staging", "content": "mx.example.net", "priority": 10, "ttl": 3600}),
+        json!({"type": "TXT", "name": "staging", "content": "v=spf1 -all", "comment": "mail", "tags": ["team:mail"]}),
+        json!({"type": "A", "name": "api-production", "content": "192.0.2.2"}),
+    ] {
+        let answer = emulator.send("POST", &path, Some(body), &[]);
+        assert_eq!(answer["success"], true, "{answer}");
+    }
+    let root = tempfile::tempdir().expect("project");
+    let root = root.path();
+    crate::support::write(
+        root,
+        "environments/staging.yaml",
+        &format!("account_id: {}\nzone: {ZONE}\n", emulator.account_id),
+    );
+    crate::support::write(root, "environments/production.yaml", "{}\n");
+    let (code, out) = flareops_run(root, &emulator, &["import", "--env", "staging"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("wrote infra/dns.yaml"), "{out}");
+    assert!(
+        out.contains("skipped DNS record `api-production.klearkarma.com`: its name names environment `production`"),
+        "{out}"
+    );
+    let dns = std::fs::read_to_string(root.join("infra/dns.yaml")).expect("dns.yaml");
+    for expected in [
+        r#"name: "api-${env}""#,
+        r#"name: "${env}""#,
+        r#"content: "mx.example.net""#,
+        "priority: 10",
+        r#"ttl: "3600""#,
+        r#"tags: ["team:mail"]"#,
+    ] {
+        assert!(dns.contains(expected), "`{expected}` in:\n{dns}");
+    }
+    assert!(!dns.contains("production"), "{dns}");
+    let (code, out) = flareops_run(
+        root,
+        &emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+}
