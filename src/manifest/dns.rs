@@ -91,7 +91,7 @@ pub(crate) fn decode(
                 content.origin,
                 fields.path("content"),
                 format!(
-                    "invalid content {} for a {record_type} record",
+                    "invalid content {} for type {record_type}",
                     quote_short(&content.value)
                 ),
             )
@@ -107,7 +107,7 @@ pub(crate) fn decode(
             Problem::new(
                 at,
                 fields.path("proxied"),
-                format!("a {record_type} record cannot be proxied"),
+                format!("{record_type} records cannot be proxied"),
             )
             .hint("only A, AAAA and CNAME records are proxied: remove `proxied: true`"),
         );
@@ -124,7 +124,7 @@ pub(crate) fn decode(
                 Problem::new(
                     anchor,
                     fields.path("priority"),
-                    format!("missing field `priority` for a {record_type} record"),
+                    format!("missing field `priority`: {record_type} records have one"),
                 )
                 .hint("add `priority: 10` (0 to 65535; lower is preferred)"),
             );
@@ -135,7 +135,7 @@ pub(crate) fn decode(
                 Problem::new(
                     text.origin,
                     fields.path("priority"),
-                    format!("a {record_type} record has no priority"),
+                    format!("{record_type} records have no priority"),
                 )
                 .hint("only MX and SRV records have one: remove `priority`"),
             );

@@ -1954,3 +1954,95 @@ fn d1_migrations_refuse_symlinks() {
     );
     assert!(!diagnostics.render(false).contains("DROP TABLE"));
 }
+
+#[test]
+fn dns_records_are_checked_where_they_are_written() {
+    check(
+        &[
+            (
+                "environments/staging.yaml",
+                "account_id: 0123456789abcdef0123456789abcdef\nzone: example.com\n",
+            ),
+            (
+                "infra/dns.yaml",
+                "dns_records:
+  a:
+    type: A
+    name: www-${env}
+    content: 192.0.2.300
+  txt:
+    type: TXT
+    name: www-${env}
+    content: hello
+    proxied: true
+  mx:
+    type: MX
+    name: ${env}
+    content: mx.example.net
+  cname:
+    type: CNAME
+    name: shop
+    content: target.example.net
+  cname-twin:
+    type: TXT
+    name: shop.example.com
+    content: hello
+  ttl:
+    type: A
+    name: ttl
+    content: 192.0.2.1
+    proxied: true
+    ttl: 5m
+  kind:
+    type: PTR
+    name: x
+    content: y
+  tag:
+    type: TXT
+    name: tag
+    content: t
+    tags: [\"nocolon\"]
+",
+            ),
+        ],
+        "staging",
+        r#"
+        error: infra/dns.yaml:5:14: dns_records.a.content: invalid content "192.0.2.300" for type A
+        hint: an A record's content is an IPv4 address, like `192.0.2.10`
+        error: infra/dns.yaml:10:14: dns_records.txt.proxied: TXT records cannot be proxied
+        hint: only A, AAAA and CNAME records are proxied: remove `proxied: true`
+        error: infra/dns.yaml:11:3: dns_records.mx.priority: missing field `priority`: MX records have one
+        hint: add `priority: 10` (0 to 65535; lower is preferred)
+        error: infra/dns.yaml:21:11: dns_records.cname-twin.name: `shop.example.com` has a CNAME record and another record (`dns_records.cname`): a CNAME cannot share its name
+        hint: keep one of them, or give them different names
+        note: infra/dns.yaml:17:11: `dns_records.cname` is declared here
+        error: infra/dns.yaml:28:10: dns_records.ttl.ttl: a proxied record's TTL is automatic
+        hint: remove `ttl`, or write `ttl: auto`
+        error: infra/dns.yaml:30:11: dns_records.kind.type: invalid type "PTR"
+        hint: allowed values: `A`, `AAAA`, `CNAME`, `TXT`, `MX`, `SRV`, `CAA`
+        error: infra/dns.yaml:37:12: dns_records.tag.tags[0]: invalid tag "nocolon"
+        hint: a tag is `name:value`, like `team:api`
+        "#,
+    );
+}
+
+#[test]
+fn dns_records_need_the_environments_zone() {
+    check(
+        &[
+            (
+                "environments/staging.yaml",
+                "account_id: 0123456789abcdef0123456789abcdef\n",
+            ),
+            (
+                "infra/dns.yaml",
+                "dns_records:\n  a:\n    type: A\n    name: www\n    content: 192.0.2.1\n",
+            ),
+        ],
+        "staging",
+        r#"
+        error: infra/dns.yaml:4:11: dns_records.a.name: DNS records need the environment's zone, and the environment has no `zone:`
+        hint: add `zone: example.com` to the environment file
+        "#,
+    );
+}

@@ -10,7 +10,7 @@ use crate::support::{TestEmulator, run_flareops as flareops_run};
 
 const ZONE: &str = "klearkarma.com";
 
-fn records_path(emulator: &TestEmulator) -> String {
+fn records_path() -> String {
     format!("/zones/{}/dns_records", flareops::emulator::zone_id(ZONE))
 }
 
@@ -18,7 +18,7 @@ fn records_path(emulator: &TestEmulator) -> String {
 fn records(emulator: &TestEmulator) -> Vec<Value> {
     let answer = emulator.send(
         "GET",
-        &format!("{}?per_page=1000", records_path(emulator)),
+        &format!("{}?per_page=1000", records_path()),
         None,
         &[],
     );
@@ -39,7 +39,7 @@ fn record_named<'a>(records: &'a [Value], kind: &str, name: &str) -> Option<&'a 
 #[test]
 fn the_emulator_validates_records_filters_pages_and_batches_atomically() {
     let emulator = TestEmulator::start_with_zones(&[ZONE]);
-    let path = records_path(&emulator);
+    let path = records_path();
     let post = |body: Value| emulator.send("POST", &path, Some(body), &[]);
     let created = post(
         json!({"type": "A", "name": "www", "content": "192.0.2.1", "proxied": true, "ttl": 300}),
@@ -233,29 +233,20 @@ fn records_are_created_updated_in_place_drift_and_deleted_with_permission() {
     let api_id = api["id"].as_str().expect("id");
     let patched = emulator.send(
         "PATCH",
-        &format!("{}/{api_id}", records_path(&emulator)),
+        &format!("{}/{api_id}", records_path()),
         Some(json!({"proxied": false})),
         &[],
     );
     assert_eq!(patched["success"], true, "{patched}");
-    let output = crate::support::flareops(root, &emulator)
-        .args(["drift", "--env", "staging", "--format", "json"])
-        .output()
-        .expect("run flareops");
-    assert_eq!(output.status.code(), Some(2));
-    let report: Value = serde_json::from_slice(&output.stdout).expect("the drift report");
+    let (code, report) = crate::support::drift_report(root, &emulator);
+    assert_eq!(code, Some(2), "{report}");
     let changed = report["changed_outside_git"].to_string();
     assert!(
         changed.contains("dns_records.api") && changed.contains("proxied"),
         "{report}"
     );
     let spf_id = spf["id"].as_str().expect("id");
-    emulator.send(
-        "DELETE",
-        &format!("{}/{spf_id}", records_path(&emulator)),
-        None,
-        &[],
-    );
+    emulator.send("DELETE", &format!("{}/{spf_id}", records_path()), None, &[]);
     let (code, out) = flareops_run(root, &emulator, &["drift", "--env", "staging"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("dns_records.spf"), "{out}");
@@ -356,7 +347,7 @@ fn collisions_are_refused_and_a_route_without_a_record_is_warned_about() {
     let id = domain_record["id"].as_str().expect("id");
     let edit = emulator.send(
         "PATCH",
-        &format!("{}/{id}", records_path(&emulator)),
+        &format!("{}/{id}", records_path()),
         Some(json!({"content": "100::1"})),
         &[],
     );
@@ -423,7 +414,7 @@ fn revert_restores_a_record_and_removes_one_the_last_apply_added() {
 #[test]
 fn import_writes_the_zones_records_and_the_plan_after_is_empty() {
     let emulator = TestEmulator::start_with_zones(&[ZONE]);
-    let path = records_path(&emulator);
+    let path = records_path();
     for body in [
         json!({"type": "A", "name": "api-staging", "content": "192.0.2.1", "proxied": true}),
         json!({"type": "MX", "name": "staging", "content": "mx.example.net", "priority": 10, "ttl": 3600}),

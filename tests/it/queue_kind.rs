@@ -260,12 +260,8 @@ fn a_queue_changed_outside_git_is_drift_and_revert_removes_a_queue_it_added() {
         &[],
     );
     assert_eq!(patched["success"], true, "{patched}");
-    let output = crate::support::flareops(root, &emulator)
-        .args(["drift", "--env", "staging", "--format", "json"])
-        .output()
-        .expect("run flareops");
-    assert_eq!(output.status.code(), Some(2));
-    let report: Value = serde_json::from_slice(&output.stdout).expect("the drift report");
+    let (code, report) = crate::support::drift_report(root, &emulator);
+    assert_eq!(code, Some(2), "{report}");
     let changed = report["changed_outside_git"].to_string();
     assert!(
         changed.contains("queues.notifications") && changed.contains("delivery_delay"),

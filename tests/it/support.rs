@@ -554,3 +554,13 @@ pub fn queue(emulator: &TestEmulator, name: &str) -> Value {
         .find(|q| q["queue_name"] == name)
         .unwrap_or_else(|| panic!("no queue {name}"))
 }
+
+/// `flareops drift --env staging --format json`: its exit code and report.
+pub fn drift_report(root: &Path, emulator: &TestEmulator) -> (Option<i32>, Value) {
+    let output = flareops(root, emulator)
+        .args(["drift", "--env", "staging", "--format", "json"])
+        .output()
+        .expect("run flareops");
+    let report = serde_json::from_slice(&output.stdout).expect("the drift report");
+    (output.status.code(), report)
+}
