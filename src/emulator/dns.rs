@@ -32,7 +32,8 @@
 //! record is 81058; a name held by a Worker custom domain is 81062.
 //!
 //! Records of Workers custom domains are derived from the attached
-//! domains: `AAAA 100::`, proxied, `meta.read_only: true`; they are listed
+//! domains: `AAAA 100::`, proxied, `meta.read_only: true`; those of Pages
+//! domains are proxied `CNAME`s to the project's subdomain; they are listed
 //! and read like the others and refuse every change (1004). Unknown
 //! records are 404 81044; an unknown zone is 7003.
 
@@ -224,6 +225,26 @@ fn zone_records(conn: &Connection, zone: &Zone) -> ApiResult<Vec<Record>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     records.extend(domains);
+    // A Pages domain's record: a proxied CNAME to the project's subdomain.
+    for (id, name, target, created_on) in super::pages::zone_domains(conn, &zone.id)? {
+        records.push(Record {
+            id,
+            kind: "CNAME".into(),
+            name,
+            content: target,
+            data: None,
+            priority: None,
+            proxied: true,
+            ttl: 1,
+            comment: None,
+            tags: Vec::new(),
+            created_on: created_on.clone(),
+            modified_on: created_on,
+            comment_modified_on: None,
+            tags_modified_on: None,
+            managed: true,
+        });
+    }
     Ok(records)
 }
 

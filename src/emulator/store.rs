@@ -1,6 +1,7 @@
 //! Persistent state: one SQLite file (`emulator.sqlite3`) for all metadata, KV data, R2 buckets
 //! and object metadata, and Workers (scripts, versions with their content-addressed modules,
-//! deployments, secrets, triggers, routes, domains, Durable Object namespaces, zones); one SQLite
+//! deployments, secrets, triggers, routes, domains, Durable Object namespaces, zones), DNS records,
+//! Pages projects, deployments, domains and uploaded assets; one SQLite
 //! file per D1 database under `d1/`; one file per R2 object body under `r2/objects/` (named by
 //! the object's version, see `r2::objects`). Tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so a state directory written
 //! by an older emulator opens unchanged.
@@ -202,6 +203,38 @@ CREATE TABLE IF NOT EXISTS dns_records (
     tags_modified_on    TEXT
 );
 CREATE INDEX IF NOT EXISTS dns_records_by_name ON dns_records (zone_id, name);
+CREATE TABLE IF NOT EXISTS pages_projects (
+    id                   TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL UNIQUE,
+    production_branch    TEXT NOT NULL,
+    created_on           TEXT NOT NULL,
+    canonical_deployment TEXT,
+    deployment_configs   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages_deployments (
+    id             TEXT PRIMARY KEY,
+    project        TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    environment    TEXT NOT NULL,
+    branch         TEXT NOT NULL,
+    commit_hash    TEXT NOT NULL,
+    commit_message TEXT NOT NULL,
+    commit_dirty   INTEGER NOT NULL,
+    manifest       TEXT NOT NULL,
+    created_on     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages_domains (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    name       TEXT NOT NULL UNIQUE,
+    zone_id    TEXT NOT NULL,
+    created_on TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages_assets (
+    hash         TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    content      BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queue_consumers (
     id                TEXT PRIMARY KEY,
     queue_id          TEXT NOT NULL,

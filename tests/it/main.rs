@@ -20,6 +20,7 @@ mod kill_trials;
 mod ledger;
 mod locks;
 mod manifest_errors;
+mod pages;
 mod python_sdk;
 mod queue_kind;
 mod queues;

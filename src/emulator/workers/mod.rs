@@ -81,7 +81,7 @@ use super::envelope::{ApiError, ApiResult, QueryMap};
 
 pub use zones::zone_id;
 pub(crate) use zones::{
-    Zone, create_zones, find_zone, host_in_zone, unknown_zone, valid_zone_name,
+    Zone, create_zones, find_zone, host_in_zone, unknown_zone, valid_zone_name, zone_for_host,
 };
 
 const SCRIPT_NOT_FOUND: u32 = 10007;

@@ -115,7 +115,7 @@ pub(super) fn find_zone_by_name(conn: &Connection, name: &str) -> ApiResult<Opti
 }
 
 /// The zone a hostname belongs to: the longest zone name equal to it or a suffix of it.
-pub(super) fn zone_for_host(conn: &Connection, host: &str) -> ApiResult<Option<Zone>> {
+pub(crate) fn zone_for_host(conn: &Connection, host: &str) -> ApiResult<Option<Zone>> {
     let mut statement = conn.prepare("SELECT id, name, created_on FROM zones")?;
     let zones = statement
         .query_map([], zone_from_row)?
