@@ -105,11 +105,23 @@ async fn fetch_scoped(
             Ok(None)
         }
     };
-    let (kv, d1, r2, queues, (zone_id, workers, script_names, dns_records)) = futures::try_join!(
+    // Pages projects likewise: listed when a state declares one (or the
+    // ledger records one).
+    let declares_pages =
+        scope.everything || scope.states.iter().any(|d| !d.pages_projects.is_empty());
+    let pages_list = async {
+        if declares_pages {
+            client.list_pages_projects().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (kv, d1, r2, queues, pages, (zone_id, workers, script_names, dns_records)) = futures::try_join!(
         client.list_kv_namespaces(),
         client.list_d1_databases(),
         r2_lists,
         queue_list,
+        pages_list,
         fetch_workers(client, &scope)
     )?;
     let (ledger, read) = match read {
@@ -150,6 +162,17 @@ async fn fetch_scoped(
         None if recorded_queues => client.list_queues().await?,
         listed => listed.unwrap_or_default(),
     };
+    let recorded_pages: Vec<&str> = inventory
+        .iter()
+        .flatten()
+        .filter(|entry| entry.address.kind == crate::model::ResourceKind::PagesProjects)
+        .map(|entry| entry.id.as_str())
+        .collect();
+    let pages = match pages {
+        None if !recorded_pages.is_empty() => client.list_pages_projects().await?,
+        listed => listed.unwrap_or_default(),
+    };
+    let pages_projects = fetch_pages(client, &scope, pages).await?;
     // Records the ledger records are read (to delete them) even when git
     // declares none any more.
     let recorded_records = inventory
@@ -198,6 +221,7 @@ async fn fetch_scoped(
             .collect(),
         r2_buckets: r2.into_iter().flatten().map(r2_from_wire).collect(),
         dns_records,
+        pages_projects,
         queues: queues
             .into_iter()
             .map(|q| crate::model::LiveQueue {
@@ -308,6 +332,27 @@ pub fn view(live: &LiveState, desired: &DesiredState) -> LiveState {
         .iter()
         .flatten()
         .any(|entry| entry.address.kind == crate::model::ResourceKind::DnsRecords);
+    // Pages projects as a fetch of `desired` alone reads them: listed when
+    // it declares or records one, in detail only the declared ones.
+    let declared_sites: BTreeSet<&str> = desired
+        .pages_projects
+        .values()
+        .map(|p| p.spec.name.as_str())
+        .collect();
+    let sites_recorded = view
+        .inventory
+        .iter()
+        .flatten()
+        .any(|entry| entry.address.kind == crate::model::ResourceKind::PagesProjects);
+    if declared_sites.is_empty() && !sites_recorded {
+        view.pages_projects.clear();
+    }
+    for project in &mut view.pages_projects {
+        if !declared_sites.contains(project.name.as_str()) {
+            project.deployments.clear();
+            project.custom_domains.clear();
+        }
+    }
     if !declares_records_or_routes(desired) && !records_recorded {
         view.dns_records.clear();
     }
@@ -427,6 +472,58 @@ async fn fetch_applied_migrations(
         live.d1_databases[index].applied_migrations = Some(names);
     }
     Ok(())
+}
+
+/// The Pages projects of the account: the declared ones (or, reading
+/// everything, all) with their newest production deployments and custom
+/// domains; the others as listed.
+async fn fetch_pages(
+    client: &Client,
+    scope: &Scope<'_>,
+    projects: Vec<crate::cloudflare::PagesProject>,
+) -> Result<Vec<crate::model::LivePagesProject>, ClientError> {
+    let declared: BTreeSet<&str> = scope
+        .states
+        .iter()
+        .flat_map(|d| d.pages_projects.values().map(|p| p.spec.name.as_str()))
+        .collect();
+    futures::future::try_join_all(projects.into_iter().map(|project| {
+        let detailed = scope.everything || declared.contains(project.name.as_str());
+        async move {
+            let (deployments, domains) = if detailed {
+                futures::try_join!(
+                    client.list_pages_deployments(&project.name),
+                    client.list_pages_domains(&project.name)
+                )?
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let subdomain = format!("{}.pages.dev", project.name);
+            let mut custom_domains: Vec<String> = domains
+                .into_iter()
+                .map(|d| d.name)
+                .filter(|d| *d != subdomain)
+                .collect();
+            custom_domains.sort();
+            Ok::<_, ClientError>(crate::model::LivePagesProject {
+                canonical: project
+                    .canonical_deployment
+                    .as_ref()
+                    .map(crate::model::LivePagesDeployment::from),
+                deployments: deployments
+                    .iter()
+                    .filter(|d| d.succeeded_in_production())
+                    .map(crate::model::LivePagesDeployment::from)
+                    .collect(),
+                production_branch: project.production_branch.unwrap_or_default(),
+                custom_domains,
+                deployed_files: None,
+                id: project.id,
+                name: project.name,
+            })
+        }
+    }))
+    .await
 }
 
 /// The zone's id, when the environment names a zone that exists.

@@ -19,6 +19,7 @@ mod journal;
 mod lock;
 mod migrations;
 mod operation;
+mod pages;
 mod storage;
 mod worker;
 
@@ -253,6 +254,36 @@ impl StepError {
 /// What one step did, as data (the renderers say it in words).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    PagesProjectCreated {
+        name: String,
+        id: String,
+        production_branch: String,
+    },
+    PagesProjectUpdated {
+        name: String,
+        production_branch: String,
+    },
+    PagesDeployed {
+        project: String,
+        deployment: crate::model::LivePagesDeployment,
+        files: usize,
+        uploaded: usize,
+    },
+    PagesRolledBack {
+        project: String,
+        deployment_id: String,
+    },
+    PagesDomainAdded {
+        project: String,
+        domain: String,
+    },
+    PagesDomainRemoved {
+        project: String,
+        domain: String,
+    },
+    PagesProjectDeleted {
+        name: String,
+    },
     DnsCreated {
         record: crate::model::LiveDnsRecord,
     },
@@ -634,6 +665,17 @@ async fn run_change(
         Steps::R2Bucket(steps) => storage::run_r2(client, steps, &mut done).await,
         Steps::Queue(steps) => storage::run_queue(client, steps, &mut done).await,
         // Run in batches by the wave (`dns::run`), never one by one.
+        Steps::PagesProject(steps) => {
+            pages::run(
+                client,
+                desired,
+                &change.address,
+                &options.message,
+                steps,
+                &mut done,
+            )
+            .await
+        }
         Steps::DnsRecord(_) => Err(StepError::Blocked(
             "a DNS change runs in its wave's batch".to_string(),
         )),
@@ -678,6 +720,83 @@ fn absorb(live: &mut LiveState, effect: &Effect) {
             live.dns_records.push(record.clone());
         }
         Effect::DnsDeleted { id, .. } => live.dns_records.retain(|r| &r.id != id),
+        Effect::PagesProjectCreated {
+            name,
+            id,
+            production_branch,
+        } => {
+            if !live.pages_projects.iter().any(|p| &p.id == id) {
+                live.pages_projects.push(crate::model::LivePagesProject {
+                    id: id.clone(),
+                    name: name.clone(),
+                    production_branch: production_branch.clone(),
+                    custom_domains: Vec::new(),
+                    canonical: None,
+                    deployments: Vec::new(),
+                    deployed_files: None,
+                });
+            }
+        }
+        Effect::PagesProjectUpdated {
+            name,
+            production_branch,
+        } => {
+            for project in live.pages_projects.iter_mut().filter(|p| &p.name == name) {
+                project.production_branch.clone_from(production_branch);
+            }
+        }
+        Effect::PagesDeployed {
+            project,
+            deployment,
+            ..
+        } => {
+            for live in live
+                .pages_projects
+                .iter_mut()
+                .filter(|p| &p.name == project)
+            {
+                live.canonical = Some(deployment.clone());
+                live.deployments.insert(0, deployment.clone());
+            }
+        }
+        Effect::PagesRolledBack {
+            project,
+            deployment_id,
+        } => {
+            for live in live
+                .pages_projects
+                .iter_mut()
+                .filter(|p| &p.name == project)
+            {
+                live.canonical = live
+                    .deployments
+                    .iter()
+                    .find(|d| &d.id == deployment_id)
+                    .cloned();
+            }
+        }
+        Effect::PagesDomainAdded { project, domain } => {
+            for live in live
+                .pages_projects
+                .iter_mut()
+                .filter(|p| &p.name == project)
+            {
+                if !live.custom_domains.contains(domain) {
+                    live.custom_domains.push(domain.clone());
+                    live.custom_domains.sort();
+                }
+            }
+        }
+        Effect::PagesDomainRemoved { project, domain } => {
+            for live in live
+                .pages_projects
+                .iter_mut()
+                .filter(|p| &p.name == project)
+            {
+                live.custom_domains.retain(|d| d != domain);
+            }
+        }
+        Effect::PagesProjectDeleted { name } => live.pages_projects.retain(|p| &p.name != name),
         Effect::KvCreated { title, id } => {
             if !live.kv_namespaces.iter().any(|ns| &ns.id == id) {
                 live.kv_namespaces.push(LiveKvNamespace {

@@ -113,6 +113,64 @@ pub(super) fn attach_deployed_sources(
     }
 }
 
+/// For each declared Pages project whose serving deployment flareops made
+/// from a commit git has, with other files than git declares now: the
+/// files of its folder at that commit (site path -> hash), so the plan
+/// lists the files a deployment adds, changes and removes.
+pub(super) fn attach_deployed_pages_files(
+    root: &Path,
+    desired: &crate::model::DesiredState,
+    live: &mut crate::model::LiveState,
+) {
+    for declared in desired.pages_projects.values() {
+        let spec = &declared.spec;
+        let Some(project) = live.pages_projects.iter_mut().find(|p| p.name == spec.name) else {
+            continue;
+        };
+        let Some(deployment) = &project.canonical else {
+            continue;
+        };
+        if deployment.digest.is_none() || deployment.digest.as_deref() == Some(&spec.digest()) {
+            continue;
+        }
+        let Some(commit) = committed(&deployment.commit).map(str::to_owned) else {
+            continue;
+        };
+        project.deployed_files = site_files_at(root, &commit, &spec.dir)
+            // Only when git's files are the ones deployed.
+            .filter(|files| {
+                crate::model::manifest_digest(files.iter().map(|(p, h)| (p.as_str(), h.as_str())))
+                    == *deployment.digest.as_deref().unwrap_or_default()
+            });
+    }
+}
+
+/// The site folder `dir` at `commit`: site path -> asset hash.
+fn site_files_at(
+    root: &Path,
+    commit: &str,
+    dir: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let git = |args: &[&str]| output(root, args);
+    let listing = git(&["ls-tree", "-r", "-z", "--name-only", commit, "--", dir])?;
+    let mut files = std::collections::BTreeMap::new();
+    for path in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        let Some(site_path) = path.strip_prefix(dir).filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        if crate::model::site_path_ignored(site_path) {
+            continue;
+        }
+        let content = git(&["show", &format!("{commit}:./{path}")])?;
+        files.insert(
+            site_path.to_string(),
+            crate::model::asset_hash(&content, site_path),
+        );
+    }
+    Some(files)
+}
+
 /// The build's input files at `commit` (path -> content), `None` when git
 /// cannot read them.
 fn sources_at(

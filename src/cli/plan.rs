@@ -96,6 +96,7 @@ async fn plan_one(
     target.close().await;
     let mut live = fetched?;
     super::git::attach_deployed_sources(root, desired, &mut live);
+    super::git::attach_deployed_pages_files(root, desired, &mut live);
     let plan = plan::plan(desired, &live);
     if let (Some(out), Some(manifest_fingerprint)) = (&args.out, manifest_fingerprint) {
         let saved = SavedPlan {

@@ -38,6 +38,7 @@ mod dns;
 pub mod env;
 mod health;
 mod kv;
+mod pages;
 mod queues;
 mod r2;
 mod ratelimit;
@@ -63,6 +64,10 @@ pub use dns::{BATCH_LIMIT as DNS_BATCH_LIMIT, DnsBatch, DnsBatchResult, DnsRecor
 pub use env::{SettingError, Settings};
 pub use health::{HealthCheck, HealthFailure};
 pub use kv::KvNamespace;
+pub use pages::{
+    DeploymentSource, PagesDeployment, PagesDomain, PagesProject, UPLOAD_BUCKET_BYTES,
+    UPLOAD_BUCKET_FILES, UploadToken,
+};
 pub use queues::{ConsumerRequest, ConsumerSettings, Queue, QueueConsumer, QueueSettings};
 pub use r2::R2Bucket;
 pub use ratelimit::{RateLimit, RateLimiter};

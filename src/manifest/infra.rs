@@ -18,6 +18,7 @@ use super::decode::{Ctx, Fields, Text};
 use super::dns;
 use super::files::Project;
 use super::migrations;
+use super::pages;
 use super::report::{Problem, Sink, did_you_mean, list};
 use super::rules::{self, NameProblem};
 use super::worker::{self, Inputs};
@@ -192,6 +193,24 @@ pub(crate) fn build(
                         },
                     );
                     records.push((key, record));
+                }
+            }
+            ResourceKind::PagesProjects => {
+                if let Some(decoded) = pages::decode(&mut fields, ctx, &inputs.project) {
+                    names.push(named(address, "", decoded.name, "name"));
+                    custom_domains.extend(
+                        decoded
+                            .domains
+                            .into_iter()
+                            .map(|(domain, origin)| (address.clone(), domain, origin)),
+                    );
+                    state.pages_projects.insert(
+                        key,
+                        Declared {
+                            spec: decoded.spec,
+                            protect,
+                        },
+                    );
                 }
             }
             ResourceKind::Workers => {

@@ -36,6 +36,7 @@ mod environment;
 mod files;
 mod infra;
 mod migrations;
+mod pages;
 mod report;
 mod rules;
 mod schema;

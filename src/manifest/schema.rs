@@ -42,6 +42,7 @@ fn overrides_schema(infra: &serde_json::Value, environment: &mut serde_json::Val
         ("r2_buckets", "R2Bucket"),
         ("queues", "Queue"),
         ("dns_records", "DnsRecord"),
+        ("pages_projects", "PagesProject"),
         ("workers", "Worker"),
     ] {
         let Some(resource) = definitions.get(definition) else {
@@ -113,6 +114,9 @@ pub(crate) struct InfraFile {
     /// DNS records of the environment's zone, by key (address `dns_records.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     dns_records: Option<BTreeMap<String, DnsRecord>>,
+    /// Pages projects, by key (address `pages_projects.<key>`).
+    #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
+    pages_projects: Option<BTreeMap<String, PagesProject>>,
     /// Workers, by key (address `workers.<key>`).
     #[schemars(extend("propertyNames" = {"pattern": KEY_PATTERN}))]
     workers: Option<BTreeMap<String, Worker>>,
@@ -330,6 +334,25 @@ pub(crate) struct Queue {
     #[serde(default)]
     message_retention_period: Option<String>,
     /// Never delete or replace this queue.
+    #[serde(default)]
+    protect: bool,
+}
+
+/// A Pages project and the folder of static files it serves.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PagesProject {
+    /// The project name (its `<name>.pages.dev` subdomain): 1-58 lowercase letters, digits and `-`. `${var}` allowed.
+    name: String,
+    /// The branch whose deployments serve production (`main` by default).
+    #[serde(default)]
+    production_branch: Option<String>,
+    /// The folder of static files to deploy, relative to the project root.
+    dir: String,
+    /// Hostnames that serve the site.
+    #[serde(default)]
+    custom_domains: Option<Vec<String>>,
+    /// Never delete or replace this project.
     #[serde(default)]
     protect: bool,
 }

@@ -8,12 +8,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod dns;
+mod pages;
 mod resolve;
 mod worker;
 
 pub use dns::{
     DnsRecordSpec, DnsRecordType, LiveDnsRecord, WORKER_RECORD_CONTENT, canonical_content,
     qualify_name,
+};
+pub use pages::{
+    LivePagesDeployment, LivePagesProject, PagesFile, PagesProjectSpec, asset_hash, digest_in,
+    digest_marker, manifest_digest, site_path_ignored,
 };
 pub use resolve::{LiveIndex, LiveResource};
 
@@ -32,16 +37,18 @@ pub enum ResourceKind {
     R2Buckets,
     Queues,
     DnsRecords,
+    PagesProjects,
     Workers,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 6] = [
+    pub const ALL: [ResourceKind; 7] = [
         ResourceKind::KvNamespaces,
         ResourceKind::D1Databases,
         ResourceKind::R2Buckets,
         ResourceKind::Queues,
         ResourceKind::DnsRecords,
+        ResourceKind::PagesProjects,
         ResourceKind::Workers,
     ];
 
@@ -53,6 +60,7 @@ impl ResourceKind {
             ResourceKind::R2Buckets => "r2_buckets",
             ResourceKind::Queues => "queues",
             ResourceKind::DnsRecords => "dns_records",
+            ResourceKind::PagesProjects => "pages_projects",
             ResourceKind::Workers => "workers",
         }
     }
@@ -71,6 +79,7 @@ impl ResourceKind {
             ResourceKind::R2Buckets => "R2 bucket",
             ResourceKind::Queues => "queue",
             ResourceKind::DnsRecords => "DNS record",
+            ResourceKind::PagesProjects => "Pages project",
             ResourceKind::Workers => "Worker",
         }
     }
@@ -84,8 +93,9 @@ impl ResourceKind {
             | ResourceKind::D1Databases
             | ResourceKind::R2Buckets
             | ResourceKind::Queues => true,
-            // A worker's code and settings live in git; so does a record.
-            ResourceKind::DnsRecords | ResourceKind::Workers => false,
+            // A worker's code and settings live in git; so do a record
+            // and a site's files.
+            ResourceKind::DnsRecords | ResourceKind::PagesProjects | ResourceKind::Workers => false,
         }
     }
 }
@@ -322,6 +332,7 @@ pub struct DesiredState {
     pub queues: BTreeMap<String, Declared<QueueSpec>>,
     /// Records of the environment's zone.
     pub dns_records: BTreeMap<String, Declared<DnsRecordSpec>>,
+    pub pages_projects: BTreeMap<String, Declared<PagesProjectSpec>>,
     pub workers: BTreeMap<String, Declared<WorkerSpec>>,
 }
 
@@ -357,6 +368,7 @@ impl DesiredState {
             r2_buckets: BTreeMap::new(),
             queues: BTreeMap::new(),
             dns_records: BTreeMap::new(),
+            pages_projects: BTreeMap::new(),
             workers: BTreeMap::new(),
         }
     }
@@ -369,12 +381,14 @@ impl DesiredState {
         let r2 = self.r2_buckets.values().map(|d| d.spec.name.as_str());
         let queues = self.queues.values().map(|d| d.spec.name.as_str());
         let dns = self.dns_records.values().map(|d| d.spec.name.as_str());
+        let pages = self.pages_projects.values().map(|d| d.spec.name.as_str());
         let workers = self.workers.values().map(|d| d.spec.name.as_str());
         kv.map(|n| (ResourceKind::KvNamespaces, n))
             .chain(d1.map(|n| (ResourceKind::D1Databases, n)))
             .chain(r2.map(|n| (ResourceKind::R2Buckets, n)))
             .chain(queues.map(|n| (ResourceKind::Queues, n)))
             .chain(dns.map(|n| (ResourceKind::DnsRecords, n)))
+            .chain(pages.map(|n| (ResourceKind::PagesProjects, n)))
             .chain(workers.map(|n| (ResourceKind::Workers, n)))
             .collect()
     }
@@ -393,6 +407,7 @@ impl DesiredState {
             .chain(of(ResourceKind::R2Buckets, &self.r2_buckets))
             .chain(of(ResourceKind::Queues, &self.queues))
             .chain(of(ResourceKind::DnsRecords, &self.dns_records))
+            .chain(of(ResourceKind::PagesProjects, &self.pages_projects))
             .chain(of(ResourceKind::Workers, &self.workers))
             .collect()
     }
@@ -406,6 +421,7 @@ impl DesiredState {
             ResourceKind::R2Buckets => self.r2_buckets.contains_key(key),
             ResourceKind::Queues => self.queues.contains_key(key),
             ResourceKind::DnsRecords => self.dns_records.contains_key(key),
+            ResourceKind::PagesProjects => self.pages_projects.contains_key(key),
             ResourceKind::Workers => self.workers.contains_key(key),
         }
     }
@@ -511,6 +527,9 @@ pub struct LiveState {
     /// The records of the environment's zone, when they were read (git
     /// declares records or routes, or the ledger records a record).
     pub dns_records: Vec<LiveDnsRecord>,
+    /// The Pages projects, when they were read (git declares one, or the
+    /// ledger records one).
+    pub pages_projects: Vec<LivePagesProject>,
     /// The R2 jurisdictions that were listed (others were not looked at).
     pub r2_jurisdictions_listed: Vec<Option<Jurisdiction>>,
     /// The id of the environment's zone, when it has one and it exists.
@@ -816,6 +835,7 @@ impl LiveState {
         self.r2_buckets.sort();
         self.queues.sort();
         self.dns_records.sort();
+        self.pages_projects.sort();
         self.r2_jurisdictions_listed.sort();
         self.r2_jurisdictions_listed.dedup();
         for worker in &mut self.workers {

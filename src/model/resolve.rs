@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{
     Address, DesiredState, InventoryEntry, LiveD1Database, LiveDnsRecord, LiveKvNamespace,
-    LiveQueue, LiveR2Bucket, LiveState, LiveWorker, ResourceKind,
+    LivePagesProject, LiveQueue, LiveR2Bucket, LiveState, LiveWorker, ResourceKind,
 };
 
 /// A live resource, by kind.
@@ -18,6 +18,7 @@ pub enum LiveResource<'a> {
     R2Bucket(&'a LiveR2Bucket),
     Queue(&'a LiveQueue),
     DnsRecord(&'a LiveDnsRecord),
+    PagesProject(&'a LivePagesProject),
     /// A worker script (by name): the declared ones are read in detail,
     /// others only by name.
     Worker(&'a str),
@@ -33,6 +34,7 @@ impl LiveResource<'_> {
             LiveResource::R2Bucket(b) => InventoryEntry::r2_id(&b.name, b.jurisdiction),
             LiveResource::Queue(q) => q.id.clone(),
             LiveResource::DnsRecord(r) => r.id.clone(),
+            LiveResource::PagesProject(p) => p.id.clone(),
             LiveResource::Worker(name) => (*name).to_string(),
         }
     }
@@ -45,6 +47,7 @@ impl LiveResource<'_> {
             LiveResource::R2Bucket(b) => &b.name,
             LiveResource::Queue(q) => &q.name,
             LiveResource::DnsRecord(r) => &r.name,
+            LiveResource::PagesProject(p) => &p.name,
             LiveResource::Worker(name) => name,
         }
     }
@@ -64,6 +67,8 @@ pub struct LiveIndex<'a> {
     queue_by_id: HashMap<&'a str, &'a LiveQueue>,
     queue_by_name: HashMap<&'a str, &'a LiveQueue>,
     dns_by_id: HashMap<&'a str, &'a LiveDnsRecord>,
+    pages_by_id: HashMap<&'a str, &'a LivePagesProject>,
+    pages_by_name: HashMap<&'a str, &'a LivePagesProject>,
     /// The records flareops may manage (not Cloudflare's own), by type
     /// and name.
     dns_by_name: HashMap<(&'a str, &'a str), Vec<&'a LiveDnsRecord>>,
@@ -109,6 +114,8 @@ impl<'a> LiveIndex<'a> {
                     .filter(|r| !r.managed)
                     .map(|r| (r.id.as_str(), r)),
             ),
+            pages_by_id: first(live.pages_projects.iter().map(|p| (p.id.as_str(), p))),
+            pages_by_name: first(live.pages_projects.iter().map(|p| (p.name.as_str(), p))),
             dns_by_name: {
                 let mut map: HashMap<(&str, &str), Vec<&LiveDnsRecord>> = HashMap::new();
                 for record in live.dns_records.iter().filter(|r| !r.managed) {
@@ -189,6 +196,10 @@ impl<'a> LiveIndex<'a> {
             ResourceKind::Queues => self.queue_by_id.get(id).map(|q| LiveResource::Queue(q)),
             ResourceKind::DnsRecords => self.dns_by_id.get(id).map(|r| LiveResource::DnsRecord(r)),
             ResourceKind::Workers => self.script(id).map(LiveResource::Worker),
+            ResourceKind::PagesProjects => self
+                .pages_by_id
+                .get(id)
+                .map(|p| LiveResource::PagesProject(p)),
         }
     }
 
@@ -229,6 +240,12 @@ impl<'a> LiveIndex<'a> {
                 let spec = &desired.dns_records.get(key)?.spec;
                 self.dns_record_for(desired, spec)
                     .map(LiveResource::DnsRecord)
+            }
+            ResourceKind::PagesProjects => {
+                let name = desired.pages_projects.get(key)?.spec.name.as_str();
+                self.pages_by_name
+                    .get(name)
+                    .map(|p| LiveResource::PagesProject(p))
             }
             ResourceKind::Workers => {
                 let name = desired.workers.get(key)?.spec.name.as_str();

@@ -17,6 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod dns;
+mod pages;
 mod saved;
 mod storage;
 mod worker;
@@ -197,10 +198,14 @@ pub enum Field {
     Comment,
     /// A DNS record's tags.
     Tags,
+    /// A Pages project's production branch.
+    ProductionBranch,
+    /// The files a Pages project serves in production.
+    Files,
 }
 
 impl Field {
-    const PLAIN: [(Field, &'static str); 23] = [
+    const PLAIN: [(Field, &'static str); 25] = [
         (Field::Title, "title"),
         (Field::Name, "name"),
         (Field::LocationHint, "location_hint"),
@@ -224,6 +229,8 @@ impl Field {
         (Field::Priority, "priority"),
         (Field::Comment, "comment"),
         (Field::Tags, "tags"),
+        (Field::ProductionBranch, "production_branch"),
+        (Field::Files, "files"),
     ];
 
     /// Parses a field's path, the inverse of its `Display`.
@@ -320,11 +327,32 @@ pub enum Value {
     WritesSince(String),
     /// A duration, in seconds.
     Seconds(u64),
+    /// The files a site serves: how many, their manifest's digest, and
+    /// which paths a deployment adds, changes and removes (when the
+    /// deployed files are known).
+    Site {
+        files: usize,
+        digest: String,
+        changes: Option<SiteChanges>,
+    },
+    /// An earlier deployment of a site, served again (no upload).
+    Redeploy {
+        deployment_id: String,
+        created_on: String,
+    },
     /// A queue consumer: its declared settings and dead-letter queue (name).
     Consumer {
         settings: crate::model::ConsumerSettings,
         dead_letter_queue: Option<String>,
     },
+}
+
+/// The paths a site deployment adds, changes and removes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteChanges {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// What the plan knows of a secret. Never its value.
@@ -434,6 +462,7 @@ pub enum Steps {
     R2Bucket(Vec<R2Step>),
     Queue(Vec<QueueStep>),
     DnsRecord(Vec<DnsStep>),
+    PagesProject(Vec<PagesStep>),
     Worker(Vec<WorkerStep>),
 }
 
@@ -445,6 +474,7 @@ impl Steps {
             Steps::R2Bucket(steps) => steps.len(),
             Steps::Queue(steps) => steps.len(),
             Steps::DnsRecord(steps) => steps.len(),
+            Steps::PagesProject(steps) => steps.len(),
             Steps::Worker(steps) => steps.len(),
         }
     }
@@ -474,6 +504,43 @@ pub enum QueueStep {
     },
     #[serde(rename = "delete_queue")]
     Delete { id: String, name: String },
+}
+
+/// Pages project steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PagesStep {
+    #[serde(rename = "create_pages_project")]
+    CreateProject {
+        name: String,
+        production_branch: String,
+    },
+    #[serde(rename = "update_pages_project")]
+    UpdateProject {
+        name: String,
+        production_branch: String,
+    },
+    /// Direct Upload of the declared folder: the files Pages lacks are
+    /// uploaded, then a production deployment names every file.
+    #[serde(rename = "deploy_pages")]
+    Deploy {
+        project: String,
+        digest: String,
+        files: usize,
+    },
+    /// Serve an earlier production deployment again (it has the declared
+    /// files): nothing is uploaded.
+    #[serde(rename = "rollback_pages")]
+    Rollback {
+        project: String,
+        deployment_id: String,
+    },
+    #[serde(rename = "add_pages_domain")]
+    AddDomain { project: String, domain: String },
+    #[serde(rename = "remove_pages_domain")]
+    RemoveDomain { project: String, domain: String },
+    #[serde(rename = "delete_pages_project")]
+    DeleteProject { name: String },
 }
 
 /// DNS record steps. Apply sends every DNS step of a plan in one batch
@@ -801,6 +868,9 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
             crate::model::ResourceKind::R2Buckets => storage::plan_r2(&address, desired, &index),
             crate::model::ResourceKind::Queues => storage::plan_queue(&address, desired, &index),
             crate::model::ResourceKind::DnsRecords => dns::plan_record(&address, desired, &index),
+            crate::model::ResourceKind::PagesProjects => {
+                pages::plan_project(&address, desired, &index)
+            }
             crate::model::ResourceKind::Workers => continue,
         };
         settle(address, change);
@@ -895,6 +965,7 @@ fn adopt(
                     crate::model::ResourceKind::R2Buckets => Steps::R2Bucket(Vec::new()),
                     crate::model::ResourceKind::Queues => Steps::Queue(Vec::new()),
                     crate::model::ResourceKind::DnsRecords => Steps::DnsRecord(Vec::new()),
+                    crate::model::ResourceKind::PagesProjects => Steps::PagesProject(Vec::new()),
                     crate::model::ResourceKind::Workers => Steps::Worker(Vec::new()),
                 };
                 changes.push(Change {

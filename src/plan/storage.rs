@@ -155,6 +155,11 @@ pub(super) fn plan_deletes(desired: &DesiredState, live: &LiveIndex) -> Vec<Chan
                 name: q.name.clone(),
             }]),
             LiveResource::DnsRecord(record) => super::dns::delete_steps(record),
+            LiveResource::PagesProject(project) => {
+                Steps::PagesProject(vec![super::PagesStep::DeleteProject {
+                    name: project.name.clone(),
+                }])
+            }
             LiveResource::Worker(name) => Steps::Worker(vec![
                 SettingStep::DeleteScript {
                     name: name.to_string(),

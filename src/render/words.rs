@@ -95,6 +95,33 @@ impl fmt::Display for Value {
                 f.write_str(&list(&items))
             }
             Value::WritesSince(bookmark) => write!(f, "writes since {bookmark} are lost"),
+            Value::Site {
+                files,
+                digest,
+                changes,
+            } => {
+                write!(f, "{files} files (files {digest})")?;
+                if let Some(changes) = changes {
+                    let items: Vec<String> = changes
+                        .added
+                        .iter()
+                        .map(|p| format!("+ {p}"))
+                        .chain(changes.changed.iter().map(|p| format!("~ {p}")))
+                        .chain(changes.removed.iter().map(|p| format!("- {p}")))
+                        .collect();
+                    if !items.is_empty() {
+                        write!(f, ": {}", list(&items))?;
+                    }
+                }
+                Ok(())
+            }
+            Value::Redeploy {
+                deployment_id,
+                created_on,
+            } => write!(
+                f,
+                "earlier deployment {deployment_id} of {created_on}, which has these files (served again, no upload)"
+            ),
             Value::Seconds(seconds) => f.write_str(&crate::duration::format(
                 std::time::Duration::from_secs(*seconds),
             )),
@@ -304,6 +331,37 @@ impl fmt::Display for Effect {
                 format!("{name} no longer consumes queue {queue:?}"),
                 format!("the consumer of queue {queue:?}"),
             ),
+            Effect::PagesProjectCreated { name, id, .. } => {
+                format!("created Pages project {name:?} (id {id})")
+            }
+            Effect::PagesProjectUpdated {
+                name,
+                production_branch,
+            } => format!(
+                "set the production branch of Pages project {name:?} to {production_branch:?}"
+            ),
+            Effect::PagesDeployed {
+                project,
+                deployment,
+                files,
+                uploaded,
+            } => format!(
+                "deployed {files} files to Pages project {project:?} ({uploaded} uploaded, the others already there; deployment {})",
+                deployment.id
+            ),
+            Effect::PagesRolledBack {
+                project,
+                deployment_id,
+            } => format!(
+                "Pages project {project:?} serves its earlier deployment {deployment_id} again (nothing uploaded)"
+            ),
+            Effect::PagesDomainAdded { project, domain } => {
+                format!("added custom domain {domain} to Pages project {project:?}")
+            }
+            Effect::PagesDomainRemoved { project, domain } => {
+                format!("removed custom domain {domain} from Pages project {project:?}")
+            }
+            Effect::PagesProjectDeleted { name } => format!("deleted Pages project {name:?}"),
             Effect::DnsCreated { record } => format!(
                 "created DNS record {} {} → {} (id {})",
                 record.record_type, record.name, record.content, record.id
