@@ -5,7 +5,7 @@ Run the integration tests with FLAREOPS_COVERAGE_DIR=DIR (every test
 emulator then writes the endpoints it served to DIR/<test>-<n>.json), then
 `python3 tools/emulator-coverage.py DIR`. Each row of the endpoint table
 gets the tests that reached it, by client: the real wrangler (the
-`wrangler`, `seed_workflow` and `queues` tests), the official Python SDK
+`wrangler`, `seed_workflow`, `queues` and `pages` tests), the official Python SDK
 (`python_sdk`), and flareops' own client (every other test). An endpoint a
 test reached that the table does not list is an error: the table must list
 every endpoint the emulator serves.
@@ -17,7 +17,7 @@ import sys
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "emulator.md"
 ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|")
-WRANGLER = {"wrangler", "seed_workflow", "queues"}
+WRANGLER = {"wrangler", "seed_workflow", "queues", "pages"}
 SDK = {"python_sdk"}
 
 

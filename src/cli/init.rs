@@ -59,8 +59,13 @@ const STARTER_PRODUCTION: &str = r#"# yaml-language-server: $schema=../schemas/e
 "#;
 
 /// The example project, as this version of flareops ships it.
-const EXAMPLE: [(&str, &str); 16] = [
+const EXAMPLE: [(&str, &str); 21] = [
     ("infra/dns.yaml", include_str!("../../infra/dns.yaml")),
+    ("infra/pages.yaml", include_str!("../../infra/pages.yaml")),
+    ("web/index.html", include_str!("../../web/index.html")),
+    ("web/404.html", include_str!("../../web/404.html")),
+    ("web/styles.css", include_str!("../../web/styles.css")),
+    ("web/app.js", include_str!("../../web/app.js")),
     (
         "infra/storage.yaml",
         include_str!("../../infra/storage.yaml"),

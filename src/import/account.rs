@@ -413,6 +413,12 @@ pub fn render(live: &LiveState, context: &Context<'_>) -> Import {
             yaml_file(&header("Storage"), &Value::Object(storage)),
         );
     }
+    for project in &live.pages_projects {
+        import.skip(
+            format!("Pages project `{}`", project.name),
+            "Cloudflare does not give a deployment's files back: declare it under `pages_projects:` with `dir:` naming the folder of your built site (flareops adopts it, and uploads only the files Pages lacks)",
+        );
+    }
     let records = dns_records(live, context, &mut import);
     if !records.is_empty() {
         import.file(

@@ -94,7 +94,7 @@ fn init_example_writes_the_repository_example_which_validates() {
         .success();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut expected = Vec::new();
-    for dir in ["infra", "environments", "workers", "migrations"] {
+    for dir in ["infra", "environments", "workers", "migrations", "web"] {
         files(&repo.join(dir), repo, &mut expected);
     }
     for file in &expected {
@@ -106,7 +106,7 @@ fn init_example_writes_the_repository_example_which_validates() {
         );
     }
     let mut written = Vec::new();
-    for dir in ["infra", "environments", "workers", "migrations"] {
+    for dir in ["infra", "environments", "workers", "migrations", "web"] {
         files(&root.join(dir), root, &mut written);
     }
     expected.sort();

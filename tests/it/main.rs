@@ -21,6 +21,7 @@ mod ledger;
 mod locks;
 mod manifest_errors;
 mod pages;
+mod pages_kind;
 mod python_sdk;
 mod queue_kind;
 mod queues;

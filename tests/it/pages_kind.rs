@@ -1,0 +1,175 @@
+//! The `pages_projects` kind through flareops against the emulator:
+//! create with files and a custom domain, a changed folder (files listed,
+//! only new content uploaded), the production branch in place, an earlier
+//! deployment served again (revert), delete only with `--allow-delete`.
+
+use crate::support::{TestEmulator, run_flareops as run};
+
+pub(crate) fn endpoint_count(emulator: &TestEmulator, key: &str) -> u64 {
+    emulator.stats()["endpoints"][key].as_u64().unwrap_or(0)
+}
+
+pub(crate) const SITE: &str = "pages_projects:\n  web:\n    name: kk-web-${env}\n    production_branch: BRANCH\n    dir: web\n    custom_domains: [\"app-${env}.klearkarma.com\"]\n";
+
+pub(crate) fn site_project(emulator: &TestEmulator) -> tempfile::TempDir {
+    crate::support::project(&[
+        (
+            "environments/staging.yaml",
+            &format!(
+                "account_id: {}\nzone: klearkarma.com\n",
+                emulator.account_id
+            ),
+        ),
+        ("infra/pages.yaml", &SITE.replace("BRANCH", "main")),
+        ("web/index.html", "<h1>Klear Karma</h1>\n"),
+        ("web/styles.css", "body { margin: 0 }\n"),
+        ("web/old.txt", "to be removed\n"),
+        ("web/_headers", "/*\n  X-Frame-Options: DENY\n"),
+    ])
+}
+
+fn commit(root: &std::path::Path, message: &str) {
+    crate::support::git(root, &["add", "-A"]);
+    crate::support::git(root, &["commit", "-q", "-m", message]);
+}
+
+/// A site through flareops: created with its files and custom domain;
+/// a changed folder lists the files added, changed and removed and
+/// uploads only what Pages lacks; the production branch changes in
+/// place; `revert` serves the earlier deployment again without an upload;
+/// a deployment made outside flareops is drift, healed; removed from git,
+/// deleted only with `--allow-delete`.
+#[test]
+fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
+    let emulator = TestEmulator::start_with_zones(&["klearkarma.com"]);
+    let root = site_project(&emulator);
+    let root = root.path();
+    crate::support::git(root, &["init", "-q", "-b", "main"]);
+    commit(root, "first");
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("+ create pages_projects.web"), "{out}");
+    assert!(
+        out.contains("deployed 3 files"),
+        "_headers is not an asset: {out}"
+    );
+    let project = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(
+        project["result"]["domains"],
+        serde_json::json!(["kk-web-staging.pages.dev", "app-staging.klearkarma.com"])
+    );
+    // The Pages domain's record is Cloudflare's, in the zone.
+    let zone = flareops::emulator::zone_id("klearkarma.com");
+    let records = emulator.get(&format!(
+        "/zones/{zone}/dns_records?name=app-staging.klearkarma.com"
+    ));
+    assert_eq!(
+        records["result"][0]["content"], "kk-web-staging.pages.dev",
+        "{records}"
+    );
+    assert_eq!(records["result"][0]["meta"]["read_only"], true, "{records}");
+    let first_id = project["result"]["canonical_deployment"]["id"].clone();
+    let (code, out) = run(
+        root,
+        &emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // Files added, changed, removed: listed, and only new content uploaded.
+    crate::support::write(
+        root,
+        "web/index.html",
+        "<h1>Klear Karma</h1><p>Book now</p>\n",
+    );
+    crate::support::write(root, "web/robots.txt", "User-agent: *\n");
+    std::fs::remove_file(root.join("web/old.txt")).expect("remove");
+    commit(root, "second");
+    // The plan (a pull request's comment) lists the files, from git at the
+    // deployed commit.
+    let (code, out) = run(root, &emulator, &["plan", "--env", "staging"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(r#"["+ /robots.txt", "~ /index.html", "- /old.txt"]"#),
+        "{out}"
+    );
+    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("deployed 3 files") && out.contains("(2 uploaded"),
+        "{out}"
+    );
+    assert_eq!(
+        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        uploads + 1
+    );
+
+    // The production branch, in place.
+    crate::support::write(
+        root,
+        "infra/pages.yaml",
+        &SITE.replace("BRANCH", "production"),
+    );
+    commit(root, "branch");
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(r#"production_branch: "main" -> "production""#),
+        "{out}"
+    );
+    let project = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(project["result"]["production_branch"], "production");
+
+    // Revert to before the branch change, then once more to the first files:
+    // an earlier deployment is served again, nothing uploaded.
+    crate::support::write(root, "infra/pages.yaml", &SITE.replace("BRANCH", "main"));
+    crate::support::write(root, "web/index.html", "<h1>Klear Karma</h1>\n");
+    crate::support::write(root, "web/old.txt", "to be removed\n");
+    std::fs::remove_file(root.join("web/robots.txt")).expect("remove");
+    commit(root, "back to the first files");
+    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
+    let deploys = endpoint_count(
+        &emulator,
+        "POST /accounts/{account_id}/pages/projects/{project_name}/deployments",
+    );
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("served again, no upload"), "{out}");
+    assert_eq!(
+        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        uploads
+    );
+    assert_eq!(
+        endpoint_count(
+            &emulator,
+            "POST /accounts/{account_id}/pages/projects/{project_name}/deployments"
+        ),
+        deploys,
+        "no new deployment"
+    );
+    let project = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(project["result"]["canonical_deployment"]["id"], first_id);
+    let (code, out) = run(root, &emulator, &["revert", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    let project = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_ne!(
+        project["result"]["canonical_deployment"]["id"], first_id,
+        "{out}"
+    );
+
+    // Removed from git: deleted only with permission.
+    std::fs::remove_file(root.join("infra/pages.yaml")).expect("remove");
+    commit(root, "no site");
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("--allow-delete"), "{out}");
+    let (code, out) = run(
+        root,
+        &emulator,
+        &["apply", "--env", "staging", "--yes", "--allow-delete"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let gone = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(gone["errors"][0]["code"], 8000007, "{gone}");
+}
