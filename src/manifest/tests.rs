@@ -373,7 +373,7 @@ fn unknown_fields_and_sections() {
         error: environments/dev.yaml:1:1: acount_id: unknown field `acount_id`
         hint: did you mean `account_id`? environment fields: `account_id`, `account`, `zone`, `ledger`, `vars`, `overrides`
         error: infra/a.yaml:1:1: kv_namespace: unknown section `kv_namespace`
-        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `queues`, `dns_records`, `workers`
+        hint: did you mean `kv_namespaces`? sections: `kv_namespaces`, `d1_databases`, `r2_buckets`, `queues`, `dns_records`, `pages_projects`, `workers`
         error: infra/a.yaml:7:5: r2_buckets.b.storage: unknown field `storage`
         hint: did you mean `storage_class`? R2 bucket fields: `protect`, `name`, `location_hint`, `storage_class`, `jurisdiction`
         ",
@@ -2043,6 +2043,58 @@ fn dns_records_need_the_environments_zone() {
         r#"
         error: infra/dns.yaml:4:11: dns_records.a.name: DNS records need the environment's zone, and the environment has no `zone:`
         hint: add `zone: example.com` to the environment file
+        "#,
+    );
+}
+
+#[test]
+fn pages_projects_are_checked_where_they_are_written() {
+    check(
+        &[
+            (
+                "environments/staging.yaml",
+                "account_id: 0123456789abcdef0123456789abcdef\n",
+            ),
+            ("site/_headers", "/*\n  X-Frame-Options: DENY\n"),
+            ("site/index.html", "<h1>hi</h1>\n"),
+            ("empty/_redirects", "/a /b\n"),
+            (
+                "infra/pages.yaml",
+                "pages_projects:
+  bad-name:
+    name: Web_Site
+    dir: site
+  missing:
+    name: web-missing
+    dir: nowhere
+  empty:
+    name: web-empty
+    dir: empty
+  outside:
+    name: web-outside
+    dir: ../site
+  domain:
+    name: web-domain
+    dir: site
+    custom_domains: [\"https://app.example.com\"]
+  ok:
+    name: web-${env}
+    dir: site
+",
+            ),
+        ],
+        "staging",
+        r#"
+        error: infra/pages.yaml:3:11: pages_projects.bad-name.name: invalid Pages project name `Web_Site`
+        hint: Pages project names are 1-58 lowercase letters, digits and `-`, not starting or ending with `-` (the name is the `<name>.pages.dev` subdomain)
+        error: infra/pages.yaml:7:10: pages_projects.missing.dir: the site folder `nowhere` does not exist
+        hint: check the path (relative to the project root) and that the directory is committed
+        error: infra/pages.yaml:10:10: pages_projects.empty.dir: the site folder `empty` holds no file to deploy
+        hint: point `dir` at the folder of built static files (with an index.html)
+        error: infra/pages.yaml:13:10: pages_projects.outside.dir: the site folder path `../site` uses `..`: it must stay inside the project root
+        hint: paths in manifests are relative to the project root (the directory holding infra/), written with `/`, without `..`
+        error: infra/pages.yaml:17:23: pages_projects.domain.custom_domains[0]: the custom domain `https://app.example.com` has a scheme
+        hint: a custom domain is a hostname: write it without `https://`
         "#,
     );
 }
