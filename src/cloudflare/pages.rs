@@ -255,7 +255,9 @@ impl Client {
         deployment_id: &str,
     ) -> Result<(), ClientError> {
         let path = self.pages_path(&format!("/{project}/deployments/{deployment_id}/rollback"));
-        self.call_unit(Method::POST, &path, &[], Body::None).await
+        // Serving a deployment twice serves it.
+        let request = Request::new(Method::POST, &path).repeat(Repeat::Safe);
+        self.fetch::<Value>(&request).await.map(|_| ())
     }
 
     /// A token for the asset endpoints, for `project`.
@@ -274,14 +276,14 @@ impl Client {
         hashes: &[&str],
     ) -> Result<Vec<String>, ClientError> {
         let body = json!({ "hashes": hashes });
-        self.call_result(
-            Method::POST,
-            "/pages/assets/check-missing",
-            &[],
-            &token.header(),
-            Body::Json(&body),
-        )
-        .await
+        let header = token.header();
+        // A read: harmless to repeat.
+        let request = Request::new(Method::POST, "/pages/assets/check-missing")
+            .headers(&header)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Safe);
+        let (result, _) = self.fetch::<Vec<String>>(&request).await?;
+        Ok(result.unwrap_or_default())
     }
 
     /// Uploads files: `(hash, content type, content)`.
@@ -302,13 +304,13 @@ impl Client {
             })
             .collect();
         let payload = Value::Array(payload);
-        self.call_unit(
-            Method::POST,
-            "/pages/assets/upload",
-            &token.header(),
-            Body::Json(&payload),
-        )
-        .await
+        let header = token.header();
+        // Content by its hash: uploading it twice stores the same thing.
+        let request = Request::new(Method::POST, "/pages/assets/upload")
+            .headers(&header)
+            .body(Body::Json(&payload))
+            .repeat(Repeat::Safe);
+        self.fetch::<Value>(&request).await.map(|_| ())
     }
 
     /// Tells Pages every hash of a deployment is in use.
@@ -318,13 +320,12 @@ impl Client {
         hashes: &[&str],
     ) -> Result<(), ClientError> {
         let body = json!({ "hashes": hashes });
-        self.call_unit(
-            Method::POST,
-            "/pages/assets/upsert-hashes",
-            &token.header(),
-            Body::Json(&body),
-        )
-        .await
+        let header = token.header();
+        let request = Request::new(Method::POST, "/pages/assets/upsert-hashes")
+            .headers(&header)
+            .body(Body::Json(&body))
+            .repeat(Repeat::Safe);
+        self.fetch::<Value>(&request).await.map(|_| ())
     }
 
     /// A deployment naming every file (`path -> hash`) by its hash.
@@ -350,7 +351,26 @@ impl Client {
                 })
         };
         let path = self.pages_path(&format!("/{project}/deployments"));
-        self.call_result(Method::POST, &path, &[], &[], Body::Multipart(&form))
-            .await
+        let request = Request::new(Method::POST, &path)
+            .body(Body::Multipart(&form))
+            .repeat(Repeat::Unsafe);
+        // After a lost answer: the newest production deployment with these
+        // files (the commit message carries their digest) is this one.
+        let digest = crate::model::digest_in(source.commit_message);
+        self.create_or_find(
+            &format!("a deployment of Pages project {project:?}"),
+            async |state: &mut Exchange| self.fetch_result_with(&request, state).await,
+            async || {
+                let Some(digest) = &digest else {
+                    return Ok(None);
+                };
+                Ok(self
+                    .list_pages_deployments(project)
+                    .await?
+                    .into_iter()
+                    .find(|d| crate::model::digest_in(d.commit_message()).as_ref() == Some(digest)))
+            },
+        )
+        .await
     }
 }

@@ -196,7 +196,7 @@ pub(crate) fn build(
                 }
             }
             ResourceKind::PagesProjects => {
-                if let Some(decoded) = pages::decode(&mut fields, ctx, &inputs.project) {
+                if let Some(decoded) = pages::decode(&mut fields, ctx, inputs) {
                     names.push(named(address, "", decoded.name, "name"));
                     custom_domains.extend(
                         decoded

@@ -1,7 +1,9 @@
 //! `pages_projects.<key>`: a Pages project and the folder of static files
 //! it serves.
 //!
-//! `{name, production_branch, dir, custom_domains}`. The folder is read at
+//! `{name, production_branch, dir, build, custom_domains}`. The folder is
+//! what `build` writes when the site has a build (the worker's `build:`,
+//! run and cached the same way); it is read at
 //! load time, as `wrangler pages deploy` reads it: every file, but
 //! `_worker.js`, `_redirects`, `_headers`, `_routes.json` and `functions/`
 //! at its top, and `.DS_Store`, `node_modules` and `.git` anywhere; each
@@ -53,9 +55,11 @@ pub(crate) struct DecodedProject {
 pub(crate) fn decode(
     fields: &mut Fields<'_>,
     ctx: &mut Ctx<'_>,
-    project: &Project,
+    inputs: &super::worker::Inputs<'_>,
 ) -> Option<DecodedProject> {
+    let project = &inputs.project;
     let name = fields.required_string(ctx, "name");
+    let build = super::worker::decode_build(fields, ctx, project);
     let branch = fields.string(ctx, "production_branch");
     let dir = fields.required_string(ctx, "dir");
     let domains = fields.strings(ctx, "custom_domains").unwrap_or_default();
@@ -108,6 +112,37 @@ pub(crate) fn decode(
             return None;
         }
     };
+    // A site with a build deploys what the build writes.
+    let mut source_paths = vec![relative.clone()];
+    match build {
+        None => {}
+        Some(None) => return None,
+        Some(Some(build)) => {
+            let output = &build.spec.output;
+            if relative != *output && !relative.starts_with(&format!("{output}/")) {
+                ctx.push(
+                    Problem::new(
+                        dir.origin,
+                        field,
+                        format!("the site folder `{relative}` is not the build's output `{output}`"),
+                    )
+                    .hint(format!("a built site deploys what its build writes: set `dir: {output}`, or `build.output`")),
+                );
+                return None;
+            }
+            let owner = fields.path("build");
+            let owner = owner.strip_suffix(".build").unwrap_or(&owner).to_string();
+            let command_path = format!("{}.command", fields.path("build"));
+            super::worker::ensure_built(ctx, inputs, &owner, command_path, &build)?;
+            // As a built worker's: the build's directory, less its packages
+            // and its output.
+            source_paths = vec![
+                build.spec.dir.clone(),
+                format!(":(exclude){}/node_modules", build.spec.dir),
+                format!(":(exclude){}", build.spec.output),
+            ];
+        }
+    }
     let files = match collect(project, &relative) {
         Ok(files) if files.is_empty() => {
             ctx.push(
@@ -136,6 +171,7 @@ pub(crate) fn decode(
             dir: relative,
             files,
             custom_domains,
+            source_paths,
         },
         name,
         domains: domain_origins,

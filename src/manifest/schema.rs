@@ -347,8 +347,12 @@ pub(crate) struct PagesProject {
     /// The branch whose deployments serve production (`main` by default).
     #[serde(default)]
     production_branch: Option<String>,
-    /// The folder of static files to deploy, relative to the project root.
+    /// The folder of static files to deploy, relative to the project root
+    /// (the build's output when the site has a build).
     dir: String,
+    /// How to build the site before it is deployed (as a worker's build).
+    #[serde(default)]
+    build: Option<WorkerBuild>,
     /// Hostnames that serve the site.
     #[serde(default)]
     custom_domains: Option<Vec<String>>,

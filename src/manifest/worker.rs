@@ -571,13 +571,13 @@ fn source_paths(
 
 /// A worker's valid `build:`, with where its command is written.
 #[derive(Debug)]
-struct Build {
-    spec: crate::build::BuildSpec,
-    command: Text,
+pub(crate) struct Build {
+    pub(crate) spec: crate::build::BuildSpec,
+    pub(crate) command: Text,
 }
 
 /// `build:`. `None`: absent; `Some(None)`: declared with a problem (reported).
-fn decode_build(
+pub(crate) fn decode_build(
     fields: &mut Fields<'_>,
     ctx: &mut Ctx<'_>,
     project: &Project,
@@ -746,12 +746,25 @@ fn run_build(
             return None;
         }
     }
+    ensure_built(ctx, inputs, worker, command_path, build)
+}
+
+/// Runs (or restores from the cache) the build of `owner` (an address);
+/// reports a failure at its command. Answers the files it read.
+pub(crate) fn ensure_built(
+    ctx: &mut Ctx<'_>,
+    inputs: &Inputs<'_>,
+    owner: &str,
+    command_path: String,
+    build: &Build,
+) -> Option<BTreeMap<String, Vec<u8>>> {
+    let worker = owner;
     let Some(builder) = inputs.builder else {
         ctx.push(
             Problem::new(
                 build.command.origin,
                 command_path,
-                "this run does not build workers",
+                "this run does not build",
             )
             .hint("run flareops validate, plan or apply, which build"),
         );

@@ -352,6 +352,9 @@ impl DesiredState {
         for worker in self.workers.values() {
             paths.extend(worker.spec.source_paths.iter().cloned());
         }
+        for site in self.pages_projects.values() {
+            paths.extend(site.spec.source_paths.iter().cloned());
+        }
         paths.sort();
         paths.dedup();
         paths

@@ -32,6 +32,10 @@ pub struct PagesProjectSpec {
     pub files: Vec<PagesFile>,
     /// Hostnames; sorted, without duplicates.
     pub custom_domains: Vec<String>,
+    /// The project files the site is made from (the folder, or the
+    /// build's inputs), for what makes a checkout dirty.
+    #[serde(skip)]
+    pub source_paths: Vec<String>,
 }
 
 impl PagesProjectSpec {

@@ -20,7 +20,7 @@ const TRIALS: u64 = 50;
 const MAX_RUNS: u32 = 6;
 const ZONE: &str = "klearkarma.com";
 
-/// The example project (`infra/`, `workers/`, `migrations/`) with a
+/// The example project (`infra/`, `workers/`, `migrations/`, `web/`) with a
 /// staging environment in the emulator's account.
 fn example(emulator: &TestEmulator) -> tempfile::TempDir {
     let root = project(&[(
@@ -31,7 +31,7 @@ fn example(emulator: &TestEmulator) -> tempfile::TempDir {
         ),
     )]);
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["infra", "workers", "migrations"] {
+    for dir in ["infra", "workers", "migrations", "web"] {
         copy_dir(&source.join(dir), &root.path().join(dir));
     }
     root

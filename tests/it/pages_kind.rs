@@ -173,3 +173,73 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
     let gone = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
     assert_eq!(gone["errors"][0]["code"], 8000007, "{gone}");
 }
+
+/// A site with a build: the build runs (as a worker's) and its output is
+/// what is deployed; a failing build is an error at its command, and
+/// nothing is applied.
+#[test]
+fn a_built_site_deploys_what_its_build_writes() {
+    let emulator = TestEmulator::start();
+    let manifest = |command: &str| {
+        format!(
+            "pages_projects:\n  web:\n    name: kk-built-${{env}}\n    dir: site/dist\n    build:\n      command: {command}\n      dir: site\n      inputs: [\"src/*.html\"]\n      output: dist\n"
+        )
+    };
+    let root = crate::support::project(&[
+        (
+            "environments/staging.yaml",
+            &format!("account_id: {}\n", emulator.account_id),
+        ),
+        ("site/src/index.html", "<h1>built</h1>\n"),
+        (
+            "infra/pages.yaml",
+            &manifest(
+                "\"mkdir -p dist && cp src/index.html dist/index.html && echo built > dist/version.txt\"",
+            ),
+        ),
+    ]);
+    let root = root.path();
+    let cache = tempfile::tempdir().expect("build cache");
+    let run_built = |args: &[&str]| {
+        let output = crate::support::flareops(root, &emulator)
+            .args(args)
+            .env("FLAREOPS_BUILD_CACHE", cache.path())
+            .output()
+            .expect("run flareops");
+        (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (code, out) = run_built(&["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deployed 2 files"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("site/dist/index.html")).expect("built"),
+        "<h1>built</h1>\n"
+    );
+
+    crate::support::write(root, "infra/pages.yaml", &manifest("\"exit 3\""));
+    crate::support::write(root, "site/src/index.html", "<h1>changed</h1>\n");
+    let deploys = endpoint_count(
+        &emulator,
+        "POST /accounts/{account_id}/pages/projects/{project_name}/deployments",
+    );
+    let (code, out) = run_built(&["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("infra/pages.yaml:") && out.contains("pages_projects.web.build.command"),
+        "{out}"
+    );
+    assert_eq!(
+        endpoint_count(
+            &emulator,
+            "POST /accounts/{account_id}/pages/projects/{project_name}/deployments"
+        ),
+        deploys
+    );
+}
