@@ -201,10 +201,19 @@ pub(super) fn plan_project(
                 production_branch: spec.production_branch.clone(),
             });
             converge(spec, None, &mut fields, &mut steps);
+            // The old project goes once the new one serves the files, and
+            // before the new one takes the custom domains it held.
             if let Some(old) = replaced {
-                steps.push(PagesStep::DeleteProject {
-                    name: old.name.clone(),
-                });
+                let at = steps
+                    .iter()
+                    .position(|step| matches!(step, PagesStep::AddDomain { .. }))
+                    .unwrap_or(steps.len());
+                steps.insert(
+                    at,
+                    PagesStep::DeleteProject {
+                        name: old.name.clone(),
+                    },
+                );
             }
             Some(change(
                 address,

@@ -233,12 +233,17 @@ pub(super) fn change_blocks(section: &mut Section, changes: &[Change], unchanged
         } else if change.destructive {
             let _ = writeln!(
                 warnings,
-                "- :warning: `{}`: {} it loses the data it holds; apply refuses that without `--allow-delete`.",
+                "- :warning: `{}`: {} it {}; apply refuses that without `--allow-delete`.",
                 change.address,
                 if change.kind == ChangeKind::Delete {
                     "deleting"
                 } else {
                     "replacing"
+                },
+                if change.address.kind.holds_data() {
+                    "loses the data it holds"
+                } else {
+                    "deletes the old one"
                 }
             );
         } else if change.kind == ChangeKind::Delete {

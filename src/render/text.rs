@@ -91,7 +91,11 @@ pub fn text(plan: &Plan) -> String {
                 change.address
             );
             if change.destructive {
-                out.push_str("   (destructive: the data it holds is lost)");
+                out.push_str(if change.address.kind.holds_data() {
+                    "   (destructive: the data it holds is lost)"
+                } else {
+                    "   (destructive: the old one is deleted)"
+                });
             }
             out.push('\n');
             if change.kind == ChangeKind::Adopt {

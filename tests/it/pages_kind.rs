@@ -243,3 +243,51 @@ fn a_built_site_deploys_what_its_build_writes() {
         deploys
     );
 }
+
+/// Pages cannot rename a project: a new name is a replacement (a new
+/// project with the files, the old one deleted), which needs
+/// `--allow-delete`.
+#[test]
+fn a_renamed_site_is_replaced_only_with_permission() {
+    let emulator = TestEmulator::start_with_zones(&["klearkarma.com"]);
+    let root = site_project(&emulator);
+    let root = root.path();
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    crate::support::write(
+        root,
+        "infra/pages.yaml",
+        &SITE
+            .replace("BRANCH", "main")
+            .replace("kk-web-", "kk-site-"),
+    );
+    let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("-/+ replace pages_projects.web")
+            || out.contains("replace pages_projects.web"),
+        "{out}"
+    );
+    assert!(out.contains("--allow-delete"), "{out}");
+    let old = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(old["success"], true, "nothing applied: {old}");
+    let (code, out) = run(
+        root,
+        &emulator,
+        &["apply", "--env", "staging", "--yes", "--allow-delete"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let old = emulator.get(&emulator.account_path("/pages/projects/kk-web-staging"));
+    assert_eq!(old["errors"][0]["code"], 8000007, "{old}");
+    let new = emulator.get(&emulator.account_path("/pages/projects/kk-site-staging"));
+    assert_eq!(
+        new["result"]["canonical_deployment"]["environment"], "production",
+        "{new}"
+    );
+    let (code, out) = run(
+        root,
+        &emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+}
