@@ -4,9 +4,9 @@
 Run the integration tests with FLAREOPS_COVERAGE_DIR=DIR (every test
 emulator then writes the endpoints it served to DIR/<test>-<n>.json), then
 `python3 tools/emulator-coverage.py DIR`. Each row of the endpoint table
-gets the tests that reached it, by client: the real wrangler (the
-`wrangler`, `seed_workflow`, `queues` and `pages` tests), the official Python SDK
-(`python_sdk`), and flareops' own client (every other test). An endpoint a
+gets the tests that reached it, by client (told by the User-Agent each
+request carries): the real wrangler, the official Python SDK, and flareops'
+own client (or a test's raw requests). An endpoint a
 test reached that the table does not list is an error: the table must list
 every endpoint the emulator serves.
 """
@@ -19,6 +19,8 @@ DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "emulator.md"
 ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|")
 WRANGLER = {"wrangler", "seed_workflow", "queues", "pages"}
 SDK = {"python_sdk"}
+# The emulator's names for the clients it tells apart by User-Agent.
+CLIENTS = {"wrangler": "wrangler", "python_sdk": "sdk", "flareops": "flareops", "other": "flareops"}
 
 
 def main() -> int:
@@ -31,9 +33,15 @@ def main() -> int:
         module = test.split(".")[0]
         client = "wrangler" if module in WRANGLER else "sdk" if module in SDK else "flareops"
         stats = json.loads(path.read_text())
-        for endpoint, count in stats.get("endpoints", {}).items():
-            if count and not endpoint.endswith("(no route)"):
-                reached.setdefault(endpoint, {}).setdefault(client, set()).add(module)
+        # Counts per client, told by User-Agent, where the stats carry them;
+        # else the test module's client.
+        by_client = {CLIENTS.get(name, "flareops"): counts for name, counts in stats.get("clients", {}).items()}
+        if not by_client:
+            by_client = {client: stats.get("endpoints", {})}
+        for client, counts in by_client.items():
+            for endpoint, count in counts.items():
+                if count and not endpoint.endswith("(no route)"):
+                    reached.setdefault(endpoint, {}).setdefault(client, set()).add(module)
     lines = DOC.read_text().splitlines()
     listed = set()
     out = []

@@ -585,7 +585,14 @@ async fn gate(State(state): State<SharedState>, request: Request, next: Next) ->
         .map(|matched| stats::template(matched.as_str()))
         .unwrap_or_else(|| String::from(stats::NO_ROUTE));
     if is_api {
-        state.stats.record(method.as_str(), &template);
+        let agent = request
+            .headers()
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        state
+            .stats
+            .record(method.as_str(), &template, stats::client_of(agent));
     }
     tracing::debug!(
         method = %method,

@@ -272,6 +272,7 @@ async fn stats_count_routes_and_unknown_paths_but_not_themselves() {
         json!({
             "total": 3,
             "endpoints": {"GET /accounts": 2, "GET (no route)": 1},
+            "clients": {"other": {"GET /accounts": 2, "GET (no route)": 1}},
             "faults": {"requests": 3, "latency": 0, "5xx": 0, "429": 0, "reset": 0,
                        "lost_response": 0, "rate_limited": 0},
         })
