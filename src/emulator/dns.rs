@@ -226,12 +226,13 @@ fn zone_records(conn: &Connection, zone: &Zone) -> ApiResult<Vec<Record>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     records.extend(domains);
     // A Pages domain's record: a proxied CNAME to the project's subdomain.
-    for (id, name, target, created_on) in super::pages::zone_domains(conn, &zone.id)? {
+    for domain in super::pages::zone_domains(conn, &zone.id)? {
+        let created_on = domain.created_on;
         records.push(Record {
-            id,
+            id: domain.id,
             kind: "CNAME".into(),
-            name,
-            content: target,
+            name: domain.name,
+            content: format!("{}.pages.dev", domain.project),
             data: None,
             priority: None,
             proxied: true,

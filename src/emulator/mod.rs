@@ -637,8 +637,7 @@ async fn api_request(state: &AppState, request: Request, next: Next, path: &str)
     let upload_token_path = path
         .strip_prefix(API_PREFIX)
         .is_some_and(|relative| relative.starts_with("/pages/assets/"));
-    if upload_token_path {
-    } else if let Err(error) = authenticate(request.headers(), &state.token, path) {
+    if !upload_token_path && let Err(error) = authenticate(request.headers(), &state.token, path) {
         tracing::debug!(method = %method, path = %path, status = error.status.as_u16(), code = error.code, "rejected: authentication");
         return error.into_response();
     }

@@ -286,19 +286,37 @@ fn deployment_json(deployment: &Deployment, production_branch: &str) -> Value {
     })
 }
 
-fn domains_of(
-    conn: &Connection,
-    project: &str,
-) -> ApiResult<Vec<(String, String, String, String)>> {
-    let mut statement = conn.prepare(
-        "SELECT id, name, zone_id, created_on FROM pages_domains WHERE project = ?1 ORDER BY name",
-    )?;
+/// A custom domain of a project.
+pub(crate) struct Domain {
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    pub zone_id: String,
+    pub created_on: String,
+}
+
+/// The domains whose `column` (`project` or `zone_id`) is `value`, by name.
+fn domains_where(conn: &Connection, column: &str, value: &str) -> ApiResult<Vec<Domain>> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT id, name, project, zone_id, created_on FROM pages_domains
+         WHERE {column} = ?1 ORDER BY name"
+    ))?;
     let rows = statement
-        .query_map([project], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        .query_map([value], |row| {
+            Ok(Domain {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                project: row.get(2)?,
+                zone_id: row.get(3)?,
+                created_on: row.get(4)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+fn domains_of(conn: &Connection, project: &str) -> ApiResult<Vec<Domain>> {
+    domains_where(conn, "project", project)
 }
 
 fn project_json(conn: &Connection, project: &Project) -> ApiResult<Value> {
@@ -313,7 +331,7 @@ fn project_json(conn: &Connection, project: &Project) -> ApiResult<Value> {
         .map(|d| deployment_json(d, &project.production_branch));
     let subdomain = format!("{}.pages.dev", project.name);
     let mut domains = vec![subdomain.clone()];
-    domains.extend(domains_of(conn, &project.name)?.into_iter().map(|d| d.1));
+    domains.extend(domains_of(conn, &project.name)?.into_iter().map(|d| d.name));
     let configs: Value = serde_json::from_str(&project.configs).unwrap_or_else(|_| json!({}));
     let config = |environment: &str| {
         let mut config = json!({
@@ -891,16 +909,15 @@ async fn rollback(State(state): State<SharedState>, path: ItemPath) -> ApiResult
     Ok(success(deployment))
 }
 
-fn domain_json(domain: &(String, String, String, String)) -> Value {
-    let (id, name, zone_id, created_on) = domain;
+fn domain_json(domain: &Domain) -> Value {
     json!({
-        "id": id,
-        "domain_id": id,
-        "name": name,
+        "id": domain.id,
+        "domain_id": domain.id,
+        "name": domain.name,
         "status": "active",
         "certificate_authority": "google",
-        "created_on": created_on,
-        "zone_tag": zone_id,
+        "created_on": domain.created_on,
+        "zone_tag": domain.zone_id,
         "validation_data": {"method": "http", "status": "active"},
         "verification_data": {"status": "active"},
     })
@@ -959,25 +976,27 @@ async fn add_domain(
             let zone_id = super::workers::zone_for_host(conn, &domain)?
                 .map(|zone| zone.id)
                 .unwrap_or_default();
-            let row = (uuid::Uuid::new_v4().to_string(), domain, zone_id, now);
+            let added = Domain {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: domain,
+                project,
+                zone_id,
+                created_on: now,
+            };
             conn.execute(
                 "INSERT INTO pages_domains (id, project, name, zone_id, created_on) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.0, project, row.1, row.2, row.3],
+                params![added.id, added.project, added.name, added.zone_id, added.created_on],
             )?;
-            Ok(domain_json(&row))
+            Ok(domain_json(&added))
         })
         .await?;
     Ok(success(added))
 }
 
-fn find_domain(
-    conn: &Connection,
-    project: &str,
-    name: &str,
-) -> ApiResult<(String, String, String, String)> {
+fn find_domain(conn: &Connection, project: &str, name: &str) -> ApiResult<Domain> {
     domains_of(conn, project)?
         .into_iter()
-        .find(|d| d.1 == name)
+        .find(|d| d.name == name)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -1006,32 +1025,15 @@ async fn delete_domain(State(state): State<SharedState>, path: ItemPath) -> ApiR
         .call(move |conn| {
             require_project(conn, &project)?;
             let domain = find_domain(conn, &project, &name)?;
-            conn.execute("DELETE FROM pages_domains WHERE id = ?1", [&domain.0])?;
+            conn.execute("DELETE FROM pages_domains WHERE id = ?1", [&domain.id])?;
             Ok(())
         })
         .await?;
     Ok(success(Value::Null))
 }
 
-/// The Pages domains of a zone, as the records Cloudflare keeps for them:
-/// `(id, hostname, target, created_on)`.
-pub(crate) fn zone_domains(
-    conn: &Connection,
-    zone_id: &str,
-) -> ApiResult<Vec<(String, String, String, String)>> {
-    let mut statement = conn.prepare(
-        "SELECT id, name, project, created_on FROM pages_domains WHERE zone_id = ?1 ORDER BY name",
-    )?;
-    let rows = statement
-        .query_map([zone_id], |row| {
-            let project: String = row.get(2)?;
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                format!("{project}.pages.dev"),
-                row.get(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+/// The Pages domains in a zone (each has a proxied `CNAME` to its
+/// project's subdomain among the zone's records).
+pub(crate) fn zone_domains(conn: &Connection, zone_id: &str) -> ApiResult<Vec<Domain>> {
+    domains_where(conn, "zone_id", zone_id)
 }
