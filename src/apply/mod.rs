@@ -27,7 +27,8 @@ use futures::StreamExt;
 
 pub use journal::{Journal, Observer};
 pub use operation::{
-    ApplyError, Confirmation, Context, Event, Events, Outcome, PlanSource, RunOptions, run,
+    Annotate, ApplyError, Confirmation, Context, Event, Events, Outcome, PlanSource, RunOptions,
+    run,
 };
 
 use crate::cloudflare::{Client, ClientError};

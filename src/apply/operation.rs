@@ -21,7 +21,7 @@ use super::{ApplyOptions, ApplyReport, ChangeOutcome, Effect, Refusal, check_per
 use crate::cloudflare::Client;
 use crate::ledger::journal::ApplyStatus;
 use crate::ledger::{self, LedgerError, locks};
-use crate::model::{DesiredState, ResourceKind};
+use crate::model::{DesiredState, LiveState, ResourceKind};
 use crate::plan::{Change, Plan};
 
 /// Where an apply goes: the account's client.
@@ -42,6 +42,41 @@ pub struct RunOptions {
     pub lock_timeout: Duration,
     /// The lock's lease, renewed every third of it.
     pub lease: Duration,
+    /// Adds to the live state, before the plan, what the account does not
+    /// say but the checkout does (the sources and site files deployed, from
+    /// git), so the plan shown says what changes.
+    pub annotate: Annotate,
+}
+
+/// What [`Annotate`] runs.
+type AnnotateFn = dyn Fn(&DesiredState, &mut LiveState) + Send + Sync;
+
+/// A function that adds what git knows to the live state; none by default.
+#[derive(Clone, Default)]
+pub struct Annotate(Option<Arc<AnnotateFn>>);
+
+impl Annotate {
+    pub fn new(
+        annotate: impl Fn(&DesiredState, &mut LiveState) + Send + Sync + 'static,
+    ) -> Annotate {
+        Annotate(Some(Arc::new(annotate)))
+    }
+
+    fn apply(&self, desired: &DesiredState, live: &mut LiveState) {
+        if let Some(annotate) = &self.0 {
+            annotate(desired, live);
+        }
+    }
+}
+
+impl std::fmt::Debug for Annotate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Annotate(..)"
+        } else {
+            "Annotate(none)"
+        })
+    }
 }
 
 /// What the operation tells its caller while it works.
@@ -193,6 +228,7 @@ async fn locked(
     let mut live = crate::live::fetch_locked(client, desired, database, reads)
         .await
         .map_err(ApplyError::Fetch)?;
+    options.annotate.apply(desired, &mut live);
     let plan = match source {
         PlanSource::Fresh => crate::plan::plan(desired, &live),
         PlanSource::Saved(plan) => {

@@ -224,6 +224,7 @@ fn options() -> RunOptions {
         actor: "proptest".into(),
         lock_timeout: Duration::from_secs(5),
         lease: Duration::from_secs(60),
+        annotate: Default::default(),
     }
 }
 

@@ -49,6 +49,9 @@ pub(super) struct Request {
     pub commit: String,
     /// For a saved plan: the hint when the account moved since it was made.
     pub new_plan_hint: Option<String>,
+    /// The git checkout the manifests come from: the plan shows what the
+    /// deployed sources and site files were, read from its history.
+    pub checkout: Option<std::path::PathBuf>,
 }
 
 impl Request {
@@ -60,6 +63,7 @@ impl Request {
             lock_timeout: args.lock_timeout,
             commit: super::git::describe(root, &desired.source_paths()),
             new_plan_hint: None,
+            checkout: Some(root.to_path_buf()),
         }
     }
 }
@@ -187,6 +191,16 @@ pub(super) async fn execute_with(
         actor: actor(),
         lock_timeout: request.lock_timeout,
         lease: locks::lease_from_env(),
+        annotate: match &request.checkout {
+            Some(root) => {
+                let root = root.clone();
+                crate::apply::Annotate::new(move |desired, live| {
+                    super::git::attach_deployed_sources(&root, desired, live);
+                    super::git::attach_deployed_pages_files(&root, desired, live);
+                })
+            }
+            None => crate::apply::Annotate::default(),
+        },
     };
     let events = events(printer.clone(), desired.environment.clone(), bar.clone());
     let confirm = |plan: &Plan| {

@@ -38,8 +38,16 @@ pub async fn run(
         let (report, now) = report(root, &target, &desired, local).await?;
         if args.heal && args.format == ReportFormat::Json {
             // One document: the report, then what healing did.
-            let (code, healing) =
-                heal(&target, &desired, &report, &now, args, &printer.to_stderr()).await?;
+            let (code, healing) = heal(
+                root,
+                &target,
+                &desired,
+                &report,
+                &now,
+                args,
+                &printer.to_stderr(),
+            )
+            .await?;
             printer.data(&render::heal_json(
                 &report,
                 &render::Healing {
@@ -64,9 +72,11 @@ pub async fn run(
             ReportFormat::Text => printer,
             _ => &to_stderr,
         };
-        Ok(heal(&target, &desired, &report, &now, args, heal_printer)
-            .await?
-            .0)
+        Ok(
+            heal(root, &target, &desired, &report, &now, args, heal_printer)
+                .await?
+                .0,
+        )
     }
     .await;
     target.close().await;
@@ -173,6 +183,7 @@ struct Healed {
 /// Applies the current manifests, then checks again: exit 0 only when the
 /// account matches git afterwards.
 async fn heal(
+    root: &Path,
     target: &Target,
     desired: &DesiredState,
     report: &DriftReport,
@@ -197,6 +208,7 @@ async fn heal(
             lock_timeout: args.lock_timeout,
             commit: report.git_commit.clone(),
             new_plan_hint: None,
+            checkout: Some(root.to_path_buf()),
         };
         let (code, outcome) =
             super::apply::execute_with(target, desired, PlanSource::Fresh, &request, printer)

@@ -166,6 +166,7 @@ async fn from_account(
         lock_timeout: Duration::from_secs(300),
         commit: super::git::describe(root, &desired.source_paths()),
         new_plan_hint: None,
+        checkout: Some(root.to_path_buf()),
     };
     let result = super::apply::execute(
         &target,

@@ -54,6 +54,7 @@ pub async fn run(
         lock_timeout: args.lock_timeout,
         commit,
         new_plan_hint: None,
+        checkout: Some(root.to_path_buf()),
     };
     let result =
         super::apply::execute(&target, &desired, PlanSource::Fresh, &request, printer).await;

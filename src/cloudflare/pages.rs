@@ -193,7 +193,7 @@ impl Client {
     }
 
     /// The project's newest production deployments (one page of
-    /// [`RECENT_DEPLOYMENTS`]), newest first: a revert goes back to one of
+    /// `RECENT_DEPLOYMENTS`), newest first: a revert goes back to one of
     /// them; older ones are deployed again from their files.
     pub async fn list_pages_deployments(
         &self,

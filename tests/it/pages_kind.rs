@@ -96,6 +96,11 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
     let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
     let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
+    // The plan apply shows lists them too.
+    assert!(
+        out.contains(r#"["+ /robots.txt", "~ /index.html", "- /old.txt"]"#),
+        "{out}"
+    );
     assert!(
         out.contains("deployed 3 files") && out.contains("(2 uploaded"),
         "{out}"
