@@ -28,7 +28,7 @@ pub fn effective(desired: &DesiredState) -> Value {
     }
     out.insert("ledger".into(), json!(desired.ledger_database));
     let whole = serde_json::to_value(desired).unwrap_or_default();
-    for section in ["kv_namespaces", "d1_databases", "r2_buckets", "workers"] {
+    for section in crate::model::ResourceKind::ALL.map(crate::model::ResourceKind::section) {
         let Some(entries) = whole.get(section).and_then(Value::as_object) else {
             continue;
         };
@@ -43,6 +43,15 @@ pub fn effective(desired: &DesiredState) -> Value {
             }
             if section == "workers" {
                 tidy_worker(&mut spec);
+            }
+            // A site's files by count and digest: the folder says the rest.
+            if section == "pages_projects"
+                && let Some(site) = desired.pages_projects.get(key)
+            {
+                spec["files"] = json!({
+                    "count": site.spec.files.len(),
+                    "digest": site.spec.digest(),
+                });
             }
             if section == "d1_databases"
                 && let Some(migrations) = spec.get("migrations").and_then(Value::as_array)

@@ -24,6 +24,11 @@ fn render_shows_the_effective_manifests_with_secrets_as_references() {
         r#"JWT_SECRET: {from_env: "KLEAR_KARMA_JWT_SECRET"}"#,
         r#"routes: ["api-staging.klearkarma.com/*"]"#,
         "index.js.map (sha256 ",
+        // Every kind of the example, queues, records and the site included.
+        r#"notifications: {name: "klear-karma-notifications-staging""#,
+        r#"name: "api-staging.klearkarma.com""#,
+        r#"name: "klear-karma-web-staging""#,
+        "files: {count: 4, digest: ",
     ] {
         assert!(text.contains(expected), "`{expected}` in:\n{text}");
     }
