@@ -72,7 +72,7 @@ fn dns_records(live: &LiveState, context: &Context<'_>, import: &mut Import) -> 
         if record.managed {
             import.skip(
                 format!("DNS record {} {}", record.record_type, record.name),
-                "Cloudflare made it for a Worker custom domain (read-only): the custom domain is imported with its worker",
+                "Cloudflare made it for a custom domain of a Worker or a Pages project (read-only): it comes and goes with that domain",
             );
             continue;
         }

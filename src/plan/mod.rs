@@ -404,7 +404,7 @@ pub enum Conflict {
     /// The queue a worker declares it consumes already has another
     /// consumer (Cloudflare allows one).
     QueueConsumedElsewhere { queue: String, consumer: String },
-    /// The record's hostname is a Worker custom domain: Cloudflare owns
+    /// The record's hostname is a custom domain of a Worker or a Pages project: Cloudflare owns
     /// its DNS record and refuses another.
     HostnameIsCustomDomain { hostname: String },
     /// The resource to adopt is recorded by another environment's

@@ -191,7 +191,7 @@ impl fmt::Display for Conflict {
             ),
             Conflict::HostnameIsCustomDomain { hostname } => write!(
                 f,
-                "{hostname} is a Worker custom domain: Cloudflare made its DNS record and refuses another; remove this record, or detach the custom domain first"
+                "{hostname} is a custom domain (of a Worker or a Pages project): Cloudflare made its DNS record and refuses another; remove this record, or detach the custom domain first"
             ),
             Conflict::RecordedElsewhere {
                 environment,

@@ -328,7 +328,9 @@ fn collisions_are_refused_and_a_route_without_a_record_is_warned_about() {
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("shop-staging.klearkarma.com is a Worker custom domain"),
+        out.contains(
+            "shop-staging.klearkarma.com is a custom domain (of a Worker or a Pages project)"
+        ),
         "{out}"
     );
     assert!(
