@@ -460,3 +460,48 @@ fn import_writes_the_zones_records_and_the_plan_after_is_empty() {
     );
     assert_eq!(code, 0, "{out}");
 }
+
+/// A zone of a thousand declared records: one list and five batch
+/// requests create them all (200 per batch); a plan afterwards reads the
+/// zone once and is empty; changing every record is five more batches.
+#[test]
+fn a_thousand_records_go_in_batches_of_two_hundred() {
+    let emulator = TestEmulator::start_with_zones(&[ZONE]);
+    let manifest = |octet: u8| {
+        let mut out = String::from("dns_records:\n");
+        for i in 0..1000 {
+            out.push_str(&format!(
+                "  r{i:04}:\n    type: A\n    name: host-{i:04}-${{env}}\n    content: 192.0.{octet}.{}\n",
+                i % 250 + 1
+            ));
+        }
+        out
+    };
+    let root = project(&emulator, &manifest(2));
+    let root = root.path();
+    let count = |key: &str| emulator.stats()["endpoints"][key].as_u64().unwrap_or(0);
+    let batch = "POST /zones/{zone_id}/dns_records/batch";
+    let list = "GET /zones/{zone_id}/dns_records";
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(count(batch), 5, "1000 records, 200 per batch");
+    assert_eq!(count(list), 1);
+    assert_eq!(records(&emulator).len(), 1000);
+    let lists = count(list);
+    let (code, out) = flareops_run(
+        root,
+        &emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(count(list), lists + 1, "a plan reads the zone once");
+    crate::support::write(root, "infra/dns.yaml", &manifest(3));
+    let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(count(batch), 10, "1000 updates in place, 200 per batch");
+    assert!(records(&emulator).iter().all(|r| {
+        r["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("192.0.3."))
+    }));
+}
