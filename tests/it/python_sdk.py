@@ -8,6 +8,7 @@ fields the SDK's types mark as required. It prints one JSON summary line on succ
 failure raises, so the process exits non-zero with a traceback.
 """
 
+import base64
 import json
 import os
 import sys
@@ -365,6 +366,52 @@ def main() -> None:
         raise AssertionError("a CNAME beside the A record is refused")
     client.dns.records.delete(created.id, zone_id=ZONE)
     summary["dns_records"] = len(walk(client.dns.records.list(zone_id=ZONE), "dns after delete"))
+
+    # Pages: projects, Direct Upload with the project's token, deployments, domains.
+    for i in range(3):
+        created = client.pages.projects.create(
+            account_id=ACCOUNT, name=f"sdk-site-{i}", production_branch="main"
+        )
+        check_required(created, "pages.projects.create")
+    projects = walk(client.pages.projects.list(account_id=ACCOUNT), "pages.projects.list")
+    assert sorted(p.name for p in projects) == ["sdk-site-0", "sdk-site-1", "sdk-site-2"], projects
+    # Two full pages, then the empty one that ends the walk.
+    assert pages(client.pages.projects.list(account_id=ACCOUNT, per_page=2), "projects by 2") == 3
+    token = client.pages.projects.get_upload_token("sdk-site-0", account_id=ACCOUNT)
+    assets = Cloudflare(api_token=token.jwt, base_url=os.environ["CLOUDFLARE_BASE_URL"])
+    content = base64.b64encode(b"<h1>sdk</h1>").decode()
+    digest = "0123456789abcdef0123456789abcdef"
+    missing = assets.pages.assets.check_missing(hashes=[digest])
+    assert list(missing) == [digest], missing
+    assets.pages.assets.upload(
+        body=[{"key": digest, "value": content, "metadata": {"content_type": "text/html"}, "base64": True}]
+    )
+    assert list(assets.pages.assets.check_missing(hashes=[digest])) == []
+    assets.pages.assets.upsert_hashes(hashes=[digest])
+    deployment = client.pages.projects.deployments.create(
+        "sdk-site-0",
+        account_id=ACCOUNT,
+        manifest=json.dumps({"/index.html": digest}),
+        branch="main",
+        commit_message="from the SDK",
+    )
+    check_required(deployment, "pages.deployments.create")
+    assert deployment.environment == "production", deployment
+    deployments = walk(
+        client.pages.projects.deployments.list("sdk-site-0", account_id=ACCOUNT),
+        "pages.deployments.list",
+    )
+    assert [d.id for d in deployments] == [deployment.id], deployments
+    got = client.pages.projects.get("sdk-site-0", account_id=ACCOUNT)
+    check_required(got, "pages.projects.get")
+    assert got.canonical_deployment is not None and got.canonical_deployment.id == deployment.id
+    domain = client.pages.projects.domains.create("sdk-site-0", account_id=ACCOUNT, name="www.example.com")
+    check_required(domain, "pages.domains.create")
+    domains = walk(
+        client.pages.projects.domains.list("sdk-site-0", account_id=ACCOUNT), "pages.domains.list"
+    )
+    assert [d.name for d in domains] == ["www.example.com"], domains
+    summary["pages_projects"] = len(projects)
 
     namespaces = walk(
         client.durable_objects.namespaces.list(account_id=ACCOUNT),

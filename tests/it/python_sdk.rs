@@ -1,6 +1,6 @@
 //! A second real client: the official Python SDK (`cloudflare` 5.x, pinned in
 //! `tools/python/requirements.txt`, installed into `tools/python/.venv` by `.ci/run`) drives the
-//! emulator process through `python_sdk.py`: it writes KV, D1, R2, Workers and DNS resources, walks
+//! emulator process through `python_sdk.py`: it writes KV, D1, R2, Workers, DNS and Pages resources, walks
 //! every list with the SDK's own auto-paginators (with and without `per_page`) and checks that
 //! each object carries the fields the SDK's types mark as required. This test then reads the
 //! account back through the raw API.
@@ -130,6 +130,7 @@ fn the_python_sdk_lists_and_reads_every_kind_the_emulator_serves() {
         ("r2_objects", 6),
         ("worker_versions", 5),
         ("dns_records", 10),
+        ("pages_projects", 3),
     ] {
         assert_eq!(summary[kind], json!(count), "{kind}: {summary}");
     }
