@@ -238,13 +238,7 @@ fn records_are_created_updated_in_place_drift_and_deleted_with_permission() {
         &[],
     );
     assert_eq!(patched["success"], true, "{patched}");
-    let (code, report) = crate::support::drift_report(root, &emulator);
-    assert_eq!(code, Some(2), "{report}");
-    let changed = report["changed_outside_git"].to_string();
-    assert!(
-        changed.contains("dns_records.api") && changed.contains("proxied"),
-        "{report}"
-    );
+    crate::support::assert_changed_outside_git(root, &emulator, "dns_records.api", "proxied");
     let spf_id = spf["id"].as_str().expect("id");
     emulator.send("DELETE", &format!("{}/{spf_id}", records_path()), None, &[]);
     let (code, out) = flareops_run(root, &emulator, &["drift", "--env", "staging"]);

@@ -260,12 +260,11 @@ fn a_queue_changed_outside_git_is_drift_and_revert_removes_a_queue_it_added() {
         &[],
     );
     assert_eq!(patched["success"], true, "{patched}");
-    let (code, report) = crate::support::drift_report(root, &emulator);
-    assert_eq!(code, Some(2), "{report}");
-    let changed = report["changed_outside_git"].to_string();
-    assert!(
-        changed.contains("queues.notifications") && changed.contains("delivery_delay"),
-        "{report}"
+    crate::support::assert_changed_outside_git(
+        root,
+        &emulator,
+        "queues.notifications",
+        "delivery_delay",
     );
 
     // Back to before the last apply: the queue goes, with permission.

@@ -564,3 +564,21 @@ pub fn drift_report(root: &Path, emulator: &TestEmulator) -> (Option<i32>, Value
     let report = serde_json::from_slice(&output.stdout).expect("the drift report");
     (output.status.code(), report)
 }
+
+/// Asserts that `drift` reports `field` of `address` changed outside git
+/// (exit 2).
+#[track_caller]
+pub fn assert_changed_outside_git(
+    root: &Path,
+    emulator: &TestEmulator,
+    address: &str,
+    field: &str,
+) {
+    let (code, report) = drift_report(root, emulator);
+    assert_eq!(code, Some(2), "{report}");
+    let changed = report["changed_outside_git"].to_string();
+    assert!(
+        changed.contains(address) && changed.contains(field),
+        "{address} {field} changed outside git: {report}"
+    );
+}
