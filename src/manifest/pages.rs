@@ -15,35 +15,11 @@ use crate::model::{PagesFile, PagesProjectSpec, asset_hash, site_path_ignored};
 use super::decode::{Ctx, Fields, Text};
 use super::files::Project;
 use super::report::Problem;
-use super::rules::{self, NameProblem};
+use super::rules;
 use super::yaml::Origin;
 
 /// Files one deployment may hold (Cloudflare's limit on the free plan).
 const MAX_FILES: usize = 20_000;
-
-/// Pages project names: 1-58 lowercase letters, digits and `-`, not
-/// starting or ending with `-`.
-fn project_name(value: &str) -> Option<NameProblem> {
-    let hint = "Pages project names are 1-58 lowercase letters, digits and `-`, not starting or ending with `-` (the name is the `<name>.pages.dev` subdomain)";
-    if let Some(index) = value
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        .map(|(index, _)| index)
-    {
-        return Some(NameProblem::at(
-            index,
-            format!("invalid Pages project name `{value}`"),
-            hint.to_string(),
-        ));
-    }
-    if value.is_empty() || value.len() > 58 || value.starts_with('-') || value.ends_with('-') {
-        return Some(NameProblem::whole(
-            format!("invalid Pages project name `{value}`"),
-            hint.to_string(),
-        ));
-    }
-    None
-}
 
 pub(crate) struct DecodedProject {
     pub spec: PagesProjectSpec,
@@ -63,7 +39,7 @@ pub(crate) fn decode(
     let branch = fields.string(ctx, "production_branch");
     let dir = fields.required_string(ctx, "dir");
     let domains = fields.strings(ctx, "custom_domains").unwrap_or_default();
-    let name = super::infra::checked(ctx, fields, "name", name?, project_name)?;
+    let name = super::infra::checked(ctx, fields, "name", name?, rules::pages_project_name)?;
     let production_branch = match branch {
         Some(text) if text.value.trim().is_empty() || text.value.contains(char::is_whitespace) => {
             ctx.push(

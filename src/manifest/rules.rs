@@ -147,8 +147,6 @@ pub(crate) fn d1_name(value: &str) -> Option<NameProblem> {
     None
 }
 
-/// R2 bucket name: 3-63 characters of `[a-z0-9-]`, starting and ending with a
-/// letter or digit.
 /// Queue names: 1-63 lowercase letters, digits and `-`, starting and
 /// ending with a letter or digit.
 pub(crate) fn queue_name(value: &str) -> Option<NameProblem> {
@@ -198,6 +196,8 @@ pub(crate) fn queue_name(value: &str) -> Option<NameProblem> {
     None
 }
 
+/// R2 bucket name: 3-63 characters of `[a-z0-9-]`, starting and ending with a
+/// letter or digit.
 pub(crate) fn r2_name(value: &str) -> Option<NameProblem> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let hint = || {
@@ -779,6 +779,30 @@ fn position(index: usize) -> String {
     } else {
         String::new()
     }
+}
+
+/// Pages project names: 1-58 lowercase letters, digits and `-`, not
+/// starting or ending with `-`.
+pub(crate) fn pages_project_name(value: &str) -> Option<NameProblem> {
+    let hint = "Pages project names are 1-58 lowercase letters, digits and `-`, not starting or ending with `-` (the name is the `<name>.pages.dev` subdomain)";
+    if let Some(index) = value
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        .map(|(index, _)| index)
+    {
+        return Some(NameProblem::at(
+            index,
+            format!("invalid Pages project name `{value}`"),
+            hint.to_string(),
+        ));
+    }
+    if value.is_empty() || value.len() > 58 || value.starts_with('-') || value.ends_with('-') {
+        return Some(NameProblem::whole(
+            format!("invalid Pages project name `{value}`"),
+            hint.to_string(),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

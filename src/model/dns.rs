@@ -98,6 +98,7 @@ pub struct LiveDnsRecord {
     pub ttl: u32,
     pub priority: Option<u16>,
     pub comment: Option<String>,
+    /// Sorted (as the client reads them).
     pub tags: Vec<String>,
     /// Made and owned by Cloudflare (a Worker custom domain's record):
     /// shown, never changed.
@@ -118,19 +119,15 @@ impl LiveDnsRecord {
             && canonical_content(spec.record_type, &self.content).as_deref()
                 == Some(spec.content.as_str())
     }
-}
 
-impl LiveDnsRecord {
     /// Whether the record is exactly what `spec` declares.
     pub fn matches(&self, spec: &DnsRecordSpec) -> bool {
-        let mut tags = self.tags.clone();
-        tags.sort();
         self.same_identity(spec)
             && self.proxied == spec.proxied
             && (spec.proxied || self.ttl == spec.ttl)
             && self.priority == spec.priority
             && self.comment == spec.comment
-            && tags == spec.tags
+            && self.tags == spec.tags
     }
 }
 

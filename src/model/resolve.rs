@@ -72,6 +72,8 @@ pub struct LiveIndex<'a> {
     /// The records flareops may manage (not Cloudflare's own), by type
     /// and name.
     dns_by_name: HashMap<(&'a str, &'a str), Vec<&'a LiveDnsRecord>>,
+    /// The names of the records Cloudflare made (custom domains').
+    dns_held: HashSet<&'a str>,
     scripts: HashSet<&'a str>,
     workers: HashMap<&'a str, &'a LiveWorker>,
 }
@@ -125,6 +127,12 @@ impl<'a> LiveIndex<'a> {
                 }
                 map
             },
+            dns_held: live
+                .dns_records
+                .iter()
+                .filter(|r| r.managed)
+                .map(|r| r.name.as_str())
+                .collect(),
             scripts: live
                 .workers
                 .iter()
@@ -279,10 +287,9 @@ impl<'a> LiveIndex<'a> {
         }
     }
 
-    /// Every record of the zone named `name` (Cloudflare's own
-    /// included).
-    pub fn dns_records_named(&self, name: &'a str) -> impl Iterator<Item = &'a LiveDnsRecord> {
-        self.live.dns_records.iter().filter(move |r| r.name == name)
+    /// Whether Cloudflare holds a record named `name` (a custom domain's).
+    pub fn held_by_cloudflare(&self, name: &str) -> bool {
+        self.dns_held.contains(name)
     }
 
     /// The queue named `name`, if any.

@@ -97,9 +97,7 @@ fn changed_fields(current: &LiveDnsRecord, spec: &DnsRecordSpec) -> Vec<FieldDif
         spec.comment.clone().map(text),
     );
     let list = |tags: &[String]| (!tags.is_empty()).then(|| Value::List(tags.to_vec()));
-    let mut live_tags = current.tags.clone();
-    live_tags.sort();
-    differ(Field::Tags, list(&live_tags), list(&spec.tags));
+    differ(Field::Tags, list(&current.tags), list(&spec.tags));
     fields
 }
 
@@ -114,9 +112,7 @@ pub(super) fn plan_record(
     let declared = desired.dns_records.get(&address.key)?;
     let spec = &declared.spec;
     let zone_missing = desired.zone.is_some() && live.live().zone_id.is_none();
-    let held = live
-        .dns_records_named(&spec.name)
-        .any(|record| record.managed);
+    let held = live.held_by_cloudflare(&spec.name);
     let mut change = match live.resolve(desired, address) {
         Some(LiveResource::DnsRecord(current)) => {
             let fields = changed_fields(current, spec);
@@ -175,11 +171,11 @@ pub(super) fn route_notes(desired: &DesiredState, live: &LiveState) -> Vec<Note>
         return Vec::new();
     }
     let covered = |host: &str| {
+        // The name itself, or a wildcard one label up.
         let covers = |name: &str| {
             name == host
                 || name.strip_prefix("*.").is_some_and(|parent| {
-                    host.strip_suffix(parent)
-                        .is_some_and(|p| p.ends_with('.') && !p[..p.len() - 1].contains('.'))
+                    host.split_once('.').is_some_and(|(_, rest)| rest == parent)
                 })
         };
         desired
