@@ -200,9 +200,11 @@ fn records_are_created_updated_in_place_drift_and_deleted_with_permission() {
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("+ create dns_records.mail"), "{out}");
-    let stats = emulator.stats();
-    let batches = &stats["endpoints"]["POST /zones/{zone_id}/dns_records/batch"];
-    assert_eq!(batches, 1, "three records, one batch request: {stats}");
+    assert_eq!(
+        emulator.endpoint_count("POST /zones/{zone_id}/dns_records/batch"),
+        1,
+        "three records, one batch request"
+    );
     let live = records(&emulator);
     let mail = record_named(&live, "MX", "staging.klearkarma.com").expect("the MX record");
     assert_eq!(mail["priority"], 10);
@@ -211,12 +213,7 @@ fn records_are_created_updated_in_place_drift_and_deleted_with_permission() {
     assert_eq!(spf["tags"], json!(["team:platform"]));
     let api = record_named(&live, "AAAA", "api-staging.klearkarma.com").expect("the AAAA record");
     assert_eq!(api["proxied"], true);
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 
     // In place: the MX priority.
     crate::support::write(root, "infra/dns.yaml", &RECORDS.replace("PRIORITY", "20"));
@@ -241,15 +238,7 @@ fn records_are_created_updated_in_place_drift_and_deleted_with_permission() {
     crate::support::assert_changed_outside_git(root, &emulator, "dns_records.api", "proxied");
     let spf_id = spf["id"].as_str().expect("id");
     emulator.send("DELETE", &format!("{}/{spf_id}", records_path()), None, &[]);
-    let (code, out) = flareops_run(root, &emulator, &["drift", "--env", "staging"]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("dns_records.spf"), "{out}");
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["drift", "--env", "staging", "--heal", "--yes"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_drift_healed(root, &emulator, "dns_records.spf");
     let healed = records(&emulator);
     assert_eq!(
         record_named(&healed, "AAAA", "api-staging.klearkarma.com").expect("api")["proxied"],
@@ -447,12 +436,7 @@ fn import_writes_the_zones_records_and_the_plan_after_is_empty() {
         assert!(dns.contains(expected), "`{expected}` in:\n{dns}");
     }
     assert!(!dns.contains("production"), "{dns}");
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 }
 
 /// A zone of a thousand declared records: one list and five batch
@@ -473,26 +457,32 @@ fn a_thousand_records_go_in_batches_of_two_hundred() {
     };
     let root = project(&emulator, &manifest(2));
     let root = root.path();
-    let count = |key: &str| emulator.stats()["endpoints"][key].as_u64().unwrap_or(0);
     let batch = "POST /zones/{zone_id}/dns_records/batch";
     let list = "GET /zones/{zone_id}/dns_records";
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(count(batch), 5, "1000 records, 200 per batch");
-    assert_eq!(count(list), 1);
-    assert_eq!(records(&emulator).len(), 1000);
-    let lists = count(list);
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
+    assert_eq!(
+        emulator.endpoint_count(batch),
+        5,
+        "1000 records, 200 per batch"
     );
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(count(list), lists + 1, "a plan reads the zone once");
+    assert_eq!(emulator.endpoint_count(list), 1);
+    assert_eq!(records(&emulator).len(), 1000);
+    let lists = emulator.endpoint_count(list);
+    crate::support::assert_no_changes(root, &emulator);
+    assert_eq!(
+        emulator.endpoint_count(list),
+        lists + 1,
+        "a plan reads the zone once"
+    );
     crate::support::write(root, "infra/dns.yaml", &manifest(3));
     let (code, out) = flareops_run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(count(batch), 10, "1000 updates in place, 200 per batch");
+    assert_eq!(
+        emulator.endpoint_count(batch),
+        10,
+        "1000 updates in place, 200 per batch"
+    );
     assert!(records(&emulator).iter().all(|r| {
         r["content"]
             .as_str()

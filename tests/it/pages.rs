@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::{TestEmulator, run_flareops as run};
 use crate::wrangler::{Wrangler, wrangler_or_skip};
 
-use crate::pages_kind::{endpoint_count, site_project};
+use crate::pages_kind::site_project;
 
 #[test]
 fn wrangler_pages_project_create_list_deploy_and_deployment_list() {
@@ -56,7 +56,7 @@ fn wrangler_pages_project_create_list_deploy_and_deployment_list() {
         "{}",
         deployed.output()
     );
-    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
+    let uploads = emulator.endpoint_count("POST /pages/assets/upload");
     assert!(uploads >= 1, "the files were uploaded");
 
     let project = emulator.get(&emulator.account_path("/pages/projects/kk-web"));
@@ -79,7 +79,7 @@ fn wrangler_pages_project_create_list_deploy_and_deployment_list() {
         ])
         .success();
     assert_eq!(
-        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        emulator.endpoint_count("POST /pages/assets/upload"),
         uploads
     );
 
@@ -133,13 +133,13 @@ fn flareops_and_wrangler_agree_on_a_deployments_files_and_hand_deploys_are_drift
             "--branch=main",
         ])
         .success();
-    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
+    let uploads = emulator.endpoint_count("POST /pages/assets/upload");
     let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("made outside flareops"), "{out}");
     assert!(out.contains("(0 uploaded"), "{out}");
     assert_eq!(
-        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        emulator.endpoint_count("POST /pages/assets/upload"),
         uploads
     );
 
@@ -154,22 +154,9 @@ fn flareops_and_wrangler_agree_on_a_deployments_files_and_hand_deploys_are_drift
             "--branch=main",
         ])
         .success();
-    let (code, out) = run(root, &emulator, &["drift", "--env", "staging"]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("pages_projects.web"), "{out}");
-    let (code, out) = run(
-        root,
-        &emulator,
-        &["drift", "--env", "staging", "--heal", "--yes"],
-    );
-    assert_eq!(code, 0, "{out}");
+    let out = crate::support::assert_drift_healed(root, &emulator, "pages_projects.web");
     assert!(out.contains("served again, no upload"), "{out}");
-    let (code, out) = run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 
     // Deleted outside git.
     wrangler

@@ -5,10 +5,6 @@
 
 use crate::support::{TestEmulator, run_flareops as run};
 
-pub(crate) fn endpoint_count(emulator: &TestEmulator, key: &str) -> u64 {
-    emulator.stats()["endpoints"][key].as_u64().unwrap_or(0)
-}
-
 pub(crate) const SITE: &str = "pages_projects:\n  web:\n    name: kk-web-${env}\n    production_branch: BRANCH\n    dir: web\n    custom_domains: [\"app-${env}.klearkarma.com\"]\n";
 
 pub(crate) fn site_project(emulator: &TestEmulator) -> tempfile::TempDir {
@@ -69,12 +65,7 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
     );
     assert_eq!(records["result"][0]["meta"]["read_only"], true, "{records}");
     let first_id = project["result"]["canonical_deployment"]["id"].clone();
-    let (code, out) = run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 
     // Files added, changed, removed: listed, and only new content uploaded.
     crate::support::write(
@@ -93,7 +84,7 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
         out.contains(r#"["+ /robots.txt", "~ /index.html", "- /old.txt"]"#),
         "{out}"
     );
-    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
+    let uploads = emulator.endpoint_count("POST /pages/assets/upload");
     let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
     // The plan apply shows lists them too.
@@ -106,7 +97,7 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
         "{out}"
     );
     assert_eq!(
-        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        emulator.endpoint_count("POST /pages/assets/upload"),
         uploads + 1
     );
 
@@ -133,21 +124,18 @@ fn a_site_is_deployed_changed_reverted_and_deleted_through_flareops() {
     crate::support::write(root, "web/old.txt", "to be removed\n");
     std::fs::remove_file(root.join("web/robots.txt")).expect("remove");
     commit(root, "back to the first files");
-    let uploads = endpoint_count(&emulator, "POST /pages/assets/upload");
-    let deploys = endpoint_count(
-        &emulator,
-        "POST /accounts/{account_id}/pages/projects/{project_name}/deployments",
-    );
+    let uploads = emulator.endpoint_count("POST /pages/assets/upload");
+    let deploys = emulator
+        .endpoint_count("POST /accounts/{account_id}/pages/projects/{project_name}/deployments");
     let (code, out) = run(root, &emulator, &["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("served again, no upload"), "{out}");
     assert_eq!(
-        endpoint_count(&emulator, "POST /pages/assets/upload"),
+        emulator.endpoint_count("POST /pages/assets/upload"),
         uploads
     );
     assert_eq!(
-        endpoint_count(
-            &emulator,
+        emulator.endpoint_count(
             "POST /accounts/{account_id}/pages/projects/{project_name}/deployments"
         ),
         deploys,
@@ -230,10 +218,8 @@ fn a_built_site_deploys_what_its_build_writes() {
 
     crate::support::write(root, "infra/pages.yaml", &manifest("\"exit 3\""));
     crate::support::write(root, "site/src/index.html", "<h1>changed</h1>\n");
-    let deploys = endpoint_count(
-        &emulator,
-        "POST /accounts/{account_id}/pages/projects/{project_name}/deployments",
-    );
+    let deploys = emulator
+        .endpoint_count("POST /accounts/{account_id}/pages/projects/{project_name}/deployments");
     let (code, out) = run_built(&["apply", "--env", "staging", "--yes"]);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -241,8 +227,7 @@ fn a_built_site_deploys_what_its_build_writes() {
         "{out}"
     );
     assert_eq!(
-        endpoint_count(
-            &emulator,
+        emulator.endpoint_count(
             "POST /accounts/{account_id}/pages/projects/{project_name}/deployments"
         ),
         deploys
@@ -289,10 +274,5 @@ fn a_renamed_site_is_replaced_only_with_permission() {
         new["result"]["canonical_deployment"]["environment"], "production",
         "{new}"
     );
-    let (code, out) = run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 }

@@ -49,12 +49,7 @@ fn queues_are_created_updated_renamed_in_place_drift_and_deleted_with_permission
     );
     assert_eq!(created["settings"]["delivery_delay"], 30);
     assert_eq!(created["settings"]["message_retention_period"], 345_600);
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 
     // In place: a setting, then the name (same id).
     crate::support::write(root, "infra/queues.yaml", &queue_manifest("kk-tasks", "1m"));
@@ -77,15 +72,7 @@ fn queues_are_created_updated_renamed_in_place_drift_and_deleted_with_permission
         None,
         &[],
     );
-    let (code, out) = flareops_run(root, &emulator, &["drift", "--env", "staging"]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("queues.notifications"), "{out}");
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["drift", "--env", "staging", "--heal", "--yes"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_drift_healed(root, &emulator, "queues.notifications");
     queue(&emulator, "kk-tasks-staging");
 
     // Removed from git (with the worker bound to it): its backlog is data.
@@ -152,12 +139,7 @@ fn a_worker_consumes_its_queue_with_a_dead_letter_queue() {
         consumer["dead_letter_queue"],
         "kk-notifications-dlq-staging"
     );
-    let (code, out) = flareops_run(
-        root,
-        &emulator,
-        &["plan", "--env", "staging", "--detailed-exitcode"],
-    );
-    assert_eq!(code, 0, "{out}");
+    crate::support::assert_no_changes(root, &emulator);
 
     crate::support::write(
         root,

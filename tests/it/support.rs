@@ -190,6 +190,11 @@ impl TestEmulator {
         self.stats()["total"].as_u64().expect("stats.total")
     }
 
+    /// How many requests `endpoint` (`"POST /pages/assets/upload"`) served.
+    pub fn endpoint_count(&self, endpoint: &str) -> u64 {
+        self.stats()["endpoints"][endpoint].as_u64().unwrap_or(0)
+    }
+
     /// A raw API GET (`path` under `/client/v4`), decoded as JSON.
     pub fn get(&self, path: &str) -> Value {
         Self::http()
@@ -581,4 +586,32 @@ pub fn assert_changed_outside_git(
         changed.contains(address) && changed.contains(field),
         "{address} {field} changed outside git: {report}"
     );
+}
+
+/// Asserts that a plan of staging finds nothing to change (exit 0 with
+/// `--detailed-exitcode`).
+#[track_caller]
+pub fn assert_no_changes(root: &Path, emulator: &TestEmulator) {
+    let (code, out) = run_flareops(
+        root,
+        emulator,
+        &["plan", "--env", "staging", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Asserts that `drift` on staging reports `address` (exit 2), then heals
+/// it (exit 0); answers the heal's output.
+#[track_caller]
+pub fn assert_drift_healed(root: &Path, emulator: &TestEmulator, address: &str) -> String {
+    let (code, out) = run_flareops(root, emulator, &["drift", "--env", "staging"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(address), "{address} drifted: {out}");
+    let (code, out) = run_flareops(
+        root,
+        emulator,
+        &["drift", "--env", "staging", "--heal", "--yes"],
+    );
+    assert_eq!(code, 0, "{out}");
+    out
 }
